@@ -1,0 +1,142 @@
+"""Submit speed and job throughput, beside task-spooler (``tsp``) in the same run.
+
+* one ``tether run -- true`` CLI call (agent already running), median wall time,
+  with ``python -c pass`` as the floor;
+* 200 trivial jobs with ``--parallel 2``: one CLI call each, and one ``--batch`` call,
+  end to end (submit to all finished);
+* the same 200 jobs through ``tsp -S 2`` when installed.
+
+Goals (issue 2): one submit <= 100 ms; batch end to end >= 100 jobs/s.
+Run: ``.venv/bin/python bench/submit.py``
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+N_JOBS = 200
+N_SINGLE = 15
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def tether_cmd() -> list[str]:
+    exe = shutil.which("tether", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "tether"]
+
+
+def fresh_home() -> dict[str, str]:
+    home = tempfile.mkdtemp(prefix="tb-")
+    return {**os.environ, "TETHER_HOME": home}
+
+
+def bench_tether() -> dict[str, float]:
+    tether = tether_cmd()
+    out: dict[str, float] = {}
+    env = fresh_home()
+    subprocess.run(
+        [*tether, "agent", "start", "--parallel", "2"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    out["python -c pass (floor), ms"] = 1000 * statistics.median(
+        timed([sys.executable, "-c", "pass"], env) for _ in range(N_SINGLE)
+    )
+    out["tether run -- true, ms"] = 1000 * statistics.median(
+        timed([*tether, "run", "--", "true"], env) for _ in range(N_SINGLE)
+    )
+    subprocess.run([*tether, "wait", "--all"], env=env, check=True)
+    subprocess.run([*tether, "agent", "stop"], env=env, check=True, stdout=subprocess.DEVNULL)
+
+    env = fresh_home()
+    subprocess.run(
+        [*tether, "agent", "start", "--parallel", "2"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    start = time.perf_counter()
+    for _ in range(N_JOBS):
+        subprocess.run(
+            [*tether, "run", "--", "true"], env=env, check=True, stdout=subprocess.DEVNULL
+        )
+    subprocess.run([*tether, "wait", "--all"], env=env, check=True)
+    out[f"{N_JOBS} jobs, one CLI call each, jobs/s"] = N_JOBS / (time.perf_counter() - start)
+    subprocess.run([*tether, "agent", "stop"], env=env, check=True, stdout=subprocess.DEVNULL)
+
+    env = fresh_home()
+    subprocess.run(
+        [*tether, "agent", "start", "--parallel", "2"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    batch = Path(env["TETHER_HOME"], "batch.txt")
+    batch.write_text("true\n" * N_JOBS)
+    start = time.perf_counter()
+    subprocess.run(
+        [*tether, "run", "--batch", str(batch)], env=env, check=True, stdout=subprocess.DEVNULL
+    )
+    subprocess.run([*tether, "wait", "--all"], env=env, check=True)
+    out[f"{N_JOBS} jobs, one --batch call, jobs/s"] = N_JOBS / (time.perf_counter() - start)
+    subprocess.run([*tether, "agent", "stop"], env=env, check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+def bench_tsp() -> dict[str, float]:
+    tsp = shutil.which("tsp")
+    if tsp is None:
+        print("tsp (Debian package task-spooler) not installed: skipped", file=sys.stderr)
+        return {}
+    env = {
+        **os.environ,
+        "TS_SOCKET": tempfile.mktemp(prefix="tsp-"),
+        "TS_MAXFINISHED": "1000",
+        "TS_SAVELIST": "",
+    }
+    subprocess.run([tsp, "-S", "2"], env=env, check=True)
+    out = {
+        "tsp true (one submit), ms": 1000
+        * statistics.median(timed([tsp, "true"], env) for _ in range(N_SINGLE))
+    }
+    subprocess.run([tsp, "-w"], env=env, stdout=subprocess.DEVNULL)
+    subprocess.run([tsp, "-C"], env=env, check=True)
+    start = time.perf_counter()
+    for _ in range(N_JOBS):
+        subprocess.run([tsp, "true"], env=env, check=True, stdout=subprocess.DEVNULL)
+    while True:  # tsp -w waits for the last job only; poll until the queue is empty
+        listing = subprocess.run([tsp], env=env, capture_output=True, text=True).stdout
+        if " running " not in listing and " queued " not in listing:
+            break
+        time.sleep(0.005)
+    out[f"tsp {N_JOBS} jobs, jobs/s"] = N_JOBS / (time.perf_counter() - start)
+    subprocess.run([tsp, "-K"], env=env)
+    return out
+
+
+def main() -> None:
+    results = {**bench_tether(), **bench_tsp()}
+    for name, value in results.items():
+        print(f"{name:<44}{value:>10.1f}")
+    single = results["tether run -- true, ms"]
+    batch = results[f"{N_JOBS} jobs, one --batch call, jobs/s"]
+    print(f"goal one submit <= 100 ms: {'met' if single <= 100 else 'NOT met'}")
+    print(f"goal batch >= 100 jobs/s: {'met' if batch >= 100 else 'NOT met'}")
+    if "tsp true (one submit), ms" in results:
+        print(f"submit ratio tether/tsp: {single / results['tsp true (one submit), ms']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

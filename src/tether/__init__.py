@@ -1,0 +1,56 @@
+"""tether: run long Python programs here, over SSH or on Slurm, and stay tethered to them.
+
+Inside a program, ``import tether`` gives the runtime API (cheap, and silent outside a job)::
+
+    tether.report(loss=0.3)            # metrics, buffered in memory
+    tether.notify("epoch 3 done")      # a message for the job's notifications
+    lr = tether.param("lr", 0.01)      # a value `tether run -p lr=...` can override
+
+Names load on first use (and are then plain module attributes), so the ``tether`` command
+does not pay for what it does not use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "report": "tether.runtime.metrics",
+    "report_scalar": "tether.runtime.metrics",
+    "add_condition": "tether.runtime.metrics",
+    "flush": "tether.runtime.metrics",
+    "notify": "tether.runtime.events",
+    "send_status": "tether.runtime.events",
+    "param": "tether.runtime.params",
+    "submit": "tether.jobs.submit",
+}
+
+__all__ = [
+    "__version__",
+    "add_condition",
+    "flush",
+    "notify",
+    "param",
+    "report",
+    "report_scalar",
+    "send_status",
+    "submit",
+]
+
+if TYPE_CHECKING:
+    from tether.jobs.submit import submit
+    from tether.runtime.events import notify, send_status
+    from tether.runtime.metrics import add_condition, flush, report, report_scalar
+    from tether.runtime.params import param
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tether' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups are ordinary attribute hits
+    return value

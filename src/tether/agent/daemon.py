@@ -1,0 +1,194 @@
+"""The agent: one per ``TETHER_HOME``. It starts queued jobs (FIFO, up to ``parallel`` at once)
+under supervisors, records their results, and reconciles what it finds when it starts.
+
+The loop is single-threaded on purpose: supervisors are forked from it, and forking a
+multi-threaded process is unsafe. Everything slow (sending notifications, watching mail) runs
+in child processes of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from tether.agent import control, processes
+from tether.agent.supervisor import supervise
+from tether.jobs import lifecycle
+from tether.runtime import context
+from tether.store.jobs import RUNNING, Job, JobStore
+
+log = logging.getLogger("tether.agent")
+
+TICK = 1.0
+RECONCILE_EVERY = 5.0
+
+
+class Agent:
+    """The daemon's state and main loop."""
+
+    def __init__(self, home: Path, parallel: int | None = None) -> None:
+        self.home = home
+        self.parallel_override = parallel
+        self.stopping = False
+        self.children: set[int] = set()
+        self.started = time.time()
+
+    def serve(self) -> None:
+        """Run until SIGTERM. Exits quietly if another agent already serves this home."""
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s agent[%(process)d] %(levelname)s %(message)s"
+        )
+        # held for the process's life; supervisors close their inherited copy
+        self.lock = open(self.home / "agent.lock", "a")  # noqa: SIM115
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another agent serves %s; exiting", self.home)
+            return
+        self.address = control.address(self.home)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if isinstance(self.address, str):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.address)
+        self.sock.bind(self.address)
+        self.sock.setblocking(False)
+        self.store = JobStore(self.home)
+        if self.parallel_override is not None:
+            self.store.set_setting("agent.parallel", str(self.parallel_override))
+        self.parallel = self._read_parallel()
+        self._write_info()
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_term)
+        log.info("agent started for %s (parallel %d)", self.home, self.parallel)
+        self.reconcile_all()
+        try:
+            self.loop()
+        finally:
+            with contextlib.suppress(OSError):
+                (self.home / control.AGENT_INFO).unlink()
+            self.sock.close()
+            log.info("agent stopped")
+
+    def _on_term(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+
+    def _read_parallel(self) -> int:
+        try:
+            return max(1, int(self.store.get_setting("agent.parallel", "1") or 1))
+        except ValueError:
+            return 1
+
+    def _write_info(self) -> None:
+        info = {"pid": os.getpid(), "started": self.started, "parallel": self.parallel}
+        (self.home / control.AGENT_INFO).write_text(json.dumps(info))
+
+    # -- the loop -------------------------------------------------------------------------
+    def loop(self) -> None:
+        last_reconcile = time.monotonic()
+        while not self.stopping:
+            self.schedule()
+            try:
+                ready, _, _ = select.select([self.sock], [], [], TICK)
+            except InterruptedError:
+                continue
+            if ready:
+                self.handle_messages()
+            self.reap()
+            if time.monotonic() - last_reconcile > RECONCILE_EVERY:
+                self.reconcile_all()
+                last_reconcile = time.monotonic()
+
+    def handle_messages(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(512)
+            except (BlockingIOError, InterruptedError):
+                return
+            try:
+                self.handle(data.decode(errors="replace").strip())
+            except Exception:
+                log.exception("could not handle %r", data)
+
+    def handle(self, message: str) -> None:
+        verb, _, arg = message.partition(" ")
+        if verb == "done" and arg.isdigit():
+            job = self.store.get(int(arg))
+            if lifecycle.record_result(self.store, job):
+                log.info("job #%d finished", job.number)
+        elif verb == "started" and arg.isdigit():
+            lifecycle.record_start(self.store, self.store.get(int(arg)))
+        elif verb == "reload":
+            self.parallel = self._read_parallel()
+            self._write_info()
+
+    def reap(self) -> None:
+        for pid in list(self.children):
+            with contextlib.suppress(ChildProcessError):
+                done, _ = os.waitpid(pid, os.WNOHANG)
+                if done == 0:
+                    continue
+            self.children.discard(pid)
+
+    def reconcile_all(self) -> None:
+        """Check every running local job against what its processes and files say."""
+        for job in self.store.jobs(statuses=[RUNNING], target="local"):
+            try:
+                outcome = lifecycle.reconcile(self.store, job)
+            except Exception:
+                log.exception("could not reconcile job #%d", job.number)
+                continue
+            if outcome not in (RUNNING,):
+                log.info("job #%d: %s", job.number, outcome)
+
+    # -- starting jobs ----------------------------------------------------------------------
+    def schedule(self) -> None:
+        running = self.store.count(RUNNING)
+        while running < self.parallel and not self.stopping:
+            job = self.store.claim_next()
+            if job is None:
+                return
+            try:
+                self.launch(job)
+            except Exception as exc:
+                log.exception("could not start job #%d", job.number)
+                self.store.finish(
+                    job.number, "failed", exit_code=None, reason=f"not started: {exc}"
+                )
+            running += 1
+
+    def launch(self, job: Job) -> None:
+        job_dir = Path(job.job_dir)
+        job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        env = dict(job.env if job.env is not None else os.environ)
+        env.update(
+            {
+                context.ENV_JOB_DIR: job.job_dir,
+                context.ENV_JOB_NUMBER: str(job.number),
+                context.ENV_JOB_UUID: job.uuid,
+                "TETHER_HOME": str(self.home),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        params = job.extra.get("params")
+        if params:
+            env[context.ENV_PARAMS] = json.dumps(params)
+        pid = os.fork()
+        if pid == 0:
+            self.sock.close()
+            self.lock.close()
+            supervise(
+                job.command, job.cwd, env, job_dir, Path(job.log_path), self.address, job.number
+            )
+        self.children.add(pid)
+        self.store.update(
+            job.number, supervisor_pid=pid, supervisor_started=processes.start_time(pid)
+        )

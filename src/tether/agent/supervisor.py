@@ -1,0 +1,142 @@
+"""The supervisor: a small process, forked from the agent, that runs one job and records its end.
+
+It lives in its own session, so closing the terminal or killing the agent leaves it and the job
+alone. The job runs in its own process group; ``SIGTERM`` to the supervisor means "cancel": the
+supervisor passes SIGTERM to the job's group and its whole tree, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tether.agent import processes
+from tether.agent.files import RESULT_FILE, RUN_FILE, write_json_atomic
+
+DEFAULT_GRACE = 10.0
+GRACE_FILE = "cancel-grace"
+
+
+def supervise(
+    command: list[str],
+    cwd: str,
+    env: dict[str, str],
+    job_dir: Path,
+    log_path: Path,
+    notify_address: str | bytes | None,
+    number: int,
+) -> None:
+    """Run in the forked child: start the job, wait for it, write the result, never return."""
+    code = 1
+    try:
+        os.setsid()
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGCHLD, signal.SIGUSR1):
+            signal.signal(sig, signal.SIG_DFL)
+        code = _run(command, cwd, env, job_dir, log_path, notify_address, number)
+    except BaseException as exc:  # pragma: no cover - last resort, nothing above us to tell
+        with contextlib.suppress(Exception), open(log_path, "a") as log:
+            log.write(f"\n[tether] supervisor error: {exc!r}\n")
+    finally:
+        os._exit(code)
+
+
+def _run(
+    command: list[str],
+    cwd: str,
+    env: dict[str, str],
+    job_dir: Path,
+    log_path: Path,
+    notify_address: str | bytes | None,
+    number: int,
+) -> int:
+    job_dir.mkdir(parents=True, exist_ok=True)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    pid = os.fork()
+    if pid == 0:  # the job
+        _exec_job(command, cwd, env, log_fd)
+    os.close(log_fd)
+    write_json_atomic(
+        job_dir / RUN_FILE,
+        {
+            "pid": pid,
+            "pid_started": processes.start_time(pid),
+            "supervisor_pid": os.getpid(),
+            "started": time.time(),
+        },
+    )
+    _tell_agent(notify_address, f"started {number}")
+
+    state: dict[str, Any] = {"cancelled": False, "procs": []}
+
+    def on_term(signum: int, frame: Any) -> None:
+        if state["cancelled"]:
+            return
+        state["cancelled"] = True
+        state["procs"] = processes.tree(pid)
+        processes.signal_group_and_tree(pid, state["procs"], signal.SIGTERM)
+        signal.alarm(max(1, round(_grace(job_dir))))
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        processes.signal_group_and_tree(pid, state["procs"] + processes.tree(pid), signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGALRM, on_alarm)
+    _, status = os.waitpid(pid, 0)
+    ended = time.time()
+    if state["cancelled"]:
+        # the payload is gone; make sure nothing it started is left behind
+        signal.alarm(0)
+        processes.signal_group_and_tree(pid, state["procs"], signal.SIGKILL)
+    result: dict[str, Any] = {"ended": ended, "cancelled": state["cancelled"]}
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        result.update(exit_code=128 + sig, signal=processes.signal_name(sig))
+    else:
+        result.update(exit_code=os.WEXITSTATUS(status))
+    write_json_atomic(job_dir / RESULT_FILE, result)
+    _tell_agent(notify_address, f"done {number}")
+    return 0
+
+
+def _exec_job(command: list[str], cwd: str, env: dict[str, str], log_fd: int) -> None:
+    """In the job's process: own process group, output to the log, then exec."""
+    try:
+        os.setpgid(0, 0)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.chdir(cwd)
+        os.execvpe(command[0], command, env)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            msg = f"[tether] could not start {command[0]!r}: {exc}\n"
+            os.write(2, msg.encode())
+        os._exit(127)
+
+
+def _grace(job_dir: Path) -> float:
+    try:
+        return float((job_dir / GRACE_FILE).read_text())
+    except (OSError, ValueError):
+        return DEFAULT_GRACE
+
+
+def _tell_agent(address: str | bytes | None, message: str) -> None:
+    if address is None:
+        return
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        sock.sendto(message.encode(), address)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("the supervisor is started by the agent")

@@ -1,0 +1,204 @@
+"""Job commands: ``ls``, ``show``, ``wait``, ``cancel``, ``clean``."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from tether.cli import render
+from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.errors import UsageError
+from tether.jobs import views
+from tether.jobs.lifecycle import refresh
+from tether.store.jobs import FINISHED, RUNNING, STATUSES
+
+
+@click.command()
+@click.option("--status", "-s", type=click.Choice(STATUSES), multiple=True, help="Only these.")
+@click.option("--limit", "-n", type=int, help="Only the last N jobs.")
+@json_option
+def ls(status: tuple[str, ...], limit: int | None, as_json: bool) -> None:
+    """List jobs: number, name, status, runtime, progress, latest metrics."""
+    store = open_store()
+    jobs = [refresh(store, j) for j in store.jobs(statuses=status or None, limit=limit)]
+    if as_json:
+        print_json([views.listing_json(j) for j in jobs])
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("#", "name", "status", "host", "runtime", "progress", "metrics"):
+        table.add_column(col, justify="right" if col == "#" else "left", no_wrap=col != "metrics")
+    for job in jobs:
+        style = render.STATUS_STYLE.get(job.status, "")
+        prog = views.progress(job)
+        table.add_row(
+            str(job.number),
+            job.name,
+            f"[{style}]{job.status}[/]",
+            job.host,
+            render.duration(job.runtime),
+            str(prog) if prog else "",
+            render.metrics_text(views.latest_metrics(job)),
+        )
+    if not jobs:
+        click.echo("no jobs yet: start one with `tether run SCRIPT.py`", err=True)
+        return
+    render.console().print(table)
+
+
+@click.command()
+@json_option
+@click.argument("job", required=False)
+def show(as_json: bool, job: str | None) -> None:
+    """Everything about one job."""
+    from tether.jobs.logs import tail_lines
+    from tether.store.metrics import read_events, read_metrics
+
+    store = open_store()
+    record = resolve_job(store, job)
+    summary = {k: v.to_json() for k, v in read_metrics(Path(record.job_dir)).summary().items()}
+    events = read_events(Path(record.job_dir))
+    prog = views.progress(record)
+    if as_json:
+        data = record.to_json()
+        data.update(
+            env_size=len(record.env or {}),
+            extra={k: v for k, v in record.extra.items() if k != "metrics"},
+            metrics=summary,
+            events=events,
+            progress=prog.to_json() if prog else None,
+        )
+        print_json(data)
+        return
+    con = render.console()
+    style = render.STATUS_STYLE.get(record.status, "")
+    con.print(f"[bold]#{record.number}[/] {record.name}  [{style}]{record.status}[/]")
+    fields = record.to_json()
+    for key in (
+        "uuid",
+        "host",
+        "command",
+        "cwd",
+        "script",
+        "pid",
+        "exit_code",
+        "reason",
+        "parent",
+        "created",
+        "started",
+        "ended",
+        "log_path",
+    ):
+        value = fields.get(key)
+        if value is not None:
+            shown = " ".join(value) if isinstance(value, list) else value
+            con.print(f"  {key:<10} {shown}", markup=False)
+    con.print(f"  {'runtime':<10} {render.duration(record.runtime)}")
+    if prog:
+        con.print(f"  {'progress':<10} {prog} ({prog.done}/{prog.total})")
+    for key, value in record.extra.items():
+        if key != "metrics":
+            con.print(f"  {key:<10} {value}", markup=False)
+    if summary:
+        con.print("[bold]metrics[/] (last / min / max)")
+        for name, s in summary.items():
+            con.print(
+                f"  {name:<16} {render.number(s['last'])} / {render.number(s['min'])}"
+                f" / {render.number(s['max'])}",
+                markup=False,
+            )
+    messages = [e for e in events if e.get("kind") in ("message", "condition")]
+    if messages:
+        con.print("[bold]messages[/]")
+        for event in messages[-10:]:
+            text = event.get("text") or f"condition {event.get('condition')} turned true"
+            con.print(f"  {text}", markup=False)
+    tail = tail_lines(Path(record.log_path), 10)
+    if tail:
+        con.print("[bold]last lines of output[/]")
+        for line in tail:
+            con.print("  " + line.decode(errors="replace").rstrip(), markup=False)
+
+
+@click.command()
+@click.option("--all", "all_jobs", is_flag=True, help="Wait for every queued or running job.")
+@click.option("--timeout", type=float, help="Give up after this many seconds (exit 124).")
+@click.argument("job", required=False)
+def wait(all_jobs: bool, timeout: float | None, job: str | None) -> None:
+    """Wait for JOB (or --all) to finish; exit with its exit code."""
+    from tether.errors import TetherError
+    from tether.jobs.watch import exit_code_of, wait_for
+
+    store = open_store()
+    if all_jobs:
+        if job:
+            raise UsageError("give JOB or --all, not both")
+        numbers = [j.number for j in store.jobs(statuses=["queued", RUNNING])]
+    else:
+        numbers = [resolve_job(store, job).number]
+    try:
+        jobs = wait_for(store, numbers, timeout)
+    except TetherError as exc:
+        click.echo(f"tether: {exc}", err=True)
+        sys.exit(124)
+    if all_jobs:
+        sys.exit(0 if all(j.status == "succeeded" for j in jobs) else 1)
+    sys.exit(exit_code_of(jobs[0]))
+
+
+@click.command()
+@click.option(
+    "--grace",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds between SIGTERM and SIGKILL.",
+)
+@click.argument("jobs", nargs=-1)
+def cancel(grace: float, jobs: tuple[str, ...]) -> None:
+    """Cancel JOBs (default: the last job): the whole process tree is stopped."""
+    from tether.jobs.lifecycle import cancel as cancel_job
+
+    store = open_store()
+    for ref in jobs or (None,):
+        record = resolve_job(store, ref)
+        if record.finished:
+            click.echo(f"job #{record.number} already {record.status}", err=True)
+            continue
+        done = cancel_job(store, record, grace=grace)
+        click.echo(f"job #{done.number} {done.status}")
+
+
+@click.command()
+@click.option("--yes", "-y", is_flag=True, help="Do not ask.")
+@click.option(
+    "--status",
+    "-s",
+    type=click.Choice(sorted(FINISHED)),
+    multiple=True,
+    help="Only jobs with these statuses (default: every finished job).",
+)
+def clean(yes: bool, status: tuple[str, ...]) -> None:
+    """Remove finished jobs and their files (logs, metrics)."""
+    store = open_store()
+    wanted = status or tuple(FINISHED)
+    jobs = [refresh(store, j) for j in store.jobs(statuses=wanted)]
+    jobs = [j for j in jobs if j.finished]
+    if not jobs:
+        click.echo("nothing to clean")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"{len(jobs)} jobs would be removed; add --yes to confirm")
+        click.confirm(f"Remove {len(jobs)} finished jobs and their files?", abort=True)
+    home = store.home.resolve()
+    for job in jobs:
+        folder = Path(job.job_dir).resolve()
+        if folder.is_relative_to(home / "jobs"):
+            shutil.rmtree(folder, ignore_errors=True)
+    store.delete(j.number for j in jobs)
+    click.echo(f"removed {len(jobs)} jobs")

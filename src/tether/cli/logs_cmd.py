@@ -1,0 +1,95 @@
+"""``tether logs`` and ``tether scalars``."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from tether.cli import render
+from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.errors import UsageError
+from tether.jobs import logs as logfiles
+
+
+@click.command()
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job ends.")
+@click.option("--tail", "-t", "tail", type=int, help="Only the last N lines.")
+@click.option("--grep", "-g", "pattern", help="Only lines matching this regular expression.")
+@click.argument("job", required=False)
+def logs(follow: bool, tail: int | None, pattern: str | None, job: str | None) -> None:
+    """Print JOB's output (stdout and stderr together)."""
+    from tether.jobs.watch import follow_job
+
+    store = open_store()
+    record = resolve_job(store, job)
+    path = Path(record.log_path)
+    out = sys.stdout.buffer
+    regex = None
+    if pattern is not None:
+        try:
+            regex = re.compile(pattern.encode())
+        except re.error as exc:
+            raise UsageError(f"--grep {pattern!r} is not a valid regular expression: {exc}")
+    start = logfiles.size(path)
+    if regex is not None:
+        out.writelines(logfiles.grep_lines(path, regex, tail))
+    elif tail is not None:
+        out.writelines(logfiles.tail_lines(path, tail))
+    elif not follow:
+        with open(path, "rb") if path.exists() else open("/dev/null", "rb") as f:
+            while chunk := f.read(1 << 20):
+                out.write(chunk)
+    else:
+        start = 0
+    out.flush()
+    if follow:
+        pending = b""
+        for chunk in follow_job(store, record.number, start):
+            if regex is None:
+                out.write(chunk)
+            else:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                out.writelines(line + b"\n" for line in lines if regex.search(line))
+            out.flush()
+        if regex is not None and pending and regex.search(pending):
+            out.write(pending)
+        out.flush()
+
+
+@click.command()
+@json_option
+@click.argument("job", required=False)
+def scalars(as_json: bool, job: str | None) -> None:
+    """JOB's metrics: latest value, min, max and a sparkline of each."""
+    from tether.store.metrics import read_metrics
+
+    store = open_store()
+    record = resolve_job(store, job)
+    metrics = read_metrics(Path(record.job_dir))
+    summary = metrics.summary()
+    if as_json:
+        print_json({name: s.to_json() for name, s in summary.items()})
+        return
+    if not summary:
+        click.echo(f"job #{record.number} has reported no metrics (tether.report(name=value))")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("metric", "last", "min", "max", "steps", "trend"):
+        table.add_column(col)
+    for name, s in summary.items():
+        values = [v for _, v in metrics.series[name]]
+        table.add_row(
+            name,
+            render.number(s.last),
+            render.number(s.min),
+            render.number(s.max),
+            str(s.count),
+            render.sparkline(values),
+        )
+    render.console().print(table)

@@ -1,0 +1,79 @@
+"""The ``tether`` command. Subcommands load lazily so that ``tether run`` starts fast."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from tether import __version__
+from tether.errors import TetherError
+
+# command name -> "module:function" (the module is imported only when the command runs)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("tether.cli.run_cmd:run", "Run a program or command as a detached job."),
+    "rerun": ("tether.cli.run_cmd:rerun", "Run a job again (same program, same arguments)."),
+    "ls": ("tether.cli.jobs_cmd:ls", "List jobs."),
+    "show": ("tether.cli.jobs_cmd:show", "Everything about one job."),
+    "wait": ("tether.cli.jobs_cmd:wait", "Wait for a job (or all) and exit with its exit code."),
+    "cancel": ("tether.cli.jobs_cmd:cancel", "Cancel a job: its whole process tree stops."),
+    "clean": ("tether.cli.jobs_cmd:clean", "Remove finished jobs and their files."),
+    "logs": ("tether.cli.logs_cmd:logs", "Show a job's output (tail, grep, follow)."),
+    "scalars": ("tether.cli.logs_cmd:scalars", "A job's metrics: latest, min, max, sparkline."),
+    "agent": ("tether.cli.agent_cmd:agent", "Start, stop or inspect the background agent."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target[0].split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tether")
+def cli() -> None:
+    """tether: run long Python programs detached, here or elsewhere, and stay tethered to them.
+
+    JOB arguments are a job number, a uuid prefix or a name pattern; omitted means the last job.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: run the CLI, turning tether's errors into one line on stderr."""
+    try:
+        return cli.main(args=argv, prog_name="tether", standalone_mode=False)
+    except TetherError as exc:
+        click.echo(f"tether: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("tether: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

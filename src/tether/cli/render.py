@@ -1,0 +1,67 @@
+"""Human formatting: durations, metric values, sparklines and rich tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+STATUS_STYLE = {
+    "queued": "yellow",
+    "running": "cyan",
+    "succeeded": "green",
+    "failed": "red",
+    "cancelled": "magenta",
+    "lost": "red",
+}
+
+
+def duration(seconds: float | None) -> str:
+    """``3h12m``, ``5m03s``, ``12.4s``."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s"
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value == int(value) and abs(value) < 1e12:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def metrics_text(values: dict[str, float], limit: int = 3) -> str:
+    items = list(values.items())[-limit:]
+    return " ".join(f"{k}={number(v)}" for k, v in items)
+
+
+def sparkline(values: Sequence[float], width: int = 40) -> str:
+    """A one-line chart of ``values`` (downsampled to ``width`` points)."""
+    if not values:
+        return ""
+    if len(values) > width:
+        step = len(values) / width
+        values = [values[int(i * step)] for i in range(width - 1)] + [values[-1]]
+    low, high = min(values), max(values)
+    span = high - low or 1.0
+    return "".join(SPARKS[int((v - low) / span * (len(SPARKS) - 1))] for v in values)
+
+
+def console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)

@@ -1,0 +1,105 @@
+"""``tether run`` and ``tether rerun``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.errors import UsageError
+from tether.jobs.submit import build_spec, parse_batch, queue
+from tether.store.jobs import Job, JobSpec
+
+
+def _announce(jobs: list[Job], as_json: bool, wait: bool) -> None:
+    if as_json:
+        print_json([j.to_json() for j in jobs] if len(jobs) != 1 else jobs[0].to_json())
+        return
+    if wait:
+        for job in jobs:
+            click.echo(f"tether: job #{job.number} ({job.name}) queued", err=True)
+        return
+    for job in jobs:
+        click.echo(job.number)
+    if len(jobs) == 1 and sys.stderr.isatty():
+        click.echo(f"follow it with: tether logs -f {jobs[0].number}", err=True)
+
+
+def _wait_and_exit(jobs: list[Job]) -> None:
+    from tether.jobs.watch import exit_code_of, follow_job, wait_for
+
+    store = open_store()
+    out = sys.stdout.buffer
+    if len(jobs) == 1:
+        for chunk in follow_job(store, jobs[0].number):
+            out.write(chunk)
+            out.flush()
+    finished = wait_for(store, [j.number for j in jobs])
+    codes = [exit_code_of(j) for j in finished]
+    for job in finished:
+        if job.status != "succeeded":
+            click.echo(f"tether: job #{job.number} {job.status} ({job.reason})", err=True)
+    sys.exit(next((c for c in codes if c), 0))
+
+
+@click.command(
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.option("--name", "-n", help="A name for the job (default: the script's file name).")
+@click.option("--wait", "-w", is_flag=True, help="Follow the output; exit with the job's code.")
+@click.option(
+    "--batch",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="Queue one job per line of FILE (shell-quoted commands; - for stdin).",
+)
+@json_option
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def run(
+    name: str | None, wait: bool, batch: str | None, as_json: bool, command: tuple[str, ...]
+) -> None:
+    """Run SCRIPT.py [ARGS...] or -- COMMAND [ARGS...] as a detached job; prints its number."""
+    if batch:
+        if command:
+            raise UsageError("give either --batch FILE or a command, not both")
+        text = sys.stdin.read() if batch == "-" else Path(batch).read_text()
+        specs: list[JobSpec] = []
+        env = None
+        for argv in parse_batch(text):
+            spec = build_spec(argv, name=name, env=env)
+            env = spec.env
+            specs.append(spec)
+        if not specs:
+            raise UsageError(f"{batch}: no commands in it")
+    else:
+        specs = [build_spec(list(command), name=name)]
+    jobs = queue(specs)
+    _announce(jobs, as_json, wait)
+    if wait:
+        _wait_and_exit(jobs)
+
+
+@click.command()
+@click.option("--name", "-n", help="A name for the new job (default: the old one's).")
+@click.option("--wait", "-w", is_flag=True, help="Follow the output; exit with the job's code.")
+@json_option
+@click.argument("job", required=False)
+def rerun(name: str | None, wait: bool, as_json: bool, job: str | None) -> None:
+    """Run JOB again as a new job (its parent is JOB)."""
+    store = open_store()
+    old = resolve_job(store, job)
+    spec = JobSpec(
+        command=old.command,
+        cwd=old.cwd,
+        name=name or old.name,
+        env=old.env,
+        target=old.target,
+        parent=old.number,
+        script=old.script,
+        extra={k: v for k, v in old.extra.items() if k not in ("metrics",)},
+    )
+    jobs = queue([spec])
+    _announce(jobs, as_json, wait)
+    if wait:
+        _wait_and_exit(jobs)

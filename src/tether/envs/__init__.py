@@ -1,0 +1,1 @@
+"""tether.envs: working out and preparing the Python environment a program needs."""

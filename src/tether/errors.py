@@ -1,0 +1,39 @@
+"""The exceptions tether raises. The CLI turns each into one clear line on stderr."""
+
+from __future__ import annotations
+
+
+class TetherError(Exception):
+    """Base of every error tether raises on purpose; its message is meant for the user."""
+
+    exit_code = 1
+
+
+class UsageError(TetherError):
+    """The user asked for something that cannot be done as asked (bad argument, bad value)."""
+
+    exit_code = 2
+
+
+class JobNotFound(TetherError):
+    """No job matches the given number, uuid prefix or name."""
+
+
+class ConfigError(TetherError):
+    """A configuration file or setting is wrong; the message names the file and the line."""
+
+
+class AgentError(TetherError):
+    """The agent could not be started, reached or stopped."""
+
+
+class ProgramError(TetherError):
+    """A user's program cannot be run as given (missing file, syntax error, unknown parameter)."""
+
+
+class RemoteError(TetherError):
+    """A remote host could not be reached or refused what was asked of it."""
+
+
+class NotifyError(TetherError):
+    """A notification channel is misconfigured or refused a message."""

@@ -1,0 +1,1 @@
+"""Creating, resolving and controlling jobs: the layer the CLI and Python API share."""

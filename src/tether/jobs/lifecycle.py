@@ -1,0 +1,129 @@
+"""Bringing a job's record up to date with what its supervisor left behind, and cancelling it.
+
+Shared by the agent and every CLI call, so a result is recorded by whoever sees it first.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from tether.agent import processes
+from tether.agent.files import RESULT_FILE, RUN_FILE, read_json
+from tether.agent.supervisor import GRACE_FILE
+from tether.errors import TetherError
+from tether.store.jobs import CANCELLED, FAILED, LOST, QUEUED, RUNNING, SUCCEEDED, Job, JobStore
+from tether.store.metrics import read_metrics
+
+# A job claimed this long ago with no sign of its supervisor was dropped by a dying agent.
+CLAIM_GRACE = 30.0
+
+
+def record_result(store: JobStore, job: Job) -> bool:
+    """If the job's supervisor wrote a result, record it. True when the job is now finished."""
+    if job.status != RUNNING or job.target != "local":
+        return job.finished
+    result = read_json(Path(job.job_dir) / RESULT_FILE)
+    if result is None:
+        return False
+    code = result.get("exit_code")
+    if result.get("cancelled"):
+        status, reason = CANCELLED, "cancelled"
+    elif code == 0:
+        status, reason = SUCCEEDED, None
+    else:
+        status = FAILED
+        reason = f"killed by {result['signal']}" if result.get("signal") else f"exit code {code}"
+    summary = {k: v.to_json() for k, v in read_metrics(Path(job.job_dir)).summary().items()}
+    if summary:
+        store.merge_extra(job.number, metrics=summary)
+    store.finish(job.number, status, exit_code=code, reason=reason, ended=result.get("ended"))
+    return True
+
+
+def record_start(store: JobStore, job: Job) -> None:
+    """Copy the job's pid from ``run.json`` into the store."""
+    run = read_json(Path(job.job_dir) / RUN_FILE)
+    if run and job.pid is None:
+        store.update(job.number, pid=run.get("pid"), pid_started=run.get("pid_started"))
+
+
+def reconcile(store: JobStore, job: Job) -> str:
+    """Decide what a ``running`` local job really is now: running, finished, lost or requeued."""
+    if record_result(store, job):
+        return "finished"
+    if processes.is_alive(job.supervisor_pid, job.supervisor_started):
+        return RUNNING
+    run = read_json(Path(job.job_dir) / RUN_FILE)
+    if run and processes.is_alive(run.get("pid"), run.get("pid_started")):
+        return RUNNING  # supervisor gone, payload alive: keep watching it
+    if run is None and job.supervisor_pid is None:
+        if time.time() - (job.started or 0) < CLAIM_GRACE:
+            return RUNNING
+        store.update(job.number, status=QUEUED, started=None)
+        return QUEUED
+    if record_result(store, job):  # the result may have landed meanwhile
+        return "finished"
+    store.finish(job.number, LOST, exit_code=None, reason="its supervisor died without a result")
+    return LOST
+
+
+def refresh(store: JobStore, job: Job) -> Job:
+    """The job as it is now (records a result that landed since the last look)."""
+    if job.status == RUNNING and record_result(store, job):
+        return store.get(job.number)
+    return job
+
+
+def cancel(store: JobStore, job: Job, *, grace: float = 10.0) -> Job:
+    """Cancel a queued or running job: SIGTERM to its whole tree, SIGKILL after ``grace`` s.
+
+    Returns once the job is recorded as finished (its processes are gone).
+    """
+    if job.status == QUEUED and store.cancel_queued(job.number):
+        return store.get(job.number)
+    job = _wait_for_supervisor(store, job)
+    if job.finished:
+        return job
+    if job.target != "local":
+        raise TetherError(f"job #{job.number} runs on {job.target}; cancel it there")
+    store.update(job.number, cancel_requested=1)
+    Path(job.job_dir, GRACE_FILE).write_text(str(grace))
+    if processes.is_alive(job.supervisor_pid, job.supervisor_started):
+        assert job.supervisor_pid is not None
+        os.kill(job.supervisor_pid, signal.SIGTERM)
+    else:
+        _kill_orphan(store, job, grace)
+    deadline = time.monotonic() + grace + 5
+    while time.monotonic() < deadline:
+        job = refresh(store, store.get(job.number))
+        if job.finished:
+            return job
+        time.sleep(0.05)
+    raise TetherError(f"job #{job.number} did not stop within {grace + 5:.0f} s (pid {job.pid})")
+
+
+def _wait_for_supervisor(store: JobStore, job: Job, timeout: float = 5.0) -> Job:
+    """A job the agent just claimed may not have its supervisor's pid recorded yet."""
+    deadline = time.monotonic() + timeout
+    job = refresh(store, store.get(job.number))
+    while job.status == RUNNING and job.supervisor_pid is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        job = refresh(store, store.get(job.number))
+    return job
+
+
+def _kill_orphan(store: JobStore, job: Job, grace: float) -> None:
+    """The supervisor is gone but the payload lives: kill it ourselves and record that."""
+    run = read_json(Path(job.job_dir) / RUN_FILE)
+    if run and processes.is_alive(run.get("pid"), run.get("pid_started")):
+        pid = int(run["pid"])
+        procs = processes.tree(pid)
+        processes.signal_group_and_tree(pid, procs, signal.SIGTERM)
+        end = time.monotonic() + grace
+        while time.monotonic() < end and processes.is_alive(pid, run.get("pid_started")):
+            time.sleep(0.05)
+        processes.signal_group_and_tree(pid, procs, signal.SIGKILL)
+    store.finish(job.number, CANCELLED, exit_code=None, reason="cancelled")

@@ -1,0 +1,83 @@
+"""Reading job logs: the tail of a huge file without reading it all, grep, and follow."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+BLOCK = 65536
+
+
+def tail_lines(path: Path, count: int) -> list[bytes]:
+    """The last ``count`` lines, reading backwards block by block (O(count), not O(file))."""
+    if count <= 0:
+        return []
+    try:
+        f = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return []
+    with f:
+        f.seek(0, os.SEEK_END)
+        end = f.tell()
+        pos, chunks, newlines = end, [], 0
+        while pos > 0 and newlines <= count:
+            step = min(BLOCK, pos)
+            pos -= step
+            f.seek(pos)
+            chunk = f.read(step)
+            chunks.append(chunk)
+            newlines += chunk.count(b"\n")
+        data = b"".join(reversed(chunks))
+    lines = data.splitlines(keepends=True)
+    return lines[-count:]
+
+
+def grep_lines(path: Path, pattern: re.Pattern[bytes], tail: int | None = None) -> Iterator[bytes]:
+    """Lines matching ``pattern`` (the last ``tail`` of them when given), streaming the file."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return
+    with f:
+        matches = (line for line in f if pattern.search(line))
+        if tail is None:
+            yield from matches
+        else:
+            yield from deque(matches, maxlen=tail)
+
+
+def follow(
+    path: Path,
+    *,
+    start: int,
+    is_done: Callable[[], bool],
+    poll: float = 0.1,
+) -> Iterator[bytes]:
+    """Yield bytes appended to ``path`` from offset ``start`` until ``is_done()`` and drained."""
+    pos = start
+    while True:
+        done = is_done()  # ask before reading, so the last output is never missed
+        try:
+            with open(path, "rb") as f:
+                f.seek(pos)
+                data = f.read()
+        except FileNotFoundError:
+            data = b""
+        if data:
+            pos += len(data)
+            yield data
+        elif done:
+            return
+        else:
+            time.sleep(poll)
+
+
+def size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0

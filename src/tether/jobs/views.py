@@ -1,0 +1,31 @@
+"""What listings show about a job beyond its record: progress and latest metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tether.jobs.progress import Progress, read_progress
+from tether.store.jobs import RUNNING, Job
+from tether.store.metrics import read_latest
+
+
+def latest_metrics(job: Job) -> dict[str, float]:
+    """Latest metric values: from the stored summary once finished, else the file's tail."""
+    summary = job.extra.get("metrics")
+    if job.finished and summary:
+        return {k: v["last"] for k, v in summary.items() if v.get("last") is not None}
+    return read_latest(Path(job.job_dir))
+
+
+def progress(job: Job) -> Progress | None:
+    return read_progress(Path(job.log_path)) if job.status == RUNNING else None
+
+
+def listing_json(job: Job) -> dict[str, Any]:
+    """``ls --json``: the job's stable fields plus progress and latest metrics."""
+    data = job.to_json()
+    prog = progress(job)
+    data["progress"] = prog.to_json() if prog else None
+    data["metrics"] = latest_metrics(job)
+    return data

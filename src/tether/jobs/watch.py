@@ -1,0 +1,55 @@
+"""Waiting for jobs and following their output until they finish."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tether.errors import TetherError
+from tether.jobs import logs
+from tether.jobs.lifecycle import refresh
+from tether.store.jobs import Job, JobStore
+
+
+def follow_job(store: JobStore, number: int, start: int = 0) -> Iterator[bytes]:
+    """The job's output from byte ``start`` on, live, until the job has finished."""
+    job = store.get(number)
+
+    def finished() -> bool:
+        nonlocal job
+        job = refresh(store, store.get(number))
+        return job.finished
+
+    yield from logs.follow(Path(job.log_path), start=start, is_done=finished)
+
+
+def wait_for(store: JobStore, numbers: list[int], timeout: float | None = None) -> list[Job]:
+    """Block until every job in ``numbers`` has finished; returns them."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.01
+    pending = set(numbers)
+    while pending:
+        for job in store.unfinished(pending):
+            if not refresh(store, job).finished:
+                break  # the agent works through jobs in order: look again later
+        else:
+            pending = {j.number for j in store.unfinished(pending)}
+            if not pending:
+                break
+        if deadline is not None and time.monotonic() > deadline:
+            left = sorted(j.number for j in store.unfinished(pending))
+            raise TetherError(
+                f"timed out after {timeout:g} s; still running: " + ", ".join(f"#{n}" for n in left)
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.2)
+        pending = {j.number for j in store.unfinished(pending)}
+    return [store.get(n) for n in numbers]
+
+
+def exit_code_of(job: Job) -> int:
+    """The exit code a CLI waiting on ``job`` should exit with."""
+    if job.exit_code is not None:
+        return job.exit_code
+    return 0 if job.status == "succeeded" else 1

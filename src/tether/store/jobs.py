@@ -1,0 +1,363 @@
+"""Jobs: the record of one run of a program, and the store that keeps them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.errors import JobNotFound
+from tether.store.db import connect, transaction
+
+QUEUED = "queued"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELLED = "cancelled"
+LOST = "lost"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, LOST)
+FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED, LOST})
+
+
+def iso(ts: float | None) -> str | None:
+    """A unix time as ISO 8601 with the local offset (None stays None)."""
+    if ts is None:
+        return None
+    from datetime import datetime, timezone
+
+    return (
+        datetime.fromtimestamp(ts, tz=timezone.utc).astimezone().isoformat(timespec="milliseconds")
+    )
+
+
+def _uuid4() -> str:
+    """A random (version 4) UUID string, without importing the slow ``uuid`` module."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@dataclass
+class JobSpec:
+    """What to run: everything a caller decides before the job exists."""
+
+    command: list[str]
+    cwd: str
+    name: str
+    env: dict[str, str] | None = None
+    target: str = "local"
+    parent: int | None = None
+    script: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Job:
+    """One job as stored."""
+
+    number: int
+    uuid: str
+    name: str
+    command: list[str]
+    cwd: str
+    env: dict[str, str] | None
+    target: str
+    status: str
+    exit_code: int | None
+    reason: str | None
+    pid: int | None
+    pid_started: float | None
+    supervisor_pid: int | None
+    supervisor_started: float | None
+    created: float
+    started: float | None
+    ended: float | None
+    parent: int | None
+    job_dir: str
+    log_path: str
+    cancel_requested: bool
+    script: str | None
+    extra: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        data = dict(row)
+        data["command"] = json.loads(data["command"])
+        data["env"] = json.loads(data["env"]) if data["env"] else None
+        data["extra"] = json.loads(data["extra"] or "{}")
+        data["cancel_requested"] = bool(data["cancel_requested"])
+        return cls(**data)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def host(self) -> str:
+        return self.target
+
+    @property
+    def runtime(self) -> float | None:
+        """Seconds run so far (or in all, once finished)."""
+        if self.started is None:
+            return None
+        return (self.ended or time.time()) - self.started
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.job_dir)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable, documented JSON form (times in ISO 8601)."""
+        return {
+            "number": self.number,
+            "uuid": self.uuid,
+            "name": self.name,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "reason": self.reason,
+            "host": self.host,
+            "command": self.command,
+            "cwd": self.cwd,
+            "script": self.script,
+            "pid": self.pid,
+            "parent": self.parent,
+            "created": iso(self.created),
+            "started": iso(self.started),
+            "ended": iso(self.ended),
+            "runtime": self.runtime,
+            "log_path": self.log_path,
+            "job_dir": self.job_dir,
+        }
+
+
+class JobStore:
+    """All reads and writes of jobs. Safe to use from many processes at once."""
+
+    def __init__(self, home: Path, conn: sqlite3.Connection | None = None) -> None:
+        self.home = home
+        self.conn = conn or connect(home / "tether.db")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- creating -------------------------------------------------------------------------
+    def add(self, spec: JobSpec) -> Job:
+        """Queue one job."""
+        return self.add_many([spec])[0]
+
+    def add_many(self, specs: Iterable[JobSpec]) -> list[Job]:
+        """Queue many jobs in one transaction (fast batch submit)."""
+        now = time.time()
+        rows = []
+        for spec in specs:
+            job_uuid = _uuid4()
+            job_dir = self.home / "jobs" / job_uuid
+            rows.append(
+                (
+                    job_uuid,
+                    spec.name,
+                    json.dumps(spec.command),
+                    spec.cwd,
+                    json.dumps(spec.env) if spec.env is not None else None,
+                    spec.target,
+                    QUEUED,
+                    now,
+                    spec.parent,
+                    str(job_dir),
+                    str(job_dir / "output.log"),
+                    spec.script,
+                    json.dumps(spec.extra),
+                )
+            )
+        numbers = []
+        with transaction(self.conn):
+            for row in rows:
+                cur = self.conn.execute(
+                    "INSERT INTO jobs (uuid, name, command, cwd, env, target, status, created,"
+                    " parent, job_dir, log_path, script, extra)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    row,
+                )
+                numbers.append(cur.lastrowid)
+        return [self.get(n) for n in numbers if n is not None]
+
+    # -- reading --------------------------------------------------------------------------
+    def get(self, number: int) -> Job:
+        row = self.conn.execute("SELECT * FROM jobs WHERE number = ?", (number,)).fetchone()
+        if row is None:
+            raise JobNotFound(f"no job #{number}; `tether ls` lists the jobs there are")
+        return Job.from_row(row)
+
+    def jobs(
+        self,
+        *,
+        statuses: Iterable[str] | None = None,
+        target: str | None = None,
+        limit: int | None = None,
+    ) -> list[Job]:
+        """Jobs, oldest first (the last ``limit`` of them when given)."""
+        where, args = [], []
+        if statuses is not None:
+            wanted = list(statuses)
+            where.append(f"status IN ({','.join('?' * len(wanted))})")
+            args.extend(wanted)
+        if target is not None:
+            where.append("target = ?")
+            args.append(target)
+        sql = "SELECT * FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY number DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [Job.from_row(r) for r in reversed(self.conn.execute(sql, args).fetchall())]
+
+    def unfinished(self, numbers: Iterable[int]) -> list[Job]:
+        """Those of ``numbers`` that are still queued or running, in order."""
+        nums = sorted(numbers)
+        found: list[Job] = []
+        for i in range(0, len(nums), 500):
+            chunk = nums[i : i + 500]
+            found.extend(
+                Job.from_row(r)
+                for r in self.conn.execute(
+                    f"SELECT * FROM jobs WHERE number IN ({','.join('?' * len(chunk))})"
+                    " AND status IN (?, ?) ORDER BY number",
+                    (*chunk, QUEUED, RUNNING),
+                )
+            )
+        return found
+
+    def iter_where(self, sql_where: str, args: tuple[Any, ...] = ()) -> Iterator[Job]:
+        for row in self.conn.execute(f"SELECT * FROM jobs WHERE {sql_where}", args):
+            yield Job.from_row(row)
+
+    def count(self, status: str, target: str = "local") -> int:
+        return int(
+            self.conn.execute(
+                "SELECT count(*) FROM jobs WHERE status = ? AND target = ?", (status, target)
+            ).fetchone()[0]
+        )
+
+    def resolve(self, ref: str | None) -> Job:
+        """Find a job by number, uuid prefix or name pattern; ``None`` means the last job.
+
+        A name pattern is a shell-style glob (``train*``) or a substring; the newest match wins.
+        """
+        if ref is None or ref in ("", "last", "-"):
+            row = self.conn.execute("SELECT * FROM jobs ORDER BY number DESC LIMIT 1").fetchone()
+            if row is None:
+                raise JobNotFound("there are no jobs yet; start one with `tether run SCRIPT.py`")
+            return Job.from_row(row)
+        text = ref.lstrip("#")
+        if text.isdigit():
+            row = self.conn.execute("SELECT * FROM jobs WHERE number = ?", (int(text),)).fetchone()
+            if row is not None or len(text) < 4:
+                return self.get(int(text))
+        if len(text) >= 4 and all(c in "0123456789abcdef-" for c in text.lower()):
+            rows = self.conn.execute(
+                "SELECT * FROM jobs WHERE uuid LIKE ? ORDER BY number DESC", (text.lower() + "%",)
+            ).fetchall()
+            if len(rows) == 1:
+                return Job.from_row(rows[0])
+        for pattern in (text, f"*{text}*"):
+            row = self.conn.execute(
+                "SELECT * FROM jobs WHERE name GLOB ? ORDER BY number DESC LIMIT 1", (pattern,)
+            ).fetchone()
+            if row is not None:
+                return Job.from_row(row)
+        raise JobNotFound(
+            f"no job matches {ref!r} (a job number, a uuid prefix or a name); "
+            "`tether ls` lists the jobs"
+        )
+
+    # -- changing -------------------------------------------------------------------------
+    def claim_next(self, target: str = "local") -> Job | None:
+        """Mark the oldest queued job of ``target`` as running and return it (FIFO)."""
+        with transaction(self.conn):
+            row = self.conn.execute(
+                "SELECT number FROM jobs WHERE status = ? AND target = ? ORDER BY number LIMIT 1",
+                (QUEUED, target),
+            ).fetchone()
+            if row is None:
+                return None
+            self.conn.execute(
+                "UPDATE jobs SET status = ?, started = ? WHERE number = ?",
+                (RUNNING, time.time(), row[0]),
+            )
+        return self.get(row[0])
+
+    def update(self, number: int, **fields: Any) -> None:
+        if not fields:
+            return
+        for key in ("extra", "env", "command"):
+            if key in fields and not isinstance(fields[key], str) and fields[key] is not None:
+                fields[key] = json.dumps(fields[key])
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with transaction(self.conn):
+            self.conn.execute(
+                f"UPDATE jobs SET {cols} WHERE number = ?", (*fields.values(), number)
+            )
+
+    def merge_extra(self, number: int, **values: Any) -> None:
+        """Add keys to a job's ``extra`` JSON object."""
+        with transaction(self.conn):
+            row = self.conn.execute("SELECT extra FROM jobs WHERE number = ?", (number,)).fetchone()
+            extra = json.loads(row[0] or "{}") if row else {}
+            extra.update(values)
+            self.conn.execute(
+                "UPDATE jobs SET extra = ? WHERE number = ?", (json.dumps(extra), number)
+            )
+
+    def finish(
+        self,
+        number: int,
+        status: str,
+        *,
+        exit_code: int | None,
+        reason: str | None = None,
+        ended: float | None = None,
+        only_if: str | None = RUNNING,
+    ) -> bool:
+        """Record a job's end; with ``only_if`` only when it is still in that status."""
+        sql = "UPDATE jobs SET status = ?, exit_code = ?, reason = ?, ended = ? WHERE number = ?"
+        args: list[Any] = [status, exit_code, reason, ended or time.time(), number]
+        if only_if is not None:
+            sql += " AND status = ?"
+            args.append(only_if)
+        with transaction(self.conn):
+            return self.conn.execute(sql, args).rowcount == 1
+
+    def cancel_queued(self, number: int) -> bool:
+        """Cancel a job that has not started yet; False when it already has."""
+        return self.finish(number, CANCELLED, exit_code=None, reason="cancelled", only_if=QUEUED)
+
+    def delete(self, numbers: Iterable[int]) -> None:
+        nums = list(numbers)
+        with transaction(self.conn):
+            self.conn.execute(
+                f"UPDATE jobs SET parent = NULL WHERE parent IN ({','.join('?' * len(nums))})",
+                nums,
+            )
+            self.conn.executemany("DELETE FROM jobs WHERE number = ?", [(n,) for n in nums])
+
+    # -- settings ---------------------------------------------------------------------------
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )

@@ -1,0 +1,204 @@
+"""Turn what ``ssh``/``rsync`` printed on failure into one clear line naming the host."""
+
+from __future__ import annotations
+
+import re
+
+from tether.errors import RemoteError
+
+#: Lines ssh prints that never explain a failure.
+_NOISE = (
+    re.compile(r"^Warning: Permanently added "),
+    re.compile(r"^\*\* "),
+    re.compile(r"^@+$"),
+    re.compile(r"^ControlSocket .* already exists, disabling multiplexing"),
+    re.compile(r"^Warning: Identity file .* not accessible"),
+)
+
+_NOT_FOUND_RES = (
+    re.compile(r"command not found: ([^\s:]+)"),  # zsh
+    re.compile(r"Unknown command:? '?([^'\s]+)'?"),  # fish
+    re.compile(r"([^\s:'\"]+)['\"]?: (?:[Cc]ommand not found|not found)"),  # bash, dash, csh
+    re.compile(r"([^\s:'\"]+)['\"]?: No such file or directory"),  # missing absolute path
+)
+
+
+class SshFailure(RemoteError):
+    """A failed ssh/rsync call, with what went wrong as a short ``kind``.
+
+    ``retryable`` is true for failures that may pass by themselves (network, timeouts).
+    """
+
+    def __init__(self, message: str, *, kind: str, host: str, returncode: int, stderr: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.host = host
+        self.returncode = returncode
+        self.stderr = stderr
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in {"timeout", "unreachable", "closed", "refused", "unresolved", "mux"}
+
+
+def _lines(stderr: str) -> list[str]:
+    lines = [line.strip() for line in stderr.replace("\r", "\n").splitlines()]
+    return [line for line in lines if line and not any(p.search(line) for p in _NOISE)]
+
+
+def _guess_host(stderr: str) -> str | None:
+    for pattern in (
+        r"Could not resolve hostname ([^\s:]+)",
+        r"connect to host (\S+) port",
+        r"Connection (?:to|closed by|reset by) (\S+) port",
+        r"(?:^|\n)(\S+): Permission denied",
+        r"Host key for (\S+) has changed",
+        r"host key is known for (\S+)",
+    ):
+        match = re.search(pattern, stderr)
+        if match and match.group(1) != "UNKNOWN":
+            return match.group(1)
+    return None
+
+
+def _missing_program(stderr: str) -> str | None:
+    for pattern in _NOT_FOUND_RES:
+        match = pattern.search(stderr)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _classify(returncode: int, stderr: str, h: str, dest: str) -> tuple[str, str]:
+    """Return (kind, message) for a failure on host ``h`` (reached as ``dest`` by ssh)."""
+    text = stderr
+    lower = text.lower()
+    # ssh exits 255 on its own errors; rsync passes that on, or says 12 (protocol stream).
+    ssh_level = returncode in (255, 12)
+
+    changed = ("REMOTE HOST IDENTIFICATION HAS CHANGED", "has changed and you have")
+    if ssh_level and any(marker in text for marker in changed):
+        match = re.search(r"ssh-keygen -f (\S+) -R (\S+)", text)
+        fix = f"`{match.group(0)}`" if match else f"`ssh-keygen -R {dest}`"
+        return "host_key_changed", (
+            f"the host key of {h} has changed (the host was reinstalled, or someone is "
+            f"intercepting the connection): check with its admin, then run {fix} and connect again"
+        )
+    if ssh_level and "Host key verification failed" in text:
+        return "host_key_unknown", (
+            f"the host key of {h} is not known yet: connect once with `ssh {dest}` and accept it, "
+            "or add StrictHostKeyChecking=accept-new to its ssh options"
+        )
+    if "No space left on device" in text:
+        return (
+            "disk_full",
+            f"the disk on {h} is full (No space left on device): free some space there",
+        )
+    if "Disk quota exceeded" in text:
+        return "disk_full", f"your disk quota on {h} is used up: delete files there or ask for more"
+
+    if ssh_level and ("Permission denied (" in text or "Too many authentication failures" in text):
+        match = re.search(r"Permission denied \(([^)]*)\)", text)
+        methods = f" ({match.group(1)})" if match else ""
+        missing = re.search(r"Identity file (.+?) not accessible", text)
+        if missing:
+            return "auth", (
+                f"{h} refused the login and the identity file {missing.group(1)} does not exist: "
+                "fix the --identity path"
+            )
+        return "auth", (
+            f"{h} refused the login{methods}: add your public key there (ssh-copy-id {dest}) "
+            "or pass --identity PATH to the right private key"
+        )
+
+    resolve_markers = (
+        "could not resolve hostname",
+        "name or service not known",
+        "nodename nor servname",
+        "temporary failure in name resolution",
+        "no address associated with hostname",
+    )
+    if ssh_level and any(marker in lower for marker in resolve_markers):
+        return "unresolved", (
+            f"cannot resolve the host name {h}: check its spelling, your ~/.ssh/config "
+            "and your network or VPN"
+        )
+    if ssh_level and "Connection refused" in text and "Control socket" not in text:
+        match = re.search(r"port (\d+)", text)
+        port = f" on port {match.group(1)}" if match else ""
+        return "refused", (
+            f"{h} refused the connection{port}: check that sshd runs there and the port is right"
+        )
+    if ssh_level and "timed out" in lower:
+        return "timeout", (
+            f"connecting to {h} timed out: check that it is up and reachable "
+            "(network, VPN, firewall, ProxyJump)"
+        )
+    if ssh_level and any(
+        s in text for s in ("No route to host", "Network is unreachable", "Host is down")
+    ):
+        return "unreachable", f"{h} is unreachable from here: check your network or VPN"
+
+    program = _missing_program("\n".join(_lines(text)))
+    rsync_rc = returncode in (12, 127) and "rsync" in lower
+    if program and "rsync" in program.rsplit("/", 1)[-1]:
+        return (
+            "no_rsync",
+            f"rsync is not installed on {h}: install it there (e.g. apt install rsync)",
+        )
+    if program and "python" in program.rsplit("/", 1)[-1] and returncode in (126, 127):
+        return "no_python", (
+            f"no Python 3 on {h} ({program} not found): install python3 there "
+            "or set the host's python path"
+        )
+    if rsync_rc and ("protocol version mismatch" in lower or "is your shell clean" in lower):
+        return "rsync_protocol", (
+            f"rsync could not talk to {h}: a startup file there (~/.bashrc) prints text in "
+            "non-interactive shells; make it quiet"
+        )
+    if program and returncode == 127:
+        return "not_found", f"{program} is not installed on {h} (command not found)"
+
+    if ssh_level and ("Bad configuration option" in text or "command-line line" in text):
+        line = next((x for x in _lines(text) if "line" in x), "a bad option")
+        return "bad_option", f"ssh rejected an option for {h} ({line}): fix the host's ssh options"
+    if "Bad owner or permissions on" in text:
+        match = re.search(r"Bad owner or permissions on (\S+)", text)
+        path = match.group(1) if match else "~/.ssh/config"
+        return "config", (
+            f"ssh refuses to read {path} (bad owner or permissions), so {h} cannot be "
+            f"reached: run chmod 600 {path}"
+        )
+    if "Control socket connect" in text or "mux_client" in text:
+        return "mux", f"the shared ssh connection to {h} broke: retry; it will be reopened"
+    if ssh_level and any(
+        s in text
+        for s in ("Connection closed by", "Connection reset by", "kex_exchange_identification")
+    ):
+        return "closed", (
+            f"{h} closed the connection during login: check sshd there "
+            "(MaxStartups, AllowUsers, fail2ban) and retry"
+        )
+    if rsync_rc and "connection unexpectedly closed" in lower:
+        return "closed", f"the rsync connection to {h} closed unexpectedly: retry"
+
+    lines = [line if len(line) <= 200 else line[:197] + "..." for line in _lines(text)]
+    if returncode == 255:
+        detail = lines[-1] if lines else "no message"
+        return "ssh", f"ssh to {h} failed ({detail}): run `ssh -v {dest}` to see why"
+    detail = f": {lines[-1]}" if lines else ""
+    return "command", f"the command on {h} failed with exit code {returncode}{detail}"
+
+
+def classify_ssh_failure(
+    returncode: int, stderr: str, host: str | None = None, *, dest: str | None = None
+) -> SshFailure:
+    """Map a failed ssh/rsync call (exit code and stderr) to a one-line :class:`SshFailure`.
+
+    ``host`` is the host's name as the user knows it; when missing it is read from ssh's
+    message where possible. ``dest`` (default: ``host``) is what to put in suggested
+    commands such as ``ssh-copy-id DEST``.
+    """
+    name = host or _guess_host(stderr) or "the remote host"
+    kind, message = _classify(returncode, stderr, name, dest or name)
+    return SshFailure(message, kind=kind, host=name, returncode=returncode, stderr=stderr)

@@ -1,0 +1,534 @@
+"""A content-addressed store of program versions.
+
+Each file's bytes are stored once under ``root/objects/<sha256[:2]>/<sha256>`` (written
+through a temporary file and ``os.replace``, then made read-only). A version is a manifest
+(JSON: the entry script and ``relative path -> sha256`` for every file) stored the same
+way; the version id is the manifest's sha256. Objects are checked against their hash when
+read, so a damaged store is reported instead of silently running the wrong code.
+
+What a snapshot covers: for a script inside a project (the nearest parent folder holding
+``.git``, ``pyproject.toml``, ``setup.py``, ``tether.toml`` or ``.tetherignore``), the
+project's ``*.py`` files plus the entry script, honouring ``.gitignore`` and
+``.tetherignore`` files at any depth (git semantics; ``.tetherignore`` is read after
+``.gitignore`` so it can re-include with ``!``). Always skipped: ``.git/``, virtualenvs
+(``.venv``, ``venv``, any folder holding ``pyvenv.cfg`` or ``conda-meta``),
+``__pycache__``, tool caches, ``node_modules``, ``data/`` folders (unless the folder is a
+Python package, i.e. holds ``__init__.py``, since code imports it), and files over the size
+limit (listed in :attr:`Version.skipped`). The entry script itself is always included.
+For a script outside any project only the script is stored.
+
+Rehashing is avoided with a per-project cache (``root/cache/<project>.json``) of
+``(size, mtime_ns, ctime_ns, inode) -> sha256``; files changed within the last two seconds
+are always rehashed, so an edit right after a snapshot is never missed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import pathspec
+
+from tether.errors import ProgramError, UsageError
+
+DEFAULT_MAX_FILE_BYTES = 1024 * 1024
+DEFAULT_MAX_FILES = 50_000
+DEFAULT_INCLUDE = ("*.py",)
+PROJECT_MARKERS = (".git", "pyproject.toml", "setup.py", "tether.toml", ".tetherignore")
+IGNORE_FILES = (".gitignore", ".tetherignore")
+ALWAYS_SKIPPED_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "__pycache__",
+        ".venv",
+        "venv",
+        "data",
+        "node_modules",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".ipynb_checkpoints",
+    }
+)
+MANIFEST_FORMAT = 1
+_RACY_NS = 2_000_000_000
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The content of a version: the entry script and ``relpath -> sha256`` of each file."""
+
+    entry: str
+    files: dict[str, str]
+
+    def to_bytes(self) -> bytes:
+        """Canonical JSON bytes (their sha256 is the version id)."""
+        doc = {"format": MANIFEST_FORMAT, "entry": self.entry, "files": self.files}
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, version_id: str) -> Manifest:
+        """Parse manifest bytes, raising :class:`ProgramError` if they are not one."""
+        try:
+            doc = json.loads(data)
+            entry, files = doc["entry"], doc["files"]
+            ok = (
+                doc.get("format") == MANIFEST_FORMAT
+                and isinstance(entry, str)
+                and isinstance(files, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
+            )
+        except (ValueError, TypeError, KeyError, AttributeError):
+            ok = False
+        if not ok:
+            raise ProgramError(
+                f"{version_id} is not a program version (it is a stored file, or damaged); "
+                "pass a version id returned by a snapshot."
+            )
+        return cls(entry=entry, files=dict(files))
+
+
+@dataclass(frozen=True)
+class Version:
+    """A stored program version, as returned by :meth:`VersionStore.snapshot`.
+
+    ``project_root`` and ``script`` say where it was taken from (not part of the id);
+    ``skipped`` lists files left out for being over the size limit.
+    """
+
+    id: str
+    manifest: Manifest
+    project_root: Path
+    script: Path
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def entry(self) -> str:
+        """Path of the entry script inside the version."""
+        return self.manifest.entry
+
+
+@dataclass
+class _Found:
+    rel: str
+    path: str
+    st: os.stat_result
+
+
+@dataclass
+class _Listing:
+    files: list[_Found] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def find_project_root(script: Path) -> Path | None:
+    """The nearest folder, from the script's own upwards, holding a project marker
+    (``.git``, ``pyproject.toml``, ``setup.py``, ``tether.toml``, ``.tetherignore``)."""
+    folder = Path(os.path.abspath(script)).parent
+    for candidate in (folder, *folder.parents):
+        if any(os.path.lexists(candidate / marker) for marker in PROJECT_MARKERS):
+            return candidate
+    return None
+
+
+def list_project_files(
+    project_root: Path,
+    *,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    extra_ignores: Sequence[str] = (),
+    include: Sequence[str] = DEFAULT_INCLUDE,
+) -> tuple[list[str], list[str]]:
+    """The relative paths a snapshot of ``project_root`` would hold, and those skipped for
+    size (the entry script is added by the snapshot itself)."""
+    listing = _walk(Path(os.path.abspath(project_root)), max_file_bytes, extra_ignores, include)
+    return [f.rel for f in listing.files], listing.skipped
+
+
+class VersionStore:
+    """Content-addressed program versions under ``root`` (see the module docstring)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(os.path.abspath(root))
+        self.objects = self.root / "objects"
+        self._objects_str = str(self.objects)
+
+    # -- taking snapshots ---------------------------------------------------------------
+
+    def snapshot(
+        self,
+        script: Path,
+        project_root: Path | None = None,
+        *,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        extra_ignores: Sequence[str] = (),
+        include: Sequence[str] = DEFAULT_INCLUDE,
+        max_files: int = DEFAULT_MAX_FILES,
+    ) -> Version:
+        """Store the script and its project's files; return the version (same content, same
+        id). ``project_root`` defaults to :func:`find_project_root`; outside a project only
+        the script is stored. ``extra_ignores`` are gitignore lines applied at the root."""
+        script = Path(os.path.abspath(script))
+        if not script.is_file():
+            what = "is not a file" if script.exists() else "does not exist"
+            raise ProgramError(f"the script {script} {what}; check the path and try again.")
+        whole_project = True
+        if project_root is None:
+            project_root = find_project_root(script)
+        if project_root is None:
+            project_root, whole_project = script.parent, False
+        root = Path(os.path.abspath(project_root))
+        entry = _relative_inside(script, root)
+
+        listing = _Listing()
+        if whole_project:
+            listing = _walk(
+                root,
+                max_file_bytes,
+                extra_ignores,
+                include,
+                skip_dirs={str(self.root)},
+                max_files=max_files,
+            )
+        if not any(f.rel == entry for f in listing.files):
+            listing.files.append(_Found(entry, str(script), os.stat(script)))
+
+        cache = _HashCache(self._cache_path(root))
+        files: dict[str, str] = {}
+        for found in listing.files:
+            sha = self._store_found(found, cache)
+            if sha is not None:
+                files[found.rel] = sha
+            elif found.rel == entry:
+                raise ProgramError(f"the script {script} vanished while it was being stored.")
+        cache.save()
+        manifest = Manifest(entry=entry, files=dict(sorted(files.items())))
+        version_id = self._put(manifest.to_bytes())
+        skipped = tuple(sorted(r for r in listing.skipped if r != entry))
+        return Version(version_id, manifest, root, script, skipped)
+
+    def _store_found(self, found: _Found, cache: _HashCache) -> str | None:
+        sha = cache.get(found.rel, found.st)
+        if sha is not None and os.path.exists(f"{self._objects_str}/{sha[:2]}/{sha}"):
+            return sha
+        try:
+            with open(found.path, "rb") as handle:
+                data = handle.read()
+            st = os.stat(found.path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ProgramError(
+                f"cannot read {found.path} for the snapshot ({exc.strerror}); make it readable, "
+                "or list it in the project's .tetherignore."
+            ) from exc
+        sha = self._put(data)
+        if len(data) == st.st_size:
+            cache.put(found.rel, st, sha)
+        return sha
+
+    def _cache_path(self, project_root: Path) -> Path:
+        key = hashlib.sha256(os.fsencode(project_root)).hexdigest()[:24]
+        return self.root / "cache" / f"{key}.json"
+
+    # -- reading versions ---------------------------------------------------------------
+
+    def has_version(self, version_id: str) -> bool:
+        """Whether a version with this id is stored (and readable)."""
+        try:
+            self.manifest(version_id)
+        except (UsageError, ProgramError):
+            return False
+        return True
+
+    def manifest(self, version_id: str) -> Manifest:
+        """The manifest of a stored version."""
+        return Manifest.from_bytes(self._get(_check_id(version_id), "program version"), version_id)
+
+    def read_file(self, version_id: str, relpath: str) -> bytes:
+        """The bytes of one file of a stored version."""
+        files = self.manifest(version_id).files
+        if relpath not in files:
+            sample = ", ".join(sorted(files)[:5])
+            raise ProgramError(
+                f"version {version_id[:12]} has no file {relpath!r}; it holds {len(files)} "
+                f"file(s), e.g. {sample}. Use a path relative to the project root."
+            )
+        return self._get(files[relpath], relpath)
+
+    def materialize(self, version_id: str, dest_dir: Path) -> Path:
+        """Write a version's files under ``dest_dir`` and return the entry script's path
+        there. Every path must be relative and stay inside ``dest_dir``."""
+        manifest = self.manifest(version_id)
+        dest = Path(os.path.abspath(dest_dir))
+        for rel in manifest.files:
+            _check_relpath(rel, version_id)
+        _check_relpath(manifest.entry, version_id)
+        dest.mkdir(parents=True, exist_ok=True)
+        real_dest = dest.resolve()
+        for rel, sha in manifest.files.items():
+            data = self._get(sha, rel)
+            target = dest.joinpath(*rel.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.parent.resolve().is_relative_to(real_dest):
+                raise ProgramError(
+                    f"{rel!r} of version {version_id[:12]} would be written outside {dest} "
+                    "(through a symbolic link there); refusing. Use an empty folder."
+                )
+            _write_atomic(target, data, 0o644)
+        return dest.joinpath(*manifest.entry.split("/"))
+
+    # -- making new versions --------------------------------------------------------------
+
+    def store_text(
+        self,
+        version: str | Version,
+        relpath: str,
+        new_text: str | bytes,
+        *,
+        encoding: str = "utf-8",
+    ) -> str:
+        """Store a new version equal to ``version`` with one file replaced (or added);
+        return its id. Text is encoded with ``encoding``."""
+        base_id = version.id if isinstance(version, Version) else version
+        manifest = self.manifest(base_id)
+        _check_relpath(relpath, base_id)
+        data = new_text.encode(encoding) if isinstance(new_text, str) else new_text
+        files = dict(manifest.files)
+        files[relpath] = self._put(data)
+        new = Manifest(entry=manifest.entry, files=dict(sorted(files.items())))
+        return self._put(new.to_bytes())
+
+    # -- objects ----------------------------------------------------------------------------
+
+    def _object_path(self, sha: str) -> Path:
+        return self.objects / sha[:2] / sha
+
+    def _put(self, data: bytes) -> str:
+        """Store bytes once; return their sha256."""
+        sha = hashlib.sha256(data).hexdigest()
+        path = self._object_path(sha)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(path, data, 0o444)
+        return sha
+
+    def _get(self, sha: str, what: str) -> bytes:
+        path = self._object_path(sha)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ProgramError(
+                f"{what} ({sha[:12]}) is missing from the version store at {self.root}; it "
+                "may have been deleted. Snapshot the script again."
+            ) from None
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise ProgramError(
+                f"{what} ({sha[:12]}) is damaged in the version store at {self.root}; delete "
+                f"{path} and snapshot the script again."
+            )
+        return data
+
+
+class _HashCache:
+    """``relpath -> (size, mtime_ns, ctime_ns, inode, sha256)`` for one project."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.now_ns = time.time_ns()
+        self.old: dict[str, list] = {}
+        try:
+            doc = json.loads(path.read_bytes())
+            if isinstance(doc, dict) and isinstance(doc.get("files"), dict):
+                self.old = doc["files"]
+        except (OSError, ValueError):
+            pass
+        self.new: dict[str, list] = {}
+
+    @staticmethod
+    def _key(st: os.stat_result) -> list:
+        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+    def get(self, rel: str, st: os.stat_result) -> str | None:
+        entry = self.old.get(rel)
+        if not (isinstance(entry, list) and len(entry) == 5 and entry[:4] == self._key(st)):
+            return None
+        sha = entry[4]
+        if not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
+            return None
+        self.new[rel] = entry
+        return sha
+
+    def put(self, rel: str, st: os.stat_result, sha: str) -> None:
+        if max(st.st_mtime_ns, st.st_ctime_ns) < self.now_ns - _RACY_NS:
+            self.new[rel] = [*self._key(st), sha]
+
+    def save(self) -> None:
+        if self.new == self.old:
+            return
+        doc = {"files": self.new}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(self.path, json.dumps(doc, separators=(",", ":")).encode(), 0o644)
+        except OSError:
+            pass  # the cache only saves time
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """Ignore specs that apply in a folder: (folder relpath with '/', spec), outermost first."""
+
+    specs: tuple[tuple[str, pathspec.PathSpec], ...] = ()
+
+    def with_folder(self, base: str, specs: Iterable[pathspec.PathSpec]) -> _Rules:
+        return _Rules(self.specs + tuple((base, spec) for spec in specs))
+
+    def ignored(self, rel: str) -> bool:
+        for base, spec in reversed(self.specs):
+            result = spec.check_file(rel[len(base) :])
+            if result.include is not None:
+                return bool(result.include)
+        return False
+
+
+def _walk(
+    root: Path,
+    max_file_bytes: int,
+    extra_ignores: Sequence[str],
+    include: Sequence[str],
+    skip_dirs: Iterable[str] = (),
+    max_files: int | None = None,
+) -> _Listing:
+    """Find the files of a project, pruning ignored and always-skipped folders."""
+    include_spec = pathspec.GitIgnoreSpec.from_lines(include)
+    only_py = tuple(include) == DEFAULT_INCLUDE
+    skip = set(skip_dirs)
+    listing = _Listing()
+    root_specs = _read_ignore_files(root, [root / ".git" / "info" / "exclude"])
+    if extra_ignores:
+        root_specs.append(pathspec.GitIgnoreSpec.from_lines(extra_ignores))
+    stack = [(str(root), "", _Rules().with_folder("", root_specs))]
+    while stack:
+        folder, base, rules = stack.pop()
+        if base:
+            rules = rules.with_folder(base, _read_ignore_files(Path(folder)))
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            rel = base + entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if not _skip_folder(entry, skip) and not rules.ignored(rel + "/"):
+                        subfolders.append((entry.path, rel + "/", rules))
+                    continue
+                if not entry.is_file():
+                    continue
+                wanted = entry.name.endswith(".py") if only_py else include_spec.match_file(rel)
+                if not wanted or rules.ignored(rel):
+                    continue
+                st = entry.stat()
+            except OSError:
+                continue
+            if st.st_size > max_file_bytes:
+                listing.skipped.append(rel)
+            else:
+                listing.files.append(_Found(rel, entry.path, st))
+        if max_files is not None and len(listing.files) > max_files:
+            raise ProgramError(
+                f"the project at {root} has more than {max_files} files to snapshot; list "
+                "folders that are not code in a .tetherignore file there, or pass the "
+                "project folder explicitly."
+            )
+        stack.extend(reversed(subfolders))
+    return listing
+
+
+def _skip_folder(entry: os.DirEntry[str], skip: set[str]) -> bool:
+    name = entry.name
+    if entry.path in skip:
+        return True
+    if name in ALWAYS_SKIPPED_DIRS:
+        return not (name == "data" and os.path.isfile(os.path.join(entry.path, "__init__.py")))
+    return os.path.exists(os.path.join(entry.path, "pyvenv.cfg")) or os.path.isdir(
+        os.path.join(entry.path, "conda-meta")
+    )
+
+
+def _read_ignore_files(folder: Path, extra: Sequence[Path] = ()) -> list[pathspec.PathSpec]:
+    specs: list[pathspec.PathSpec] = []
+    for path in (*extra, *(folder / name for name in IGNORE_FILES)):
+        try:
+            text = path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            continue
+        specs.append(pathspec.GitIgnoreSpec.from_lines(text.splitlines()))
+    return specs
+
+
+def _relative_inside(path: Path, root: Path) -> str:
+    rel = os.path.relpath(path, root)
+    if rel == os.curdir or rel.startswith(os.pardir + os.sep) or rel == os.pardir:
+        raise UsageError(
+            f"the script {path} is not inside the project folder {root}; pass a project "
+            "folder that contains it, or leave the project folder out."
+        )
+    return PurePosixPath(*Path(rel).parts).as_posix()
+
+
+def _check_id(version_id: str) -> str:
+    if not _SHA256.fullmatch(version_id):
+        raise UsageError(
+            f"{version_id!r} is not a version id; a version id is 64 hex digits, as returned "
+            "by a snapshot."
+        )
+    return version_id
+
+
+def _check_relpath(rel: str, version_id: str) -> None:
+    """Refuse paths that are absolute, empty, or climb out with '..'."""
+    posix, windows = PurePosixPath(rel), PureWindowsPath(rel)
+    bad = (
+        not rel
+        or "\0" in rel
+        or posix.is_absolute()
+        or windows.is_absolute()
+        or bool(windows.drive)
+        or any(part in ("", ".", "..") for part in rel.split("/"))
+        or ".." in windows.parts
+    )
+    if bad:
+        raise ProgramError(
+            f"version {version_id[:12]} holds the unsafe path {rel!r} (absolute, empty or "
+            "climbing out with '..'); refusing to write it. The store may have been tampered "
+            "with; snapshot the script again."
+        )
+
+
+def _write_atomic(path: Path, data: bytes, mode: int) -> None:
+    """Write bytes to a temporary file next to ``path``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,92 @@
+"""Shared fixtures. Real servers (sshd, SMTP/IMAP, Slurm) live in tests/rigs/."""
+
+from __future__ import annotations
+
+import importlib.util
+
+if importlib.util.find_spec("rigs") is not None:
+    pytest_plugins = ["rigs.plugin"]
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+class Tether:
+    """Runs the real ``tether`` CLI in a subprocess against one TETHER_HOME."""
+
+    def __init__(self, home: Path, cwd: Path) -> None:
+        self.home = home
+        self.cwd = cwd
+        self.env = {**os.environ, "TETHER_HOME": str(home)}
+
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tether", *args],
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"tether {' '.join(args)} exited {proc.returncode}\n"
+                f"stdout: {proc.stdout}\nstderr: {proc.stderr}"
+            )
+        return proc
+
+    def json(self, *args: str) -> object:
+        import json
+
+        return json.loads(self(*args, "--json").stdout)
+
+    def popen(self, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tether", *args],
+            cwd=self.cwd,
+            env=self.env,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+@pytest.fixture
+def tether(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tether]:
+    """A fresh TETHER_HOME; its agent and leftover jobs are stopped afterwards."""
+    home = tmp_path / "home"
+    work = tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("TETHER_HOME", str(home))
+    yield Tether(home, work)
+    _stop_everything(home)
+
+
+def _stop_everything(home: Path) -> None:
+    import signal
+
+    import psutil
+
+    from tether.agent import control
+
+    try:
+        control.stop(home, timeout=5)
+    except Exception:
+        pass
+    # any job process still carrying this home in its environment
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.pid == os.getpid():
+                continue
+            if proc.environ().get("TETHER_HOME") == str(home):
+                os.killpg(proc.pid, signal.SIGKILL) if proc.pid == os.getpgid(proc.pid) else None
+                proc.kill()
+        except (psutil.Error, ProcessLookupError, PermissionError, OSError):
+            pass

@@ -1,0 +1,322 @@
+"""The content-addressed store of program versions."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from tether.errors import ProgramError, UsageError
+from tether.tuning import snapshot as snapshot_module
+from tether.tuning.snapshot import (
+    Manifest,
+    VersionStore,
+    find_project_root,
+    list_project_files,
+)
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def objects(store: VersionStore) -> list[Path]:
+    return [p for p in store.objects.rglob("*") if p.is_file()]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> VersionStore:
+    return VersionStore(tmp_path / "store")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    write(root / "pyproject.toml", "[project]\nname = 'p'\n")
+    write(root / "train.py", "import model\nlr = 0.1\n")
+    write(root / "model.py", "LAYERS = 3\n")
+    write(root / "pkg" / "__init__.py", "")
+    write(root / "pkg" / "util.py", "def f():\n    return 1\n")
+    write(root / "README.md", "not python\n")
+    return root
+
+
+def test_snapshot_covers_project_python_files(store: VersionStore, project: Path) -> None:
+    version = store.snapshot(project / "train.py")
+    assert version.project_root == project
+    assert version.entry == "train.py"
+    assert set(version.manifest.files) == {
+        "train.py",
+        "model.py",
+        "pkg/__init__.py",
+        "pkg/util.py",
+    }
+    assert store.manifest(version.id) == version.manifest
+    assert store.read_file(version.id, "pkg/util.py") == (project / "pkg/util.py").read_bytes()
+    assert store.has_version(version.id)
+
+
+def test_same_content_is_stored_once(store: VersionStore, project: Path) -> None:
+    write(project / "copy_of_model.py", "LAYERS = 3\n")
+    first = store.snapshot(project / "train.py")
+    files = first.manifest.files
+    assert len(files) == 5
+    assert files["copy_of_model.py"] == files["model.py"]
+    count = len(objects(store))
+    assert count == 4 + 1  # 4 distinct contents + the manifest
+    second = store.snapshot(project / "train.py")
+    assert second.id == first.id
+    assert len(objects(store)) == count
+    for path in objects(store):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert not [p for p in store.objects.rglob(".tmp-*")]
+
+
+def test_editing_the_original_changes_nothing_stored(store: VersionStore, project: Path) -> None:
+    version = store.snapshot(project / "train.py")
+    (project / "train.py").write_text("import model\nlr = 0.9\n")  # same size, same second
+    assert store.read_file(version.id, "train.py") == b"import model\nlr = 0.1\n"
+    again = store.snapshot(project / "train.py")
+    assert again.id != version.id
+    assert store.read_file(again.id, "train.py") == b"import model\nlr = 0.9\n"
+    assert store.read_file(version.id, "train.py") == b"import model\nlr = 0.1\n"
+
+
+def test_hash_cache_notices_edits_that_keep_size_and_mtime(
+    store: VersionStore, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshot_module, "_RACY_NS", 0)  # trust every file's stat at once
+    script = project / "train.py"
+    first = store.snapshot(script)
+    assert list((store.root / "cache").glob("*.json"))
+    before = script.stat()
+    time.sleep(0.05)  # let the (coarse) ctime clock tick, as it does between real edits
+    script.write_text("import model\nlr = 0.2\n")
+    os.utime(script, ns=(before.st_atime_ns, before.st_mtime_ns))
+    second = store.snapshot(script)
+    assert second.id != first.id
+    assert store.read_file(second.id, "train.py").endswith(b"lr = 0.2\n")
+
+
+def test_ignore_files_and_always_skipped_folders(store: VersionStore, project: Path) -> None:
+    write(project / ".gitignore", "build/\n*_secret.py\n/scratch.py\n")
+    write(project / ".tetherignore", "experiments/\n!keep_secret.py\n")
+    write(project / "build" / "gen.py", "")
+    write(project / "api_secret.py", "")
+    write(project / "keep_secret.py", "")
+    write(project / "scratch.py", "")
+    write(project / "pkg" / "scratch.py", "")  # /scratch.py is anchored at the root
+    write(project / "experiments" / "e1.py", "")
+    write(project / "pkg" / ".gitignore", "local.py\n")
+    write(project / "pkg" / "local.py", "")
+    write(project / "data" / "prepare.py", "")
+    write(project / "sub" / "data" / "more.py", "")
+    write(project / "loaders" / "data" / "__init__.py", "")  # a package named data is code
+    write(project / ".venv" / "lib" / "x.py", "")
+    write(project / "venv" / "x.py", "")
+    write(project / "myenv" / "pyvenv.cfg", "home = /usr\n")
+    write(project / "myenv" / "lib" / "y.py", "")
+    write(project / "__pycache__" / "m.py", "")
+    write(project / ".git" / "hooks" / "h.py", "")
+    write(project / ".git" / "info" / "exclude", "excluded_by_git.py\n")
+    write(project / "excluded_by_git.py", "")
+    files = set(store.snapshot(project / "train.py").manifest.files)
+    assert files == {
+        "train.py",
+        "model.py",
+        "pkg/__init__.py",
+        "pkg/util.py",
+        "pkg/scratch.py",
+        "keep_secret.py",
+        "loaders/data/__init__.py",
+    }
+
+
+def test_extra_ignores_and_includes(store: VersionStore, project: Path) -> None:
+    write(project / "configs" / "base.yaml", "lr: 1\n")
+    version = store.snapshot(
+        project / "train.py", extra_ignores=["pkg/"], include=["*.py", "configs/*.yaml"]
+    )
+    assert set(version.manifest.files) == {"train.py", "model.py", "configs/base.yaml"}
+
+
+def test_entry_script_is_always_included(store: VersionStore, project: Path) -> None:
+    write(project / ".gitignore", "scripts/\n")
+    script = write(project / "scripts" / "run", "print('no .py suffix')\n")
+    version = store.snapshot(script)
+    assert version.entry == "scripts/run"
+    assert "scripts/run" in version.manifest.files
+    assert version.project_root == project
+
+
+def test_size_limit(store: VersionStore, project: Path) -> None:
+    write(project / "big.py", b"#" * 2000)
+    write(project / "small.py", b"#" * 10)
+    version = store.snapshot(project / "train.py", max_file_bytes=1000)
+    assert "big.py" not in version.manifest.files
+    assert "small.py" in version.manifest.files
+    assert version.skipped == ("big.py",)
+    default = store.snapshot(project / "train.py")
+    assert "big.py" in default.manifest.files
+    big_entry = write(project / "huge_entry.py", b"#" * 5000)
+    assert "huge_entry.py" in store.snapshot(big_entry, max_file_bytes=1000).manifest.files
+
+
+def test_project_root_detection(tmp_path: Path) -> None:
+    for marker in (".git", "pyproject.toml", "setup.py", "tether.toml", ".tetherignore"):
+        root = tmp_path / marker.strip(".")
+        write(root / marker / "x" if marker == ".git" else root / marker, "")
+        script = write(root / "a" / "b" / "s.py", "")
+        assert find_project_root(script) == root
+    lonely = write(tmp_path / "lonely" / "s.py", "")
+    assert find_project_root(lonely) in (None, *lonely.parents[1:])
+
+
+def test_script_outside_any_project_is_stored_alone(
+    store: VersionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshot_module, "find_project_root", lambda script: None)
+    script = write(tmp_path / "loose" / "run.py", "print(1)\n")
+    write(tmp_path / "loose" / "helper.py", "")
+    version = store.snapshot(script)
+    assert version.manifest.files.keys() == {"run.py"}
+    assert version.project_root == tmp_path / "loose"
+
+
+def test_explicit_project_root(store: VersionStore, project: Path, tmp_path: Path) -> None:
+    version = store.snapshot(project / "pkg" / "util.py", project)
+    assert version.entry == "pkg/util.py"
+    other = write(tmp_path / "elsewhere" / "x.py", "")
+    with pytest.raises(UsageError, match="not inside the project"):
+        store.snapshot(other, project)
+
+
+def test_missing_script(store: VersionStore, tmp_path: Path) -> None:
+    with pytest.raises(ProgramError, match="does not exist"):
+        store.snapshot(tmp_path / "nope.py")
+    with pytest.raises(ProgramError, match="not a file"):
+        store.snapshot(tmp_path)
+
+
+def test_materialize(store: VersionStore, project: Path, tmp_path: Path) -> None:
+    version = store.snapshot(project / "train.py")
+    dest = tmp_path / "run" / "1"
+    entry = store.materialize(version.id, dest)
+    assert entry == dest / "train.py"
+    for rel in version.manifest.files:
+        assert (dest / rel).read_bytes() == (project / rel).read_bytes()
+    (dest / "train.py").write_text("edited in the run folder\n")
+    assert store.read_file(version.id, "train.py") == b"import model\nlr = 0.1\n"
+
+
+def put_manifest(store: VersionStore, files: dict[str, str], entry: str = "a.py") -> str:
+    return store._put(Manifest(entry=entry, files=files).to_bytes())
+
+
+@pytest.mark.parametrize(
+    "bad", ["../evil.py", "a/../../evil.py", "/tmp/evil.py", "a//b.py", "./a.py", "..\\evil.py"]
+)
+def test_materialize_refuses_traversal(store: VersionStore, tmp_path: Path, bad: str) -> None:
+    sha = store._put(b"print('evil')\n")
+    version_id = put_manifest(store, {"a.py": sha, bad: sha})
+    dest = tmp_path / "dest"
+    with pytest.raises(ProgramError, match="unsafe path"):
+        store.materialize(version_id, dest)
+    assert not (tmp_path / "evil.py").exists()
+    assert not dest.exists() or not any(dest.rglob("*"))
+
+
+def test_materialize_refuses_symlink_out_of_dest(store: VersionStore, tmp_path: Path) -> None:
+    sha = store._put(b"x = 1\n")
+    version_id = put_manifest(store, {"a.py": sha, "link/b.py": sha})
+    dest, outside = tmp_path / "dest", tmp_path / "outside"
+    outside.mkdir()
+    dest.mkdir()
+    (dest / "link").symlink_to(outside)
+    with pytest.raises(ProgramError, match="outside"):
+        store.materialize(version_id, dest)
+    assert not (outside / "b.py").exists()
+
+
+def test_store_text_makes_a_new_version(store: VersionStore, project: Path) -> None:
+    version = store.snapshot(project / "train.py")
+    new_id = store.store_text(version, "train.py", "import model\nlr = 0.5\n")
+    assert new_id != version.id
+    assert store.read_file(new_id, "train.py") == b"import model\nlr = 0.5\n"
+    assert store.read_file(version.id, "train.py") == b"import model\nlr = 0.1\n"
+    new = store.manifest(new_id)
+    assert new.entry == version.entry
+    assert {k: v for k, v in new.files.items() if k != "train.py"} == {
+        k: v for k, v in version.manifest.files.items() if k != "train.py"
+    }
+    assert store.store_text(version.id, "train.py", "import model\nlr = 0.1\n") == version.id
+    with pytest.raises(ProgramError, match="unsafe"):
+        store.store_text(version, "../x.py", "")
+
+
+def test_bad_and_unknown_ids(store: VersionStore, project: Path) -> None:
+    with pytest.raises(UsageError, match="64 hex"):
+        store.manifest("abc")
+    with pytest.raises(ProgramError, match="missing"):
+        store.manifest("0" * 64)
+    version = store.snapshot(project / "train.py")
+    file_sha = version.manifest.files["model.py"]
+    with pytest.raises(ProgramError, match="not a program version"):
+        store.manifest(file_sha)
+    assert not store.has_version(file_sha)
+    with pytest.raises(ProgramError, match=r"no file 'nope\.py'"):
+        store.read_file(version.id, "nope.py")
+
+
+def test_damaged_object_is_reported(store: VersionStore, project: Path) -> None:
+    version = store.snapshot(project / "train.py")
+    path = store._object_path(version.manifest.files["model.py"])
+    path.chmod(0o644)
+    path.write_bytes(b"tampered\n")
+    with pytest.raises(ProgramError, match="damaged"):
+        store.read_file(version.id, "model.py")
+
+
+def test_list_project_files(project: Path) -> None:
+    write(project / "big.py", b"#" * 50)
+    files, skipped = list_project_files(project, max_file_bytes=40)
+    assert sorted(files) == ["model.py", "pkg/__init__.py", "pkg/util.py", "train.py"]
+    assert skipped == ["big.py"]
+
+
+def test_store_inside_the_project_is_not_snapshotted(project: Path) -> None:
+    store = VersionStore(project / ".tether-store")
+    store.snapshot(project / "train.py")
+    write(store.root / "stray.py", "")
+    files = store.snapshot(project / "train.py").manifest.files
+    assert not [f for f in files if f.endswith("stray.py")]
+
+
+def test_unchanged_project_of_5000_files_snapshots_fast(
+    store: VersionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshot_module, "_RACY_NS", 0)  # files are "old" at once
+    root = tmp_path / "bigproj"
+    write(root / "pyproject.toml", "")
+    write(root / ".gitignore", "*.log\nbuild/\n")
+    for d in range(50):
+        folder = root / f"pkg{d}"
+        folder.mkdir()
+        for i in range(100):
+            (folder / f"m{i}.py").write_text(f"x = {d * 1000 + i}\n")
+    script = write(root / "train.py", "lr = 0.1\n")
+    first = store.snapshot(script)
+    assert len(first.manifest.files) == 5001
+    start = time.perf_counter()
+    second = store.snapshot(script)
+    elapsed = time.perf_counter() - start
+    assert second.id == first.id
+    assert elapsed < 1.0, f"unchanged snapshot took {elapsed:.2f}s"
