@@ -147,6 +147,9 @@ def test_site_paths_pin_against_another_environment(tmp_path: Path) -> None:
     other.mkdir()
     (other / "METADATA").write_text("Metadata-Version: 2.1\nName: other-pkg\nVersion: 0.3\n")
     (other / "RECORD").write_text("otherpkg/__init__.py,,\nother_pkg-0.3.dist-info/METADATA,,\n")
+    # the package's files exist, as in a real install (newer importlib_metadata skips others)
+    (site / "otherpkg").mkdir()
+    (site / "otherpkg" / "__init__.py").write_text("")
     proj = tmp_path / "proj"
     write(proj, "m.py", "import fancylib\nimport otherpkg.sub\nimport click\n")
     req = requirements_from_imports(proj, site_paths=[str(site)])

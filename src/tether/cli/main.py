@@ -23,6 +23,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("tether.cli.logs_cmd:logs", "Show a job's output (tail, grep, follow)."),
     "scalars": ("tether.cli.logs_cmd:scalars", "A job's metrics: latest, min, max, sparkline."),
     "agent": ("tether.cli.agent_cmd:agent", "Start, stop or inspect the background agent."),
+    "params": ("tether.cli.tuning_cmd:params", "List a script's tunables."),
+    "diff": ("tether.cli.tuning_cmd:diff", "Program and parameter changes between two jobs."),
+    "save": ("tether.cli.tuning_cmd:save", "Write a job's program back over the original."),
+    "history": ("tether.cli.tuning_cmd:history", "Every attempt of a program, with results."),
+    "sweep": ("tether.cli.tuning_cmd:sweep", "Queue a grid or random search of parameters."),
 }
 
 

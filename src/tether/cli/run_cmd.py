@@ -11,6 +11,16 @@ from tether.cli.context import json_option, open_store, print_json, resolve_job
 from tether.errors import UsageError
 from tether.jobs.submit import build_spec, parse_batch, queue
 from tether.store.jobs import Job, JobSpec
+from tether.tuning.values import parse_assignments
+
+param_option = click.option(
+    "--param",
+    "-p",
+    "param",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a tunable (repeatable): -p lr=0.001 -p layers=3.",
+)
 
 
 def _announce(jobs: list[Job], as_json: bool, wait: bool) -> None:
@@ -54,12 +64,23 @@ def _wait_and_exit(jobs: list[Job]) -> None:
     type=click.Path(exists=True, dir_okay=False, allow_dash=True),
     help="Queue one job per line of FILE (shell-quoted commands; - for stdin).",
 )
+@param_option
 @json_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(
-    name: str | None, wait: bool, batch: str | None, as_json: bool, command: tuple[str, ...]
+    name: str | None,
+    wait: bool,
+    batch: str | None,
+    param: tuple[str, ...],
+    as_json: bool,
+    command: tuple[str, ...],
 ) -> None:
-    """Run SCRIPT.py [ARGS...] or -- COMMAND [ARGS...] as a detached job; prints its number."""
+    """Run SCRIPT.py [ARGS...] or -- COMMAND [ARGS...] as a detached job; prints its number.
+
+    -p NAME=VALUE sets a tunable of the script: a module-level constant (rewritten in the
+    job's copy, never in your file) or a tether.param("NAME", default) call.
+    """
+    params = parse_assignments(param)
     if batch:
         if command:
             raise UsageError("give either --batch FILE or a command, not both")
@@ -67,13 +88,13 @@ def run(
         specs: list[JobSpec] = []
         env = None
         for argv in parse_batch(text):
-            spec = build_spec(argv, name=name, env=env)
+            spec = build_spec(argv, name=name, env=env, params=params)
             env = spec.env
             specs.append(spec)
         if not specs:
             raise UsageError(f"{batch}: no commands in it")
     else:
-        specs = [build_spec(list(command), name=name)]
+        specs = [build_spec(list(command), name=name, params=params)]
     jobs = queue(specs)
     _announce(jobs, as_json, wait)
     if wait:
@@ -83,23 +104,76 @@ def run(
 @click.command()
 @click.option("--name", "-n", help="A name for the new job (default: the old one's).")
 @click.option("--wait", "-w", is_flag=True, help="Follow the output; exit with the job's code.")
+@click.option("--edit", "-e", is_flag=True, help="Edit the program in $EDITOR first.")
+@param_option
 @json_option
 @click.argument("job", required=False)
-def rerun(name: str | None, wait: bool, as_json: bool, job: str | None) -> None:
-    """Run JOB again as a new job (its parent is JOB)."""
+def rerun(
+    name: str | None,
+    wait: bool,
+    edit: bool,
+    param: tuple[str, ...],
+    as_json: bool,
+    job: str | None,
+) -> None:
+    """Run JOB again as a new job (its parent is JOB), from JOB's version of the program.
+
+    With -p the new job gets more overrides on top of JOB's; with --edit you edit JOB's
+    program first (refused, and nothing queued, if it does not compile).
+    """
+    from tether.paths import tether_home
+    from tether.tuning.program import prepare_from_job
+
     store = open_store()
     old = resolve_job(store, job)
+    overrides = parse_assignments(param)
+    extra = {k: v for k, v in old.extra.items() if k not in _PER_RUN_KEYS}
+    command = list(old.command)
+    if "version" in old.extra:
+        edited = _edit_program(old) if edit else None
+        prepared = prepare_from_job(tether_home(), old.extra, overrides, edited_source=edited)
+        extra.update(prepared.extra)
+        command[1] = str(prepared.entry_path)
+    elif edit:
+        raise UsageError(f"job #{old.number} has no stored program to edit or change")
+    elif overrides:
+        extra["params"] = {**(old.extra.get("params") or {}), **overrides}
     spec = JobSpec(
-        command=old.command,
+        command=command,
         cwd=old.cwd,
         name=name or old.name,
         env=old.env,
         target=old.target,
         parent=old.number,
         script=old.script,
-        extra={k: v for k, v in old.extra.items() if k not in ("metrics",)},
+        extra=extra,
     )
     jobs = queue([spec])
     _announce(jobs, as_json, wait)
     if wait:
         _wait_and_exit(jobs)
+
+
+# What belongs to one run only, and is not inherited by a re-run.
+_PER_RUN_KEYS = ("metrics", "param_diff", "param_notes", "sweep", "token")
+
+
+def _edit_program(job: Job) -> str:
+    """Open $EDITOR on a copy of JOB's program and return the edited text."""
+    import os
+    import shlex
+    import subprocess
+    import tempfile
+
+    from tether.paths import tether_home
+    from tether.tuning.program import program_source
+
+    source = program_source(tether_home(), job.extra)
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.TemporaryDirectory(prefix="tether-edit-") as folder:
+        path = Path(folder, Path(job.extra["entry"]).name)
+        path.write_text(source)
+        result = subprocess.run([*shlex.split(editor), str(path)])
+        if result.returncode != 0:
+            raise UsageError(f"the editor ({editor}) exited with {result.returncode}; nothing run")
+        return path.read_text()

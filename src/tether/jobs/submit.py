@@ -31,26 +31,38 @@ def build_spec(
     env: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
     parent: int | None = None,
+    params: dict[str, object] | None = None,
+    home: Path | None = None,
 ) -> JobSpec:
-    """A job spec for ``argv``; a first argument ending in ``.py`` runs with this interpreter."""
+    """A job spec for ``argv``; a first argument ending in ``.py`` runs with this interpreter.
+
+    A script runs from a stored copy (its version), with ``params`` applied to that copy.
+    """
     if not argv:
         raise UsageError("nothing to run: give a SCRIPT.py or `-- COMMAND ARGS...`")
     workdir = str(Path(cwd or os.getcwd()).resolve())
     command = list(argv)
     script: str | None = None
+    extra = dict(extra or {})
     if command[0].endswith(".py"):
+        from tether.tuning.program import prepare_script
+
         path = Path(workdir, command[0])
         if not path.is_file():
             raise ProgramError(f"{command[0]}: no such file (looked in {workdir})")
         script = str(path.resolve())
-        command = [sys.executable, script, *command[1:]]
+        prepared = prepare_script(home or tether_home(), Path(script), params or {})
+        extra.update(prepared.extra)
+        command = [sys.executable, str(prepared.entry_path), *command[1:]]
+    elif params:
+        extra["params"] = dict(params)
     return JobSpec(
         command=command,
         cwd=workdir,
         name=name or Path(script or command[0]).name,
         env=env if env is not None else captured_env(),
         script=script,
-        extra=extra or {},
+        extra=extra,
         parent=parent,
     )
 

@@ -1,0 +1,137 @@
+"""Preparing the program a job runs: a stored version, with parameter overrides applied.
+
+Every ``.py`` job runs from a copy in the version store, never from the user's file, so
+editing the original while a job waits or runs changes nothing. What a job ran is recorded
+in its ``extra``: ``version`` (the id), ``entry`` (the script's path inside the version),
+``original`` and ``original_sha`` (the user's file and its hash at submit, for ``save``),
+``params`` (every override) and ``param_diff`` (how the overrides changed the source).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.errors import ProgramError
+from tether.tuning.snapshot import VersionStore
+from tether.tuning.tunables import apply_overrides, decode_source, unified_diff
+
+
+def version_store(home: Path) -> VersionStore:
+    return VersionStore(home / "versions")
+
+
+def code_dir(home: Path, version_id: str) -> Path:
+    """Where a version is written out to run (shared by every job of that version)."""
+    return home / "code" / version_id
+
+
+@dataclass
+class PreparedProgram:
+    """A program ready to queue: the script path to run and what to record about it."""
+
+    entry_path: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def file_sha(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def check_compiles(source: str, filename: str) -> None:
+    """Refuse an empty program or one with a syntax error, naming the line."""
+    if not source.strip():
+        raise ProgramError(f"{filename}: the program is empty; nothing was run")
+    try:
+        compile(source, filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        line = (exc.text or "").rstrip()
+        where = f"line {exc.lineno}" + (f": {line.strip()}" if line else "")
+        raise ProgramError(f"{filename}: {exc.msg} at {where}; nothing was run")
+
+
+def prepare_script(home: Path, script: Path, overrides: Mapping[str, object]) -> PreparedProgram:
+    """Snapshot ``script`` (and its project's Python files) and apply ``overrides``."""
+    store = version_store(home)
+    version = store.snapshot(script)
+    extra = {"original": str(script), "original_sha": file_sha(script)}
+    return _finish(home, store, version.id, version.entry, overrides, extra, {})
+
+
+def prepare_from_job(
+    home: Path,
+    job_extra: Mapping[str, Any],
+    overrides: Mapping[str, object],
+    *,
+    edited_source: str | None = None,
+) -> PreparedProgram:
+    """A new program from a job's version: optionally edited, with more overrides on top."""
+    store = version_store(home)
+    version_id, entry = job_extra["version"], job_extra["entry"]
+    if edited_source is not None:
+        check_compiles(edited_source, Path(entry).name)
+        version_id = store.store_text(version_id, entry, edited_source)
+    inherited = {k: job_extra[k] for k in ("original", "original_sha") if k in job_extra}
+    return _finish(
+        home, store, version_id, entry, overrides, inherited, dict(job_extra.get("params") or {})
+    )
+
+
+def _finish(
+    home: Path,
+    store: VersionStore,
+    version_id: str,
+    entry: str,
+    overrides: Mapping[str, object],
+    extra: dict[str, Any],
+    params: dict[str, object],
+) -> PreparedProgram:
+    if overrides:
+        source = decode_source(store.read_file(version_id, entry), filename=entry)
+        result = apply_overrides(source, overrides, filename=entry)
+        if result.changed:
+            version_id = store.store_text(version_id, entry, result.source)
+            extra["param_diff"] = result.diff
+        if result.notes:
+            extra["param_notes"] = list(result.notes)
+        params.update(overrides)
+    extra.update(version=version_id, entry=entry)
+    if params:
+        extra["params"] = params
+    target = code_dir(home, version_id)
+    if not (target / entry).is_file():
+        store.materialize(version_id, target)
+    return PreparedProgram(target / entry, extra)
+
+
+def program_source(home: Path, job_extra: Mapping[str, Any]) -> str:
+    """The entry script's text as a job ran it."""
+    store = version_store(home)
+    data = store.read_file(job_extra["version"], job_extra["entry"])
+    return decode_source(data, filename=job_extra["entry"])
+
+
+def version_diff(home: Path, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """A unified diff of every file that differs between two jobs' versions."""
+    store = version_store(home)
+    if old.get("version") == new.get("version"):
+        return ""
+    a, b = store.manifest(old["version"]), store.manifest(new["version"])
+    parts = []
+    for rel in sorted(set(a.files) | set(b.files)):
+        if a.files.get(rel) == b.files.get(rel):
+            continue
+        before = _text(store, old["version"], rel) if rel in a.files else ""
+        after = _text(store, new["version"], rel) if rel in b.files else ""
+        parts.append(unified_diff(before, after, rel))
+    return "".join(parts)
+
+
+def _text(store: VersionStore, version_id: str, rel: str) -> str:
+    return store.read_file(version_id, rel).decode("utf-8", errors="replace")
