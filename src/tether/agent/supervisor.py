@@ -70,7 +70,6 @@ def _run(
             "started": time.time(),
         },
     )
-    _tell_agent(notify_address, f"started {number}")
 
     state: dict[str, Any] = {"cancelled": False, "procs": []}
 

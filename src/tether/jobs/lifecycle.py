@@ -39,7 +39,11 @@ def record_result(store: JobStore, job: Job) -> bool:
     summary = {k: v.to_json() for k, v in read_metrics(Path(job.job_dir)).summary().items()}
     if summary:
         store.merge_extra(job.number, metrics=summary)
-    store.finish(job.number, status, exit_code=code, reason=reason, ended=result.get("ended"))
+    run = read_json(Path(job.job_dir) / RUN_FILE) or {}
+    ids = {"pid": run.get("pid"), "pid_started": run.get("pid_started")} if job.pid is None else {}
+    store.finish(
+        job.number, status, exit_code=code, reason=reason, ended=result.get("ended"), **ids
+    )
     return True
 
 
@@ -72,7 +76,12 @@ def reconcile(store: JobStore, job: Job) -> str:
 
 def refresh(store: JobStore, job: Job) -> Job:
     """The job as it is now (records a result that landed since the last look)."""
-    if job.status == RUNNING and record_result(store, job):
+    if job.status != RUNNING:
+        return job
+    if record_result(store, job):
+        return store.get(job.number)
+    if job.pid is None:
+        record_start(store, job)
         return store.get(job.number)
     return job
 

@@ -326,10 +326,14 @@ class JobStore:
         reason: str | None = None,
         ended: float | None = None,
         only_if: str | None = RUNNING,
+        **more: Any,
     ) -> bool:
-        """Record a job's end; with ``only_if`` only when it is still in that status."""
-        sql = "UPDATE jobs SET status = ?, exit_code = ?, reason = ?, ended = ? WHERE number = ?"
-        args: list[Any] = [status, exit_code, reason, ended or time.time(), number]
+        """Record a job's end (and any ``more`` columns, e.g. its pid) in one transaction;
+        with ``only_if`` only when it is still in that status."""
+        cols = "".join(f", {name} = ?" for name in more)
+        sets = f"status = ?, exit_code = ?, reason = ?, ended = ?{cols}"
+        sql = f"UPDATE jobs SET {sets} WHERE number = ?"
+        args: list[Any] = [status, exit_code, reason, ended or time.time(), *more.values(), number]
         if only_if is not None:
             sql += " AND status = ?"
             args.append(only_if)
