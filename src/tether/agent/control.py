@@ -127,6 +127,15 @@ def start(home: Path, parallel: int | None = None) -> AgentInfo:
     raise AgentError(f"the agent is not answering; see {home / 'agent.log'}")
 
 
+def _zombie_or_gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
 def stop(home: Path, timeout: float = 10.0) -> bool:
     """Stop the agent (running jobs go on); False if none was running."""
     current = info(home)
@@ -136,7 +145,11 @@ def stop(home: Path, timeout: float = 10.0) -> bool:
         os.kill(current.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not send(home, "ping"):
+        try:
+            os.kill(current.pid, 0)
+        except ProcessLookupError:
             return True
-        time.sleep(0.05)
+        if not send(home, "ping") and _zombie_or_gone(current.pid):
+            return True
+        time.sleep(0.02)
     raise AgentError(f"the agent (pid {current.pid}) did not stop within {timeout:.0f} s")

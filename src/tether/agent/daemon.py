@@ -49,9 +49,7 @@ class Agent:
         )
         # held for the process's life; supervisors close their inherited copy
         self.lock = open(self.home / "agent.lock", "a")  # noqa: SIM115
-        try:
-            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not self._take_lock():
             log.info("another agent serves %s; exiting", self.home)
             return
         self.address = control.address(self.home)
@@ -77,6 +75,19 @@ class Agent:
                 (self.home / control.AGENT_INFO).unlink()
             self.sock.close()
             log.info("agent stopped")
+
+    def _take_lock(self, wait: float = 10.0) -> bool:
+        """The single-instance lock. A previous agent that no longer answers is on its way
+        out: wait for it rather than give up."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if control.send(self.home, "ping") or time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
 
     def _on_term(self, signum: int, frame: Any) -> None:
         self.stopping = True
