@@ -26,12 +26,17 @@ _LAZY = {
     "send_status": "tether.runtime.events",
     "param": "tether.runtime.params",
     "submit": "tether.jobs.submit",
+    "Dataset": "tether.functions.dataset",
+    "Executor": "tether.functions.executor",
 }
 
 __all__ = [
+    "Dataset",
+    "Executor",
     "__version__",
     "add_condition",
     "flush",
+    "load_ipython_extension",
     "notify",
     "param",
     "report",
@@ -41,6 +46,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from tether.functions.dataset import Dataset
+    from tether.functions.executor import Executor
     from tether.jobs.submit import submit
     from tether.runtime.events import notify, send_status
     from tether.runtime.metrics import add_condition, flush, report, report_scalar
@@ -54,3 +61,10 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later lookups are ordinary attribute hits
     return value
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext tether``: adds the ``%%tether`` cell magic (see tether.functions.magic)."""
+    from tether.functions.magic import register
+
+    register(ipython)

@@ -1,0 +1,100 @@
+"""Remote call latency and re-sync time over SSH, in the same run.
+
+* a remote control call through tether's multiplexed connection, warm: the
+  ``tether hosts check`` CLI (login, ``command -v rsync``, Python version), and the bare
+  transport call (``Transport.run(["true"])``) without the CLI's start-up;
+* a bare ``ssh HOST true`` with multiplexing (warm master) and without (new connection);
+* ``tether sync`` after changing one file in a generated 5,000-file project.
+
+``tether ls --on HOST --json`` does not exist yet (remote jobs are not there), so the
+``hosts check`` call stands in for it: the same CLI start-up plus one ssh round trip.
+
+Goals (issue 4): warm remote control call <= 400 ms; re-sync <= 1 s.
+Run as root (it starts the test suite's private sshd): ``.venv/bin/python bench/ssh.py``
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+N = 15
+N_FILES = 5000
+
+
+def median_ms(fn: Callable[[], object], n: int = N) -> float:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def run(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
+    subprocess.run(cmd, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+
+
+def main() -> None:
+    from rigs.sshd import SSHServer
+    from tether.targets.ssh.hosts_config import get_host
+    from tether.targets.ssh.transport import Transport
+
+    work = Path(tempfile.mkdtemp(prefix="tb-ssh-"))
+    env = {
+        **os.environ,
+        "TETHER_HOME": str(work / "home"),
+        "TETHER_CONFIG_DIR": str(work / "config"),
+    }
+    os.environ.update({k: env[k] for k in ("TETHER_HOME", "TETHER_CONFIG_DIR")})
+    tether = [sys.executable, "-m", "tether"]
+    with SSHServer("rig1") as server:
+        cfg = str(server.ssh_config)
+        run([*tether, "hosts", "add", "rig1", "rig1", "--ssh-config", cfg], env)
+        transport = Transport(get_host("rig1"))
+        transport.run(["true"])  # opens the master
+        check_ms = median_ms(lambda: run([*tether, "hosts", "check", "rig1"], env))
+        transport_ms = median_ms(lambda: transport.run(["true"]))
+        mux = ["ssh", "-F", cfg, "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
+               "-o", f"ControlPath={work}/cm-%C"]  # fmt: skip
+        run([*mux, "rig1", "true"], env)
+        mux_ms = median_ms(lambda: run([*mux, "rig1", "true"], env))
+        bare_ms = median_ms(lambda: run(["ssh", "-F", cfg, "rig1", "true"], env))
+
+        project = work / "project"
+        for i in range(N_FILES):
+            folder = project / f"pkg{i // 100:02d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"mod{i:04d}.py").write_text(f"VALUE = {i}\n")
+        (project / "tether.toml").write_text('[tether]\nhost = "rig1"\n')
+        t0 = time.perf_counter()
+        run([*tether, "sync"], env, cwd=project)
+        first_s = time.perf_counter() - t0
+        changed = project / "pkg00" / "mod0000.py"
+        changed.write_text("VALUE = -1\n")
+        t0 = time.perf_counter()
+        run([*tether, "sync"], env, cwd=project)
+        resync_s = time.perf_counter() - t0
+        run(["ssh", "-F", cfg, "-O", "exit", "-o", f"ControlPath={work}/cm-%C", "rig1"], env)
+        transport.close()
+
+    print(f"warm remote call, `tether hosts check` CLI:  {check_ms:7.1f} ms (goal <= 400 ms)")
+    print(f"warm transport call (Transport.run true):   {transport_ms:7.1f} ms")
+    print(f"bare `ssh HOST true`, multiplexed (warm):    {mux_ms:7.1f} ms")
+    print(f"bare `ssh HOST true`, new connection:        {bare_ms:7.1f} ms")
+    print(f"first sync of {N_FILES} files:               {first_s * 1000:7.1f} ms")
+    print(f"re-sync after changing one file:             {resync_s * 1000:7.1f} ms (goal <= 1 s)")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""``tether hosts add|ls|rm|check`` and ``tether ssh HOST``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tether.cli.context import json_option, print_json
+from tether.targets.ssh import hosts_config
+from tether.targets.ssh.hostspec import HostSpec, parse_options
+
+
+@click.group()
+def hosts() -> None:
+    """Remote machines reached over SSH (stored in hosts.toml in tether's config folder)."""
+
+
+@hosts.command("add")
+@click.argument("name")
+@click.argument("dest")
+@click.option("--identity", "-i", metavar="FILE", help="Private key file (ssh -i).")
+@click.option(
+    "--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="ssh -o option (repeat)."
+)
+@click.option("--ssh-config", metavar="FILE", help="An OpenSSH client config file (ssh -F).")
+@click.option("--python", default="python3", show_default=True, help="Python 3 on the host.")
+@click.option("--replace", is_flag=True, help="Replace a host of the same name.")
+def add(
+    name: str,
+    dest: str,
+    identity: str | None,
+    options: tuple[str, ...],
+    ssh_config: str | None,
+    python: str,
+    replace: bool,
+) -> None:
+    """Add host NAME reached as DEST (user@host[:port], or an alias from ~/.ssh/config)."""
+    spec = HostSpec(
+        name=name,
+        dest=dest,
+        identity=identity,
+        options=parse_options(options),
+        ssh_config=ssh_config,
+        python=python,
+    )
+    path = hosts_config.add_host(spec, replace=replace)
+    click.echo(f"added host {name} ({dest}) to {path}; test it with `tether hosts check {name}`")
+
+
+@hosts.command("ls")
+@json_option
+def ls(as_json: bool) -> None:
+    """List the configured hosts."""
+    configured = hosts_config.load_hosts()
+    if as_json:
+        print_json([{"name": n, **s.to_dict()} for n, s in configured.items()])
+        return
+    if not configured:
+        click.echo("no hosts yet: add one with `tether hosts add NAME user@host`", err=True)
+        return
+    from rich.table import Table
+
+    from tether.cli import render
+
+    table = Table(box=None, header_style="bold")
+    for col in ("name", "dest", "identity", "options"):
+        table.add_column(col)
+    for name, spec in configured.items():
+        opts = " ".join(f"{k}={v}" for k, v in spec.options.items())
+        if spec.ssh_config:
+            opts = f"-F {spec.ssh_config} {opts}".strip()
+        table.add_row(name, spec.dest, spec.identity or "", opts)
+    render.console().print(table)
+
+
+@hosts.command("rm")
+@click.argument("name")
+def rm(name: str) -> None:
+    """Forget host NAME (nothing on the host is touched)."""
+    from tether.targets.ssh.transport import Transport
+
+    spec = hosts_config.get_host(name)
+    hosts_config.remove_host(name)
+    Transport(spec).close()
+    click.echo(f"removed host {name}")
+
+
+@hosts.command("check")
+@click.argument("name")
+@json_option
+def check(name: str, as_json: bool) -> None:
+    """Connect to NAME: Python version, rsync, tether; one clear line when it fails."""
+    from tether.targets.ssh.check import check_host
+    from tether.targets.ssh.transport import Transport
+
+    result = check_host(Transport(hosts_config.get_host(name)))
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        click.echo(result.summary())
+    if not result.python_ok:
+        sys.exit(1)
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("host", required=False)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def ssh(host: str | None, command: tuple[str, ...]) -> None:
+    """Open a shell on HOST in the project's folder there (or run COMMAND in it).
+
+    Without HOST (and COMMAND), the project's pinned host (tether.toml). The folder is
+    created if the project was never synced.
+    """
+    from tether.targets.ssh.command import remote_join
+    from tether.targets.ssh.project import find_project
+    from tether.targets.ssh.transport import Transport
+
+    project = find_project()
+    transport = Transport(hosts_config.resolve_host(host, project.root))
+    folder = f'"$HOME"/{remote_join([project.remote_dir])}'
+    run = f"exec {remote_join(list(command))}" if command else 'exec "${SHELL:-/bin/sh}" -l'
+    script = f"mkdir -p {folder} && cd {folder} && {run}"
+    tty = not command and sys.stdin.isatty()
+    sys.exit(transport.interactive(["sh", "-c", script], tty=tty))
+
+
+@hosts.command("setup")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Reinstall even when the same version is there.")
+def setup(name: str, force: bool) -> None:
+    """Install this tether version on NAME (~/.tether/venv), from wheels built here."""
+    from tether.targets.ssh.bootstrap import bootstrap
+    from tether.targets.ssh.transport import Transport
+
+    click.echo("building wheels here and installing on the host (the first time takes a while)")
+    click.echo(bootstrap(Transport(hosts_config.get_host(name)), force=force))

@@ -1,0 +1,317 @@
+"""``tether.Dataset``: one function, many argument sets, one tether job.
+
+::
+
+    ds = tether.Dataset(multiply, name="products")
+    ds.append_run({"a": 10, "b": 7})
+    ds.run(); ds.wait(1, 10); ds.fetch_results()
+    ds.results  # [70]
+
+``run()`` writes the function and every run's arguments (cloudpickled) to
+``TETHER_HOME/datasets/NAME/`` and queues ONE job (shown by ``tether ls``, logged in
+``tether logs``, stopped by ``tether cancel``) whose launcher forks a few worker processes that
+take chunks of runs. ``tether.Dataset.open(NAME)`` finds it again from any process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from tether.errors import UsageError
+from tether.functions import layout, serialization
+from tether.functions.errors import DatasetStopped, DatasetTimeout
+from tether.functions.targets import Target, resolve_target
+from tether.paths import tether_home
+
+FINISHED = ("succeeded", "failed", "cancelled", "lost")
+FIRST_POLL = 0.005
+STATUS_EVERY = 0.5  # how often wait() looks at the job's record (a DB read) besides the marker
+
+
+class Dataset:
+    """A function and the argument sets (runs) to call it with, run as one tether job.
+
+    ``function`` is any callable cloudpickle can carry (lambdas, closures, functions of
+    ``__main__`` or a notebook). ``on`` is ``"local"`` (remote hosts come with the SSH target).
+    ``name`` names the job and the folder (default: the function's name and the time);
+    ``max_parallel`` is the number of worker processes (default: the CPU count);
+    ``chunk_size`` the runs a worker takes at a time (default: a few chunks per worker).
+    ``Dataset(None, name=NAME)`` is ``Dataset.open(NAME)``; ``replace=True`` lets a new dataset
+    take the name of a finished one (its files are removed).
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., Any] | None = None,
+        on: str | Target = "local",
+        name: str | None = None,
+        max_parallel: int | None = None,
+        chunk_size: int | None = None,
+        *,
+        replace: bool = False,
+    ) -> None:
+        self._home = tether_home()
+        self._seen: set[str] = set()
+        self._results: list[Any] = []
+        self._outcomes: list[tuple[bool, Any, str] | None] = []
+        self._done: dict[str, Any] | None = None
+        if function is None:
+            if name is None:
+                raise UsageError("give a function to run, or the name of a dataset to open")
+            self._load(layout.DatasetDir.for_name(self._home, name))
+            return
+        if not callable(function):
+            raise UsageError(f"Dataset needs a callable, got {type(function).__name__}")
+        for what, value in (("max_parallel", max_parallel), ("chunk_size", chunk_size)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UsageError(f"{what} must be a positive whole number, got {value!r}")
+        name = layout.check_name(name) if name else layout.default_name(_name_of(function))
+        self._dir = layout.DatasetDir.for_name(self._home, name)
+        if self._dir.exists():
+            self._make_room(replace)
+        self.function: Callable[..., Any] | None = function
+        self._target = resolve_target(on, self._home)
+        self._runs: list[dict[str, Any]] | None = []
+        self._n = 0
+        self._job: int | None = None
+        self._max_parallel = max_parallel
+        self._chunk_size = chunk_size
+
+    # -- opening ----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, name: str) -> Dataset:
+        """The dataset called ``name`` (from this or any earlier process), with its results."""
+        return cls(None, name=name)
+
+    def _load(self, ddir: layout.DatasetDir) -> None:
+        meta = ddir.read_meta()
+        if meta.get("kind") != "dataset":
+            raise UsageError(f"{ddir.name!r} is an executor's folder, not a dataset")
+        self._dir = ddir
+        self.function = None
+        self._target = resolve_target(str(meta.get("target") or "local"), self._home)
+        self._runs = None  # loaded from the staged batch when asked for
+        self._n = int(meta.get("runs") or 0)
+        self._job = meta.get("job")
+        self._max_parallel = meta.get("workers")
+        self._chunk_size = meta.get("chunk_size")
+        self._results = [None] * self._n
+        self._outcomes = [None] * self._n
+
+    def _make_room(self, replace: bool) -> None:
+        meta = self._dir.read_meta()
+        if not replace:
+            raise UsageError(
+                f"a dataset named {self._dir.name!r} exists (job #{meta.get('job')}); open it "
+                f"with tether.Dataset.open({self._dir.name!r}), or pass replace=True"
+            )
+        if meta.get("job") is not None and self._dir.read_done() is None:
+            status, _ = resolve_target(str(meta.get("target")), self._home).job_status(
+                int(meta["job"])
+            )
+            if status not in FINISHED:
+                raise UsageError(
+                    f"dataset {self._dir.name!r} is still {status} (job #{meta['job']}); "
+                    "cancel it before replacing it"
+                )
+        shutil.rmtree(self._dir.path)
+
+    # -- building -----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._dir.name
+
+    @property
+    def job(self) -> int | None:
+        """The tether job number once ``run()`` was called."""
+        return self._job
+
+    @property
+    def path(self) -> os.PathLike[str]:
+        """The dataset's folder (inputs, result chunks, ``done.json``)."""
+        return self._dir.path
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        """The argument sets, in the order they were appended."""
+        if self._runs is None:
+            batches = self._dir.batches()
+            if not batches:
+                return []
+            with open(self._dir.in_dir / batches[0][2], "rb") as f:
+                calls = serialization.loads(f.read())["calls"]  # our own file
+            self._runs = [kwargs for _, _, kwargs in calls]
+        return list(self._runs)
+
+    def append_run(self, arguments: Mapping[str, Any]) -> None:
+        """Add one run: the function will be called with these keyword arguments."""
+        self._check_not_started()
+        if not isinstance(arguments, Mapping):
+            raise UsageError(
+                f"append_run takes a dict of keyword arguments, got {type(arguments).__name__}"
+            )
+        assert self._runs is not None
+        self._runs.append(dict(arguments))
+
+    def append_runs(self, runs: Iterable[Mapping[str, Any]]) -> None:
+        """Add many runs (each a dict of keyword arguments)."""
+        for arguments in runs:
+            self.append_run(arguments)
+
+    def _check_not_started(self) -> None:
+        if self._job is not None or self._runs is None:
+            raise UsageError(f"dataset {self.name!r} was already run; make a new Dataset")
+
+    # -- running ------------------------------------------------------------------------------
+    def run(self) -> Dataset:
+        """Stage the function and the runs and queue the job; returns at once."""
+        self._check_not_started()
+        assert self._runs is not None
+        if not self._runs:
+            raise UsageError(f"dataset {self.name!r} has no runs; add some with append_run()")
+        self._target.check_python()
+        calls = [(0, (), kwargs) for kwargs in self._runs]
+        try:
+            payload = serialization.dumps({"functions": [self.function], "calls": calls})
+        except Exception as exc:
+            raise UsageError(f"the function or a run's arguments cannot be pickled: {exc}")
+        self._n = len(calls)
+        workers = min(self._max_parallel or os.cpu_count() or 1, self._n)
+        meta = layout.new_meta(
+            self.name,
+            "dataset",
+            self._target.name,
+            serialization.python_tag(),
+            workers,
+            self._chunk_size,
+            runs=self._n,
+            function=_name_of(self.function),
+            **self._target.worker_meta(),
+        )
+        self._dir.create()
+        self._dir.write_meta(meta)
+        staged = [layout.META, layout.write_batch(self._dir, 0, self._n, payload)]
+        self._dir.close()
+        self._target.stage_inputs(self._dir, [*staged, layout.CLOSED])
+        self._results = [None] * self._n
+        self._outcomes = [None] * self._n
+        self._job = self._target.start_worker_job(self._dir, job_name=self.name, runs=self._n)
+        meta["job"] = self._job
+        self._dir.write_meta(meta)
+        return self
+
+    def wait(self, interval: float = 0.5, timeout: float | None = None) -> Dataset:
+        """Block until every run has a result.
+
+        Checks a marker file, first every 5 ms then backing off to ``interval`` seconds at most.
+        Raises :class:`DatasetTimeout` (a ``TimeoutError``) after ``timeout`` seconds, and
+        :class:`DatasetStopped` when the job ended without finishing (cancelled, killed).
+        """
+        if self._job is None:
+            raise UsageError(f"dataset {self.name!r} was not run yet; call run() first")
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        pause = FIRST_POLL
+        next_status = start + STATUS_EVERY
+        while not self._check_done():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                status, _ = self._target.job_status(self._job)
+                self.fetch_results()
+                raise DatasetTimeout(
+                    f"dataset {self.name!r} (job #{self._job}) is not finished after "
+                    f"{timeout:g} s: {self.finished_runs} of {self._n} runs done, job {status}"
+                )
+            if now >= next_status:
+                next_status = now + STATUS_EVERY
+                self._raise_if_stopped()
+            wake = now + pause if deadline is None else min(now + pause, deadline)
+            time.sleep(max(0.0, wake - now))
+            pause = min(pause * 1.25, max(interval, FIRST_POLL))
+        return self
+
+    def _check_done(self) -> bool:
+        if self._done is None:
+            self._done = self._target.read_done(self._dir)
+        return self._done is not None
+
+    def _raise_if_stopped(self) -> None:
+        assert self._job is not None
+        status, reason = self._target.job_status(self._job)
+        if status in FINISHED and not self._check_done():
+            self.fetch_results()
+            raise DatasetStopped(
+                f"dataset {self.name!r} (job #{self._job}) ended {status}"
+                f"{f' ({reason})' if reason and reason != status else ''} with "
+                f"{self.finished_runs} of {self._n} runs done; `tether logs {self._job}` "
+                "shows its output"
+            )
+
+    def cancel(self, grace: float = 10.0) -> None:
+        """Stop the job (``tether cancel`` does the same); results so far stay readable."""
+        if self._job is not None:
+            self._target.cancel(self._job, grace)
+
+    # -- results ------------------------------------------------------------------------------
+    def fetch_results(self) -> list[Any]:
+        """Read the result chunks written so far; returns :attr:`results`."""
+        for _, chunk in self._target.fetch_results(self._dir, self._seen):
+            for index, ok, value, tb in chunk:
+                if 0 <= index < self._n:
+                    self._outcomes[index] = (ok, value, tb)
+                    self._results[index] = value if ok else None
+        return list(self._results)
+
+    @property
+    def results(self) -> list[Any]:
+        """Each run's return value, in the order runs were appended (None: failed or not yet)."""
+        if self.finished_runs < self._n:
+            self.fetch_results()
+        return list(self._results)
+
+    @property
+    def errors(self) -> list[BaseException | None]:
+        """Per run: None, or the exception it raised (its cause carries the remote traceback)."""
+        if self.finished_runs < self._n:
+            self.fetch_results()
+        out: list[BaseException | None] = []
+        for outcome in self._outcomes:
+            if outcome is None or outcome[0]:
+                out.append(None)
+            else:
+                out.append(serialization.with_remote_traceback(outcome[1], outcome[2]))
+        return out
+
+    @property
+    def finished_runs(self) -> int:
+        """How many runs have a result (or an error) among those fetched."""
+        return sum(o is not None for o in self._outcomes)
+
+    @property
+    def is_finished(self) -> bool:
+        """True once every run has a result (or an error)."""
+        return self._job is not None and self._check_done()
+
+    @property
+    def status(self) -> str:
+        """The job's status: ``new`` before ``run()``, then ``queued``, ``running``, ..."""
+        if self._job is None:
+            return "new"
+        return self._target.job_status(self._job)[0]
+
+    def __len__(self) -> int:
+        return self._n if self._runs is None else max(self._n, len(self._runs))
+
+    def __repr__(self) -> str:
+        state = "new" if self._job is None else f"job #{self._job}"
+        return f"<tether.Dataset {self.name!r} {len(self)} runs, {state}>"
+
+
+def _name_of(function: Any) -> str:
+    return str(getattr(function, "__name__", None) or type(function).__name__).replace(
+        "<lambda>", "lambda"
+    )

@@ -1,0 +1,178 @@
+"""Where a dataset's worker job runs: the seam between "here" and "over SSH".
+
+A :class:`Target` does four things for a Dataset or an Executor, whose files are always written
+first into the local folder ``TETHER_HOME/datasets/NAME`` (see :mod:`tether.functions.layout`):
+
+* :meth:`Target.stage_inputs` makes newly written input files (``meta.json``, ``in/*.pkl``,
+  ``closed``) visible to the worker job;
+* :meth:`Target.start_worker_job` queues ONE tether job running
+  ``python -m tether.functions.worker DIR`` and returns its number;
+* :meth:`Target.fetch_results` returns the result chunks that arrived since the last call,
+  decoded, and :meth:`Target.read_done` the completion marker;
+* :meth:`Target.job_status` and :meth:`Target.cancel` follow and stop that job.
+
+:class:`LocalTarget` is all of that on this machine: staging is a no-op (the worker reads the
+folder in place) and fetching reads ``results/``. A remote target (SSH) stages with rsync into the
+remote ``TETHER_HOME/datasets/NAME``, starts the job there, and copies ``results/`` and
+``done.json`` back; it must check the remote Python's ``major.minor`` in
+:meth:`Target.python_version` before anything is sent, and it must not unpickle what it fetched
+unless the bytes are vouched for (see the trust boundary in :mod:`tether.functions.serialization`).
+Register it with :func:`register_remote`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tether.errors import UsageError
+from tether.functions import layout, serialization
+from tether.functions.serialization import RunResult
+
+LOCAL = "local"
+Chunk = tuple[str, list[RunResult]]
+
+
+class Target(ABC):
+    """Stages inputs, starts the worker job and fetches results for one place."""
+
+    #: what ``on=`` named (``"local"`` or a host); stored as the job's target
+    name: str
+    home: Path
+
+    @abstractmethod
+    def python_version(self) -> str:
+        """``major.minor`` of the Python the worker job will run."""
+
+    def check_python(self) -> None:
+        """Refuse (before anything is sent) when the worker's Python differs from ours."""
+        serialization.check_python(self.python_version(), f"target {self.name!r}")
+
+    def worker_meta(self) -> dict[str, Any]:
+        """Entries this target adds to ``meta.json`` for the worker."""
+        return {}
+
+    @abstractmethod
+    def stage_inputs(self, ddir: layout.DatasetDir, names: Sequence[str]) -> None:
+        """Make these files of the local dataset folder (relative names) visible to the job."""
+
+    @abstractmethod
+    def start_worker_job(self, ddir: layout.DatasetDir, *, job_name: str, runs: int) -> int:
+        """Queue the one job that runs the worker launcher on ``ddir``; its job number."""
+
+    @abstractmethod
+    def fetch_results(self, ddir: layout.DatasetDir, seen: set[str]) -> list[Chunk]:
+        """Result chunks not in ``seen`` (file names), decoded; adds their names to ``seen``."""
+
+    @abstractmethod
+    def read_done(self, ddir: layout.DatasetDir) -> dict[str, Any] | None:
+        """The launcher's completion marker, or None while it works."""
+
+    @abstractmethod
+    def job_status(self, job_number: int) -> tuple[str, str | None]:
+        """The job's status (``queued``, ``running``, ``succeeded``...) and reason."""
+
+    @abstractmethod
+    def cancel(self, job_number: int, grace: float = 10.0) -> None:
+        """Stop the job (all its worker processes)."""
+
+
+class LocalTarget(Target):
+    """This machine: the job is an ordinary local tether job run by the agent."""
+
+    def __init__(self, home: Path) -> None:
+        self.name = LOCAL
+        self.home = home
+
+    def python_version(self) -> str:
+        return serialization.python_tag()  # the job runs sys.executable
+
+    def worker_meta(self) -> dict[str, Any]:
+        # functions pickled by reference import their module: give the worker our path
+        return {"sys_path": [p or os.getcwd() for p in sys.path]}
+
+    def stage_inputs(self, ddir: layout.DatasetDir, names: Sequence[str]) -> None:
+        return None  # the worker reads the folder in place
+
+    def start_worker_job(self, ddir: layout.DatasetDir, *, job_name: str, runs: int) -> int:
+        from tether.jobs.submit import captured_env, queue
+        from tether.store.jobs import JobSpec
+
+        spec = JobSpec(
+            command=[sys.executable, "-m", "tether.functions.worker", str(ddir.path)],
+            cwd=os.getcwd(),
+            name=job_name,
+            env=captured_env(),
+            target=LOCAL,
+            extra={
+                "kind": "functions",
+                "dataset": ddir.name,
+                "dataset_dir": str(ddir.path),
+                "runs": runs,
+            },
+        )
+        return queue([spec], self.home)[0].number
+
+    def fetch_results(self, ddir: layout.DatasetDir, seen: set[str]) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        for name in sorted(ddir.chunk_names()):
+            if name in seen:
+                continue
+            # trusted: written by our own worker, as this user, under TETHER_HOME (mode 0700)
+            with open(ddir.results_dir / name, "rb") as f:
+                chunks.append((name, serialization.loads(f.read())))
+            seen.add(name)
+        return chunks
+
+    def read_done(self, ddir: layout.DatasetDir) -> dict[str, Any] | None:
+        return ddir.read_done()
+
+    def job_status(self, job_number: int) -> tuple[str, str | None]:
+        from tether.jobs.lifecycle import refresh
+        from tether.store.jobs import JobStore
+
+        store = JobStore(self.home)
+        try:
+            job = refresh(store, store.get(job_number))
+            return job.status, job.reason
+        finally:
+            store.close()
+
+    def cancel(self, job_number: int, grace: float = 10.0) -> None:
+        from tether.jobs.lifecycle import cancel
+        from tether.store.jobs import JobStore
+
+        store = JobStore(self.home)
+        try:
+            cancel(store, store.get(job_number), grace=grace)
+        finally:
+            store.close()
+
+
+_remote_factory: Callable[[str, Path], Target] | None = None
+
+
+def register_remote(factory: Callable[[str, Path], Target]) -> None:
+    """Install the maker of remote targets: ``factory(host, home) -> Target`` (the SSH issue)."""
+    global _remote_factory
+    _remote_factory = factory
+
+
+def resolve_target(on: str | Target, home: Path) -> Target:
+    """The target ``on=`` names: ``"local"``, a host (when remote targets exist), or a Target."""
+    if isinstance(on, Target):
+        return on
+    if not isinstance(on, str) or not on:
+        raise UsageError(f"on={on!r}: give 'local' or a host name")
+    if on == LOCAL:
+        return LocalTarget(home)
+    if _remote_factory is None:
+        raise UsageError(
+            f"on={on!r}: remote targets are not there yet (they come with the SSH target); "
+            "use on='local'"
+        )
+    return _remote_factory(on, home)

@@ -1,0 +1,180 @@
+"""Running commands on a remote host with the system ``ssh`` and ``rsync``.
+
+Every call goes through :func:`~tether.targets.ssh.command.ssh_argv`, so connections are
+multiplexed over one master per host (control sockets under ``TETHER_HOME/ssh``, or a
+short ``/tmp`` fallback when that path is too long for a socket). The remote command is a
+list of words, quoted for the remote shell; nothing the user typed is ever parsed as
+shell code there. Failures become :class:`~tether.targets.ssh.failures.SshFailure`, one
+clear line naming the host.
+
+stderr always goes to a temporary file, never a pipe: the ``ssh`` call that becomes the
+master forks into the background, and older OpenSSH releases keep the stderr it was given.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from tether.paths import tether_home
+from tether.targets.ssh.command import (
+    master_check_argv,
+    master_exit_argv,
+    remote_shell,
+    ssh_argv,
+)
+from tether.targets.ssh.failures import SshFailure, classify_ssh_failure
+from tether.targets.ssh.hostspec import HostSpec
+
+DEFAULT_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a remote command printed, and how it exited."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def control_dir() -> Path:
+    """Where control sockets live: ``TETHER_HOME/ssh`` (see ``command.control_socket_dir``)."""
+    return tether_home() / "ssh"
+
+
+def _read(f: IO[bytes]) -> str:
+    f.seek(0)
+    return f.read().decode("utf-8", "replace")
+
+
+class Transport:
+    """One host, reached over a shared (multiplexed) ssh connection."""
+
+    def __init__(
+        self, spec: HostSpec, *, controls: Path | None = None, connect_timeout: int = 10
+    ) -> None:
+        self.spec = spec
+        self.controls = controls if controls is not None else control_dir()
+        self.connect_timeout = connect_timeout
+
+    # -- building blocks
+
+    def argv(
+        self, remote_cmd: Sequence[str], *, tty: bool = False, batch: bool = True
+    ) -> list[str]:
+        """The ``ssh`` argv that runs ``remote_cmd`` (words) on this host."""
+        return ssh_argv(
+            self.spec,
+            self.controls,
+            remote_cmd=remote_cmd,
+            tty=tty,
+            batch=batch,
+            connect_timeout=self.connect_timeout,
+        )
+
+    def failure(self, returncode: int, stderr: str) -> SshFailure:
+        """A one-line error for a failed call to this host."""
+        return classify_ssh_failure(returncode, stderr, self.spec.name, dest=self.spec.dest)
+
+    def _timeout(self, what: str, timeout: float) -> SshFailure:
+        return SshFailure(
+            f"{what} on {self.spec.name} took longer than {timeout:g} s: "
+            "check that the host is up and not overloaded",
+            kind="timeout",
+            host=self.spec.name,
+            returncode=-1,
+            stderr="",
+        )
+
+    def call(
+        self,
+        argv: Sequence[str],
+        *,
+        input: bytes | None = None,
+        stdin: IO[bytes] | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        check: bool = True,
+        what: str = "the command",
+    ) -> Result:
+        """Run a local ``ssh``/``rsync`` argv; stderr through a temp file (see module doc).
+
+        ``input`` (bytes) or ``stdin`` (an open file) feed the command; else it reads nothing.
+        """
+        with tempfile.TemporaryFile() as err:
+            try:
+                proc = subprocess.run(
+                    list(argv),
+                    input=input,
+                    stdin=stdin if stdin is not None or input is not None else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    timeout=timeout,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise self._timeout(what, timeout or 0)
+            except FileNotFoundError as exc:
+                raise SshFailure(
+                    f"{exc.filename} is not installed here: install OpenSSH client and rsync",
+                    kind="local",
+                    host=self.spec.name,
+                    returncode=127,
+                    stderr=str(exc),
+                )
+            result = Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), _read(err))
+        if check and result.returncode != 0:
+            raise self.failure(result.returncode, result.stderr)
+        return result
+
+    # -- what callers use
+
+    def run(
+        self,
+        remote_cmd: Sequence[str],
+        *,
+        input: bytes | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        check: bool = True,
+    ) -> Result:
+        """Run ``remote_cmd`` (a list of words) remotely and capture its output.
+
+        With ``check`` any non-zero exit raises; without it only ssh's own failures (255) do.
+        """
+        result = self.call(
+            self.argv(remote_cmd), input=input, timeout=timeout, check=False, what=remote_cmd[0]
+        )
+        if result.returncode == 255 or (check and result.returncode != 0):
+            raise self.failure(result.returncode, result.stderr)
+        return result
+
+    def script(
+        self, script: str, *, timeout: float | None = DEFAULT_TIMEOUT, check: bool = True
+    ) -> Result:
+        """Run a multi-line ``sh`` script remotely (whatever the login shell is)."""
+        return self.run(remote_shell(script), timeout=timeout, check=check)
+
+    def interactive(self, remote_cmd: Sequence[str], *, tty: bool = True) -> int:
+        """Run ``remote_cmd`` attached to this terminal; return its exit code.
+
+        A quick ``true`` first opens (or reuses) the master, so a failure to connect is
+        reported as one clear line; the session itself then rides on that connection.
+        """
+        self.run(["true"], timeout=self.connect_timeout + 20)
+        argv = self.argv(remote_cmd, tty=tty)
+        return subprocess.run(argv, check=False).returncode
+
+    def is_connected(self) -> bool:
+        """True when a master connection to this host is up (a cheap local check)."""
+        argv = master_check_argv(self.spec, self.controls)
+        proc = subprocess.run(argv, capture_output=True, check=False, timeout=10)
+        return proc.returncode == 0
+
+    def close(self) -> None:
+        """Close the master connection, if any."""
+        argv = master_exit_argv(self.spec, self.controls)
+        subprocess.run(argv, capture_output=True, check=False, timeout=10)

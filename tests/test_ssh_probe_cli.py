@@ -1,0 +1,41 @@
+"""``tether probe`` against a real sshd: one row per host, unreachable hosts within the timeout."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from rigs.common import free_port
+from ssh_fixtures import Remote, remote
+
+__all__ = ["remote"]
+
+pytestmark = pytest.mark.rig
+
+
+def test_probe_reports_local_and_the_test_host(remote: Remote) -> None:
+    remote.add_alias("rig1")
+    remote.tt("hosts", "add", "closed", f"nobody@127.0.0.1:{free_port()}")
+    t0 = time.monotonic()
+    rows = remote.tt.json("probe", "--timeout", "10")
+    assert time.monotonic() - t0 < 15
+    assert isinstance(rows, list)
+    by_host = {row["host"]: row for row in rows}
+    assert [row["host"] for row in rows] == ["local", "rig1", "closed"]
+
+    rig = by_host["rig1"]
+    assert rig["reachable"] is True and rig["error"] is None
+    assert rig["cpu_count"] >= 1
+    assert rig["mem_free_bytes"] > 0 and rig["disk_free_bytes"] > 0
+    assert rig["python_version"].startswith("3.")
+    assert rig["gpus"] == []
+    assert rig["tether_version"] is None  # not bootstrapped on the rig
+
+    closed = by_host["closed"]
+    assert closed["reachable"] is False
+    assert "refused the connection" in closed["error"]
+    assert by_host["local"]["reachable"] is True
+
+    table = remote.tt("probe", "--no-local").stdout
+    assert "rig1" in table and "closed" in table and "local" not in table.split()
