@@ -235,7 +235,7 @@ def check_received(server: Server) -> None:
     assert server.inbox.logins == [USER]
     assert server.inbox.envelopes == [(USER, ["bob@example.org", "carol@example.org"])]
     msg = server.inbox.messages[0]
-    assert msg["Subject"] == "[tether #42/T0ken] train.py failed (exit 1) after 5m"
+    assert msg["Subject"] == "[tether #42 T0ken] train.py failed (exit 1) after 5m"
     assert msg["Message-ID"] == "<job42.1@tether.test>"
     assert msg["In-Reply-To"] == "<reply@example.org>"
     assert msg["Auto-Submitted"] == "auto-generated"

@@ -173,7 +173,7 @@ def test_subject_is_one_short_line() -> None:
 
 def test_token_goes_in_subject_tag_and_not_in_chat_title() -> None:
     n = render(succeeded(token="Tk3n-9_x"), for_email=True, chart=False)
-    assert n.subject.startswith("[tether #42/Tk3n-9_x] train.py succeeded")
+    assert n.subject.startswith("[tether #42 Tk3n-9_x] train.py succeeded")
     assert "Tk3n" not in n.title
     assert "Tk3n" not in n.short
     match = SUBJECT_TAG_RE.search("Re: " + n.subject)
@@ -211,7 +211,7 @@ def test_controls_footer_in_email_only() -> None:
     for word in (">EOM<", "$q", "$r", "$sq", "stop", "rerun", "lr = 0.001", "save", "status"):
         assert word in footer, word
     assert "logs" in footer
-    assert "[tether #42/abc]" in footer
+    assert "[tether #42 abc]" in footer
     assert email.html is not None and "CONTROLS" in email.html
     chat = render(succeeded(token="abc"), for_email=False, chart=False)
     assert "CONTROLS" not in chat.text and chat.html is None

@@ -23,6 +23,7 @@ from typing import Any
 from tether.agent import control, processes
 from tether.agent.supervisor import supervise
 from tether.jobs import lifecycle
+from tether.notify.service import NotifierProcess
 from tether.runtime import context
 from tether.store.jobs import RUNNING, Job, JobStore
 
@@ -68,12 +69,14 @@ class Agent:
         signal.signal(signal.SIGINT, self._on_term)
         log.info("agent started for %s (parallel %d)", self.home, self.parallel)
         self.reconcile_all()
+        self.notifier = NotifierProcess(self.home)
         try:
             self.loop()
         finally:
             with contextlib.suppress(OSError):
                 (self.home / control.AGENT_INFO).unlink()
             self.sock.close()
+            self.notifier.stop()
             log.info("agent stopped")
 
     def _take_lock(self, wait: float = 10.0) -> bool:
@@ -107,6 +110,7 @@ class Agent:
         last_reconcile = time.monotonic()
         while not self.stopping:
             self.schedule()
+            self.notifier.ensure()
             try:
                 ready, _, _ = select.select([self.sock], [], [], TICK)
             except InterruptedError:

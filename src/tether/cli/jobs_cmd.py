@@ -15,13 +15,49 @@ from tether.jobs import views
 from tether.jobs.lifecycle import refresh
 from tether.store.jobs import FINISHED, RUNNING, STATUSES
 
+on_option = click.option(
+    "--on", "host", metavar="HOST", help="Jobs on this host (JOB is its number there)."
+)
+
+
+def _is_remote(host: str | None) -> bool:
+    return host is not None and host != "local"
+
+
+def _remote(host: str, args: list[str], *, timeout: float | None = 120.0) -> None:
+    """Run ``tether ARGS`` on HOST, print its output, exit with its code when not 0."""
+    from tether.targets.ssh import remote_jobs
+
+    transport = remote_jobs.transport_for(host)
+    result = remote_jobs.call(transport, args, timeout=timeout)
+    if "--json" in args and result.returncode == 0:
+        import json
+
+        try:
+            data = json.loads(result.stdout)
+        except ValueError:
+            data = None
+        rows = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+        remote_jobs.update_local(transport.spec.name, rows)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    if result.returncode:
+        sys.exit(result.returncode)
+
 
 @click.command()
 @click.option("--status", "-s", type=click.Choice(STATUSES), multiple=True, help="Only these.")
 @click.option("--limit", "-n", type=int, help="Only the last N jobs.")
+@on_option
 @json_option
-def ls(status: tuple[str, ...], limit: int | None, as_json: bool) -> None:
+def ls(status: tuple[str, ...], limit: int | None, host: str | None, as_json: bool) -> None:
     """List jobs: number, name, status, runtime, progress, latest metrics."""
+    if _is_remote(host):
+        assert host is not None
+        args = ["ls", *[w for s in status for w in ("--status", s)]]
+        args += [*(["--limit", str(limit)] if limit is not None else [])]
+        _remote(host, [*args, "--json"] if as_json else args)
+        return
     store = open_store()
     jobs = [refresh(store, j) for j in store.jobs(statuses=status or None, limit=limit)]
     if as_json:
@@ -51,11 +87,17 @@ def ls(status: tuple[str, ...], limit: int | None, as_json: bool) -> None:
 
 
 @click.command()
+@on_option
 @json_option
 @click.argument("job", required=False)
-def show(as_json: bool, job: str | None) -> None:
+def show(host: str | None, as_json: bool, job: str | None) -> None:
     """Everything about one job."""
     from tether.jobs.logs import tail_lines
+
+    if _is_remote(host):
+        assert host is not None
+        _remote(host, ["show", *(["--json"] if as_json else []), *([job] if job else [])])
+        return
     from tether.store.metrics import read_events, read_metrics
 
     store = open_store()
@@ -127,11 +169,19 @@ def show(as_json: bool, job: str | None) -> None:
 @click.command()
 @click.option("--all", "all_jobs", is_flag=True, help="Wait for every queued or running job.")
 @click.option("--timeout", type=float, help="Give up after this many seconds (exit 124).")
+@on_option
 @click.argument("job", required=False)
-def wait(all_jobs: bool, timeout: float | None, job: str | None) -> None:
+def wait(all_jobs: bool, timeout: float | None, host: str | None, job: str | None) -> None:
     """Wait for JOB (or --all) to finish; exit with its exit code."""
     from tether.errors import TetherError
     from tether.jobs.watch import exit_code_of, wait_for
+
+    if _is_remote(host):
+        assert host is not None
+        args = ["wait", *(["--all"] if all_jobs else [])]
+        args += [*(["--timeout", str(timeout)] if timeout is not None else [])]
+        _remote(host, [*args, *([job] if job else [])], timeout=None)
+        return
 
     store = open_store()
     if all_jobs:
@@ -158,10 +208,16 @@ def wait(all_jobs: bool, timeout: float | None, job: str | None) -> None:
     show_default=True,
     help="Seconds between SIGTERM and SIGKILL.",
 )
+@on_option
 @click.argument("jobs", nargs=-1)
-def cancel(grace: float, jobs: tuple[str, ...]) -> None:
+def cancel(grace: float, host: str | None, jobs: tuple[str, ...]) -> None:
     """Cancel JOBs (default: the last job): the whole process tree is stopped."""
     from tether.jobs.lifecycle import cancel as cancel_job
+
+    if _is_remote(host):
+        assert host is not None
+        _remote(host, ["cancel", "--grace", str(grace), *jobs], timeout=grace + 120)
+        return
 
     store = open_store()
     for ref in jobs or (None,):

@@ -18,11 +18,25 @@ from tether.jobs import logs as logfiles
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job ends.")
 @click.option("--tail", "-t", "tail", type=int, help="Only the last N lines.")
 @click.option("--grep", "-g", "pattern", help="Only lines matching this regular expression.")
+@click.option("--on", "host", metavar="HOST", help="A job on this host (its number there).")
+@click.option("--from-byte", "from_byte", type=int, hidden=True)
+@click.option("--framed", is_flag=True, hidden=True)
 @click.argument("job", required=False)
-def logs(follow: bool, tail: int | None, pattern: str | None, job: str | None) -> None:
+def logs(
+    follow: bool,
+    tail: int | None,
+    pattern: str | None,
+    host: str | None,
+    from_byte: int | None,
+    framed: bool,
+    job: str | None,
+) -> None:
     """Print JOB's output (stdout and stderr together)."""
     from tether.jobs.watch import follow_job
 
+    if host is not None and host != "local":
+        _remote_logs(host, follow, tail, pattern, job)
+        return
     store = open_store()
     record = resolve_job(store, job)
     path = Path(record.log_path)
@@ -34,16 +48,24 @@ def logs(follow: bool, tail: int | None, pattern: str | None, job: str | None) -
         except re.error as exc:
             raise UsageError(f"--grep {pattern!r} is not a valid regular expression: {exc}")
     start = logfiles.size(path)
-    if regex is not None:
-        out.writelines(logfiles.grep_lines(path, regex, tail))
+    head: list[bytes] = []
+    if from_byte is not None:
+        start = max(0, from_byte)
+        if not follow:
+            head = [logfiles.read_from(path, start)]
+    elif regex is not None:
+        head = list(logfiles.grep_lines(path, regex, tail))
     elif tail is not None:
-        out.writelines(logfiles.tail_lines(path, tail))
+        head = logfiles.tail_lines(path, tail)
     elif not follow:
         with open(path, "rb") if path.exists() else open("/dev/null", "rb") as f:
             while chunk := f.read(1 << 20):
                 out.write(chunk)
     else:
         start = 0
+    if framed:  # for `logs -f --on`: where the live part starts, and the size of `head`
+        out.write(f"{start} {sum(len(b) for b in head)}\n".encode())
+    out.writelines(head)
     out.flush()
     if follow:
         pending = b""
@@ -58,6 +80,24 @@ def logs(follow: bool, tail: int | None, pattern: str | None, job: str | None) -
         if regex is not None and pending and regex.search(pending):
             out.write(pending)
         out.flush()
+
+
+def _remote_logs(
+    host: str, follow: bool, tail: int | None, pattern: str | None, job: str | None
+) -> None:
+    """``logs --on HOST``: the remote output, followed with reconnection when ``-f``."""
+    from tether.targets.ssh import remote_jobs
+
+    transport = remote_jobs.transport_for(host)
+    if follow and pattern is None:
+        remote_jobs.follow(transport, job, tail=tail)
+        return
+    args = ["logs", *(["-f"] if follow else [])]
+    args += [*(["--tail", str(tail)] if tail is not None else [])]
+    args += [*(["--grep", pattern] if pattern is not None else [])]
+    code = remote_jobs.passthrough(transport, [*args, *([job] if job else [])], timeout=None)
+    if code:
+        sys.exit(code)
 
 
 @click.command()

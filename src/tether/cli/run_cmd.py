@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.cli.notify_options import notify_extra, notify_options
 from tether.errors import UsageError
 from tether.jobs.submit import build_spec, parse_batch, queue
 from tether.store.jobs import Job, JobSpec
@@ -64,7 +66,11 @@ def _wait_and_exit(jobs: list[Job]) -> None:
     type=click.Path(exists=True, dir_okay=False, allow_dash=True),
     help="Queue one job per line of FILE (shell-quoted commands; - for stdin).",
 )
+@click.option(
+    "--on", "host", metavar="HOST", help="Run on this host (default: tether.toml's; local: here)."
+)
 @param_option
+@notify_options
 @json_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(
@@ -74,13 +80,23 @@ def run(
     param: tuple[str, ...],
     as_json: bool,
     command: tuple[str, ...],
+    host: str | None = None,
+    **notify: Any,
 ) -> None:
     """Run SCRIPT.py [ARGS...] or -- COMMAND [ARGS...] as a detached job; prints its number.
 
     -p NAME=VALUE sets a tunable of the script: a module-level constant (rewritten in the
     job's copy, never in your file) or a tether.param("NAME", default) call.
     """
+    from tether.cli.remote_run import pick_host, run_remote
+
+    remote = pick_host(host)
+    if remote is not None:
+        run_remote(remote, name=name, wait=wait, batch=batch, param=param, as_json=as_json,
+                   command=command, notify=notify)  # fmt: skip
+        return
     params = parse_assignments(param)
+    extra = notify_extra(**notify)
     if batch:
         if command:
             raise UsageError("give either --batch FILE or a command, not both")
@@ -88,13 +104,13 @@ def run(
         specs: list[JobSpec] = []
         env = None
         for argv in parse_batch(text):
-            spec = build_spec(argv, name=name, env=env, params=params)
+            spec = build_spec(argv, name=name, env=env, params=params, extra=extra)
             env = spec.env
             specs.append(spec)
         if not specs:
             raise UsageError(f"{batch}: no commands in it")
     else:
-        specs = [build_spec(list(command), name=name, params=params)]
+        specs = [build_spec(list(command), name=name, params=params, extra=extra)]
     jobs = queue(specs)
     _announce(jobs, as_json, wait)
     if wait:

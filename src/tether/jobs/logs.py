@@ -81,3 +81,13 @@ def size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def read_from(path: Path, start: int) -> bytes:
+    """The log from byte ``start`` to its current end (empty when there is none yet)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            return f.read()
+    except FileNotFoundError:
+        return b""

@@ -19,7 +19,7 @@ MAX_MESSAGES = 20
 MAX_METRICS = 30
 MAX_LINE = 300
 
-SUBJECT_TAG_RE = re.compile(r"\[tether #(?P<number>\d+)(?:/(?P<token>[A-Za-z0-9_-]+))?\]")
+SUBJECT_TAG_RE = re.compile(r"\[tether #(?P<number>\d+)(?: (?P<token>[A-Za-z0-9_-]+))?\]")
 """Reads back what `subject_tag` writes (anywhere in a subject, e.g. after 'Re: ')."""
 
 _LEVELS: dict[str, Level] = {
@@ -33,8 +33,9 @@ _SUBJECT_METRIC_EVENTS = {"succeeded", "cancelled", "lost", "interval", "conditi
 
 
 def subject_tag(number: int, token: str | None = None) -> str:
-    """`[tether #42]`, or `[tether #42/TOKEN]` when replies must carry a steering token."""
-    return f"[tether #{number}/{token}]" if token else f"[tether #{number}]"
+    """`[tether #42]`, or `[tether #42 TOKEN]` when replies must carry a steering token
+    (the form :mod:`tether.mail.tokens` reads back from a reply's subject)."""
+    return f"[tether #{number} {token}]" if token else f"[tether #{number}]"
 
 
 def humanize_duration(seconds: float) -> str:

@@ -33,6 +33,35 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_by_status ON jobs(status, target, number);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: notifications: the outbox, and how far each job's events have been turned into it
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job INTEGER REFERENCES jobs(number) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        event TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        channel_display TEXT NOT NULL,
+        created REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt REAL NOT NULL,
+        sent_at REAL,
+        last_error TEXT,
+        status TEXT NOT NULL DEFAULT 'pending',
+        payload TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (job, key, channel)
+    );
+    CREATE INDEX outbox_due ON outbox(status, next_attempt);
+    CREATE TABLE notify_state (
+        job INTEGER PRIMARY KEY REFERENCES jobs(number) ON DELETE CASCADE,
+        started_done INTEGER NOT NULL DEFAULT 0,
+        events_offset INTEGER NOT NULL DEFAULT 0,
+        last_interval REAL,
+        stall_mark REAL,
+        done INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO notify_state (job, started_done, done) SELECT number, 1, 1 FROM jobs
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

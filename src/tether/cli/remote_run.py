@@ -1,0 +1,124 @@
+"""``tether run --on HOST``: the CLI side (flags to words, output, ``--wait``).
+
+The work (sync, install, the remote call, the local record) is in
+:mod:`tether.targets.ssh.remote_jobs`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tether.cli.context import print_json
+
+
+def pick_host(host: str | None) -> str | None:
+    """The host a ``run`` goes to: ``--on``, else the project's pinned one; None for here."""
+    if host == "local":
+        return None
+    if host is not None:
+        return host
+    from tether.targets.ssh.hosts_config import PROJECT_FILE, project_default_host
+    from tether.targets.ssh.project import find_project
+
+    root = find_project().root
+    if not (root / PROJECT_FILE).is_file():
+        return None
+    return project_default_host(root)
+
+
+def option_words(options: dict[str, Any]) -> list[str]:
+    """Click option values back to words: ``{"stall_after": "5m"}`` -> ``--stall-after 5m``."""
+    words: list[str] = []
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None or value is False or value == ():
+            continue
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                words += [flag, str(item)]
+        else:
+            words += [flag, str(value)]
+    return words
+
+
+def run_remote(
+    host: str,
+    *,
+    name: str | None,
+    wait: bool,
+    batch: str | None,
+    param: tuple[str, ...],
+    as_json: bool,
+    command: tuple[str, ...],
+    notify: dict[str, Any],
+) -> None:
+    """Queue the job(s) on HOST, announce them, and with ``--wait`` follow and exit likewise."""
+    from tether.errors import UsageError
+    from tether.targets.ssh import remote_jobs
+
+    batch_text = None
+    if batch:
+        if command:
+            raise UsageError("give either --batch FILE or a command, not both")
+        batch_text = sys.stdin.read() if batch == "-" else Path(batch).read_text()
+    elif not command:
+        raise UsageError("nothing to run: give a SCRIPT.py or `-- COMMAND ARGS...`")
+    words = [*(["--name", name] if name else []), *[w for p in param for w in ("-p", p)]]
+    words += option_words(notify)
+    if command:
+        words += ["--", *command]
+    submitted = remote_jobs.submit(
+        host, words, batch_text=batch_text, say=sys.stderr if sys.stderr.isatty() else None
+    )
+    jobs = [
+        {**job, "host": submitted.host, "local_number": local}
+        for job, local in zip(submitted.jobs, submitted.local_numbers, strict=True)
+    ]
+    if as_json:
+        print_json(jobs[0] if len(jobs) == 1 else jobs)
+    elif not wait:
+        for job in jobs:
+            click.echo(job["number"])
+        if len(jobs) == 1 and sys.stderr.isatty():
+            click.echo(f"follow it with: tether logs -f --on {host} {jobs[0]['number']}", err=True)
+    if wait:
+        _wait_remote(submitted.host, jobs)
+
+
+def _wait_remote(host: str, jobs: list[dict[str, Any]]) -> None:
+    """Follow the one job's output (reconnecting), then exit with the jobs' exit code."""
+    from tether.targets.ssh import remote_jobs
+
+    transport = remote_jobs.transport_for(host)
+    if len(jobs) == 1:
+        remote_jobs.follow(transport, str(jobs[0]["uuid"]))
+    codes = []
+    for job in jobs:
+        data = _final_state(transport, str(job["uuid"]))
+        remote_jobs.update_local(host, [data])
+        if data.get("status") != "succeeded":
+            click.echo(f"tether: job #{data['number']} on {host} {data['status']} "
+                       f"({data.get('reason')})", err=True)  # fmt: skip
+        codes.append(_exit_code(data))
+    sys.exit(next((c for c in codes if c), 0))
+
+
+def _final_state(transport: Any, uuid: str) -> dict[str, Any]:
+    from tether.targets.ssh import remote_jobs
+
+    remote_jobs.call(transport, ["wait", uuid], timeout=None)
+    data = remote_jobs.call_json(transport, ["show", uuid])
+    return data if isinstance(data, dict) else {}
+
+
+def _exit_code(data: dict[str, Any]) -> int:
+    code = data.get("exit_code")
+    if data.get("status") == "succeeded":
+        return 0
+    return code if isinstance(code, int) and code > 0 else 1

@@ -1,0 +1,120 @@
+"""A job as it is at one event, as a `NotificationContext`, and its JSON form for the outbox.
+
+The snapshot is taken when the event is queued, so a notification that is retried an hour later
+still says what was true when it happened.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from tether.jobs.logs import tail_lines
+from tether.notify.message import NotificationContext, Series
+from tether.store.jobs import Job, JobStore
+from tether.store.metrics import read_events, read_metrics
+
+LOG_LINES = 40
+MAX_POINTS = 400
+"""Points kept per metric in a snapshot (evenly thinned, the last one always kept)."""
+
+
+def host_name(job: Job) -> str:
+    """Where the job runs: this machine's name for local jobs."""
+    return socket.gethostname() if job.target == "local" else job.target
+
+
+def program_name(job: Job) -> str:
+    if job.script:
+        return Path(job.script).name
+    return Path(job.command[0]).name if job.command else job.name
+
+
+def thin(points: list[tuple[int, float]], limit: int = MAX_POINTS) -> list[tuple[int, float]]:
+    """At most ``limit`` points spread over the series, keeping the last."""
+    if len(points) <= limit:
+        return points
+    stride = len(points) / (limit - 1)
+    kept = [points[int(i * stride)] for i in range(limit - 1)]
+    return [*kept, points[-1]]
+
+
+def messages_of(job: Job) -> list[str]:
+    """Every text the program sent with ``tether.notify`` / ``send_status``, oldest first."""
+    return [
+        str(e.get("text", "")) for e in read_events(Path(job.job_dir)) if e.get("kind") == "message"
+    ]
+
+
+def param_changes(store: JobStore, job: Job) -> dict[str, tuple[object, object]]:
+    """Parameters that differ from the parent job's: name -> (parent's value, this value)."""
+    if job.parent is None:
+        return {}
+    try:
+        parent = store.get(job.parent)
+    except Exception:
+        return {}
+    mine = job.extra.get("params") or {}
+    theirs = parent.extra.get("params") or {}
+    return {
+        name: (theirs.get(name), value)
+        for name, value in mine.items()
+        if name not in theirs or theirs[name] != value
+    }
+
+
+def build_context(
+    store: JobStore,
+    job: Job,
+    event: str,
+    *,
+    messages: list[str] | None = None,
+    condition: str | None = None,
+    reason: str | None = None,
+) -> NotificationContext:
+    """Everything a notification about ``event`` of ``job`` shows, read from its files now."""
+    job_dir = Path(job.job_dir)
+    series: Series = {name: thin(pts) for name, pts in read_metrics(job_dir).series.items()}
+    log_tail = [
+        line.decode("utf-8", "replace").rstrip("\r\n")
+        for line in tail_lines(Path(job.log_path), LOG_LINES)
+    ]
+    return NotificationContext(
+        event=event,  # type: ignore[arg-type]
+        job_number=job.number,
+        program=program_name(job),
+        job_name=job.name,
+        status=job.status,
+        host=host_name(job),
+        duration_s=job.runtime,
+        exit_code=job.exit_code if job.finished else None,
+        reason=reason if reason is not None else (job.reason if job.finished else None),
+        token=job.extra.get("token"),
+        messages=messages_of(job) if messages is None else messages,
+        log_tail=log_tail if event != "started" else [],
+        metrics=series,
+        params=dict(job.extra.get("params") or {}),
+        param_changes=param_changes(store, job),
+        parent_number=job.parent,
+        condition=condition,
+    )
+
+
+def to_payload(ctx: NotificationContext) -> dict[str, Any]:
+    """The context as JSON-able data."""
+    return asdict(ctx)
+
+
+def from_payload(data: dict[str, Any]) -> NotificationContext:
+    """The context back from `to_payload`'s data."""
+    fields = dict(data)
+    fields["metrics"] = {
+        name: [(int(s), float(v)) for s, v in points]
+        for name, points in (fields.get("metrics") or {}).items()
+    }
+    fields["param_changes"] = {
+        name: (pair[0], pair[1]) for name, pair in (fields.get("param_changes") or {}).items()
+    }
+    return NotificationContext(**fields)

@@ -1,0 +1,172 @@
+"""Turning what jobs do into outbox rows: start and end, the program's messages and conditions
+(read from each job's ``events.jsonl`` from where the last look stopped), interval reports and
+stalls. Rows and the watcher's progress are written in one transaction, so nothing is lost or
+queued twice when the notifier dies between two looks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from tether.errors import JobNotFound, TetherError
+from tether.notify.content import humanize_duration
+from tether.notify.message import NotificationContext
+from tether.notify.routing import NotifySettings, settings_for
+from tether.notify.snapshot import build_context, to_payload
+from tether.runtime.context import EVENTS_FILE, METRICS_FILE
+from tether.store.jobs import RUNNING, Job, JobStore
+from tether.store.outbox import NewRow, Outbox, WatchState
+
+log = logging.getLogger("tether.notify")
+
+MAX_EVENT_BYTES = 1 << 20
+"""At most this much of a job's events file is read in one look."""
+
+
+class Watcher:
+    """Looks at every job whose notifications are not all queued, and queues what is due."""
+
+    def __init__(self, store: JobStore, outbox: Outbox) -> None:
+        self.store = store
+        self.outbox = outbox
+        self._errors: dict[int, str] = {}
+
+    def scan(self, now: float | None = None) -> int:
+        """One look at every watched job; returns how many rows were queued."""
+        added = 0
+        for number in self.outbox.watched_jobs():
+            try:
+                added += self.watch(self.store.get(number), time.time() if now is None else now)
+                self._errors.pop(number, None)
+            except JobNotFound:
+                continue
+            except TetherError as exc:  # e.g. a broken config file: say it once, retry later
+                if self._errors.get(number) != str(exc):
+                    log.warning("job #%d: notifications wait: %s", number, exc)
+                    self._errors[number] = str(exc)
+            except Exception:
+                log.exception("job #%d: could not queue its notifications", number)
+        return added
+
+    def watch(self, job: Job, now: float) -> int:
+        """Queue the notifications that ``job`` is due now."""
+        settings = settings_for(job.cwd, job.extra.get("notify"))
+        if "token" not in job.extra:
+            from tether.mail.tokens import make_token
+
+            self.store.merge_extra(job.number, token=make_token())
+            job = self.store.get(job.number)
+        state = self.outbox.state(job.number)
+        before = dataclasses.replace(state)
+        rows: list[tuple[int | None, NewRow]] = []
+
+        def add(event: str, key: str, make: Any) -> None:
+            routes = settings.channels_for(event)
+            if not routes:
+                return
+            ctx: NotificationContext = make()
+            payload = to_payload(ctx)
+            for route in routes:
+                rows.append((job.number, NewRow(key, event, route.url, route.display, payload)))
+
+        if not state.started_done and job.started is not None:
+            add("started", "started", lambda: build_context(self.store, job, "started"))
+            state.started_done = True
+        self._events(job, state, add)
+        if job.status == RUNNING:
+            self._interval(job, state, settings, now, add)
+            self._stalled(job, state, settings, now, add)
+        elif job.finished:
+            if job.started is not None:
+                add(job.status, "ended", lambda: build_context(self.store, job, job.status))
+            state.done = True
+        if not rows and state == before:
+            return 0  # nothing new: no write
+        return self.outbox.commit(state, rows)
+
+    def _events(self, job: Job, state: WatchState, add: Any) -> None:
+        """Messages (those read in one look go out together) and conditions turning true."""
+        path = Path(job.job_dir) / EVENTS_FILE
+        try:
+            with open(path, "rb") as f:
+                f.seek(state.events_offset)
+                data = f.read(MAX_EVENT_BYTES)
+        except OSError:
+            return
+        end = data.rfind(b"\n") + 1  # only whole lines; a torn last line waits
+        offset = state.events_offset
+        texts: list[str] = []
+        first_message: int | None = None
+        for line in data[:end].splitlines(keepends=True):
+            here, offset = offset, offset + len(line)
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(event, dict):
+                continue
+            if event.get("kind") == "message":
+                texts.append(str(event.get("text", "")))
+                first_message = here if first_message is None else first_message
+            elif event.get("kind") == "condition":
+                label = _condition_label(event)
+                make = partial(build_context, self.store, job, "condition", condition=label)
+                add("condition", f"event:{here}", make)
+        if texts:
+            add(
+                "message",
+                f"event:{first_message}",
+                lambda: build_context(self.store, job, "message", messages=texts),
+            )
+        state.events_offset = offset
+
+    def _interval(
+        self, job: Job, state: WatchState, settings: NotifySettings, now: float, add: Any
+    ) -> None:
+        if not settings.every or job.started is None:
+            return
+        last = state.last_interval or job.started
+        if now - last < settings.every:
+            return
+        key = f"interval:{int((now - job.started) // settings.every)}"
+        add("interval", key, lambda: build_context(self.store, job, "interval"))
+        state.last_interval = now
+
+    def _stalled(
+        self, job: Job, state: WatchState, settings: NotifySettings, now: float, add: Any
+    ) -> None:
+        if not settings.stall_after or job.started is None:
+            return
+        activity = max([job.started, *_mtimes(Path(job.log_path), Path(job.job_dir))])
+        quiet = now - activity
+        if quiet < settings.stall_after or state.stall_mark == activity:
+            return
+        reason = f"no output and no metrics for {humanize_duration(quiet)}"
+        add(
+            "stalled",
+            f"stalled:{activity:.3f}",
+            lambda: build_context(self.store, job, "stalled", reason=reason),
+        )
+        state.stall_mark = activity
+
+
+def _mtimes(log_path: Path, job_dir: Path) -> list[float]:
+    times = []
+    for path in (log_path, job_dir / METRICS_FILE):
+        try:
+            times.append(os.stat(path).st_mtime)
+        except OSError:
+            pass
+    return times
+
+
+def _condition_label(event: dict[str, Any]) -> str:
+    """The condition's label (its metric names, or what the program called it)."""
+    return str(event.get("condition") or "?")

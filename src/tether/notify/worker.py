@@ -1,0 +1,106 @@
+"""The notifier: ``python -m tether.notify.worker --home DIR --parent PID``.
+
+A process of its own, started (and restarted if it dies) by the agent, so that the agent's loop
+never waits on a mail server and stays single-threaded for its forks. It queues what jobs do
+into the outbox and sends the outbox. One per home (a lock); it exits when its agent is gone,
+and the next agent's notifier sends whatever was left pending.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from tether.config import load_user_config
+from tether.errors import TetherError
+from tether.notify.delivery import Deliverer, RetryPolicy
+from tether.notify.watcher import Watcher
+from tether.store.jobs import JobStore
+from tether.store.outbox import Outbox
+
+log = logging.getLogger("tether.notify")
+
+POLL = 0.5
+LOCK_FILE = "notifier.lock"
+
+
+class Notifier:
+    """The notifier's state and loop."""
+
+    def __init__(self, home: Path, parent: int | None) -> None:
+        self.home = home
+        self.parent = parent
+        self.stopping = False
+        self._config_error: str | None = None
+
+    def _on_term(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+
+    def orphaned(self) -> bool:
+        return self.parent is not None and os.getppid() != self.parent
+
+    def _lock(self) -> Any | None:
+        """Take the home's notifier lock, waiting for an old notifier to exit."""
+        lock = open(self.home / LOCK_FILE, "a")  # noqa: SIM115 - held for the process's life
+        while not (self.stopping or self.orphaned()):
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return lock
+            except BlockingIOError:
+                time.sleep(0.2)
+        lock.close()
+        return None
+
+    def _config(self) -> tuple[dict[str, Any], RetryPolicy]:
+        try:
+            config = load_user_config()
+            policy = RetryPolicy.from_config(config)
+        except TetherError as exc:
+            if self._config_error != str(exc):
+                log.warning("%s (using the defaults until it is fixed)", exc)
+                self._config_error = str(exc)
+            return {}, RetryPolicy()
+        self._config_error = None
+        return config, policy
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_term)
+        lock = self._lock()
+        if lock is None:
+            return
+        log.info("notifier started for %s", self.home)
+        store = JobStore(self.home)
+        outbox = Outbox(store.conn)
+        watcher, deliverer = Watcher(store, outbox), Deliverer(outbox)
+        try:
+            while not (self.stopping or self.orphaned()):
+                config, policy = self._config()
+                watcher.scan()
+                deliverer.deliver_due(config, policy, should_stop=lambda: self.stopping)
+                time.sleep(POLL)
+        finally:
+            store.close()
+            lock.close()
+            log.info("notifier stopped")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="tether-notifier")
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--parent", type=int, default=None, help="exit when this pid is gone")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s notifier[%(process)d] %(levelname)s %(message)s"
+    )
+    Notifier(Path(args.home), args.parent).serve()
+
+
+if __name__ == "__main__":
+    main()

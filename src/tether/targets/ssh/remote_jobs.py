@@ -1,0 +1,310 @@
+"""Jobs on a host: ``tether run --on HOST`` and the job verbs with ``--on HOST``.
+
+Every verb runs the host's own tether CLI (``~/.tether/venv/bin/tether``) over the shared
+ssh connection. The remote command is a fixed ``sh`` script that changes to a folder and
+``exec``s tether with the user's words as positional parameters, each quoted by
+:func:`~tether.targets.ssh.command.remote_join`: nothing the user typed is parsed as shell
+code on the host. The host's agent runs the jobs, so they survive a dropped link.
+
+``run --on`` syncs the project, installs tether on the host when missing or outdated, and
+records a local job (``target`` = the host, ``extra`` = the remote number and uuid) so the
+job shows up in the local ``tether ls`` with its status as last seen.
+``logs -f --on`` reconnects when the link drops and goes on from the byte it had reached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from tether.errors import RemoteError, UsageError
+from tether.store.jobs import JobSpec, JobStore
+from tether.targets.ssh.check import REMOTE_VENV
+from tether.targets.ssh.project import Project, find_project
+from tether.targets.ssh.transport import Result, Transport
+
+REMOTE_TETHER = f"{REMOTE_VENV}/bin/tether"
+_MISSING = "tether-remote: not installed"
+_NO_DIR = "tether-remote: no folder"
+#: cd to "$HOME/$1" (or stay home when empty), then exec the host's tether with "$@".
+_SCRIPT = "\n".join(
+    [
+        f'[ -x "$HOME/{REMOTE_TETHER}" ] || {{ echo "{_MISSING}" >&2; exit 127; }}',
+        f'cd "$HOME/$1" 2>/dev/null || {{ echo "{_NO_DIR} $1" >&2; exit 2; }}',
+        "shift",
+        f'exec "$HOME/{REMOTE_TETHER}" "$@"',
+    ]
+)
+#: How long ``logs -f --on`` keeps trying to reconnect before giving up.
+RECONNECT_SECONDS = 600.0
+
+
+def remote_cli(args: Sequence[str], folder: str = "") -> list[str]:
+    """The remote command words that run ``tether ARGS`` in ``~/FOLDER`` on the host."""
+    return ["sh", "-c", _SCRIPT, "tether-remote", folder, *args]
+
+
+def transport_for(host: str, project_root: Path | None = None) -> Transport:
+    """The transport for host ``host`` (a configured name)."""
+    from tether.targets.ssh import hosts_config
+
+    return Transport(hosts_config.resolve_host(host, project_root))
+
+
+def _remote_failure(transport: Transport, result: Result) -> RemoteError:
+    """One line for a remote tether call that failed before doing its work."""
+    host = transport.spec.name
+    if _MISSING in result.stderr:
+        return RemoteError(
+            f"tether is not installed on {host}: run `tether hosts setup {host}` "
+            f"(or `tether run --on {host} ...`, which installs it)"
+        )
+    if _NO_DIR in result.stderr:
+        return RemoteError(f"the project is not on {host} yet: run `tether sync --on {host}`")
+    lines = result.stderr.strip().splitlines()
+    text = lines[-1] if lines else f"exit code {result.returncode}"
+    return RemoteError(f"on {host}: {text.removeprefix('tether: error: ')}")
+
+
+def call(
+    transport: Transport,
+    args: Sequence[str],
+    *,
+    folder: str = "",
+    input: bytes | None = None,
+    timeout: float | None = 120.0,
+) -> Result:
+    """Run ``tether ARGS`` on the host; ssh failures raise, the remote exit code is returned."""
+    result = transport.run(remote_cli(args, folder), input=input, timeout=timeout, check=False)
+    if (result.returncode == 127 and _MISSING in result.stderr) or _NO_DIR in result.stderr:
+        raise _remote_failure(transport, result)
+    return result
+
+
+def call_json(transport: Transport, args: Sequence[str], *, folder: str = "") -> Any:
+    """Run ``tether ARGS --json`` on the host and parse what it prints."""
+    result = call(transport, [*args, "--json"], folder=folder)
+    if result.returncode != 0:
+        raise _remote_failure(transport, result)
+    try:
+        return json.loads(result.stdout)
+    except ValueError:
+        raise RemoteError(f"{transport.spec.name}: tether printed no JSON ({result.stdout[:80]!r})")
+
+
+def passthrough(transport: Transport, args: Sequence[str], *, timeout: float | None = 120.0) -> int:
+    """Run ``tether ARGS`` on the host, print its output here; return its exit code."""
+    result = call(transport, args, timeout=timeout)
+    sys.stdout.write(result.stdout)
+    sys.stdout.flush()
+    sys.stderr.write(result.stderr)
+    return result.returncode
+
+
+# --- run --on ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What ``run --on`` queued: the remote jobs (their JSON) and their local numbers."""
+
+    host: str
+    jobs: list[dict[str, Any]]
+    local_numbers: list[int]
+
+
+def ensure_tether(transport: Transport, say: IO[str] | None = None) -> None:
+    """Install this tether version on the host unless it is there already."""
+    from tether import __version__
+    from tether.targets.ssh.bootstrap import bootstrap, installed_version
+
+    if installed_version(transport) == __version__:
+        return
+    if say is not None:
+        say.write(f"tether: installing tether {__version__} on {transport.spec.name}...\n")
+    bootstrap(transport)
+
+
+def project_folder(project: Project, cwd: Path | None = None) -> str:
+    """The remote folder matching the current one (inside the project's copy)."""
+    here = Path(os.path.abspath(cwd or Path.cwd()))
+    rel = os.path.relpath(here, project.root)
+    if rel == ".." or rel.startswith(".." + os.sep):
+        raise UsageError(f"{here} is not inside the project {project.root}")
+    return project.remote_path(Path(rel).as_posix())
+
+
+def submit(
+    host: str,
+    run_args: Sequence[str],
+    *,
+    batch_text: str | None = None,
+    say: IO[str] | None = None,
+) -> Submitted:
+    """Sync, install if needed, ``tether run --json RUN_ARGS`` on the host; record locally."""
+    from tether.targets.ssh.sync import describe, sync_project
+
+    project = find_project()
+    transport = transport_for(host, project.root)
+    synced = sync_project(transport, project)
+    if say is not None:
+        say.write(f"tether: {describe(synced, transport.spec.name)}\n")
+    ensure_tether(transport, say)
+    args = ["run", "--json", *run_args]
+    if batch_text is not None:
+        args[2:2] = ["--batch", "-"]
+    result = call(
+        transport,
+        args,
+        folder=project_folder(project),
+        input=batch_text.encode() if batch_text is not None else None,
+    )
+    if result.returncode != 0:
+        raise _remote_failure(transport, result)
+    try:
+        data = json.loads(result.stdout)
+    except ValueError:
+        raise RemoteError(f"{host}: `tether run` printed no JSON ({result.stdout[:80]!r})")
+    jobs = data if isinstance(data, list) else [data]
+    return Submitted(transport.spec.name, jobs, record_local(transport.spec.name, jobs))
+
+
+def record_local(host: str, jobs: list[dict[str, Any]], cwd: Path | None = None) -> list[int]:
+    """Add a local record (``target`` = ``host``) for each remote job; their numbers."""
+    from tether.paths import tether_home
+
+    store = JobStore(tether_home())
+    try:
+        specs = [
+            JobSpec(
+                command=list(j.get("command") or []),
+                cwd=str(cwd or Path.cwd()),
+                name=str(j.get("name") or "job"),
+                env=None,
+                target=host,
+                extra={"remote_number": j["number"], "remote_uuid": j["uuid"]},
+            )
+            for j in jobs
+        ]
+        local = store.add_many(specs)
+        for job, data in zip(local, jobs, strict=True):
+            _apply_status(store, job.number, data)
+        return [j.number for j in local]
+    finally:
+        store.close()
+
+
+def _apply_status(store: JobStore, number: int, data: dict[str, Any]) -> None:
+    fields = {k: data.get(k) for k in ("status", "exit_code", "reason")}
+    if fields["status"]:
+        store.update(number, **fields)
+
+
+def update_local(host: str, rows: list[dict[str, Any]]) -> None:
+    """Bring the local records of ``host``'s jobs up to date with rows of its JSON."""
+    from tether.paths import tether_home
+
+    by_uuid = {r.get("uuid"): r for r in rows if isinstance(r, dict)}
+    store = JobStore(tether_home())
+    try:
+        for job in store.jobs(target=host):
+            row = by_uuid.get(job.extra.get("remote_uuid"))
+            if row is not None and row.get("status") != job.status:
+                _apply_status(store, job.number, row)
+    finally:
+        store.close()
+
+
+# --- logs -f --on ------------------------------------------------------------------------
+
+
+def _header(stream: IO[bytes]) -> tuple[int, int] | None:
+    line = stream.readline()
+    try:
+        start, tail = line.split()
+        return int(start), int(tail)
+    except ValueError:
+        return None
+
+
+def _copy(stream: IO[bytes], out: IO[bytes], count: int | None) -> int:
+    """Copy ``count`` bytes (or all) from ``stream`` to ``out``; return how many."""
+    done = 0
+    while count is None or done < count:
+        want = 1 << 16 if count is None else min(1 << 16, count - done)
+        chunk = stream.read1(want) if hasattr(stream, "read1") else stream.read(want)
+        if not chunk:
+            break
+        out.write(chunk)
+        out.flush()
+        done += len(chunk)
+    return done
+
+
+def follow(
+    transport: Transport,
+    ref: str | None,
+    *,
+    tail: int | None = None,
+    out: IO[bytes] | None = None,
+    reconnect_seconds: float = RECONNECT_SECONDS,
+) -> None:
+    """Stream a remote job's output until it ends; reconnect when the link drops.
+
+    Each connection runs ``tether logs -f --framed [--tail N | --from-byte OFFSET] UUID``;
+    the first line it prints is ``START TAILBYTES``, so the offset reached is always known
+    and a reconnection goes on from exactly there.
+    """
+    out = out or sys.stdout.buffer
+    job = call_json(transport, ["show", *([ref] if ref else [])])
+    uuid = str(job["uuid"])
+    offset: int | None = None
+    lost_since: float | None = None
+    while True:
+        args = ["logs", "-f", "--framed"]
+        if offset is None and tail is not None:
+            args += ["--tail", str(tail)]
+        elif offset is not None:
+            args += ["--from-byte", str(offset)]
+        argv = transport.argv(remote_cli([*args, uuid]))
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
+            )
+            assert proc.stdout is not None
+            try:
+                head = _header(proc.stdout)
+                if head is not None:
+                    lost_since = None
+                    start, tail_bytes = head
+                    _copy(proc.stdout, out, tail_bytes)
+                    offset = start
+                    offset += _copy(proc.stdout, out, None)
+            finally:
+                proc.stdout.close()
+                code = proc.wait()
+            err.seek(0)
+            stderr = err.read().decode("utf-8", "replace")
+        if code == 0 and head is not None:
+            return
+        if code != 255:
+            raise _remote_failure(transport, Result(code, "", stderr))
+        now = time.monotonic()
+        if lost_since is None:
+            lost_since = now
+            sys.stderr.write(
+                f"tether: lost the connection to {transport.spec.name}; reconnecting "
+                "(the job keeps running there)\n"
+            )
+            sys.stderr.flush()
+        elif now - lost_since > reconnect_seconds:
+            raise transport.failure(code, stderr)
+        time.sleep(min(5.0, 0.5 + (now - lost_since) / 4))

@@ -1,0 +1,446 @@
+"""Notifications end to end: the real CLI, agent and notifier, a real SMTP server (the mail rig:
+aiosmtpd with STARTTLS/SSL and a self-signed certificate) and a local HTTP server receiving
+Apprise ``json://`` webhooks. Nothing is mocked."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import signal
+import socket
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from conftest import Tether
+from rigs.mail import Accepted, MailServer
+
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Hook:
+    """An HTTP server on 127.0.0.1 that records Apprise json:// posts; it can go down and
+    come back on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.posts: list[tuple[str, dict[str, Any]]] = []
+        self.cond = threading.Condition()
+        self.server: http.server.ThreadingHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+
+    def url(self, path: str = "hook") -> str:
+        return f"json://127.0.0.1:{self.port}/{path}"
+
+    def start(self) -> None:
+        hook = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with hook.cond:
+                    hook.posts.append((self.path, json.loads(body)))
+                    hook.cond.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def titles(self) -> list[str]:
+        with self.cond:
+            return [str(p["title"]) for _, p in self.posts]
+
+    def wait(
+        self, predicate: Callable[[dict[str, Any]], bool], count: int = 1, timeout: float = 30
+    ) -> list[dict[str, Any]]:
+        end = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                hits = [p for _, p in self.posts if predicate(p)]
+                left = end - time.monotonic()
+                if len(hits) >= count or left <= 0:
+                    break
+                self.cond.wait(left)
+        assert len(hits) >= count, f"{len(hits)} of {count} posts; titles: {self.titles()}"
+        return hits
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    server = Hook()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def config_dir(tether: Tether, tmp_path: Path) -> Path:
+    """A private user config folder; delivery retries start after half a second."""
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "config.toml").write_text('[notify]\nretry_first = "0.5s"\nretry_max = "2s"\n')
+    tether.env["TETHER_CONFIG_DIR"] = str(folder)
+    return folder
+
+
+@pytest.fixture
+def mail(tether: Tether, config_dir: Path, mail_server: MailServer) -> MailServer:
+    """Email set up with `tether mail setup` on the STARTTLS submission port (self-signed)."""
+    tether.env["TETHER_SMTP_PASSWORD"] = mail_server.password
+    tether(
+        "mail", "setup",
+        "--smtp-host", mail_server.host,
+        "--smtp-port", str(mail_server.submission_port),
+        "--smtp-security", "starttls",
+        "--smtp-user", mail_server.user,
+        "--smtp-cafile", str(mail_server.cert_path),
+        "--from", mail_server.user,
+        "--to", mail_server.human,
+    )  # fmt: skip
+    return mail_server
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def script(tether: Tether, name: str, body: str) -> str:
+    (tether.cwd / name).write_text(textwrap.dedent(body))
+    return name
+
+
+def run(tether: Tether, *args: str) -> int:
+    return int(tether("run", *args).stdout.strip())
+
+
+def job_extra(tether: Tether, number: int) -> dict[str, Any]:
+    from tether.store.jobs import JobStore
+
+    store = JobStore(tether.home)
+    try:
+        return store.get(number).extra
+    finally:
+        store.close()
+
+
+def text_of(accepted: Accepted) -> str:
+    part = accepted.message.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def mails_for(mail_server: MailServer, name: str, timeout: float = 30) -> list[Accepted]:
+    return mail_server.wait_for_outbox(lambda r: name in r.subject, timeout=timeout)
+
+
+TRAIN = """
+    import time
+    import tether
+    for step, acc in enumerate([0.5, 0.7, 0.913]):
+        tether.report(step=step, loss=1 - acc, val_acc=acc)
+        time.sleep(0.1)
+    print("training done")
+"""
+
+
+def test_a_finished_job_sends_one_email_and_one_webhook(
+    tether: Tether, mail: MailServer, hook: Hook
+) -> None:
+    name = unique("ok")
+    script(tether, "train.py", TRAIN)
+    number = run(tether, "-n", name, "--notify", hook.url(), "--notify-on", "ended", "train.py")
+    tether("wait", str(number))
+    [accepted] = mails_for(mail, name)
+    token = job_extra(tether, number)["token"]
+    subject = accepted.subject
+    assert re.fullmatch(
+        rf"\[tether #{number} {token}\] {name} succeeded in \d+s: val_acc=0\.913", subject
+    ), subject
+    msg = accepted.message
+    assert str(msg["Message-ID"]).startswith(f"<tether.{number}.{token}.")
+    assert accepted.listener == "submission" and accepted.auth_user == mail.user
+    body = text_of(accepted)
+    assert "Status:    succeeded (exit 0)" in body
+    assert "training done" in body  # the log tail
+    assert "val_acc" in body and "0.913" in body  # the metrics table
+    assert ">>>>> CONTROLS <<<<<" in body
+    # the chart: a valid PNG, inline in the HTML part by Content-ID
+    pngs = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    assert len(pngs) == 1
+    data = pngs[0].get_content()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+    assert pngs[0]["Content-ID"] == "<metrics-chart@tether>"
+    html = msg.get_body(("html",))
+    assert html is not None and "cid:metrics-chart@tether" in html.get_content()
+
+    [post] = hook.wait(lambda p: name in p["title"])
+    assert post["title"] == subject.replace(f" {token}]", "]")  # no token in chat
+    assert post["type"] == "success" and "val_acc=0.913" in post["message"]
+    time.sleep(1.5)  # nothing more comes
+    assert len([r for r in mail.outbox if name in r.subject]) == 1
+    assert len([t for t in hook.titles() if name in t]) == 1
+
+
+def test_a_failed_jobs_mail_ends_with_the_traceback(tether: Tether, mail: MailServer) -> None:
+    name = unique("bad")
+    script(
+        tether,
+        "crash.py",
+        """
+        def step(lr):
+            raise ValueError(f"learning rate {lr} is too high")
+        step(3.0)
+        """,
+    )
+    number = run(tether, "-n", name, "--notify-on", "failed", "crash.py")
+    tether("wait", str(number), check=False)
+    [accepted] = mails_for(mail, name)
+    assert f"{name} failed (exit 1)" in accepted.subject
+    body = text_of(accepted)
+    assert "ValueError: learning rate 3.0 is too high" in body
+    assert body.index("Traceback (most recent call last)") < body.index("ValueError: learning")
+
+
+def test_every_sends_periodic_reports(tether: Tether, config_dir: Path, hook: Hook) -> None:
+    name = unique("every")
+    script(
+        tether,
+        "slow.py",
+        """
+        import os
+        import time
+        import tether
+        step = 0
+        while not os.path.exists("enough") and step < 300:  # the test says when
+            step += 1
+            tether.report(loss=1 / step)
+            time.sleep(0.2)
+        """,
+    )
+    number = run(
+        tether, "-n", name, "--notify", hook.url(), "--every", "2s", "--notify-on", "interval",
+        "slow.py",
+    )  # fmt: skip
+    posts = hook.wait(lambda p: name in p["title"] and "running for" in p["title"], count=2)
+    assert all("loss=" in p["title"] for p in posts)
+    (tether.cwd / "enough").touch()
+    tether("wait", str(number))
+    assert all("running for" in t for t in hook.titles() if name in t)  # only reports
+
+
+def test_a_condition_notifies_once_when_it_turns_true(
+    tether: Tether, config_dir: Path, hook: Hook
+) -> None:
+    name = unique("cond")
+    script(
+        tether,
+        "cond.py",
+        """
+        import time
+        import tether
+        tether.add_condition("acc", lambda v: v > 0.5)
+        for step in range(10):
+            tether.report(acc=step / 10)
+            time.sleep(0.1)
+        """,
+    )
+    number = run(tether, "-n", name, "--notify", hook.url(), "--notify-on", "condition", "cond.py")
+    [post] = hook.wait(lambda p: name in p["title"])
+    assert "condition met: acc" in post["title"]
+    tether("wait", str(number))
+    time.sleep(1.5)
+    assert len([t for t in hook.titles() if name in t]) == 1
+
+
+def notification_rows(tether: Tether, number: int) -> list[dict[str, Any]]:
+    rows = tether.json("notifications", str(number))
+    assert isinstance(rows, list)
+    return rows
+
+
+def wait_rows(
+    tether: Tether, number: int, ok: Callable[[list[dict[str, Any]]], bool], timeout: float = 20
+) -> list[dict[str, Any]]:
+    end = time.monotonic() + timeout
+    while True:
+        rows = notification_rows(tether, number)
+        if ok(rows) or time.monotonic() > end:
+            assert ok(rows), rows
+            return rows
+        time.sleep(0.2)
+
+
+def test_a_down_channel_is_retried_and_never_delays_the_job(
+    tether: Tether, config_dir: Path, hook: Hook
+) -> None:
+    hook.stop()
+    name = unique("down")
+    started = time.monotonic()
+    proc = tether("run", "-w", "-n", name, "--notify", hook.url(), "--", "sleep", "0.3")
+    assert proc.returncode == 0 and time.monotonic() - started < 15
+    number = int(tether.json("show")["number"])  # type: ignore[index]
+    assert tether.json("show", str(number))["runtime"] < 2  # type: ignore[index]
+    rows = wait_rows(tether, number, lambda rs: any(r["attempts"] >= 2 for r in rs))
+    assert all(r["status"] == "pending" for r in rows)
+    assert any("did not take the notification" in (r["error"] or "") for r in rows)
+    hook.start()
+    hook.wait(lambda p: name in p["title"] and "succeeded" in p["title"])
+    rows = wait_rows(tether, number, lambda rs: all(r["status"] == "sent" for r in rs))
+    assert [r["event"] for r in rows] == ["started", "succeeded"]
+    assert all(r["channel"] == "json://…" and r["sent"] for r in rows)
+
+
+def notifier_pids(home: Path) -> list[int]:
+    pids = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if "tether.notify.worker" in cmd and str(home) in cmd:
+            pids.append(proc.info["pid"])
+    return pids
+
+
+def test_a_killed_agent_resends_unsent_notifications_after_restart(
+    tether: Tether, config_dir: Path, hook: Hook
+) -> None:
+    hook.stop()
+    name = unique("kill")
+    number = run(tether, "-n", name, "--notify", hook.url(), "--notify-on", "ended", "--", "true")
+    tether("wait", str(number))
+    wait_rows(tether, number, lambda rs: len(rs) == 1 and rs[0]["attempts"] >= 1)
+    agent = json.loads((tether.home / "agent.json").read_text())["pid"]
+    os.kill(agent, signal.SIGKILL)
+    end = time.monotonic() + 10
+    while notifier_pids(tether.home) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not notifier_pids(tether.home), "the notifier outlived its agent"
+    hook.start()
+    time.sleep(1.0)
+    assert not hook.titles()  # nobody sends while no agent runs
+    assert notification_rows(tether, number)[0]["status"] == "pending"
+    tether("agent", "start")
+    [post] = hook.wait(lambda p: name in p["title"])
+    assert "succeeded" in post["title"]
+    wait_rows(tether, number, lambda rs: rs[0]["status"] == "sent")
+
+
+def test_mail_setup_with_flags_writes_no_password_and_notify_test_reports_each_channel(
+    tether: Tether, config_dir: Path, mail_server: MailServer, hook: Hook
+) -> None:
+    tether.env["TETHER_SMTP_PASSWORD"] = mail_server.password
+    proc = tether(
+        "mail", "setup",
+        "--smtp-host", mail_server.host,
+        "--smtp-port", str(mail_server.smtps_port),
+        "--smtp-security", "ssl",
+        "--smtp-user", mail_server.user,
+        "--smtp-cafile", str(mail_server.cert_path),
+        "--from", mail_server.user,
+        "--to", mail_server.human,
+    )  # fmt: skip
+    assert "logged in" in proc.stdout
+    text = (config_dir / "config.toml").read_text()
+    assert mail_server.password not in text and "password" not in text.lower()
+    assert 'security = "ssl"' in text and '"email"' in text
+    assert (config_dir / "config.toml").stat().st_mode & 0o077 == 0
+    (tether.cwd / "tether.toml").write_text(f'[notify]\nchannels = ["{hook.url("proj")}"]\n')
+    before = len(mail_server.outbox)
+    proc = tether("notify", "test")
+    assert "sent    email" in proc.stdout and "sent    json://…" in proc.stdout
+    [accepted] = mail_server.wait_for_outbox(lambda r: r.listener == "smtps", count=1)
+    assert len(mail_server.outbox) > before and "test notification" in accepted.subject
+    hook.wait(lambda p: "test notification" in p["title"])
+
+    # a wrong password is refused at setup, and nothing is saved
+    tether.env["TETHER_SMTP_PASSWORD"] = "wrong"
+    proc = tether(
+        "mail", "setup", "--smtp-host", mail_server.host,
+        "--smtp-port", str(mail_server.submission_port), "--smtp-security", "starttls",
+        "--smtp-user", mail_server.user, "--smtp-cafile", str(mail_server.cert_path),
+        "--from", mail_server.user, "--to", mail_server.human, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "rejected the login" in proc.stderr
+    assert (config_dir / "config.toml").read_text() == text
+
+    # 'none' works for a loopback server, with a warning
+    proc = tether(
+        "mail", "setup", "--smtp-host", mail_server.host,
+        "--smtp-port", str(mail_server.smtp_port), "--smtp-security", "none",
+        "--from", mail_server.user, "--to", mail_server.human,
+    )  # fmt: skip
+    assert "warning" in proc.stderr and "unencrypted" in proc.stderr
+
+
+def test_notify_test_reports_a_failing_channel(
+    tether: Tether, config_dir: Path, hook: Hook
+) -> None:
+    hook.stop()
+    (tether.cwd / "tether.toml").write_text(f'[notify]\nchannels = ["{hook.url()}"]\n')
+    proc = tether("notify", "test", check=False)
+    assert proc.returncode == 1
+    assert "failed  json://…" in proc.stdout and "1 of 1 channel(s) failed" in proc.stderr
+
+
+def test_notifications_json_lists_each_notification(
+    tether: Tether, config_dir: Path, hook: Hook
+) -> None:
+    name = unique("list")
+    script(tether, "say.py", "import tether\ntether.notify('checkpoint saved')\n")
+    number = run(tether, "-n", name, "--notify", hook.url(), "say.py")
+    tether("wait", str(number))
+    rows = wait_rows(
+        tether, number, lambda rs: len(rs) == 3 and all(r["status"] == "sent" for r in rs)
+    )
+    assert [r["event"] for r in rows] == ["started", "message", "succeeded"]
+    for row in rows:
+        assert set(row) >= {"id", "job", "event", "channel", "status", "attempts", "sent"}
+        assert row["job"] == number and row["channel"] == "json://…" and row["attempts"] == 1
+        assert row["sent"].startswith("20") and row["error"] is None
+    [post] = hook.wait(lambda p: name in p["title"] and "says" in p["title"])
+    assert post["title"].endswith("says: checkpoint saved")
+    table = tether("notifications", str(number)).stdout
+    assert "message" in table and "sent" in table
+
+
+def test_bad_settings_are_one_clear_line(tether: Tether, config_dir: Path) -> None:
+    proc = tether("run", "--notify", "nope", "--", "true", check=False)
+    assert proc.returncode == 1 and "neither 'email' nor a URL" in proc.stderr
+    proc = tether("run", "--every", "soon", "--", "true", check=False)
+    assert "--every: 'soon' is not a duration" in proc.stderr
+    proc = tether("run", "--notify-on", "started,exploded", "--", "true", check=False)
+    assert "unknown event 'exploded'" in proc.stderr
+    (tether.cwd / "tether.toml").write_text('[notify]\nchannels = ["json://x/y"]\nevery = 3h\n')
+    proc = tether("notify", "test", check=False)
+    assert proc.returncode == 1 and "tether.toml" in proc.stderr and "line 3" in proc.stderr
+    (tether.cwd / "tether.toml").write_text('[notify]\nchannels = ["json://x/y"]\nevery = "3x"\n')
+    proc = tether("notify", "test", check=False)
+    assert "tether.toml, line 3: '3x' is not a duration" in proc.stderr

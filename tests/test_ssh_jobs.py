@@ -1,0 +1,156 @@
+"""Jobs on a host: ``run --on``, ``ls/show/logs/wait/cancel --on``, against a real sshd.
+
+One host with tether installed is shared by the whole module (installing takes ~15 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import Tether, _stop_everything
+from rigs.sshd import SSHServer
+from ssh_fixtures import Remote, _close_masters
+
+pytestmark = [pytest.mark.rig, pytest.mark.timeout(300)]
+
+HOST = "rig1"
+
+
+@pytest.fixture(scope="module")
+def host(sshd_host: SSHServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
+    """A tether CLI (own home, config, project) with ``rig1`` added and set up."""
+    base = tmp_path_factory.mktemp("sshjobs")
+    home, config = base / "home", base / "config"
+    project = base / f"proj-{uuid.uuid4().hex[:8]}"
+    home.mkdir()
+    project.mkdir()
+    (project / "tether.toml").write_text("")
+    tt = Tether(home, project)
+    tt.env["TETHER_CONFIG_DIR"] = str(config)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TETHER_HOME", str(home))
+        mp.setenv("TETHER_CONFIG_DIR", str(config))
+        remote = Remote(tt, sshd_host, config, project)
+        remote.add_alias(HOST)
+        remote.tt("hosts", "setup", HOST, timeout=600)
+        yield remote
+        _close_masters(home, config)
+        _stop_everything(home)
+
+
+def _script(remote: Remote, name: str, text: str) -> str:
+    (remote.project / name).write_text(text)
+    return name
+
+
+def _kill_master(remote: Remote) -> int:
+    """Kill the shared ssh connection (the control master); return its pid."""
+    from tether.targets.ssh.command import master_check_argv
+    from tether.targets.ssh.hosts_config import get_host
+
+    argv = master_check_argv(get_host(HOST), remote.tt.home / "ssh")
+    out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    match = re.search(r"pid=(\d+)", out.stderr + out.stdout)
+    assert match, out
+    pid = int(match.group(1))
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def test_run_remote_and_follow_its_log(host: Remote) -> None:
+    _script(
+        host, "count.py", "import sys\nfor i in range(3):\n    print('line', i, sys.argv[1:])\n"
+    )
+    number = host.tt("run", "--on", HOST, "count.py", "a", "b c").stdout.strip()
+    assert number.isdigit()
+    out = host.tt("logs", "-f", "--on", HOST, number).stdout
+    assert out.splitlines() == [f"line {i} ['a', 'b c']" for i in range(3)]
+    rows = host.tt.json("ls", "--on", HOST)
+    assert isinstance(rows, list)
+    row = next(r for r in rows if str(r["number"]) == number)
+    assert row["status"] == "succeeded" and row["exit_code"] == 0
+    # the project was synced and the job ran in its copy there
+    assert host.remote_project("count.py").is_file()
+    # the local record: host rig1, status as last seen by `ls --on`
+    local = host.tt.json("ls")
+    assert isinstance(local, list)
+    mine = [r for r in local if r["host"] == HOST and r["name"] == "count.py"]
+    assert mine and mine[-1]["status"] == "succeeded"
+    shown = host.tt.json("show", "--on", HOST, number)
+    assert isinstance(shown, dict) and shown["status"] == "succeeded"
+    tail = host.tt("logs", "--on", HOST, "--tail", "1", number).stdout
+    assert tail == "line 2 ['a', 'b c']\n"
+
+
+def test_failing_remote_job_exit_code(host: Remote) -> None:
+    proc = host.tt(
+        "run", "--on", HOST, "--wait", "--", "sh", "-c", "echo boom; exit 3", check=False
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "boom" in proc.stdout
+    data = json.loads(host.tt("run", "--on", HOST, "--json", "--", "sh", "-c", "exit 5").stdout)
+    assert isinstance(data, dict) and data["host"] == HOST
+    waited = host.tt("wait", "--on", HOST, str(data["number"]), check=False)
+    assert waited.returncode == 5
+
+
+def test_arguments_with_shell_metacharacters_arrive_intact(host: Remote) -> None:
+    _script(host, "args.py", "import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    args = ["$HOME", "; touch pwned", "a b", "\"q'", "$(id)", "*", "`id`", "x\ny", "--name", "-"]
+    proc = host.tt("run", "--on", HOST, "--wait", "args.py", *args)
+    assert json.loads(proc.stdout) == args
+    assert not host.remote_project("pwned").exists()
+    assert not host.server.remote_path("pwned").exists()
+
+
+def test_job_survives_a_dropped_link_and_logs_reconnect(host: Remote) -> None:
+    _script(
+        host,
+        "slow.py",
+        "import time\nfor i in range(25):\n    print('tick', i, flush=True)\n    time.sleep(0.2)\n",
+    )
+    number = host.tt("run", "--on", HOST, "slow.py").stdout.strip()
+    follower = host.tt.popen(
+        "logs", "-f", "--on", HOST, number, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert follower.stdout is not None
+    first = follower.stdout.readline()
+    assert first.startswith(b"tick")
+    _kill_master(host)
+    out = follower.stdout.read()  # not communicate(): it would skip what readline buffered
+    assert follower.stderr is not None
+    err = follower.stderr.read()
+    assert follower.wait(timeout=60) == 0, err
+    lines = (first + out).decode().splitlines()
+    assert lines == [f"tick {i}" for i in range(25)]
+    assert b"reconnecting" in err
+    waited = host.tt("wait", "--on", HOST, number, check=False)
+    assert waited.returncode == 0
+
+
+def test_cancel_on_host(host: Remote) -> None:
+    number = host.tt("run", "--on", HOST, "--", "sleep", "60").stdout.strip()
+    deadline = time.monotonic() + 20
+    while host.tt.json("show", "--on", HOST, number)["status"] != "running":  # type: ignore[index]
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    out = host.tt("cancel", "--on", HOST, "--grace", "1", number).stdout
+    assert f"job #{number} cancelled" in out
+    missing = host.tt("show", "--on", HOST, "99999", check=False)
+    assert missing.returncode != 0 and missing.stderr.count("\n") == 1
+
+
+def test_run_on_unknown_host_is_one_line(host: Remote) -> None:
+    proc = host.tt("run", "--on", "nosuch", "--", "true", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("tether: error: no host named 'nosuch'")
+    assert proc.stderr.count("\n") == 1
