@@ -18,33 +18,17 @@ A project may pin its default host in ``tether.toml`` at its root::
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import tomli_w
 
+from tether.config import config_dir, load_toml
 from tether.errors import ConfigError, UsageError
 from tether.targets.ssh.hostspec import HostSpec
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 HOSTS_FILE = "hosts.toml"
 PROJECT_FILE = "tether.toml"
-
-
-def config_dir() -> Path:
-    """tether's user config folder (``$TETHER_CONFIG_DIR`` or the platform's); not created."""
-    env = os.environ.get("TETHER_CONFIG_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("tether", appauthor=False))
 
 
 def hosts_path() -> Path:
@@ -52,21 +36,10 @@ def hosts_path() -> Path:
     return config_dir() / HOSTS_FILE
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}")
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})")
-
-
 def load_hosts() -> dict[str, HostSpec]:
     """Every configured host by name, in the file's order."""
     path = hosts_path()
-    data = _read_toml(path)
+    data = load_toml(path)
     table = data.get("hosts", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [hosts] must be a table of hosts")
@@ -79,7 +52,7 @@ def save_hosts(hosts: dict[str, HostSpec]) -> Path:
     """Write ``hosts`` to ``hosts.toml`` atomically (mode 0600); return the file's path."""
     path = hosts_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data = _read_toml(path)
+    data = load_toml(path)
     data["hosts"] = {name: spec.to_dict() for name, spec in hosts.items()}
     text = tomli_w.dumps(data)
     fd, tmp = tempfile.mkstemp(prefix=".hosts-", suffix=".toml", dir=path.parent)
@@ -131,7 +104,7 @@ def project_default_host(project_root: Path | None) -> str | None:
     if project_root is None:
         return None
     path = project_root / PROJECT_FILE
-    data = _read_toml(path)
+    data = load_toml(path)
     section = data.get("tether", {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [tether] must be a table")
