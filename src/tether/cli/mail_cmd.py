@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -36,6 +37,16 @@ def _ask(value: Any, interactive: bool, prompt: str, flag: str, **kwargs: Any) -
 )
 @click.option("--from", "sender", help="The sender address.")
 @click.option("--to", "recipients", multiple=True, help="Recipient address (repeatable).")
+@click.option("--imap-host", help="IMAP server replies are read from (steering by mail).")
+@click.option("--imap-port", type=click.IntRange(1, 65535), help="Default: 993, or 143.")
+@click.option("--imap-security", type=click.Choice(["none", "starttls", "ssl"]), default=None)
+@click.option("--imap-user", help="IMAP login name.")
+@click.option(
+    "--imap-cafile",
+    type=click.Path(exists=True, dir_okay=False, resolve_path=True),
+    help="A PEM CA file for the IMAP server (default: --smtp-cafile).",
+)
+@click.option("--allow", "allow", multiple=True, help="A sender allowed to steer (repeatable).")
 @click.option("--no-check", is_flag=True, help="Do not log in to check the settings.")
 def setup(
     smtp_host: str | None,
@@ -45,6 +56,12 @@ def setup(
     smtp_cafile: str | None,
     sender: str | None,
     recipients: tuple[str, ...],
+    imap_host: str | None,
+    imap_port: int | None,
+    imap_security: str | None,
+    imap_user: str | None,
+    imap_cafile: str | None,
+    allow: tuple[str, ...],
     no_check: bool,
 ) -> None:
     """Set up email notifications: asks for what no flag gives, checks the login, saves.
@@ -112,9 +129,82 @@ def setup(
         check_login(settings, password)
         click.echo(f"logged in to {settings.where}" if user else f"reached {settings.where}")
 
+    if imap_host:
+        _setup_imap(config, imap_host, imap_port, imap_security, imap_user, imap_cafile, allow)
+        if not no_check:
+            _check_imap(config)
     notify = config.setdefault("notify", {})
     channels = notify.setdefault("channels", [])
     if not any(c == "email" or (isinstance(c, dict) and c.get("url") == "email") for c in channels):
         channels.append("email")
     path = save_user_config(config)
     click.echo(f"saved to {path}: notifications will be mailed to {', '.join(to)}")
+
+
+def _setup_imap(
+    config: dict[str, Any],
+    host: str,
+    port: int | None,
+    security: str | None,
+    user: str | None,
+    cafile: str | None,
+    allow: tuple[str, ...],
+) -> None:
+    """Write ``[mail.imap]``: where replies are read and who may steer jobs by mail."""
+    from tether.mail.inbox import DEFAULT_PORTS, imap_settings
+
+    security = security or "ssl"
+    smtp = config.get("mail", {}).get("smtp", {})
+    imap: dict[str, Any] = {"host": host, "port": port or DEFAULT_PORTS[security]}
+    imap["security"] = security
+    imap["user"] = user or smtp.get("from") or ""
+    if not imap["user"]:
+        raise UsageError("--imap-user is needed")
+    if not allow:
+        raise UsageError("give at least one --allow ADDRESS (who may steer jobs by mail)")
+    imap["allow"] = list(allow)
+    if cafile:
+        imap["cafile"] = cafile
+    config.setdefault("mail", {})["imap"] = imap
+    imap_settings(config)  # validates
+
+
+def _check_imap(config: dict[str, Any]) -> None:
+    from tether.mail import secrets
+    from tether.mail.inbox import InboxWatcher, imap_settings
+
+    settings = imap_settings(config)
+    assert settings is not None
+    password = secrets.get_password("imap", settings.user, settings.host)
+    if password is None:
+        click.echo(
+            f"tether: warning: no IMAP password found; set {secrets.env_var('imap')} in the "
+            "environment the agent starts from",
+            err=True,
+        )
+        return
+    client = InboxWatcher(Path(), settings, password, _no_send, "").connect()
+    client.logout()
+    click.echo(f"logged in to IMAP {settings.host}:{settings.port}")
+
+
+def _no_send(msg: Any) -> None:
+    pass
+
+
+@mail.command(name="log")
+@click.option("--last", "-n", "last", type=int, default=50, help="Show this many entries.")
+def mail_log(last: int) -> None:
+    """Mail received for steering: what was done, and what was ignored and why."""
+    import time
+
+    from tether.mail.inbox import read_log
+    from tether.paths import tether_home
+
+    entries = read_log(tether_home())[-last:]
+    if not entries:
+        click.echo("no mail handled yet")
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.get("time", 0)))
+        what = e.get("reason") or e.get("reply") or ""
+        click.echo(f"{when}  {e.get('outcome', '?'):<9} {e.get('from', '')}: {what}")

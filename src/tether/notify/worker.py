@@ -13,6 +13,7 @@ import fcntl
 import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,25 @@ class Notifier:
         self._config_error = None
         return config, policy
 
+    def _start_inbox(self, config: dict[str, Any]) -> threading.Thread | None:
+        """The mailbox watcher's thread, when ``[mail.imap]`` is set up (None otherwise)."""
+        from tether.mail.inbox import watcher_from_config
+
+        try:
+            inbox = watcher_from_config(self.home, config)
+        except TetherError as exc:
+            if self._config_error != str(exc):
+                log.warning("replies by mail are off: %s", exc)
+                self._config_error = str(exc)
+            return None
+        if inbox is None:
+            return None
+        log.info("watching %s for replies", inbox.settings.host)
+        stop = lambda: self.stopping or self.orphaned()  # noqa: E731
+        thread = threading.Thread(target=inbox.run, args=(stop,), name="inbox", daemon=True)
+        thread.start()
+        return thread
+
     def serve(self) -> None:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
@@ -79,13 +99,19 @@ class Notifier:
         store = JobStore(self.home)
         outbox = Outbox(store.conn)
         watcher, deliverer = Watcher(store, outbox), Deliverer(outbox)
+        inbox: threading.Thread | None = None
         try:
             while not (self.stopping or self.orphaned()):
                 config, policy = self._config()
+                if inbox is None or not inbox.is_alive():
+                    inbox = self._start_inbox(config)
                 watcher.scan()
                 deliverer.deliver_due(config, policy, should_stop=lambda: self.stopping)
                 time.sleep(POLL)
         finally:
+            self.stopping = True
+            if inbox is not None:
+                inbox.join(5.0)
             store.close()
             lock.close()
             log.info("notifier stopped")
