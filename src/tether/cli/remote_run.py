@@ -21,6 +21,8 @@ def pick_host(host: str | None) -> str | None:
         return None
     if host is not None:
         return host
+    if not _any_project_file_above(Path.cwd()):
+        return None  # the common case, decided without importing the project machinery
     from tether.targets.ssh.hosts_config import PROJECT_FILE, project_default_host
     from tether.targets.ssh.project import find_project
 
@@ -28,6 +30,14 @@ def pick_host(host: str | None) -> str | None:
     if not (root / PROJECT_FILE).is_file():
         return None
     return project_default_host(root)
+
+
+def _any_project_file_above(folder: Path) -> bool:
+    """Is there a ``tether.toml`` in ``folder`` or any folder above it?"""
+    for candidate in (folder, *folder.parents):
+        if (candidate / "tether.toml").is_file():
+            return True
+    return False
 
 
 def option_words(options: dict[str, Any]) -> list[str]:
