@@ -34,10 +34,7 @@ def pick_host(host: str | None) -> str | None:
 
 def _any_project_file_above(folder: Path) -> bool:
     """Is there a ``tether.toml`` in ``folder`` or any folder above it?"""
-    for candidate in (folder, *folder.parents):
-        if (candidate / "tether.toml").is_file():
-            return True
-    return False
+    return any((candidate / "tether.toml").is_file() for candidate in (folder, *folder.parents))
 
 
 def option_words(options: dict[str, Any]) -> list[str]:
