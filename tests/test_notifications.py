@@ -9,11 +9,8 @@ import json
 import os
 import re
 import signal
-import socket
-import textwrap
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,17 +19,24 @@ import psutil
 import pytest
 
 from conftest import Tether
-from rigs.mail import Accepted, MailServer
+from mail_fixtures import (
+    config_dir,
+    job_extra,
+    mails_for,
+    run,
+    script,
+    smtp_setup_args,
+    text_of,
+    unique,
+)
+from rigs.common import free_port
+from rigs.mail import MailServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
+__all__ = ["config_dir"]  # a fixture, used by name
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Hook:
@@ -104,63 +108,11 @@ def hook() -> Iterator[Hook]:
 
 
 @pytest.fixture
-def config_dir(tether: Tether, tmp_path: Path) -> Path:
-    """A private user config folder; delivery retries start after half a second."""
-    folder = tmp_path / "config"
-    folder.mkdir()
-    (folder / "config.toml").write_text('[notify]\nretry_first = "0.5s"\nretry_max = "2s"\n')
-    tether.env["TETHER_CONFIG_DIR"] = str(folder)
-    return folder
-
-
-@pytest.fixture
 def mail(tether: Tether, config_dir: Path, mail_server: MailServer) -> MailServer:
     """Email set up with `tether mail setup` on the STARTTLS submission port (self-signed)."""
     tether.env["TETHER_SMTP_PASSWORD"] = mail_server.password
-    tether(
-        "mail", "setup",
-        "--smtp-host", mail_server.host,
-        "--smtp-port", str(mail_server.submission_port),
-        "--smtp-security", "starttls",
-        "--smtp-user", mail_server.user,
-        "--smtp-cafile", str(mail_server.cert_path),
-        "--from", mail_server.user,
-        "--to", mail_server.human,
-    )  # fmt: skip
+    tether(*smtp_setup_args(mail_server))
     return mail_server
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def script(tether: Tether, name: str, body: str) -> str:
-    (tether.cwd / name).write_text(textwrap.dedent(body))
-    return name
-
-
-def run(tether: Tether, *args: str) -> int:
-    return int(tether("run", *args).stdout.strip())
-
-
-def job_extra(tether: Tether, number: int) -> dict[str, Any]:
-    from tether.store.jobs import JobStore
-
-    store = JobStore(tether.home)
-    try:
-        return store.get(number).extra
-    finally:
-        store.close()
-
-
-def text_of(accepted: Accepted) -> str:
-    part = accepted.message.get_body(("plain",))
-    assert part is not None
-    return str(part.get_content())
-
-
-def mails_for(mail_server: MailServer, name: str, timeout: float = 30) -> list[Accepted]:
-    return mail_server.wait_for_outbox(lambda r: name in r.subject, timeout=timeout)
 
 
 TRAIN = """
@@ -357,16 +309,7 @@ def test_mail_setup_with_flags_writes_no_password_and_notify_test_reports_each_c
     tether: Tether, config_dir: Path, mail_server: MailServer, hook: Hook
 ) -> None:
     tether.env["TETHER_SMTP_PASSWORD"] = mail_server.password
-    proc = tether(
-        "mail", "setup",
-        "--smtp-host", mail_server.host,
-        "--smtp-port", str(mail_server.smtps_port),
-        "--smtp-security", "ssl",
-        "--smtp-user", mail_server.user,
-        "--smtp-cafile", str(mail_server.cert_path),
-        "--from", mail_server.user,
-        "--to", mail_server.human,
-    )  # fmt: skip
+    proc = tether(*smtp_setup_args(mail_server, port=mail_server.smtps_port, security="ssl"))
     assert "logged in" in proc.stdout
     text = (config_dir / "config.toml").read_text()
     assert mail_server.password not in text and "password" not in text.lower()
@@ -382,12 +325,7 @@ def test_mail_setup_with_flags_writes_no_password_and_notify_test_reports_each_c
 
     # a wrong password is refused at setup, and nothing is saved
     tether.env["TETHER_SMTP_PASSWORD"] = "wrong"
-    proc = tether(
-        "mail", "setup", "--smtp-host", mail_server.host,
-        "--smtp-port", str(mail_server.submission_port), "--smtp-security", "starttls",
-        "--smtp-user", mail_server.user, "--smtp-cafile", str(mail_server.cert_path),
-        "--from", mail_server.user, "--to", mail_server.human, check=False,
-    )  # fmt: skip
+    proc = tether(*smtp_setup_args(mail_server), check=False)
     assert proc.returncode == 1 and "rejected the login" in proc.stderr
     assert (config_dir / "config.toml").read_text() == text
 

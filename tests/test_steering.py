@@ -9,8 +9,17 @@ from pathlib import Path
 import pytest
 
 from conftest import Tether
+from mail_fixtures import (
+    config_dir,
+    job_extra,
+    mails_for,
+    run,
+    script,
+    smtp_setup_args,
+    text_of,
+    unique,
+)
 from rigs.mail import Accepted, MailServer, parse_message
-from test_notifications import config_dir, job_extra, mails_for, run, script, text_of, unique
 
 __all__ = ["config_dir"]
 
@@ -27,14 +36,7 @@ def steer(tether: Tether, config_dir: Path, mail_server: MailServer) -> MailServ
     tether.env["TETHER_SMTP_PASSWORD"] = mail_server.password
     tether.env["TETHER_IMAP_PASSWORD"] = mail_server.password
     tether(
-        "mail", "setup",
-        "--smtp-host", mail_server.host,
-        "--smtp-port", str(mail_server.submission_port),
-        "--smtp-security", "starttls",
-        "--smtp-user", mail_server.user,
-        "--smtp-cafile", str(mail_server.cert_path),
-        "--from", mail_server.user,
-        "--to", mail_server.human,
+        *smtp_setup_args(mail_server),
         "--imap-host", mail_server.host,
         "--imap-port", str(mail_server.imap_port),
         "--imap-security", "starttls",

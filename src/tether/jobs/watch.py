@@ -29,23 +29,18 @@ def wait_for(store: JobStore, numbers: list[int], timeout: float | None = None) 
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.01
     pending = set(numbers)
-    while pending:
-        for job in store.unfinished(pending):
-            if not refresh(store, job).finished:
-                break  # the agent works through jobs in order: look again later
-        else:
-            pending = {j.number for j in store.unfinished(pending)}
-            if not pending:
-                break
+    while True:
+        # one query for the unfinished ones; a result that landed is recorded by refresh()
+        pending = {j.number for j in store.unfinished(pending) if not refresh(store, j).finished}
+        if not pending:
+            return [store.get(n) for n in numbers]
         if deadline is not None and time.monotonic() > deadline:
-            left = sorted(j.number for j in store.unfinished(pending))
             raise TetherError(
-                f"timed out after {timeout:g} s; still running: " + ", ".join(f"#{n}" for n in left)
+                f"timed out after {timeout:g} s; still running: "
+                + ", ".join(f"#{n}" for n in sorted(pending))
             )
         time.sleep(delay)
         delay = min(delay * 1.5, 0.2)
-        pending = {j.number for j in store.unfinished(pending)}
-    return [store.get(n) for n in numbers]
 
 
 def exit_code_of(job: Job) -> int:

@@ -1,0 +1,73 @@
+"""Shared by the notification and steering tests: a private config folder, the arguments of
+`tether mail setup` for the mail rig, and small helpers to run jobs and read their mail."""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Tether
+from rigs.mail import Accepted, MailServer
+
+
+@pytest.fixture
+def config_dir(tether: Tether, tmp_path: Path) -> Path:
+    """A private user config folder; delivery retries start after half a second."""
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "config.toml").write_text('[notify]\nretry_first = "0.5s"\nretry_max = "2s"\n')
+    tether.env["TETHER_CONFIG_DIR"] = str(folder)
+    return folder
+
+
+def smtp_setup_args(
+    mail_server: MailServer, *, port: int | None = None, security: str = "starttls"
+) -> list[str]:
+    """`tether mail setup` for the rig (default: the STARTTLS submission port, self-signed)."""
+    return [
+        "mail", "setup",
+        "--smtp-host", mail_server.host,
+        "--smtp-port", str(port or mail_server.submission_port),
+        "--smtp-security", security,
+        "--smtp-user", mail_server.user,
+        "--smtp-cafile", str(mail_server.cert_path),
+        "--from", mail_server.user,
+        "--to", mail_server.human,
+    ]  # fmt: skip
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def script(tether: Tether, name: str, body: str) -> str:
+    (tether.cwd / name).write_text(textwrap.dedent(body))
+    return name
+
+
+def run(tether: Tether, *args: str) -> int:
+    return int(tether("run", *args).stdout.strip())
+
+
+def job_extra(tether: Tether, number: int) -> dict[str, Any]:
+    from tether.store.jobs import JobStore
+
+    store = JobStore(tether.home)
+    try:
+        return store.get(number).extra
+    finally:
+        store.close()
+
+
+def text_of(accepted: Accepted) -> str:
+    part = accepted.message.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def mails_for(mail_server: MailServer, name: str, timeout: float = 30) -> list[Accepted]:
+    return mail_server.wait_for_outbox(lambda r: name in r.subject, timeout=timeout)
