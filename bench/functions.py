@@ -7,10 +7,15 @@
 * ``concurrent.futures.ProcessPoolExecutor``: the same 1,000 calls, pool start-up included
   (``map`` with its default ``chunksize=1``, and with ``chunksize=100``): the practical floor;
 * Dask ``LocalCluster`` (if installed): cluster start-up, ``client.map``, ``gather``;
-* submitit ``LocalExecutor`` (if installed): 50 runs (it starts a process per run), per run.
+* submitit ``LocalExecutor`` (if installed): 50 runs (it starts a process per run), per run;
+* tether ``Dataset`` over SSH: the same 1,000 runs on a loopback host (the test suite's private
+  sshd, started here as bench/ssh.py does; needs root), ``run()`` to results in hand. The first
+  run in the process pays the host probe and the project's first sync; the warm figure is the
+  median of the runs after it (connection, tether on the host and its agent all up). Also
+  ``list(ex.map(...))`` with an ``Executor(on=HOST)``.
 
 Goals (issue 7): tether local <= 0.5 s; >= 10x faster than Dask's; >= 100x faster than submitit's
-per run. Run: ``.venv/bin/python bench/functions.py``
+per run; over ssh <= 3 s warm. Run: ``.venv/bin/python bench/functions.py``
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 N = 1000
 N_SUBMITIT = 50
 REPEAT = 5
@@ -105,6 +111,51 @@ def submitit_local(folder: Path) -> float | None:
     return (time.perf_counter() - start) / N_SUBMITIT
 
 
+def tether_over_ssh(work: Path) -> tuple[float, float, float, float] | str:
+    """(setup s, first run s, warm median s, executor s) over a loopback sshd, or why not."""
+    if os.geteuid() != 0:
+        return "needs root (it starts the test suite's private sshd)"
+    sys.path.insert(0, str(ROOT / "tests"))
+    import tether
+    from rigs.sshd import SSHServer
+    from tether.targets.ssh.hosts_config import get_host
+    from tether.targets.ssh.transport import Transport
+
+    os.environ["TETHER_CONFIG_DIR"] = str(work / "config")
+    project = work / "project"
+    project.mkdir()
+    (project / "tether.toml").write_text("")
+    here = os.getcwd()
+    os.chdir(project)
+    try:
+        with SSHServer("rig1") as server:
+            start = time.perf_counter()
+            tether_cli(os.environ["TETHER_HOME"], "hosts", "add", "rig1", "rig1",
+                       "--ssh-config", str(server.ssh_config))  # fmt: skip
+            tether_cli(os.environ["TETHER_HOME"], "hosts", "setup", "rig1")
+            setup = time.perf_counter() - start
+            times = []
+            for _ in range(REPEAT + 1):
+                ds = tether.Dataset(multiply, on="rig1")
+                ds.append_runs({"a": a, "b": b} for a, b in PAIRS)
+                start = time.perf_counter()
+                ds.run()
+                ds.wait(interval=0.5, timeout=120)
+                assert ds.fetch_results() == EXPECTED
+                times.append(time.perf_counter() - start)
+
+            def executor() -> None:
+                with tether.Executor(on="rig1") as ex:
+                    assert list(ex.map(multiply, *zip(*PAIRS, strict=True))) == EXPECTED
+
+            ex_time = statistics.median(timed(executor) for _ in range(3))
+            Transport(get_host("rig1")).close()
+    finally:
+        os.chdir(here)
+        shutil.rmtree(work, ignore_errors=True)
+    return setup, times[0], statistics.median(times[1:]), ex_time
+
+
 def tether_cli(home: str, *args: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "tether", *args],
@@ -131,6 +182,7 @@ def main() -> None:
         dask_time = dask_local()
         sub_folder = Path(home) / "submitit"
         sub_time = submitit_local(sub_folder)
+        ssh = tether_over_ssh(Path(tempfile.mkdtemp(prefix="tf-ssh-")))
     finally:
         tether_cli(home, "agent", "stop")
         shutil.rmtree(home, ignore_errors=True)
@@ -157,6 +209,15 @@ def main() -> None:
         print("  submitit: not installed (pip install submitit)")
     print(f"  tether Dataset / ProcessPoolExecutor(chunksize=1): {ds_time / pool1:.1f}x")
     print(f"  goal tether <= 0.5 s: {'met' if ds_time <= 0.5 else 'NOT met'}")
+    if isinstance(ssh, str):
+        print(f"  over ssh: not measured ({ssh})")
+        return
+    setup, first, warm_ssh, ssh_ex = ssh
+    print(f"{N} runs of a*b over ssh to a loopback sshd (tether hosts setup: {setup:.1f} s)")
+    print(f"  tether Dataset, first in the process (probe, first sync):   {first:.3f} s")
+    print(f"  tether Dataset, warm (median of {REPEAT}):                         {warm_ssh:.3f} s")
+    print(f"  tether Executor, list(ex.map(...)), executor included:       {ssh_ex:.3f} s")
+    print(f"  goal over ssh <= 3 s warm: {'met' if warm_ssh <= 3 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ class Dataset:
     """A function and the argument sets (runs) to call it with, run as one tether job.
 
     ``function`` is any callable cloudpickle can carry (lambdas, closures, functions of
-    ``__main__`` or a notebook). ``on`` is ``"local"`` (remote hosts come with the SSH target).
+    ``__main__`` or a notebook). ``on`` is ``"local"`` or a host added with ``tether hosts add``
+    (the project is synced there, and the job runs with the host's tether).
     ``name`` names the job and the folder (default: the function's name and the time);
     ``max_parallel`` is the number of worker processes (default: the CPU count);
     ``chunk_size`` the runs a worker takes at a time (default: a few chunks per worker).
@@ -201,6 +202,7 @@ class Dataset:
         self._outcomes = [None] * self._n
         self._job = self._target.start_worker_job(self._dir, job_name=self.name, runs=self._n)
         meta["job"] = self._job
+        meta.update(self._target.job_meta(self._dir))
         self._dir.write_meta(meta)
         return self
 
@@ -241,14 +243,17 @@ class Dataset:
 
     def _raise_if_stopped(self) -> None:
         assert self._job is not None
-        status, reason = self._target.job_status(self._job)
+        ended = self._target.job_ended(self._dir, self._job)
+        if ended is None:
+            return
+        status, reason = ended
         if status in FINISHED and not self._check_done():
             self.fetch_results()
             raise DatasetStopped(
                 f"dataset {self.name!r} (job #{self._job}) ended {status}"
                 f"{f' ({reason})' if reason and reason != status else ''} with "
-                f"{self.finished_runs} of {self._n} runs done; `tether logs {self._job}` "
-                "shows its output"
+                f"{self.finished_runs} of {self._n} runs done; "
+                f"`{self._target.logs_hint(self._job)}` shows its output"
             )
 
     def cancel(self, grace: float = 10.0) -> None:

@@ -46,7 +46,7 @@ _Pending = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, A
 class Executor(_BaseExecutor):
     """A ``concurrent.futures.Executor`` whose calls run in one tether job's worker processes.
 
-    ``on`` is ``"local"`` (remote hosts come with the SSH target); ``max_workers`` is the number
+    ``on`` is ``"local"`` or a host added with ``tether hosts add``; ``max_workers`` is the number
     of worker processes (default: the CPU count); ``name`` names the job and its folder.
     """
 
@@ -223,6 +223,7 @@ class Executor(_BaseExecutor):
             if self._job is None:
                 self._job = self._target.start_worker_job(self._dir, job_name=self.name, runs=0)
                 meta["job"] = self._job
+                meta.update(self._target.job_meta(self._dir))
                 self._dir.write_meta(meta)
         except BaseException as exc:
             self._fail_all(f"could not start the executor's job: {exc}")
@@ -231,6 +232,11 @@ class Executor(_BaseExecutor):
     def _meta(self) -> dict[str, Any]:
         from tether.agent import processes
 
+        more: dict[str, Any] = {
+            "owner_pid": os.getpid(),
+            "owner_started": processes.start_time(os.getpid()),
+        }
+        more.update(self._target.worker_meta())  # a remote target drops the owner check
         return layout.new_meta(
             self.name,
             "executor",
@@ -238,9 +244,7 @@ class Executor(_BaseExecutor):
             serialization.python_tag(),
             self._workers,
             self._chunk_size,
-            owner_pid=os.getpid(),
-            owner_started=processes.start_time(os.getpid()),
-            **self._target.worker_meta(),
+            **more,
         )
 
     def _collect(self) -> bool:
@@ -265,13 +269,14 @@ class Executor(_BaseExecutor):
 
     def _check_job(self) -> None:
         assert self._job is not None
-        status, reason = self._target.job_status(self._job)
-        if status in ("succeeded", "failed", "cancelled", "lost"):
+        ended = self._target.job_ended(self._dir, self._job)
+        if ended is not None:
+            status, reason = ended
             self._collect()  # what it finished before it ended
             why = f" ({reason})" if reason and reason != status else ""
             self._fail_all(
                 f"the executor's job #{self._job} ended {status}{why}; "
-                f"`tether logs {self._job}` shows its output"
+                f"`{self._target.logs_hint(self._job)}` shows its output"
             )
 
     def _fail_all(self, message: str) -> None:

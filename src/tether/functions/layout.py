@@ -8,10 +8,12 @@
     closed                         no more batches will come (a Dataset writes it at once)
     results/000000-00003.pkl       chunk 3 of batch 0: a list of (index, ok, value, traceback)
     done.json                      the launcher finished every batch: counts and end time
+    result.json                    (a remote dataset) the host's record of how its job ended
 
 Every file is written atomically (a temporary name, then ``os.replace``), so a reader sees a
 file whole or not at all. The client writes ``meta.json``, ``in/`` and ``closed``; the worker
-job writes ``results/`` and ``done.json``.
+job writes ``results/`` and ``done.json``. For a dataset on a host, the same folder exists there
+(under the host's ``TETHER_HOME``) and the SSH target copies files both ways.
 """
 
 from __future__ import annotations

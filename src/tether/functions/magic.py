@@ -11,6 +11,9 @@
     model = fit(data)
     model.score_               # the last expression's value is the cell's output
 
+    %%tether --on gpu1 --in data   # on a host added with `tether hosts add gpu1 ...`
+    fit(data).score_
+
 The cell runs in a fresh namespace holding only the values passed in (``--args NAME=VALUE``,
 Python literals or plain text, and ``--in NAME`` for notebook variables, cloudpickled). What it
 prints is shown after it finishes (it also goes to the job's log). The Dataset is kept in the

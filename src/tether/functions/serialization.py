@@ -8,8 +8,9 @@ when possible (no cloudpickle import in the worker for plain values) and cloudpi
 Trust boundary: unpickling runs code. tether only unpickles files that its own processes wrote,
 as the same user, under ``TETHER_HOME`` (created mode 0700): the inputs the client staged for the
 worker, and the result chunks the worker wrote for the client. Nothing received from the network
-is ever unpickled; a remote target has to bring results back in a form that is safe to read, or
-vouch for them in its own ``fetch_results`` (see :mod:`tether.functions.targets`).
+is ever unpickled, except what a remote target vouches for in its own ``fetch_results``: the SSH
+target unpickles result chunks that our own worker wrote on a host reached over the user's own
+authenticated ssh account (the argument and the checks are in :mod:`tether.functions.ssh_target`).
 """
 
 from __future__ import annotations

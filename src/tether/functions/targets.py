@@ -17,7 +17,9 @@ remote ``TETHER_HOME/datasets/NAME``, starts the job there, and copies ``results
 ``done.json`` back; it must check the remote Python's ``major.minor`` in
 :meth:`Target.python_version` before anything is sent, and it must not unpickle what it fetched
 unless the bytes are vouched for (see the trust boundary in :mod:`tether.functions.serialization`).
-Register it with :func:`register_remote`.
+:func:`resolve_target` finds the remote target of a host by itself (:func:`remote_target`, the one
+place that picks a kind of target from the host's configuration); :func:`register_remote`
+overrides that, for tests or plug-ins.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tether.functions import layout, serialization
 from tether.functions.serialization import RunResult
 
 LOCAL = "local"
+FINISHED = ("succeeded", "failed", "cancelled", "lost")
 Chunk = tuple[str, list[RunResult]]
 
 
@@ -75,6 +78,20 @@ class Target(ABC):
     @abstractmethod
     def job_status(self, job_number: int) -> tuple[str, str | None]:
         """The job's status (``queued``, ``running``, ``succeeded``...) and reason."""
+
+    def job_ended(self, ddir: layout.DatasetDir, job_number: int) -> tuple[str, str | None] | None:
+        """``(status, reason)`` once the job has ended, else None: checked often while waiting,
+        so a remote target answers from what its polls brought back when it can."""
+        status, reason = self.job_status(job_number)
+        return (status, reason) if status in FINISHED else None
+
+    def job_meta(self, ddir: layout.DatasetDir) -> dict[str, Any]:
+        """Entries for the local ``meta.json`` once the job started (to find it again later)."""
+        return {}
+
+    def logs_hint(self, job_number: int) -> str:
+        """The command that shows the job's output."""
+        return f"tether logs {job_number}"
 
     @abstractmethod
     def cancel(self, job_number: int, grace: float = 10.0) -> None:
@@ -156,23 +173,41 @@ class LocalTarget(Target):
 _remote_factory: Callable[[str, Path], Target] | None = None
 
 
-def register_remote(factory: Callable[[str, Path], Target]) -> None:
-    """Install the maker of remote targets: ``factory(host, home) -> Target`` (the SSH issue)."""
+def register_remote(factory: Callable[[str, Path], Target] | None) -> None:
+    """Install a maker of remote targets, ``factory(host, home) -> Target``, used instead of
+    :func:`remote_target` (None goes back to it)."""
     global _remote_factory
     _remote_factory = factory
 
 
+def remote_target(host: str, home: Path) -> Target:
+    """The target for a configured host: the one place that picks the kind of target.
+
+    Hosts come from ``hosts.toml`` (``tether hosts add``); a host's ``scheduler`` says which
+    kind runs the worker job: ``"none"`` is plain SSH (:mod:`tether.functions.ssh_target`).
+    A Slurm target goes here, keyed on ``scheduler == "slurm"``.
+    """
+    from tether.targets.ssh.hosts_config import get_host
+
+    spec = get_host(host)
+    if spec.scheduler == "none":
+        from tether.functions.ssh_target import make_target
+
+        return make_target(spec, home)
+    raise UsageError(
+        f"on={host!r}: host {host} uses the {spec.scheduler} scheduler, which Dataset and "
+        "Executor do not support yet; use a plain SSH host or on='local'"
+    )
+
+
 def resolve_target(on: str | Target, home: Path) -> Target:
-    """The target ``on=`` names: ``"local"``, a host (when remote targets exist), or a Target."""
+    """The target ``on=`` names: ``"local"``, a configured host, or a Target."""
     if isinstance(on, Target):
         return on
     if not isinstance(on, str) or not on:
         raise UsageError(f"on={on!r}: give 'local' or a host name")
     if on == LOCAL:
         return LocalTarget(home)
-    if _remote_factory is None:
-        raise UsageError(
-            f"on={on!r}: remote targets are not there yet (they come with the SSH target); "
-            "use on='local'"
-        )
-    return _remote_factory(on, home)
+    if _remote_factory is not None:
+        return _remote_factory(on, home)
+    return remote_target(on, home)

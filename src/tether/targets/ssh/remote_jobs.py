@@ -177,8 +177,15 @@ def submit(
     return Submitted(transport.spec.name, jobs, record_local(transport.spec.name, jobs))
 
 
-def record_local(host: str, jobs: list[dict[str, Any]], cwd: Path | None = None) -> list[int]:
-    """Add a local record (``target`` = ``host``) for each remote job; their numbers."""
+def record_local(
+    host: str,
+    jobs: list[dict[str, Any]],
+    cwd: Path | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[int]:
+    """Add a local record (``target`` = ``host``) for each remote job; their numbers.
+
+    ``extra`` adds entries to each record's ``extra`` (shown by ``tether show``)."""
     from tether.paths import tether_home
 
     store = JobStore(tether_home())
@@ -190,7 +197,7 @@ def record_local(host: str, jobs: list[dict[str, Any]], cwd: Path | None = None)
                 name=str(j.get("name") or "job"),
                 env=None,
                 target=host,
-                extra={"remote_number": j["number"], "remote_uuid": j["uuid"]},
+                extra={**(extra or {}), "remote_number": j["number"], "remote_uuid": j["uuid"]},
             )
             for j in jobs
         ]
