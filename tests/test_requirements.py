@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tether.envs.requirements import (
+from tether.envs import requirements as requirements_module
+from tether.envs.imports import local_module_names, scan_imports
+from tether.envs.lines import (
     Requirements,
     canonical_name,
-    local_module_names,
     normalize_line,
-    project_requirements,
     read_requirements_file,
-    requirements_from_imports,
     requirements_hash,
-    scan_imports,
 )
+from tether.envs.pinning import requirements_from_imports
+from tether.envs.requirements import project_requirements
 from tether.errors import ConfigError
 
 
@@ -233,3 +233,11 @@ def test_requirements_hash() -> None:
     assert requirements_hash(["numpy==1.26.4", "click>=8"], salt="py3.11") != base
     assert requirements_hash([]) == requirements_hash(["# nothing"])
     assert Requirements(source="imports", lines=["click>=8", "numpy==1.26.4"]).hash == base
+
+
+def test_requirements_module_keeps_its_names() -> None:
+    """The split left ``tether.envs.requirements`` exporting what it did."""
+    for name in requirements_module.__all__:
+        assert getattr(requirements_module, name) is not None
+    assert requirements_module.scan_imports is scan_imports
+    assert requirements_module.requirements_from_imports is requirements_from_imports

@@ -34,7 +34,8 @@ def build_spec(
     params: dict[str, object] | None = None,
     home: Path | None = None,
 ) -> JobSpec:
-    """A job spec for ``argv``; a first argument ending in ``.py`` runs with this interpreter.
+    """A job spec for ``argv``; a first argument ending in ``.py`` runs with the project's env
+    python (``tether env``) when it has one, else with this interpreter.
 
     A script runs from a stored copy (its version), with ``params`` applied to that copy.
     """
@@ -53,7 +54,7 @@ def build_spec(
         script = str(path.resolve())
         prepared = prepare_script(home or tether_home(), Path(script), params or {})
         extra.update(prepared.extra)
-        command = [sys.executable, str(prepared.entry_path), *command[1:]]
+        command = [_interpreter(path.parent, home), str(prepared.entry_path), *command[1:]]
     elif params:
         extra["params"] = dict(params)
     return JobSpec(
@@ -65,6 +66,13 @@ def build_spec(
         extra=extra,
         parent=parent,
     )
+
+
+def _interpreter(folder: Path, home: Path | None) -> str:
+    """The python of the project's env (made by ``tether env``) when it has one, else this one."""
+    from tether.envs.records import env_python_for
+
+    return env_python_for(folder, home or tether_home()) or sys.executable
 
 
 def parse_batch(text: str) -> list[list[str]]:

@@ -1,0 +1,1 @@
+"""tether.files: files a project needs (downloads into data/)."""
