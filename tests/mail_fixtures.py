@@ -71,3 +71,27 @@ def text_of(accepted: Accepted) -> str:
 
 def mails_for(mail_server: MailServer, name: str, timeout: float = 30) -> list[Accepted]:
     return mail_server.wait_for_outbox(lambda r: name in r.subject, timeout=timeout)
+
+
+def imap_setup_args(mail_server: MailServer) -> list[str]:
+    """The `tether mail setup` flags that read replies from the rig's dovecot (STARTTLS)."""
+    return [
+        "--imap-host", mail_server.host,
+        "--imap-port", str(mail_server.imap_port),
+        "--imap-security", "starttls",
+        "--imap-user", mail_server.user,
+        "--allow", mail_server.human,
+    ]  # fmt: skip
+
+
+def setup_steering(tether: Tether, mail_server: MailServer, *extra: str) -> None:
+    """Mail set up for notifications and for steering by reply (passwords from the env)."""
+    tether.env["TETHER_SMTP_PASSWORD"] = mail_server.password
+    tether.env["TETHER_IMAP_PASSWORD"] = mail_server.password
+    tether(*smtp_setup_args(mail_server), *imap_setup_args(mail_server), *extra)
+
+
+def answer_to(mail_server: MailServer, reply_id: str, timeout: float = 30) -> Accepted:
+    """tether's answer to the reply with Message-ID `reply_id` (exactly one)."""
+    [hit] = mail_server.wait_for_outbox(lambda r: r.message.get("In-Reply-To") == reply_id, timeout)
+    return hit

@@ -175,6 +175,38 @@ def test_clean_removes_finished_jobs_and_their_files(tether: Tether) -> None:
     assert tether.json("ls") == []
 
 
+def test_clean_removes_the_dataset_folders_of_finished_function_jobs(tether: Tether) -> None:
+    from tether import Dataset
+    from tether.store.jobs import JobStore
+
+    done = Dataset(lambda a: a * 2, name="doubled")
+    done.append_runs({"a": i} for i in range(3))
+    done.run()
+    done.wait(1, 30)
+    tether("wait", str(done.job), timeout=60)
+    # a finished job whose dataset_dir points outside TETHER_HOME/datasets: never removed
+    outside = tether.home.parent / "not-a-dataset"
+    outside.mkdir()
+    tether("run", "-w", "--", "echo", "x")
+    store = JobStore(tether.home)
+    try:
+        store.merge_extra(2, kind="functions", dataset_dir=str(outside))
+    finally:
+        store.close()
+    busy = Dataset(lambda s: time.sleep(s), name="busy")  # running while clean runs
+    busy.append_run({"s": 60})
+    busy.run()
+    assert Path(done.path).is_dir() and Path(busy.path).is_dir()
+
+    assert "removed 2 jobs" in tether("clean", "--yes").stdout
+
+    assert not Path(done.path).exists()
+    assert Path(busy.path).is_dir() and outside.is_dir()
+    tether("cancel", str(busy.job))
+    assert "removed 1 jobs" in tether("clean", "--yes").stdout
+    assert not Path(busy.path).exists()
+
+
 def test_agent_start_status_stop(tether: Tether) -> None:
     tether("agent", "start")
     status = tether.json("agent", "status")

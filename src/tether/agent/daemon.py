@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tether.agent import control, processes
+from tether.agent import control, logfile, processes
 from tether.agent.supervisor import supervise
 from tether.jobs import lifecycle
 from tether.notify.service import NotifierProcess
@@ -45,9 +45,7 @@ class Agent:
 
     def serve(self) -> None:
         """Run until SIGTERM. Exits quietly if another agent already serves this home."""
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s agent[%(process)d] %(levelname)s %(message)s"
-        )
+        logfile.setup(self.home)
         # held for the process's life; supervisors close their inherited copy
         self.lock = open(self.home / "agent.lock", "a")  # noqa: SIM115
         if not self._take_lock():

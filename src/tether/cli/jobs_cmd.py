@@ -13,7 +13,7 @@ from tether.cli.context import json_option, open_store, print_json, resolve_job
 from tether.errors import UsageError
 from tether.jobs import views
 from tether.jobs.lifecycle import refresh
-from tether.store.jobs import FINISHED, RUNNING, STATUSES
+from tether.store.jobs import FINISHED, RUNNING, STATUSES, Job, JobStore
 
 on_option = click.option(
     "--on", "host", metavar="HOST", help="Jobs on this host (JOB is its number there)."
@@ -252,9 +252,32 @@ def clean(yes: bool, status: tuple[str, ...]) -> None:
             raise UsageError(f"{len(jobs)} jobs would be removed; add --yes to confirm")
         click.confirm(f"Remove {len(jobs)} finished jobs and their files?", abort=True)
     home = store.home.resolve()
+    datasets = _dataset_folders(store, jobs, home)
     for job in jobs:
         folder = Path(job.job_dir).resolve()
         if folder.is_relative_to(home / "jobs"):
             shutil.rmtree(folder, ignore_errors=True)
+    for folder in datasets:
+        shutil.rmtree(folder, ignore_errors=True)
     store.delete(j.number for j in jobs)
     click.echo(f"removed {len(jobs)} jobs")
+
+
+def _dataset_folders(store: JobStore, removed: list[Job], home: Path) -> list[Path]:
+    """The local TETHER_HOME/datasets/NAME folders of the removed function jobs that no job
+    left in the store still uses (never anything outside TETHER_HOME/datasets)."""
+    root = home / "datasets"
+
+    def folder_of(job: Job) -> Path | None:
+        path = job.extra.get("dataset_dir") if job.extra.get("kind") == "functions" else None
+        if not isinstance(path, str) or not path:
+            return None
+        folder = Path(path).resolve()
+        return folder if folder.parent == root else None
+
+    gone = {j.number for j in removed}
+    found = {folder_of(j) for j in removed}
+    for job in store.iter_where("extra LIKE ?", ('%"dataset_dir"%',)):
+        if job.number not in gone:
+            found.discard(folder_of(job))  # still used by a job that stays
+    return sorted(f for f in found if f is not None and f.is_dir())

@@ -1,4 +1,5 @@
-"""``tether mail setup``: the SMTP account notifications are mailed from."""
+"""``tether mail setup`` (the SMTP account notifications are mailed from, the IMAP mailbox
+replies are read from) and ``tether mail log``."""
 
 from __future__ import annotations
 
@@ -46,6 +47,16 @@ def _ask(value: Any, interactive: bool, prompt: str, flag: str, **kwargs: Any) -
     type=click.Path(exists=True, dir_okay=False, resolve_path=True),
     help="A PEM CA file for the IMAP server (default: --smtp-cafile).",
 )
+@click.option(
+    "--imap-poll",
+    type=click.FloatRange(1, 86400),
+    help="Seconds between checks when the server has no IMAP IDLE (default 30).",
+)
+@click.option(
+    "--imap-move-to",
+    metavar="FOLDER",
+    help="Move handled replies to this IMAP folder (created if missing).",
+)
 @click.option("--allow", "allow", multiple=True, help="A sender allowed to steer (repeatable).")
 @click.option("--no-check", is_flag=True, help="Do not log in to check the settings.")
 def setup(
@@ -61,6 +72,8 @@ def setup(
     imap_security: str | None,
     imap_user: str | None,
     imap_cafile: str | None,
+    imap_poll: float | None,
+    imap_move_to: str | None,
     allow: tuple[str, ...],
     no_check: bool,
 ) -> None:
@@ -74,6 +87,8 @@ def setup(
     from tether.mail.account import smtp_settings
     from tether.mail.smtp import check_login
 
+    if (imap_poll is not None or imap_move_to is not None) and not imap_host:
+        raise UsageError("--imap-poll and --imap-move-to need --imap-host (and the other --imap-*)")
     interactive = sys.stdin.isatty()
     host = _ask(smtp_host, interactive, "SMTP server", "--smtp-host")
     security = _ask(
@@ -131,6 +146,12 @@ def setup(
 
     if imap_host:
         _setup_imap(config, imap_host, imap_port, imap_security, imap_user, imap_cafile, allow)
+        imap = config["mail"]["imap"]
+        if imap_poll is not None:
+            imap["poll"] = imap_poll
+        if imap_move_to is not None:
+            imap["move_to"] = imap_move_to
+        _validate_imap(config)
         if not no_check:
             _check_imap(config)
     notify = config.setdefault("notify", {})
@@ -151,7 +172,7 @@ def _setup_imap(
     allow: tuple[str, ...],
 ) -> None:
     """Write ``[mail.imap]``: where replies are read and who may steer jobs by mail."""
-    from tether.mail.inbox import DEFAULT_PORTS, imap_settings
+    from tether.mail.imap_settings import DEFAULT_PORTS
 
     security = security or "ssl"
     smtp = config.get("mail", {}).get("smtp", {})
@@ -166,7 +187,16 @@ def _setup_imap(
     if cafile:
         imap["cafile"] = cafile
     config.setdefault("mail", {})["imap"] = imap
-    imap_settings(config)  # validates
+
+
+def _validate_imap(config: dict[str, Any]) -> None:
+    """UsageError naming what is wrong with the ``[mail.imap]`` about to be saved."""
+    from tether.mail.imap_settings import imap_settings
+
+    try:
+        imap_settings(config)
+    except ConfigError as exc:
+        raise UsageError(str(exc).split(": ", 1)[-1]) from None
 
 
 def _check_imap(config: dict[str, Any]) -> None:
@@ -183,9 +213,20 @@ def _check_imap(config: dict[str, Any]) -> None:
             err=True,
         )
         return
+    from tether.mail.imap_folders import ensure_folder
+
     client = InboxWatcher(Path(), settings, password, _no_send, "").connect()
-    client.logout()
-    click.echo(f"logged in to IMAP {settings.host}:{settings.port}")
+    try:
+        click.echo(f"logged in to IMAP {settings.host}:{settings.port}")
+        if settings.move_to and ensure_folder(client, settings.move_to):
+            click.echo(f"created IMAP folder {settings.move_to} for handled replies")
+    except client.Error as exc:
+        raise ConfigError(
+            f"the IMAP server refused folder {settings.move_to!r} ({exc}); pick another "
+            "--imap-move-to name (subfolders use the server's separator, often '.' or '/')"
+        ) from None
+    finally:
+        client.logout()
 
 
 def _no_send(msg: Any) -> None:
@@ -198,10 +239,20 @@ def mail_log(last: int) -> None:
     """Mail received for steering: what was done, and what was ignored and why."""
     import time
 
-    from tether.mail.inbox import read_log
+    from tether.mail.mail_log import read_log, read_watch
     from tether.paths import tether_home
 
-    entries = read_log(tether_home())[-last:]
+    home = tether_home()
+    watch = read_watch(home)
+    if watch:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(watch.get("since", 0)))
+        where = f"{watch.get('folder')} on {watch.get('host')}"
+        if watch.get("mode") == "stopped":
+            click.echo(f"not watching {where} (the watcher stopped at {since})")
+        else:
+            how = "IMAP IDLE" if watch.get("mode") == "idle" else f"polling every {watch['poll']} s"
+            click.echo(f"watching {where} by {how} (since {since})")
+    entries = read_log(home)[-last:]
     if not entries:
         click.echo("no mail handled yet")
     for e in entries:

@@ -1,11 +1,15 @@
 """The mailbox watcher: reads replies over IMAP, acts on them, answers them.
 
-Settings come from ``[mail.imap]`` of the user config (host, port, security, user, allow,
-cafile, poll); the password from ``TETHER_IMAP_PASSWORD`` or the keyring. Each message is
-handled at most once, also across restarts: the folder's UIDVALIDITY and the last handled UID
-are kept in the store's settings table and written *before* a command runs (a crash loses
-that command rather than running it twice). Handled mail is marked \\Seen. Rejected mail is
-never answered, only logged (`tether mail log`); Invalid mail is answered, rate-limited.
+Settings come from ``[mail.imap]`` (see `tether.mail.imap_settings`); the password from
+``TETHER_IMAP_PASSWORD`` or the keyring. Each message is handled at most once, also across
+restarts: the folder's UIDVALIDITY and the last handled UID are kept in the store's settings
+table and written *before* a command runs (a crash loses that command rather than running it
+twice). Handled mail is marked \\Seen. Rejected mail is never answered, only logged
+(`tether mail log`); Invalid mail is answered, rate-limited.
+
+With ``move_to`` set, mail tether acted on (a command, or an invalid command it answered) is
+moved to that folder after it was handled; ignored (Rejected) mail stays where it is, so a
+mailbox that also gets other mail never loses it to the tether folder.
 """
 
 from __future__ import annotations
@@ -15,88 +19,45 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from email.message import EmailMessage
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
-from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-from tether.config import line_of, table, user_config_path
 from tether.errors import ConfigError
 from tether.mail import secrets
+from tether.mail.answer import answer_message, read_headers
+from tether.mail.imap_folders import capabilities, ensure_folder, move_message
+from tether.mail.imap_settings import DEFAULT_PORTS, SECURITY, ImapSettings, imap_settings
+from tether.mail.mail_log import LOG_FILE, append_log, read_log, record_watch
 from tether.mail.reply import Command, Invalid, Rejected, parse_reply
 from tether.mail.steering import apply_command, find_job
 from tether.store.jobs import JobStore
 
 log = logging.getLogger("tether.mail")
 
-SECURITY = ("none", "starttls", "ssl")
-DEFAULT_PORTS = {"none": 143, "starttls": 143, "ssl": 993}
 IDLE_TIMEOUT = 25.0
 IDLE_SLICE = 1.0
-LOG_FILE = "mail_log.jsonl"
 INVALID_LIMIT = 5
 """At most this many "not a valid command" answers per sender per hour."""
 _STATE_KEY = "mail.imap.state"
 
-
-@dataclass(frozen=True)
-class ImapSettings:
-    host: str
-    port: int
-    security: str
-    user: str
-    allow: tuple[str, ...]
-    folder: str = "INBOX"
-    cafile: str | None = None
-    poll: float = 30.0
-
-
-def imap_settings(config: dict[str, Any]) -> ImapSettings | None:
-    """The ``[mail.imap]`` settings, None when IMAP is not set up; ConfigError if malformed."""
-    path = user_config_path()
-    imap = table(table(config, "mail", path), "imap", path)
-    if not imap:
-        return None
-    smtp = table(table(config, "mail", path), "smtp", path)
-    try:
-        security = str(imap.get("security", "ssl"))
-        if security not in SECURITY:
-            raise ValueError(f"security must be one of {', '.join(SECURITY)}")
-        allow = imap.get("allow", [])
-        return ImapSettings(
-            host=str(imap["host"]),
-            port=int(imap.get("port") or DEFAULT_PORTS[security]),
-            security=security,
-            user=str(imap["user"]),
-            allow=tuple([allow] if isinstance(allow, str) else allow),
-            folder=str(imap.get("folder", "INBOX")),
-            cafile=imap.get("cafile") or smtp.get("cafile") or None,
-            poll=float(imap.get("poll", 30.0)),
-        )
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ConfigError(f"{line_of(path, '[mail.imap]')}: bad IMAP setting: {exc}") from None
-
-
-def append_log(home: Path, entry: dict[str, Any]) -> None:
-    """One line of the mail log (what came in and what was done)."""
-    entry = {"time": time.time(), **entry}
-    with open(home / LOG_FILE, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry, default=str) + "\n")
-
-
-def read_log(home: Path) -> list[dict[str, Any]]:
-    try:
-        lines = (home / LOG_FILE).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    return [json.loads(line) for line in lines if line.strip()]
+__all__ = [
+    "DEFAULT_PORTS",
+    "LOG_FILE",
+    "SECURITY",
+    "ImapSettings",
+    "InboxWatcher",
+    "append_log",
+    "imap_settings",
+    "read_log",
+]
 
 
 class InboxWatcher:
     """Handles the new mail of one IMAP folder; `run` loops until `should_stop()`."""
+
+    client_class: type | None = None
+    """An `imapclient.IMAPClient` subclass to connect with (None: IMAPClient itself)."""
 
     def __init__(
         self,
@@ -112,13 +73,15 @@ class InboxWatcher:
         self.send = send
         self.sender = sender
         self._invalid_sent: dict[str, list[float]] = {}
+        self.caps: frozenset[str] = frozenset()
 
     def connect(self) -> Any:
+        """A logged-in IMAP client (an `imapclient.IMAPClient`, or `client_class` if set)."""
         from imapclient import IMAPClient
 
         s = self.settings
         context = ssl.create_default_context(cafile=s.cafile) if s.security != "none" else None
-        client = IMAPClient(
+        client = (self.client_class or IMAPClient)(
             s.host, port=s.port, ssl=s.security == "ssl", ssl_context=context, timeout=30
         )
         if s.security == "starttls":
@@ -128,6 +91,13 @@ class InboxWatcher:
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         """Connect, handle new mail, wait (IDLE or poll), repeat; reconnect after errors."""
+        try:
+            self._run(should_stop)
+        finally:
+            s = self.settings
+            record_watch(self.home, mode="stopped", host=s.host, folder=s.folder, poll=s.poll)
+
+    def _run(self, should_stop: Callable[[], bool]) -> None:
         delay = 1.0
         while not should_stop():
             try:
@@ -148,28 +118,48 @@ class InboxWatcher:
                 delay = min(delay * 2, 300.0)
 
     def _serve(self, client: Any, should_stop: Callable[[], bool]) -> None:
-        idle = client.has_capability("IDLE")
+        s = self.settings
+        self.caps = capabilities(client)
+        idle = "IDLE" in self.caps
+        if s.move_to:
+            try:
+                if ensure_folder(client, s.move_to):
+                    log.info("created IMAP folder %s for handled mail", s.move_to)
+            except client.Error as exc:  # the server refused it: read mail anyway, move nothing
+                log.warning("cannot create IMAP folder %s: %s", s.move_to, exc)
+        mode = "idle" if idle else "poll"
+        self.process_new(client, "start")  # the backlog; then say how new mail is waited for
+        record_watch(self.home, mode=mode, host=s.host, folder=s.folder, poll=s.poll)
+        log.info("waiting for mail in %s on %s by %s", s.folder, s.host, mode.upper())
         while not should_stop():
-            self.process_new(client)
             if idle:
-                self._idle(client, should_stop)
+                via = "idle" if self._idle(client, should_stop) else "idle-timeout"
             else:
-                end = time.monotonic() + self.settings.poll
+                end = time.monotonic() + s.poll
                 while time.monotonic() < end and not should_stop():
                     time.sleep(0.2)
+                via = "poll"
+            if not should_stop():
+                self.process_new(client, via)
 
-    def _idle(self, client: Any, should_stop: Callable[[], bool]) -> None:
+    def _idle(self, client: Any, should_stop: Callable[[], bool]) -> bool:
+        """Wait in IDLE; True when the server announced a change, False on timeout or stop."""
         client.idle()
         try:
             end = time.monotonic() + IDLE_TIMEOUT
             while time.monotonic() < end and not should_stop():
                 if client.idle_check(timeout=IDLE_SLICE):
-                    break
+                    return True
+            return False
         finally:
             client.idle_done()
 
-    def process_new(self, client: Any) -> int:
-        """Handle every message not handled before; returns how many were handled."""
+    def process_new(self, client: Any, via: str = "start") -> int:
+        """Handle every message not handled before; returns how many were handled.
+
+        `via` says what woke the watcher ("start", "idle", "idle-timeout", "poll"); it is
+        written to the mail log with each message.
+        """
         info = client.select_folder(self.settings.folder)
         validity = int(info[b"UIDVALIDITY"])
         store = JobStore(self.home)
@@ -183,22 +173,32 @@ class InboxWatcher:
                 uids = list(client.search(["UNSEEN"]))
             for uid in sorted(uids):
                 last = max(last, uid)
-                store.set_setting(
-                    _STATE_KEY, json.dumps({"uidvalidity": validity, "last_uid": last})
-                )
+                _save_state(store, validity, last)
                 data = client.fetch([uid], ["BODY.PEEK[]"]).get(uid, {}).get(b"BODY[]", b"")
                 client.add_flags([uid], [b"\\Seen"])
-                self.handle(bytes(data), uid)
+                if self.handle(bytes(data), uid, via) and self.settings.move_to:
+                    self._file_away(client, uid, self.settings.move_to)
             if not uids:
-                store.set_setting(
-                    _STATE_KEY, json.dumps({"uidvalidity": validity, "last_uid": last})
-                )
+                _save_state(store, validity, last)
         finally:
             store.close()
         return len(uids)
 
-    def handle(self, raw: bytes, uid: int = 0) -> None:
-        """Parse one message, act on it, answer it (never a Rejected one)."""
+    def _file_away(self, client: Any, uid: int, folder: str) -> None:
+        caps = self.caps or capabilities(client)
+        try:
+            how = move_message(client, uid, folder, caps)
+            log.info("moved mail uid %d to %s (%s)", uid, folder, how)
+        except Exception as exc:
+            log.warning("could not move mail uid %d to %s: %s", uid, folder, exc)
+            append_log(self.home, {"uid": uid, "outcome": "not-moved", "reason": str(exc)})
+
+    def handle(self, raw: bytes, uid: int = 0, via: str = "") -> bool:
+        """Parse one message, act on it, answer it (never a Rejected one).
+
+        Returns whether the message was for tether (a command or an invalid command), i.e.
+        whether it may be filed away.
+        """
         store = JobStore(self.home)
         try:
             outcome = parse_reply(
@@ -208,21 +208,24 @@ class InboxWatcher:
             )
         finally:
             store.close()
-        headers = _headers(raw)
+        headers = read_headers(raw)
         entry = {"uid": uid, "from": headers.get("From", ""), "subject": headers.get("Subject", "")}
+        if via:
+            entry["via"] = via
         if isinstance(outcome, Rejected):
             log.info("ignored mail uid %d: %s", uid, outcome.reason)
             append_log(self.home, {**entry, "outcome": "rejected", "reason": outcome.reason})
-            return
+            return False
         if isinstance(outcome, Invalid):
             append_log(self.home, {**entry, "outcome": "invalid", "reason": outcome.reason})
             if self._may_answer_invalid(outcome.sender):
                 self._answer(headers, outcome.sender, f"error: {outcome.reason}")
-            return
+            return True
         assert isinstance(outcome, Command)
         text = apply_command(self.home, outcome)
         append_log(self.home, {**entry, "outcome": outcome.kind, "reply": text.split("\n")[0]})
         self._answer(headers, outcome.sender, text)
+        return True
 
     def _may_answer_invalid(self, sender: str) -> bool:
         now = time.time()
@@ -234,43 +237,14 @@ class InboxWatcher:
         return True
 
     def _answer(self, headers: dict[str, str], to: str, text: str) -> None:
-        subject = " ".join(headers.get("Subject", "").split())  # unfold, no stray spaces
-        if not subject.lower().startswith("re:"):
-            subject = f"Re: {subject}"
-        msg = EmailMessage()
-        msg["From"] = self.sender
-        msg["To"] = to
-        msg["Subject"] = subject
-        msg["Date"] = formatdate(localtime=True)
-        msg["Auto-Submitted"] = "auto-replied"
-        message_id = headers.get("Message-ID", "").strip()
-        if message_id:
-            msg["In-Reply-To"] = message_id
-            msg["References"] = f"{headers.get('References', '')} {message_id}".strip()
-        msg.set_content(text + "\n")
         try:
-            self.send(msg)
+            self.send(answer_message(headers, self.sender, to, text))
         except Exception as exc:
             log.warning("could not answer %s: %s", to, exc)
 
 
 def _save_state(store: JobStore, validity: int, last: int) -> None:
     store.set_setting(_STATE_KEY, json.dumps({"uidvalidity": validity, "last_uid": last}))
-
-
-def _headers(raw: bytes) -> dict[str, str]:
-    """Subject, Message-ID, References and From of `raw`, "" where absent or unreadable."""
-    try:
-        msg = BytesHeaderParser(policy=default_policy).parsebytes(raw)
-    except Exception:
-        return {}
-    found = {}
-    for name in ("From", "Subject", "Message-ID", "References"):
-        try:
-            found[name] = " ".join(str(msg.get(name, "")).split())[:998]
-        except Exception:
-            found[name] = ""
-    return found
 
 
 def watcher_from_config(home: Path, config: dict[str, Any]) -> InboxWatcher | None:
