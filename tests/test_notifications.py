@@ -382,3 +382,22 @@ def test_bad_settings_are_one_clear_line(tether: Tether, config_dir: Path) -> No
     (tether.cwd / "tether.toml").write_text('[notify]\nchannels = ["json://x/y"]\nevery = "3x"\n')
     proc = tether("notify", "test", check=False)
     assert "tether.toml, line 3: '3x' is not a duration" in proc.stderr
+
+
+def test_a_rerun_mail_names_the_parents_value_written_in_its_script(
+    tether: Tether, tmp_path: Path
+) -> None:
+    """`rerun -p lr=...` of a job that ran the script's own lr: the mail says `was 0.01`."""
+    from tether.notify.snapshot import param_changes
+    from tether.store.jobs import JobStore
+
+    script = tmp_path / "train.py"
+    script.write_text("lr = 0.01  # learning rate\nprint(lr)\n")
+    tether("run", "-w", str(script))
+    tether("rerun", "-w", "-p", "lr=0.001", "1")
+    store = JobStore(tether.home)
+    try:
+        assert param_changes(store, store.get(2)) == {"lr": (0.01, 0.001)}
+        assert param_changes(store, store.get(1)) == {}
+    finally:
+        store.close()

@@ -57,12 +57,26 @@ def param_changes(store: JobStore, job: Job) -> dict[str, tuple[object, object]]
     except Exception:
         return {}
     mine = job.extra.get("params") or {}
-    theirs = parent.extra.get("params") or {}
+    theirs = {**_script_defaults(store, parent), **(parent.extra.get("params") or {})}
     return {
         name: (theirs.get(name), value)
         for name, value in mine.items()
         if name not in theirs or theirs[name] != value
     }
+
+
+def _script_defaults(store: JobStore, job: Job) -> dict[str, object]:
+    """The tunables' values as written in the program ``job`` ran ({} when unknown)."""
+    if "version" not in job.extra or "entry" not in job.extra:
+        return {}
+    from tether.tuning.program import program_source
+    from tether.tuning.tunables import list_tunables
+
+    try:
+        source = program_source(store.home, job.extra)
+        return {t.name: t.default for t in list_tunables(source, filename=job.extra["entry"])}
+    except Exception:  # a missing or unreadable version: no defaults to compare with
+        return {}
 
 
 def build_context(
