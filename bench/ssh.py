@@ -1,13 +1,13 @@
 """Remote call latency and re-sync time over SSH, in the same run.
 
-* a remote control call through tether's multiplexed connection, warm: the
-  ``tether hosts check`` CLI (login, ``command -v rsync``, Python version), and the bare
-  transport call (``Transport.run(["true"])``) without the CLI's start-up;
+* a remote control call through tether's multiplexed connection, warm:
+  ``tether ls --on HOST --json`` (this CLI's start-up, one ssh round trip, the host's
+  tether CLI listing its jobs), its parts (``tether ls --json`` on the host alone, this
+  CLI's start-up for ``--version``), ``tether ls --all --json`` (this machine and the
+  host), the ``tether hosts check`` CLI, and the bare transport call
+  (``Transport.run(["true"])``) without the CLI's start-up;
 * a bare ``ssh HOST true`` with multiplexing (warm master) and without (new connection);
 * ``tether sync`` after changing one file in a generated 5,000-file project.
-
-``tether ls --on HOST --json`` does not exist yet (remote jobs are not there), so the
-``hosts check`` call stands in for it: the same CLI start-up plus one ssh round trip.
 
 Goals (issue 4): warm remote control call <= 400 ms; re-sync <= 1 s.
 Run as root (it starts the test suite's private sshd): ``.venv/bin/python bench/ssh.py``
@@ -47,6 +47,7 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
 def main() -> None:
     from rigs.sshd import SSHServer
     from tether.targets.ssh.hosts_config import get_host
+    from tether.targets.ssh.remote_jobs import remote_cli
     from tether.targets.ssh.transport import Transport
 
     work = Path(tempfile.mkdtemp(prefix="tb-ssh-"))
@@ -62,6 +63,20 @@ def main() -> None:
         run([*tether, "hosts", "add", "rig1", "rig1", "--ssh-config", cfg], env)
         transport = Transport(get_host("rig1"))
         transport.run(["true"])  # opens the master
+        subprocess.run([*tether, "hosts", "setup", "rig1"], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        jobs_project = work / "jobs-project"
+        jobs_project.mkdir()
+        (jobs_project / "tether.toml").write_text("")
+        for _ in range(3):  # a few finished jobs there, so that `ls` has rows to print
+            run([*tether, "run", "--on", "rig1", "--", "true"], env, cwd=jobs_project)
+        run([*tether, "wait", "--on", "rig1", "--all"], env)
+        # and one running (its status is checked on every `ls`)
+        run([*tether, "run", "--on", "rig1", "--", "sleep", "600"], env, cwd=jobs_project)
+        ls_ms = median_ms(lambda: run([*tether, "ls", "--on", "rig1", "--json"], env))
+        ls_all_ms = median_ms(lambda: run([*tether, "ls", "--all", "--json"], env))
+        cli_ms = median_ms(lambda: run([*tether, "--version"], env))
+        there_ms = median_ms(lambda: transport.run(remote_cli(["ls", "--json"])))
         check_ms = median_ms(lambda: run([*tether, "hosts", "check", "rig1"], env))
         transport_ms = median_ms(lambda: transport.run(["true"]))
         mux = ["ssh", "-F", cfg, "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
@@ -87,7 +102,11 @@ def main() -> None:
         run(["ssh", "-F", cfg, "-O", "exit", "-o", f"ControlPath={work}/cm-%C", "rig1"], env)
         transport.close()
 
-    print(f"warm remote call, `tether hosts check` CLI:  {check_ms:7.1f} ms (goal <= 400 ms)")
+    print(f"warm `tether ls --on HOST --json`:           {ls_ms:7.1f} ms (goal <= 400 ms)")
+    print(f"  its parts: CLI start-up here (--version):  {cli_ms:7.1f} ms")
+    print(f"  its parts: the host's `tether ls --json`:  {there_ms:7.1f} ms (Transport.run)")
+    print(f"warm `tether ls --all --json` (one host):    {ls_all_ms:7.1f} ms")
+    print(f"warm remote call, `tether hosts check` CLI:  {check_ms:7.1f} ms")
     print(f"warm transport call (Transport.run true):   {transport_ms:7.1f} ms")
     print(f"bare `ssh HOST true`, multiplexed (warm):    {mux_ms:7.1f} ms")
     print(f"bare `ssh HOST true`, new connection:        {bare_ms:7.1f} ms")

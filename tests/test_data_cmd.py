@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Tether, _stop_everything
+from conftest import Tether
 from rigs.sshd import SSHServer
-from ssh_fixtures import Remote, _close_masters
+from ssh_fixtures import Remote, host_cli
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -197,23 +196,8 @@ def test_bad_to_and_http_errors(tether: Tether, project: Path, http: Served) -> 
 
 @pytest.fixture(scope="module")
 def rig(sshd_host: SSHServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
-    base = tmp_path_factory.mktemp("datarig")
-    home, config = base / "home", base / "config"
-    project = base / f"proj-{uuid.uuid4().hex[:8]}"
-    home.mkdir()
-    project.mkdir()
-    (project / "tether.toml").write_text("")
-    tt = Tether(home, project)
-    tt.env["TETHER_CONFIG_DIR"] = str(config)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TETHER_HOME", str(home))
-        mp.setenv("TETHER_CONFIG_DIR", str(config))
-        remote = Remote(tt, sshd_host, config, project)
-        remote.add_alias(HOST)
-        remote.tt("hosts", "setup", HOST, timeout=600)
+    with host_cli(tmp_path_factory.mktemp("datarig"), sshd_host, HOST) as remote:
         yield remote
-        _close_masters(home, config)
-        _stop_everything(home)
 
 
 @pytest.mark.rig

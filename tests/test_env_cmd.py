@@ -10,16 +10,15 @@ import importlib.metadata as md
 import json
 import os
 import shutil
-import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import Tether, _stop_everything
+from conftest import Tether
 from rigs.sshd import SSHServer
-from ssh_fixtures import Remote, _close_masters
+from ssh_fixtures import Remote, host_cli
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -212,25 +211,11 @@ def test_bad_requirements_file_and_unknown_host(tether: Tether, project: Path) -
 
 @pytest.fixture(scope="module")
 def rig(sshd_host: SSHServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
-    """A tether CLI (own home, config, project) with ``rig1`` added and set up."""
-    base = tmp_path_factory.mktemp("envrig")
-    home, config = base / "home", base / "config"
-    project = base / f"proj-{uuid.uuid4().hex[:8]}"
-    home.mkdir()
-    project.mkdir()
-    (project / "tether.toml").write_text("")
-    tt = Tether(home, project)
-    tt.env["TETHER_CONFIG_DIR"] = str(config)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TETHER_HOME", str(home))
-        mp.setenv("TETHER_CONFIG_DIR", str(config))
-        remote = Remote(tt, sshd_host, config, project)
-        remote.add_alias(HOST)
-        remote.tt("hosts", "setup", HOST, timeout=600)  # builds tether's wheel: needs pip's index
-        offline(tt)
+    """A tether CLI (own home, config, project) with ``rig1`` added and set up, then offline."""
+    # setting up builds tether's wheel here, which needs pip's index; later installs must not
+    with host_cli(tmp_path_factory.mktemp("envrig"), sshd_host, HOST) as remote:
+        offline(remote.tt)
         yield remote
-        _close_masters(home, config)
-        _stop_everything(home)
 
 
 def _remote_job(rig: Remote, script: str) -> str:

@@ -21,9 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import Tether, _stop_everything
 from rigs.sshd import SSHServer
-from ssh_fixtures import Remote, _close_masters
+from ssh_fixtures import Remote, _close_masters, host_cli
 from tether import Dataset, Executor
 from tether.errors import RemoteError, UsageError
 from tether.functions.errors import DatasetStopped, DatasetTimeout, RemoteTraceback
@@ -36,23 +35,8 @@ HOST = "rig1"
 @pytest.fixture(scope="module")
 def host(sshd_host: SSHServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
     """A TETHER_HOME, config and project (this process's too) with ``rig1`` added and set up."""
-    base = tmp_path_factory.mktemp("sshfunctions")
-    home, config = base / "home", base / "config"
-    project = base / f"proj-{uuid.uuid4().hex[:8]}"
-    home.mkdir()
-    project.mkdir()
-    (project / "tether.toml").write_text("")
-    tt = Tether(home, project)
-    tt.env["TETHER_CONFIG_DIR"] = str(config)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TETHER_HOME", str(home))
-        mp.setenv("TETHER_CONFIG_DIR", str(config))
-        remote = Remote(tt, sshd_host, config, project)
-        remote.add_alias(HOST)
-        remote.tt("hosts", "setup", HOST, timeout=600)
+    with host_cli(tmp_path_factory.mktemp("sshfunctions"), sshd_host, HOST) as remote:
         yield remote
-        _close_masters(home, config)
-        _stop_everything(home)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.rig
 @pytest.mark.timeout(600)
 def test_setup_installs_tether_and_is_idempotent(remote: Remote) -> None:
     remote.add_alias("rig1")
+    remote.server.run("rm -rf .tether/venv")  # earlier tests of the session may have installed it
     out = remote.tt("hosts", "setup", "rig1", timeout=600).stdout
     assert f"installed tether {__version__} on rig1" in out
     version = remote.server.run(".tether/venv/bin/tether --version").stdout

@@ -11,14 +11,12 @@ import re
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from conftest import Tether, _stop_everything
 from rigs.sshd import SSHServer
-from ssh_fixtures import Remote, _close_masters
+from ssh_fixtures import Remote, host_cli
 
 pytestmark = [pytest.mark.rig, pytest.mark.timeout(300)]
 
@@ -28,23 +26,8 @@ HOST = "rig1"
 @pytest.fixture(scope="module")
 def host(sshd_host: SSHServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
     """A tether CLI (own home, config, project) with ``rig1`` added and set up."""
-    base = tmp_path_factory.mktemp("sshjobs")
-    home, config = base / "home", base / "config"
-    project = base / f"proj-{uuid.uuid4().hex[:8]}"
-    home.mkdir()
-    project.mkdir()
-    (project / "tether.toml").write_text("")
-    tt = Tether(home, project)
-    tt.env["TETHER_CONFIG_DIR"] = str(config)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TETHER_HOME", str(home))
-        mp.setenv("TETHER_CONFIG_DIR", str(config))
-        remote = Remote(tt, sshd_host, config, project)
-        remote.add_alias(HOST)
-        remote.tt("hosts", "setup", HOST, timeout=600)
+    with host_cli(tmp_path_factory.mktemp("sshjobs"), sshd_host, HOST) as remote:
         yield remote
-        _close_masters(home, config)
-        _stop_everything(home)
 
 
 def _script(remote: Remote, name: str, text: str) -> str:

@@ -9,7 +9,9 @@ process's ``os.environ`` so subprocesses (sbatch, squeue...) find it.
 Settings that make it test-friendly: ``batch_sched_delay=0`` (jobs start on
 the controller's 1 s tick instead of up to 3 s later), ``MinJobAge=600``
 (finished jobs stay visible to ``scontrol show job``), ``jobcomp/filetxt``
-(one line per finished job in :attr:`SlurmCluster.jobcomp_path`), no cgroups.
+(one line per finished job in :attr:`SlurmCluster.jobcomp_path`), no cgroups,
+``OverSubscribe=YES`` (jobs submitted with ``--oversubscribe`` share cores, so many
+can run at once on a 2-core machine; other jobs get whole cores as usual).
 No slurmdbd: ``sacct`` does not work.
 
 Needs root (slurmd starts jobs as their owners).
@@ -227,7 +229,7 @@ SlurmdTimeout=30
 InactiveLimit=0
 KillWait=5
 NodeName={self.node} NodeAddr={LOOPBACK} {hw} State=UNKNOWN
-PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 """
 
     def _export_env(self) -> None:

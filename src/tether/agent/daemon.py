@@ -68,6 +68,9 @@ class Agent:
         log.info("agent started for %s (parallel %d)", self.home, self.parallel)
         self.reconcile_all()
         self.notifier = NotifierProcess(self.home)
+        from tether.targets.slurm.agent_watch import SlurmWatcher
+
+        self.slurm = SlurmWatcher(self.store)
         try:
             self.loop()
         finally:
@@ -116,6 +119,7 @@ class Agent:
             if ready:
                 self.handle_messages()
             self.reap()
+            self.slurm.tick()
             if time.monotonic() - last_reconcile > RECONCILE_EVERY:
                 self.reconcile_all()
                 last_reconcile = time.monotonic()

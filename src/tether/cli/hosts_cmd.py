@@ -7,8 +7,9 @@ import sys
 import click
 
 from tether.cli.context import json_option, print_json
+from tether.targets.slurm.options import resource_options, take_resource_values
 from tether.targets.ssh import hosts_config
-from tether.targets.ssh.hostspec import HostSpec, parse_options
+from tether.targets.ssh.hostspec import SCHEDULERS, HostSpec, parse_options
 
 
 @click.group()
@@ -26,6 +27,14 @@ def hosts() -> None:
 @click.option("--ssh-config", metavar="FILE", help="An OpenSSH client config file (ssh -F).")
 @click.option("--python", default="python3", show_default=True, help="Python 3 on the host.")
 @click.option("--replace", is_flag=True, help="Replace a host of the same name.")
+@click.option(
+    "--scheduler", type=click.Choice(SCHEDULERS), default="none", help="slurm: a Slurm cluster."
+)
+@click.option("--template", metavar="FILE", help="Slurm: the sbatch script template file.")
+@click.option(
+    "--env", "env", multiple=True, metavar="NAME=VALUE", help="Slurm: set for its commands."
+)
+@resource_options
 def add(
     name: str,
     dest: str,
@@ -34,8 +43,18 @@ def add(
     ssh_config: str | None,
     python: str,
     replace: bool,
+    scheduler: str,
+    template: str | None,
+    env: tuple[str, ...],
+    **slurm: object,
 ) -> None:
-    """Add host NAME reached as DEST (user@host[:port], or an alias from ~/.ssh/config)."""
+    """Add host NAME reached as DEST (user@host[:port], or an alias from ~/.ssh/config).
+
+    A Slurm cluster: --scheduler slurm, DEST its login node (or `local` when tether runs on
+    the login node); the resource flags set defaults for its jobs.
+    """
+    from tether.targets.slurm.cli import host_settings
+
     spec = HostSpec(
         name=name,
         dest=dest,
@@ -43,6 +62,9 @@ def add(
         options=parse_options(options),
         ssh_config=ssh_config,
         python=python,
+        scheduler=scheduler,
+        template=template,
+        **host_settings(take_resource_values(slurm), env),
     )
     path = hosts_config.add_host(spec, replace=replace)
     click.echo(f"added host {name} ({dest}) to {path}; test it with `tether hosts check {name}`")
@@ -64,13 +86,13 @@ def ls(as_json: bool) -> None:
     from tether.cli import render
 
     table = Table(box=None, header_style="bold")
-    for col in ("name", "dest", "identity", "options"):
+    for col in ("name", "dest", "scheduler", "identity", "options"):
         table.add_column(col)
     for name, spec in configured.items():
         opts = " ".join(f"{k}={v}" for k, v in spec.options.items())
         if spec.ssh_config:
             opts = f"-F {spec.ssh_config} {opts}".strip()
-        table.add_row(name, spec.dest, spec.identity or "", opts)
+        table.add_row(name, spec.dest, spec.scheduler, spec.identity or "", opts)
     render.console().print(table)
 
 
@@ -94,7 +116,12 @@ def check(name: str, as_json: bool) -> None:
     from tether.targets.ssh.check import check_host
     from tether.targets.ssh.transport import Transport
 
-    result = check_host(Transport(hosts_config.get_host(name)))
+    spec = hosts_config.get_host(name)
+    if spec.scheduler == "slurm":
+        from tether.targets.slurm.cli import check_cluster
+
+        sys.exit(check_cluster(spec, as_json))
+    result = check_host(Transport(spec))
     if as_json:
         print_json(result.to_dict())
     else:
@@ -135,3 +162,18 @@ def setup(name: str, force: bool) -> None:
 
     click.echo("building wheels here and installing on the host (the first time takes a while)")
     click.echo(bootstrap(Transport(hosts_config.get_host(name)), force=force))
+
+
+@hosts.command("show-script", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@resource_options
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+def show_script(name: str, command: tuple[str, ...], **slurm: object) -> None:
+    """Print the sbatch script `run --on NAME [flags] -- COMMAND` would submit."""
+    from tether.errors import UsageError
+    from tether.targets.slurm.cli import print_script
+
+    spec = hosts_config.get_host(name)
+    if spec.scheduler != "slurm":
+        raise UsageError(f"host {name!r} is not a Slurm cluster (added without --scheduler slurm)")
+    print_script(spec, take_resource_values(slurm), list(command))

@@ -10,9 +10,9 @@ import click
 
 from tether.cli import render
 from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.cli.remote_records import remote_job, run_on_host, split_by_host
 from tether.errors import UsageError
 from tether.jobs import views
-from tether.jobs.lifecycle import refresh
 from tether.store.jobs import FINISHED, RUNNING, STATUSES, Job, JobStore
 
 on_option = click.option(
@@ -48,10 +48,20 @@ def _remote(host: str, args: list[str], *, timeout: float | None = 120.0) -> Non
 @click.command()
 @click.option("--status", "-s", type=click.Choice(STATUSES), multiple=True, help="Only these.")
 @click.option("--limit", "-n", type=int, help="Only the last N jobs.")
+@click.option("--all", "all_hosts", is_flag=True, help="Jobs of this machine and every host.")
 @on_option
 @json_option
-def ls(status: tuple[str, ...], limit: int | None, host: str | None, as_json: bool) -> None:
+def ls(
+    status: tuple[str, ...], limit: int | None, all_hosts: bool, host: str | None, as_json: bool
+) -> None:
     """List jobs: number, name, status, runtime, progress, latest metrics."""
+    if all_hosts:
+        if host is not None:
+            raise UsageError("give --all or --on HOST, not both")
+        from tether.cli.ls_all import list_all
+
+        list_all(status, limit, as_json)
+        return
     if _is_remote(host):
         assert host is not None
         args = ["ls", *[w for s in status for w in ("--status", s)]]
@@ -59,7 +69,11 @@ def ls(status: tuple[str, ...], limit: int | None, host: str | None, as_json: bo
         _remote(host, [*args, "--json"] if as_json else args)
         return
     store = open_store()
-    jobs = [refresh(store, j) for j in store.jobs(statuses=status or None, limit=limit)]
+    jobs = store.jobs(statuses=status or None, limit=limit)
+    if any(not j.finished for j in jobs):  # only those can change (and need the import)
+        from tether.jobs.lifecycle import refresh_many
+
+        jobs = refresh_many(store, jobs)
     if as_json:
         print_json([views.listing_json(j) for j in jobs])
         return
@@ -102,6 +116,10 @@ def show(host: str | None, as_json: bool, job: str | None) -> None:
 
     store = open_store()
     record = resolve_job(store, job)
+    forward = remote_job(record, required=False)
+    if forward is not None:  # the local record of a job on a host: ask the host
+        code = run_on_host(forward, ["show", *(["--json"] if as_json else []), forward.uuid])
+        sys.exit(code)
     summary = {k: v.to_json() for k, v in read_metrics(Path(record.job_dir)).summary().items()}
     events = read_events(Path(record.job_dir))
     prog = views.progress(record)
@@ -184,19 +202,29 @@ def wait(all_jobs: bool, timeout: float | None, host: str | None, job: str | Non
         return
 
     store = open_store()
+    codes: list[int] = []
     if all_jobs:
         if job:
             raise UsageError("give JOB or --all, not both")
-        numbers = [j.number for j in store.jobs(statuses=["queued", RUNNING])]
+        numbers, on_hosts = split_by_host(store.jobs(statuses=["queued", RUNNING]))
+        args = ["wait", *(["--timeout", str(timeout)] if timeout is not None else [])]
+        codes = [run_on_host(f, [*args, f.uuid], timeout=None) for f in on_hosts]
+        if 124 in codes:  # a host's wait timed out
+            sys.exit(124)
     else:
-        numbers = [resolve_job(store, job).number]
+        record = resolve_job(store, job)
+        forward = remote_job(record)
+        if forward is not None:
+            args = ["wait", *(["--timeout", str(timeout)] if timeout is not None else [])]
+            sys.exit(run_on_host(forward, [*args, forward.uuid], timeout=None))
+        numbers = [record.number]
     try:
         jobs = wait_for(store, numbers, timeout)
     except TetherError as exc:
         click.echo(f"tether: {exc}", err=True)
         sys.exit(124)
     if all_jobs:
-        sys.exit(0 if all(j.status == "succeeded" for j in jobs) else 1)
+        sys.exit(0 if all(j.status == "succeeded" for j in jobs) and not any(codes) else 1)
     sys.exit(exit_code_of(jobs[0]))
 
 
@@ -220,13 +248,28 @@ def cancel(grace: float, host: str | None, jobs: tuple[str, ...]) -> None:
         return
 
     store = open_store()
+    slurm: list[Job] = []  # cancelled together below: one scancel per Slurm host
     for ref in jobs or (None,):
         record = resolve_job(store, ref)
         if record.finished:
             click.echo(f"job #{record.number} already {record.status}", err=True)
             continue
+        forward = remote_job(record)
+        if forward is not None:
+            args = ["cancel", "--grace", str(grace), forward.uuid]
+            if code := run_on_host(forward, args, timeout=grace + 120):
+                sys.exit(code)
+            continue
+        if "slurm_id" in record.extra:
+            slurm.append(record)
+            continue
         done = cancel_job(store, record, grace=grace)
         click.echo(f"job #{done.number} {done.status}")
+    if slurm:
+        from tether.targets.slurm.tracking import cancel_jobs
+
+        for done in cancel_jobs(store, slurm):
+            click.echo(f"job #{done.number} {done.status}")
 
 
 @click.command()
@@ -240,9 +283,11 @@ def cancel(grace: float, host: str | None, jobs: tuple[str, ...]) -> None:
 )
 def clean(yes: bool, status: tuple[str, ...]) -> None:
     """Remove finished jobs and their files (logs, metrics)."""
+    from tether.jobs.lifecycle import refresh_many
+
     store = open_store()
     wanted = status or tuple(FINISHED)
-    jobs = [refresh(store, j) for j in store.jobs(statuses=wanted)]
+    jobs = refresh_many(store, store.jobs(statuses=wanted))
     jobs = [j for j in jobs if j.finished]
     if not jobs:
         click.echo("nothing to clean")

@@ -10,8 +10,10 @@ import click
 
 from tether.cli import render
 from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.cli.remote_records import remote_job
 from tether.errors import UsageError
 from tether.jobs import logs as logfiles
+from tether.store.jobs import Job
 
 
 @click.command()
@@ -39,6 +41,11 @@ def logs(
         return
     store = open_store()
     record = resolve_job(store, job)
+    forward = None if framed else remote_job(record)
+    if forward is not None:  # the local record of a job on a host: its output is there
+        _remote_logs(forward.host, follow, tail, pattern, forward.uuid)
+        return
+    _bring_slurm_files(record)
     path = Path(record.log_path)
     out = sys.stdout.buffer
     regex = None
@@ -100,6 +107,14 @@ def _remote_logs(
         sys.exit(code)
 
 
+def _bring_slurm_files(record: Job) -> None:
+    """A Slurm job running on a cluster over ssh: copy its folder here first."""
+    if "slurm_id" in record.extra:
+        from tether.targets.slurm.output import bring_here
+
+        bring_here(record)
+
+
 @click.command()
 @json_option
 @click.argument("job", required=False)
@@ -109,6 +124,7 @@ def scalars(as_json: bool, job: str | None) -> None:
 
     store = open_store()
     record = resolve_job(store, job)
+    _bring_slurm_files(record)
     metrics = read_metrics(Path(record.job_dir))
     summary = metrics.summary()
     if as_json:

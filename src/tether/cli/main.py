@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "install": ("tether.cli.env_cmd:install", "Install packages into the project's virtualenv."),
     "data": ("tether.cli.data_cmd:data", "Download URLs into the project's data/ (with resume)."),
     "probe": ("tether.cli.probe_cmd:probe", "CPUs, load, memory, disk and GPUs of every host."),
+    "notebook": ("tether.cli.notebook_cmd:notebook", "Start Jupyter as a job (here or a host)."),
     "params": ("tether.cli.tuning_cmd:params", "List a script's tunables."),
     "diff": ("tether.cli.tuning_cmd:diff", "Program and parameter changes between two jobs."),
     "save": ("tether.cli.tuning_cmd:save", "Write a job's program back over the original."),

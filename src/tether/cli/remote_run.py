@@ -16,11 +16,13 @@ from tether.cli.context import print_json
 
 
 def pick_host(host: str | None) -> str | None:
-    """The host a ``run`` goes to: ``--on``, else the project's pinned one; None for here."""
+    """The host a ``run`` goes to: ``--on``, else the project's pinned one; None for here.
+
+    ``auto`` (given or pinned) probes every host and picks the least busy one."""
     if host == "local":
         return None
     if host is not None:
-        return host
+        return _auto_host() if host == "auto" else host
     if not _any_project_file_above(Path.cwd()):
         return None  # the common case, decided without importing the project machinery
     from tether.targets.ssh.hosts_config import PROJECT_FILE, project_default_host
@@ -29,7 +31,14 @@ def pick_host(host: str | None) -> str | None:
     root = find_project().root
     if not (root / PROJECT_FILE).is_file():
         return None
-    return project_default_host(root)
+    pinned = project_default_host(root)
+    return _auto_host() if pinned == "auto" else pinned
+
+
+def _auto_host() -> str:
+    from tether.targets.ssh.auto_host import choose_host
+
+    return choose_host(say=sys.stderr)
 
 
 def _any_project_file_above(folder: Path) -> bool:

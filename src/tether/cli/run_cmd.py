@@ -13,6 +13,7 @@ from tether.cli.notify_options import notify_extra, notify_options
 from tether.errors import UsageError
 from tether.jobs.submit import build_spec, parse_batch, queue
 from tether.store.jobs import Job, JobSpec
+from tether.targets.slurm.options import resource_options, take_resource_values
 from tether.tuning.values import parse_assignments
 
 param_option = click.option(
@@ -67,9 +68,13 @@ def _wait_and_exit(jobs: list[Job]) -> None:
     help="Queue one job per line of FILE (shell-quoted commands; - for stdin).",
 )
 @click.option(
-    "--on", "host", metavar="HOST", help="Run on this host (default: tether.toml's; local: here)."
+    "--on",
+    "host",
+    metavar="HOST",
+    help="Run on this host (default: tether.toml's; local: here; auto: the least busy host).",
 )
 @param_option
+@resource_options
 @notify_options
 @json_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -91,6 +96,21 @@ def run(
     from tether.cli.remote_run import pick_host, run_remote
 
     remote = pick_host(host)
+    slurm = take_resource_values(notify)
+    if remote is not None or slurm:
+        from tether.targets.slurm import cli as slurm_cli
+
+        cluster = slurm_cli.slurm_host(remote)
+        if cluster is None:
+            slurm_cli.refuse_resources(slurm, remote)
+        else:
+            jobs = slurm_cli.run(cluster, name=name, wait=wait, batch=batch, as_json=as_json,
+                                 params=parse_assignments(param), command=command,
+                                 extra=notify_extra(**notify), values=slurm)  # fmt: skip
+            _announce(jobs, as_json, wait)
+            if wait:
+                _wait_and_exit(jobs)
+            return
     if remote is not None:
         run_remote(remote, name=name, wait=wait, batch=batch, param=param, as_json=as_json,
                    command=command, notify=notify)  # fmt: skip
@@ -164,7 +184,12 @@ def rerun(
         script=old.script,
         extra=extra,
     )
-    jobs = queue([spec])
+    if "slurm_id" in old.extra:  # back to the same Slurm host, with the same resources
+        from tether.targets.slurm.submit import resubmit
+
+        jobs = [resubmit(spec, old.extra.get("slurm_resources") or {})]
+    else:
+        jobs = queue([spec])
     _announce(jobs, as_json, wait)
     if wait:
         _wait_and_exit(jobs)

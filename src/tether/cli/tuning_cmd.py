@@ -13,6 +13,7 @@ from tether.cli.context import json_option, open_store, print_json, resolve_job
 from tether.errors import ProgramError, UsageError
 from tether.paths import tether_home
 from tether.store.jobs import Job
+from tether.targets.slurm.options import resource_options, take_resource_values
 
 
 @click.command()
@@ -170,6 +171,8 @@ def history(
 )
 @click.option("--seed", default=None, help="Seed for --random (default: random).")
 @click.option("--name", "-n", help="A name for the jobs (default: the script's file name).")
+@click.option("--on", "host", metavar="HOST", help="Submit to this Slurm host (default: here).")
+@resource_options
 @json_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def sweep(
@@ -179,11 +182,23 @@ def sweep(
     name: str | None,
     as_json: bool,
     command: tuple[str, ...],
+    host: str | None = None,
+    **slurm: object,
 ) -> None:
     """Queue one job per point of a parameter grid (or N random points) for SCRIPT.py."""
     from tether.jobs.submit import build_spec, captured_env, queue
     from tether.tuning.sweep import grid, parse_sweep_assignments, random_points
 
+    values = take_resource_values(slurm)
+    cluster = None
+    if (host is not None and host != "local") or values:
+        from tether.targets.slurm import cli as slurm_cli
+
+        cluster = slurm_cli.slurm_host(host)
+        if cluster is None and host not in (None, "local"):
+            raise UsageError(f"sweep --on needs a Slurm host; {host!r} is not one")
+        slurm_cli.refuse_resources(values if cluster is None else {}, host)
+        slurm_cli.resources_of(values)
     if not param:
         raise UsageError("give at least one -p NAME=V1,V2,... to sweep over")
     if random_n:
@@ -199,12 +214,16 @@ def sweep(
     else:
         points = grid(parse_sweep_assignments(param))
     sweep_id = secrets.token_hex(4)
-    env = captured_env()
-    specs = [
-        build_spec(list(command), name=name, env=env, params=point, extra={"sweep": sweep_id})
-        for point in points
-    ]
-    jobs = queue(specs)
+    if cluster is not None:
+        jobs = slurm_cli.submit_sweep(cluster, command, points, values, name=name,
+                                      extra={"sweep": sweep_id})  # fmt: skip
+    else:
+        env = captured_env()
+        specs = [
+            build_spec(list(command), name=name, env=env, params=point, extra={"sweep": sweep_id})
+            for point in points
+        ]
+        jobs = queue(specs)
     if as_json:
         print_json({"sweep": sweep_id, "jobs": [j.number for j in jobs], "points": points})
         return

@@ -32,17 +32,10 @@ def on_host(
 ) -> tuple[str, Any]:
     """Run ``tether VERB`` (``env`` or ``install``) for this project on ``host``; return the
     host's name and its JSON answer."""
-    from tether.targets.ssh.project import find_project
-    from tether.targets.ssh.remote_jobs import ensure_tether, project_folder, transport_for
+    from tether.targets.ssh.remote_jobs import prepare_host, project_folder
     from tether.targets.ssh.remote_stream import stream_json
-    from tether.targets.ssh.sync import describe, sync_project
 
-    project = find_project()
-    transport = transport_for(host, project.root)
-    synced = sync_project(transport, project)
-    if say is not None:
-        say.write(f"tether: {describe(synced, transport.spec.name)}\n")
-    ensure_tether(transport, say)
+    project, transport = prepare_host(host, say)
     args = [verb, *requirement_args(requirements, index), *(["--", *packages] if packages else [])]
     stdin = "".join(f"{line}\n" for line in requirements.lines).encode()
     data = stream_json(transport, args, folder=project_folder(project), input=stdin, say=say)

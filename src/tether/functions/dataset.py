@@ -43,6 +43,11 @@ class Dataset:
     ``chunk_size`` the runs a worker takes at a time (default: a few chunks per worker).
     ``Dataset(None, name=NAME)`` is ``Dataset.open(NAME)``; ``replace=True`` lets a new dataset
     take the name of a finished one (its files are removed).
+
+    On a Slurm host the runs go as one job array (``max_parallel`` tasks at a time, each task
+    ``chunk_size`` runs) and these keywords set each task's resources: ``cpus``, ``mem``,
+    ``gpus``, ``time``, ``partition``, ``account``, ``qos``, ``constraint`` and ``sbatch``
+    (extra sbatch lines); they are checked at once, and refused on other targets.
     """
 
     def __init__(
@@ -54,6 +59,7 @@ class Dataset:
         chunk_size: int | None = None,
         *,
         replace: bool = False,
+        **resources: Any,
     ) -> None:
         self._home = tether_home()
         self._seen: set[str] = set()
@@ -63,6 +69,8 @@ class Dataset:
         if function is None:
             if name is None:
                 raise UsageError("give a function to run, or the name of a dataset to open")
+            if resources:
+                raise UsageError(f"{', '.join(resources)}: resources go with a new dataset")
             self._load(layout.DatasetDir.for_name(self._home, name))
             return
         if not callable(function):
@@ -76,6 +84,7 @@ class Dataset:
             self._make_room(replace)
         self.function: Callable[..., Any] | None = function
         self._target = resolve_target(on, self._home)
+        self._target.use_resources(resources, max_parallel)
         self._runs: list[dict[str, Any]] | None = []
         self._n = 0
         self._job: int | None = None

@@ -48,6 +48,10 @@ class Executor(_BaseExecutor):
 
     ``on`` is ``"local"`` or a host added with ``tether hosts add``; ``max_workers`` is the number
     of worker processes (default: the CPU count); ``name`` names the job and its folder.
+    On a Slurm host each batch (a ``map``, or the calls submitted together) goes as one job
+    array, ``max_workers`` tasks at a time, with the resources given as keywords (``cpus``,
+    ``mem``, ``gpus``, ``time``, ``partition``, ``account``, ``qos``, ``constraint``,
+    ``sbatch``), as for :class:`tether.Dataset`.
     """
 
     def __init__(
@@ -57,11 +61,13 @@ class Executor(_BaseExecutor):
         *,
         name: str | None = None,
         chunk_size: int | None = None,
+        **resources: Any,
     ) -> None:
         if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
             raise UsageError(f"max_workers must be a positive whole number, got {max_workers!r}")
         self._home = tether_home()
         self._target = resolve_target(on, self._home)
+        self._target.use_resources(resources, max_workers)
         self._target.check_python()
         name = layout.check_name(name) if name else layout.default_name("executor")
         self._dir = layout.DatasetDir.for_name(self._home, name)

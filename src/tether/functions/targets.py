@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,16 @@ class Target(ABC):
     def worker_meta(self) -> dict[str, Any]:
         """Entries this target adds to ``meta.json`` for the worker."""
         return {}
+
+    def use_resources(self, resources: Mapping[str, Any], max_parallel: int | None) -> None:
+        """Take the Slurm resources (``cpus=``, ``time=``...) given to a Dataset or Executor;
+        only a Slurm target has any use for them, the others refuse them."""
+        given = sorted(k for k, v in resources.items() if v is not None)
+        if given:
+            raise UsageError(
+                f"{', '.join(f'{k}=' for k in given)}: Slurm resources, but on={self.name!r} is "
+                "not a Slurm host; drop them, or run on a host added with --scheduler slurm"
+            )
 
     @abstractmethod
     def stage_inputs(self, ddir: layout.DatasetDir, names: Sequence[str]) -> None:
@@ -184,8 +194,8 @@ def remote_target(host: str, home: Path) -> Target:
     """The target for a configured host: the one place that picks the kind of target.
 
     Hosts come from ``hosts.toml`` (``tether hosts add``); a host's ``scheduler`` says which
-    kind runs the worker job: ``"none"`` is plain SSH (:mod:`tether.functions.ssh_target`).
-    A Slurm target goes here, keyed on ``scheduler == "slurm"``.
+    kind runs the worker job: ``"none"`` is plain SSH (:mod:`tether.functions.ssh_target`),
+    ``"slurm"`` a job array per batch (:mod:`tether.functions.slurm_target`).
     """
     from tether.targets.ssh.hosts_config import get_host
 
@@ -194,6 +204,10 @@ def remote_target(host: str, home: Path) -> Target:
         from tether.functions.ssh_target import make_target
 
         return make_target(spec, home)
+    if spec.scheduler == "slurm":
+        from tether.functions.slurm_target import make_target as make_slurm_target
+
+        return make_slurm_target(spec, home)
     raise UsageError(
         f"on={host!r}: host {host} uses the {spec.scheduler} scheduler, which Dataset and "
         "Executor do not support yet; use a plain SSH host or on='local'"

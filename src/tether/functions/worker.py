@@ -287,16 +287,23 @@ def main(argv: list[str]) -> int:
         return 2
     ddir = layout.DatasetDir(Path(argv[1]))
     meta = ddir.read_meta()
-    wanted = str(meta.get("python") or serialization.python_tag())
-    if wanted != serialization.python_tag():
-        print(
-            f"[tether] this worker runs Python {serialization.python_tag()} but the inputs were "
-            f"pickled by Python {wanted}; nothing was run",
-            file=sys.stderr,
-        )
+    if not same_python(meta, "worker"):
         return 3
     setup_path(meta)
     return Launcher(ddir, meta).run()
+
+
+def same_python(meta: dict[str, Any], who: str) -> bool:
+    """True when this Python pickles like the one that wrote the inputs; else say why on stderr."""
+    wanted = str(meta.get("python") or serialization.python_tag())
+    if wanted == serialization.python_tag():
+        return True
+    print(
+        f"[tether] this {who} runs Python {serialization.python_tag()} but the inputs were "
+        f"pickled by Python {wanted}; nothing was run",
+        file=sys.stderr,
+    )
+    return False
 
 
 if __name__ == "__main__":

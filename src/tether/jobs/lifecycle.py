@@ -76,6 +76,8 @@ def reconcile(store: JobStore, job: Job) -> str:
 
 def refresh(store: JobStore, job: Job) -> Job:
     """The job as it is now (records a result that landed since the last look)."""
+    if "slurm_id" in job.extra:
+        return job if job.finished else refresh_many(store, [job])[0]
     if job.status != RUNNING:
         return job
     if record_result(store, job):
@@ -86,11 +88,26 @@ def refresh(store: JobStore, job: Job) -> Job:
     return job
 
 
+def refresh_many(store: JobStore, jobs: list[Job]) -> list[Job]:
+    """Every job as it is now; Slurm jobs are asked about with one poll per host."""
+    if not any("slurm_id" in job.extra and not job.finished for job in jobs):
+        return [refresh(store, job) for job in jobs]
+    from tether.targets.slurm.tracking import is_slurm_job, refresh_jobs
+
+    jobs = refresh_jobs(store, jobs)
+    return [job if is_slurm_job(job) else refresh(store, job) for job in jobs]
+
+
 def cancel(store: JobStore, job: Job, *, grace: float = 10.0) -> Job:
     """Cancel a queued or running job: SIGTERM to its whole tree, SIGKILL after ``grace`` s.
 
     Returns once the job is recorded as finished (its processes are gone).
+    A Slurm job is cancelled with ``scancel`` (Slurm's KillWait is its grace).
     """
+    if "slurm_id" in job.extra:
+        from tether.targets.slurm.tracking import cancel_jobs
+
+        return cancel_jobs(store, [job])[0]
     if job.status == QUEUED and store.cancel_queued(job.number):
         return store.get(job.number)
     job = _wait_for_supervisor(store, job)

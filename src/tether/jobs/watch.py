@@ -8,13 +8,18 @@ from pathlib import Path
 
 from tether.errors import TetherError
 from tether.jobs import logs
-from tether.jobs.lifecycle import refresh
+from tether.jobs.lifecycle import refresh, refresh_many
 from tether.store.jobs import Job, JobStore
 
 
 def follow_job(store: JobStore, number: int, start: int = 0) -> Iterator[bytes]:
     """The job's output from byte ``start`` on, live, until the job has finished."""
     job = store.get(number)
+    if job.extra.get("slurm_local") is False:  # a Slurm job whose output is on the cluster
+        from tether.targets.slurm.output import follow_remote_job
+
+        yield from follow_remote_job(store, job, start)
+        return
 
     def finished() -> bool:
         nonlocal job
@@ -31,7 +36,8 @@ def wait_for(store: JobStore, numbers: list[int], timeout: float | None = None) 
     pending = set(numbers)
     while True:
         # one query for the unfinished ones; a result that landed is recorded by refresh()
-        pending = {j.number for j in store.unfinished(pending) if not refresh(store, j).finished}
+        current = refresh_many(store, store.unfinished(pending))
+        pending = {j.number for j in current if not j.finished}
         if not pending:
             return [store.get(n) for n in numbers]
         if deadline is not None and time.monotonic() > deadline:

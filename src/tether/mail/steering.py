@@ -104,7 +104,12 @@ def _rerun(home: Path, store: JobStore, job: Job, command: Command) -> str:
         script=job.script,
         extra=extra,
     )
-    [new] = queue([spec], home)
+    if "slurm_id" in job.extra:  # back to the same Slurm host, with the same resources
+        from tether.targets.slurm.submit import resubmit
+
+        new = resubmit(spec, job.extra.get("slurm_resources") or {}, home)
+    else:
+        [new] = queue([spec], home)
     lines.insert(0, f"job #{new.number} queued: a re-run of job #{job.number}")
     if command.params:
         lines.append("parameters: " + ", ".join(f"{k} = {v!r}" for k, v in command.params.items()))

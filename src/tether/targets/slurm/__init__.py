@@ -1,31 +1,38 @@
-"""Slurm pieces that need no cluster: resource options, sbatch scripts, job states."""
+"""Slurm clusters as tether hosts.
+
+Pieces that need no cluster: resource options (``resources``), sbatch scripts (``script``),
+job states (``states``). Pieces that talk to one: where commands run (``runner``), the
+cluster's commands (``cluster``), submitting (``submit``), keeping records up to date
+(``tracking``), output (``output``). Names below load on first use, so importing a
+submodule stays cheap (``tether run`` imports the CLI options only).
+"""
 
 from __future__ import annotations
 
-from tether.targets.slurm.resources import Resources, merge, parse_resources
-from tether.targets.slurm.script import DEFAULT_TEMPLATE, load_template, render_script
-from tether.targets.slurm.states import (
-    SlurmJobState,
-    combine_states,
-    parse_sacct,
-    parse_sbatch_parsable,
-    parse_scontrol,
-    parse_squeue,
-    poll_commands,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEFAULT_TEMPLATE",
-    "Resources",
-    "SlurmJobState",
-    "combine_states",
-    "load_template",
-    "merge",
-    "parse_resources",
-    "parse_sacct",
-    "parse_sbatch_parsable",
-    "parse_scontrol",
-    "parse_squeue",
-    "poll_commands",
-    "render_script",
-]
+_EXPORTS = {
+    "Resources": "resources",
+    "merge": "resources",
+    "parse_resources": "resources",
+    "DEFAULT_TEMPLATE": "script",
+    "load_template": "script",
+    "render_script": "script",
+    "SlurmJobState": "states",
+    "combine_states": "states",
+    "parse_sacct": "states",
+    "parse_sbatch_parsable": "states",
+    "parse_scontrol": "states",
+    "parse_squeue": "states",
+    "poll_commands": "states",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -19,6 +19,9 @@ from tether.errors import ConfigError, UsageError
 
 SCHEDULERS = ("none", "slurm")
 RESERVED_NAMES = frozenset({"local", "auto"})
+LOCAL_DEST = "local"
+"""The DEST of a Slurm host whose commands run here (tether runs on the login node)."""
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
@@ -164,6 +167,12 @@ class HostSpec:
     partition: str | None = None
     account: str | None = None
     python: str = "python3"
+    resources: dict[str, Any] = field(default_factory=dict)
+    """Slurm resource defaults for this host's jobs (``cpus``, ``mem``, ``time``...)."""
+    template: str | None = None
+    """A sbatch script template file (see ``tether.targets.slurm.script``)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Variables set for the Slurm commands run for this host (e.g. ``SLURM_CONF``)."""
 
     def __post_init__(self) -> None:
         if not _NAME_RE.fullmatch(self.name):
@@ -192,6 +201,32 @@ class HostSpec:
             if not _SLURM_WORD_RE.fullmatch(value):
                 raise UsageError(f"bad Slurm {what} {value!r}: use letters, digits, '.', '_', '-'")
         _check_python(self.python)
+        self._check_slurm_settings()
+
+    def _check_slurm_settings(self) -> None:
+        slurm_only: dict[str, object] = {"resources": self.resources, "env": self.env}
+        slurm_only.update({"template": self.template, "DEST local": self.dest == LOCAL_DEST})
+        for what, value in slurm_only.items():
+            if value and self.scheduler != "slurm":
+                raise UsageError(f"{what} needs scheduler 'slurm'; add --scheduler slurm")
+        if self.template is not None:
+            _check_text("template file", self.template)
+        for key, value in self.env.items():
+            if not _ENV_NAME_RE.fullmatch(key) or not isinstance(value, str):
+                raise UsageError(f"bad env entry {key}={value!r}: use NAME=VALUE (a string)")
+            _check_text("env value", value)
+        if self.resources:
+            from tether.targets.slurm.resources import parse_resources
+
+            given = dict(self.resources)
+            if "partition" in given or "account" in given:
+                raise UsageError("give partition and account as host settings, not resources")
+            object.__setattr__(self, "resources", parse_resources(**given).as_dict())
+
+    @property
+    def is_local(self) -> bool:
+        """True when commands for this host run here (DEST ``local``), not over ssh."""
+        return self.dest == LOCAL_DEST
 
     @property
     def destination(self) -> Destination:
@@ -221,6 +256,12 @@ class HostSpec:
             data["python"] = self.python
         if self.options:
             data["options"] = dict(self.options)
+        if self.resources:
+            data["resources"] = dict(self.resources)
+        if self.template is not None:
+            data["template"] = self.template
+        if self.env:
+            data["env"] = dict(self.env)
         return data
 
     @classmethod
@@ -232,16 +273,17 @@ class HostSpec:
         if not isinstance(data, Mapping):
             raise ConfigError(f'{where} must be a table with at least dest = "user@host"')
         known = {"dest", "identity", "ssh_config", "scheduler", "partition", "account"}
-        known |= {"python", "options"}
-        unknown = sorted(set(data) - known)
+        known |= {"python", "template"}
+        tables = {"options", "resources", "env"}
+        unknown = sorted(set(data) - known - tables)
         if unknown:
             raise ConfigError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; known: {sorted(known)}"
+                f"{where}: unknown key(s) {', '.join(unknown)}; known: {sorted(known | tables)}"
             )
         if "dest" not in data:
             raise ConfigError(f'{where} has no dest; add dest = "user@host[:port]"')
         kwargs: dict[str, Any] = {}
-        for key in sorted(known - {"options"}):
+        for key in sorted(known):
             if key in data:
                 if not isinstance(data[key], str):
                     raise ConfigError(f"{where}: {key} must be a string, not {data[key]!r}")
@@ -250,6 +292,11 @@ class HostSpec:
         if not isinstance(options, Mapping):
             raise ConfigError(f'{where}: options must be a table of ssh options (KEY = "VALUE")')
         kwargs["options"] = {str(k): _option_value(v, where, str(k)) for k, v in options.items()}
+        for key in ("resources", "env"):
+            table = data.get(key, {})
+            if not isinstance(table, Mapping):
+                raise ConfigError(f"{where}: {key} must be a table (KEY = VALUE)")
+            kwargs[key] = dict(table)
         try:
             return cls(name=name, **kwargs)
         except UsageError as exc:

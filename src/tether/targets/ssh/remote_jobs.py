@@ -23,13 +23,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tether.errors import RemoteError, UsageError
 from tether.store.jobs import JobSpec, JobStore
 from tether.targets.ssh.check import REMOTE_VENV
-from tether.targets.ssh.project import Project, find_project
 from tether.targets.ssh.transport import Result, Transport
+
+if TYPE_CHECKING:  # imported when used: `ls --on` and friends start faster without it
+    from tether.targets.ssh.project import Project
 
 REMOTE_TETHER = f"{REMOTE_VENV}/bin/tether"
 _MISSING = "tether-remote: not installed"
@@ -89,9 +91,11 @@ def call(
     return result
 
 
-def call_json(transport: Transport, args: Sequence[str], *, folder: str = "") -> Any:
+def call_json(
+    transport: Transport, args: Sequence[str], *, folder: str = "", timeout: float | None = 120.0
+) -> Any:
     """Run ``tether ARGS --json`` on the host and parse what it prints."""
-    result = call(transport, [*args, "--json"], folder=folder)
+    result = call(transport, [*args, "--json"], folder=folder, timeout=timeout)
     if result.returncode != 0:
         raise _remote_failure(transport, result)
     try:
@@ -142,14 +146,9 @@ def project_folder(project: Project, cwd: Path | None = None) -> str:
     return project.remote_path(Path(rel).as_posix())
 
 
-def submit(
-    host: str,
-    run_args: Sequence[str],
-    *,
-    batch_text: str | None = None,
-    say: IO[str] | None = None,
-) -> Submitted:
-    """Sync, install if needed, ``tether run --json RUN_ARGS`` on the host; record locally."""
+def prepare_host(host: str, say: IO[str] | None = None) -> tuple[Project, Transport]:
+    """Sync this project to ``host`` and install tether there if needed (saying so on ``say``)."""
+    from tether.targets.ssh.project import find_project
     from tether.targets.ssh.sync import describe, sync_project
 
     project = find_project()
@@ -158,7 +157,22 @@ def submit(
     if say is not None:
         say.write(f"tether: {describe(synced, transport.spec.name)}\n")
     ensure_tether(transport, say)
-    args = ["run", "--json", *run_args]
+    return project, transport
+
+
+def submit(
+    host: str,
+    run_args: Sequence[str],
+    *,
+    batch_text: str | None = None,
+    say: IO[str] | None = None,
+    verb: str = "run",
+) -> Submitted:
+    """Sync, install if needed, ``tether VERB --json RUN_ARGS`` on the host; record locally.
+
+    ``verb`` is ``run``, or another verb that queues jobs and prints them (``notebook``)."""
+    project, transport = prepare_host(host, say)
+    args = [verb, "--json", *run_args]
     if batch_text is not None:
         args[2:2] = ["--batch", "-"]
     result = call(
@@ -172,7 +186,7 @@ def submit(
     try:
         data = json.loads(result.stdout)
     except ValueError:
-        raise RemoteError(f"{host}: `tether run` printed no JSON ({result.stdout[:80]!r})")
+        raise RemoteError(f"{host}: `tether {verb}` printed no JSON ({result.stdout[:80]!r})")
     jobs = data if isinstance(data, list) else [data]
     return Submitted(transport.spec.name, jobs, record_local(transport.spec.name, jobs))
 

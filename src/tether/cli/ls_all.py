@@ -1,0 +1,71 @@
+"""``tether ls --all``: this machine's jobs and every SSH host's, in one table with a host column.
+
+The gathering is in :mod:`tether.targets.ssh.all_hosts`; this module prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from tether.cli import render
+from tether.cli.context import open_store, print_json
+
+
+def list_all(statuses: tuple[str, ...], limit: int | None, as_json: bool) -> None:
+    """Ask every SSH host for its jobs (in parallel), merge them with the local ones, print."""
+    from tether.jobs import views
+    from tether.jobs.lifecycle import refresh_many
+    from tether.targets.ssh import all_hosts
+    from tether.targets.ssh.hosts_config import load_hosts
+    from tether.targets.ssh.remote_jobs import update_local
+
+    listings = all_hosts.query_hosts(all_hosts.ssh_hosts(load_hosts()))
+    for listing in listings:
+        if listing.answered:
+            update_local(listing.host, listing.rows or [])
+        else:
+            click.echo(all_hosts.warning(listing), err=True)
+    store = open_store()
+    jobs = refresh_many(store, store.jobs(statuses=statuses or None, limit=limit))
+    local = [(job, views.listing_json(job)) for job in jobs]
+    rows = all_hosts.merge(local, listings, statuses=statuses, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("no jobs on any host yet: start one with `tether run SCRIPT.py`", err=True)
+        return
+    render.console().print(_table(rows))
+
+
+def _progress(data: Any) -> str:
+    if not isinstance(data, dict) or data.get("percent") is None:
+        return ""
+    eta = data.get("eta")
+    return f"{data['percent']}%" + (f" eta {eta}" if eta and eta != "?" else "")
+
+
+def _table(rows: list[dict[str, Any]]) -> Any:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("host", "#", "name", "status", "runtime", "progress", "metrics"):
+        table.add_column(col, justify="right" if col == "#" else "left", no_wrap=col != "metrics")
+    for row in rows:
+        status = str(row.get("status"))
+        style = render.STATUS_STYLE.get(status, "")
+        metrics = row.get("metrics")
+        runtime = row.get("runtime")
+        table.add_row(
+            escape(str(row.get("host"))),
+            str(row.get("number")),
+            escape(str(row.get("name"))),
+            f"[{style}]{status}[/]",
+            render.duration(runtime if isinstance(runtime, (int, float)) else None),
+            _progress(row.get("progress")),
+            render.metrics_text(metrics if isinstance(metrics, dict) else {}),
+        )
+    return table

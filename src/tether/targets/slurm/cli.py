@@ -1,0 +1,198 @@
+"""The CLI side of Slurm hosts: ``run``/``sweep --on CLUSTER`` and ``hosts show-script``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from tether.errors import UsageError
+from tether.store.jobs import Job
+from tether.targets.slurm.resources import Resources, parse_resources
+from tether.targets.ssh.hostspec import HostSpec
+
+FLAGS = "--cpus, --mem, --gpus, --time, --partition, --account, --qos, --constraint, --sbatch"
+
+
+def slurm_host(name: str | None) -> HostSpec | None:
+    """The configured host ``name`` when it is a Slurm cluster, else None."""
+    if name is None or name == "local":
+        return None
+    from tether.targets.ssh.hosts_config import get_host
+
+    spec = get_host(name)
+    return spec if spec.scheduler == "slurm" else None
+
+
+def refuse_resources(values: dict[str, Any], host: str | None) -> None:
+    """Resource flags without a Slurm host are an error, not silently ignored."""
+    if values:
+        where = f"host {host!r} is not a Slurm cluster" if host else "the job runs here"
+        given = ", ".join("--" + k.replace("_lines", "") for k in values)
+        raise UsageError(
+            f"{given}: Slurm options, but {where}; use --on CLUSTER with a host added by "
+            "`tether hosts add NAME DEST --scheduler slurm`"
+        )
+
+
+def resources_of(values: dict[str, Any]) -> Resources:
+    """Checked resources from the flags' values (nothing submitted when one is wrong)."""
+    return parse_resources(**values)
+
+
+def _start_agent(host: HostSpec) -> None:
+    """In local mode the agent watches the jobs (records their end, sends notifications)."""
+    if host.is_local:
+        from tether.agent import control
+        from tether.paths import tether_home
+
+        control.ensure_running(tether_home())
+
+
+def submit(
+    host: HostSpec,
+    argvs: Sequence[Sequence[str]],
+    values: dict[str, Any],
+    *,
+    name: str | None = None,
+    params: dict[str, object] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[Job]:
+    """Check, get the cluster ready, record and submit; starts the agent in local mode."""
+    from tether.targets.slurm import submit as slurm_submit
+
+    resources = resources_of(values)
+    slurm_submit.merge(slurm_submit.host_resources(host), resources)
+    slurm_submit.host_template(host)  # a broken template fails before anything happens
+    say = sys.stderr if sys.stderr.isatty() else None
+    placement = slurm_submit.prepare(host, say)
+    specs = slurm_submit.job_specs(host, placement, argvs, name=name, params=params, extra=extra)
+    jobs = slurm_submit.submit_jobs(host, specs, resources, placement)
+    _start_agent(host)
+    return jobs
+
+
+def submit_sweep(
+    host: HostSpec,
+    command: Sequence[str],
+    points: Sequence[dict[str, object]],
+    values: dict[str, Any],
+    *,
+    name: str | None,
+    extra: dict[str, Any],
+) -> list[Job]:
+    """``tether sweep --on CLUSTER``: one Slurm job per point of the sweep."""
+    from tether.targets.slurm import submit as slurm_submit
+
+    resources = resources_of(values)
+    slurm_submit.host_template(host)
+    say = sys.stderr if sys.stderr.isatty() else None
+    placement = slurm_submit.prepare(host, say)
+    specs = [
+        spec
+        for point in points
+        for spec in slurm_submit.job_specs(
+            host, placement, [command], name=name, params=point, extra=extra
+        )
+    ]
+    jobs = slurm_submit.submit_jobs(host, specs, resources, placement)
+    _start_agent(host)
+    return jobs
+
+
+def run(
+    host: HostSpec,
+    *,
+    name: str | None,
+    wait: bool,
+    batch: str | None,
+    params: dict[str, object],
+    as_json: bool,
+    command: Sequence[str],
+    extra: dict[str, Any],
+    values: dict[str, Any],
+) -> list[Job]:
+    """``tether run --on CLUSTER``: the submitted jobs (announcing them is the caller's)."""
+    from pathlib import Path
+
+    from tether.jobs.submit import parse_batch
+
+    resources_of(values)
+    if batch:
+        if command:
+            raise UsageError("give either --batch FILE or a command, not both")
+        text = sys.stdin.read() if batch == "-" else Path(batch).read_text()
+        argvs = parse_batch(text)
+        if not argvs:
+            raise UsageError(f"{batch}: no commands in it")
+    elif not command:
+        raise UsageError("nothing to run: give a SCRIPT.py or `-- COMMAND ARGS...`")
+    else:
+        argvs = [list(command)]
+    return submit(host, argvs, values, name=name, params=params, extra=extra)
+
+
+def print_script(host: HostSpec, values: dict[str, Any], command: Sequence[str]) -> None:
+    """``tether hosts show-script NAME [flags] -- CMD``."""
+    from tether.targets.slurm.submit import show_script
+
+    click.echo(show_script(host, resources_of(values), command), nl=False)
+
+
+def host_settings(values: dict[str, Any], env: Sequence[str]) -> dict[str, Any]:
+    """HostSpec settings from ``hosts add`` flags: partition, account, resources, env."""
+    settings: dict[str, Any] = {}
+    values = dict(values)
+    for key in ("partition", "account"):
+        if key in values:
+            settings[key] = values.pop(key)
+    if values:
+        settings["resources"] = parse_resources(**values).as_dict()
+    pairs = {}
+    for item in env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--env {item!r}: use NAME=VALUE, e.g. SLURM_CONF=/etc/slurm.conf")
+        pairs[key] = value
+    if pairs:
+        settings["env"] = pairs
+    return settings
+
+
+def check_cluster(host: HostSpec, as_json: bool) -> int:
+    """``hosts check`` on a Slurm host: ``sinfo`` there (after the ssh check over ssh)."""
+    from tether.errors import TetherError
+    from tether.targets.slurm.cluster import SlurmCluster
+
+    report: dict[str, Any] = {"name": host.name, "dest": host.dest, "scheduler": "slurm"}
+    code = 0
+    if not host.is_local:
+        from tether.targets.ssh.check import check_host
+        from tether.targets.ssh.transport import Transport
+
+        result = check_host(Transport(host))
+        report.update(result.to_dict())
+        code = 0 if result.python_ok else 1
+        if not as_json:
+            click.echo(result.summary())
+    try:
+        lines = SlurmCluster(host).sinfo().strip().splitlines()
+    except TetherError as exc:
+        report["slurm"] = None
+        report["error"] = str(exc)
+        if not as_json:
+            click.echo(f"{host.name}: Slurm does not answer: {exc}")
+        code = 1
+    else:
+        report["slurm"] = [dict(zip(("partition", "avail", "timelimit", "nodes", "state"),
+                                    line.split(), strict=False)) for line in lines]  # fmt: skip
+        if not as_json:
+            parts = "; ".join(line for line in lines) or "no partitions"
+            click.echo(f"{host.name}: Slurm answers (sinfo: {parts})")
+    if as_json:
+        from tether.cli.context import print_json
+
+        print_json(report)
+    return code
