@@ -213,10 +213,12 @@ def test_job_slurm_forgot_is_lost_not_running(slurm_setup: SlurmSetup) -> None:
     assert "Slurm no longer knows job 987654" in str(data["reason"])
 
 
-def test_the_agent_records_the_end_without_any_cli_call(slurm_setup: SlurmSetup) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_the_agent_records_the_end_without_any_cli_call(slurm_setup: SlurmSetup, mode: str) -> None:
+    """Over ssh too: the agent asks the cluster from a child process, never in its loop."""
     from tether.store.jobs import JobStore
 
-    number = slurm_setup.run("here", "--", "sh", "-c", "exit 4")
+    number = slurm_setup.run(mode, "--", "sh", "-c", "echo bye; exit 4")
     store = JobStore(slurm_setup.tt.home)
     try:
         deadline = time.monotonic() + 60
@@ -226,6 +228,7 @@ def test_the_agent_records_the_end_without_any_cli_call(slurm_setup: SlurmSetup)
     finally:
         store.close()
     assert (job.status, job.exit_code) == ("failed", 4)
+    assert Path(job.log_path).read_text().strip() == "bye"  # over ssh: fetched at the end
 
 
 def test_hosts_check_and_show_script(slurm_setup: SlurmSetup) -> None:

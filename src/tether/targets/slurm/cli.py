@@ -43,12 +43,11 @@ def resources_of(values: dict[str, Any]) -> Resources:
 
 
 def _start_agent(host: HostSpec) -> None:
-    """In local mode the agent watches the jobs (records their end, sends notifications)."""
-    if host.is_local:
-        from tether.agent import control
-        from tether.paths import tether_home
+    """The agent watches the jobs (records their end, sends notifications)."""
+    from tether.agent import control
+    from tether.paths import tether_home
 
-        control.ensure_running(tether_home())
+    control.ensure_running(tether_home())
 
 
 def submit(

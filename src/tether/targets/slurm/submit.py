@@ -293,11 +293,10 @@ def resubmit(spec: JobSpec, resources: dict[str, Any], home: Path | None = None)
         placement = Placement(local=False, home=remote_home(host), workdir=spec.cwd)
     job_spec = replace(spec, extra=extra)
     job = submit_jobs(host, [job_spec], parse_resources(**resources), placement, home=home)[0]
-    if host.is_local:  # the agent records its end and sends its notifications
-        from tether.agent import control
-        from tether.paths import tether_home
+    from tether.agent import control  # the agent records its end, sends its notifications
+    from tether.paths import tether_home
 
-        control.ensure_running(home or tether_home())
+    control.ensure_running(home or tether_home())
     return job
 
 
