@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,3 +91,18 @@ def _stop_everything(home: Path) -> None:
                 proc.kill()
         except (psutil.Error, ProcessLookupError, PermissionError, OSError):
             pass
+
+
+@pytest.fixture
+def ipython(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An IPython ``InteractiveShell`` (no browser) with ``%load_ext tether`` done."""
+    pytest.importorskip("IPython")
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_line_magic("load_ext", "tether")
+        yield shell
+    finally:
+        InteractiveShell.clear_instance()

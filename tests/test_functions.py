@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -242,25 +243,15 @@ def test_unknown_target_and_python_mismatch_are_clear(tether: Tether) -> None:
         Dataset.open("no-such-dataset")
 
 
-def test_cell_magic_runs_a_cell_and_returns_its_value(
-    tether: Tether, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pytest.importorskip("IPython")
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance()
-    try:
-        shell.run_line_magic("load_ext", "tether")
-        shell.user_ns["factor"] = 3
-        result = shell.run_cell("%%tether --args a=10 b=7 --in factor\nc = a * b\nc * factor\n")
-        assert result.error_in_exec is None, result.error_in_exec
-        assert result.result == 210
-        ds = shell.user_ns["tether_last"]
-        assert isinstance(ds, Dataset)
-        assert ds.is_finished
-        failing = shell.run_cell("%%tether --name cell-fails\n1 / 0\n")
-        assert isinstance(failing.error_in_exec, ZeroDivisionError)
-        assert isinstance(failing.error_in_exec.__cause__, RemoteTraceback)
-    finally:
-        InteractiveShell.clear_instance()
+def test_cell_magic_runs_a_cell_and_returns_its_value(tether: Tether, ipython: Any) -> None:
+    shell = ipython
+    shell.user_ns["factor"] = 3
+    result = shell.run_cell("%%tether --args a=10 b=7 --in factor\nc = a * b\nc * factor\n")
+    assert result.error_in_exec is None, result.error_in_exec
+    assert result.result == 210
+    ds = shell.user_ns["tether_last"]
+    assert isinstance(ds, Dataset)
+    assert ds.is_finished
+    failing = shell.run_cell("%%tether --name cell-fails\n1 / 0\n")
+    assert isinstance(failing.error_in_exec, ZeroDivisionError)
+    assert isinstance(failing.error_in_exec.__cause__, RemoteTraceback)

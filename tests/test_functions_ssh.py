@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -367,30 +368,20 @@ def test_a_local_helper_module_is_importable_on_the_host(
     assert here.remote_project("lib", f"{module}.py").is_file()
 
 
-def test_cell_magic_runs_a_cell_on_the_host(
-    here: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pytest.importorskip("IPython")
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance()
-    try:
-        shell.run_line_magic("load_ext", "tether")
-        shell.user_ns["factor"] = 3
-        result = shell.run_cell(
-            f"%%tether --on {HOST} --args a=10 b=7 --in factor\n"
-            "import os\nc = a * b\n(c * factor, os.getuid())\n"
-        )
-        assert result.error_in_exec is None, result.error_in_exec
-        assert result.result == (210, _rig_uid(here.server))
-        ds = shell.user_ns["tether_last"]
-        assert isinstance(ds, Dataset) and ds.is_finished
-        failing = shell.run_cell(f"%%tether --on {HOST}\n1 / 0\n")
-        assert isinstance(failing.error_in_exec, ZeroDivisionError)
-        assert isinstance(failing.error_in_exec.__cause__, RemoteTraceback)
-    finally:
-        InteractiveShell.clear_instance()
+def test_cell_magic_runs_a_cell_on_the_host(here: Remote, ipython: Any) -> None:
+    shell = ipython
+    shell.user_ns["factor"] = 3
+    result = shell.run_cell(
+        f"%%tether --on {HOST} --args a=10 b=7 --in factor\n"
+        "import os\nc = a * b\n(c * factor, os.getuid())\n"
+    )
+    assert result.error_in_exec is None, result.error_in_exec
+    assert result.result == (210, _rig_uid(here.server))
+    ds = shell.user_ns["tether_last"]
+    assert isinstance(ds, Dataset) and ds.is_finished
+    failing = shell.run_cell(f"%%tether --on {HOST}\n1 / 0\n")
+    assert isinstance(failing.error_in_exec, ZeroDivisionError)
+    assert isinstance(failing.error_in_exec.__cause__, RemoteTraceback)
 
 
 def test_a_bad_host_is_one_clear_line(here: Remote) -> None:
