@@ -21,6 +21,7 @@ from tether.errors import ConfigError, UsageError
 from tether.targets.ssh.command import (
     MAX_SOCKET_PATH,
     Remote,
+    auth_fingerprint,
     control_socket_dir,
     count_itemized_changes,
     master_check_argv,
@@ -279,7 +280,7 @@ def test_ssh_argv_shape(tmp_path: Path, ctl: Path) -> None:
         "IdentitiesOnly=yes",
         "ControlMaster=auto",
         "ControlPersist=10m",
-        f"ControlPath={ctl}/%C",
+        f"ControlPath={ctl}/{auth_fingerprint(spec)}-%C",
         "BatchMode=yes",
         "ConnectTimeout=10",
         "ServerAliveCountMax=3",
@@ -315,7 +316,7 @@ def test_master_argvs(spec: HostSpec, tmp_path: Path, ctl: Path) -> None:
     assert check[-4:] == ["-O", "check", "--", "alice@gpu.example.org"]
     exit_ = master_exit_argv(spec, ctl)
     assert exit_[-4:] == ["-O", "exit", "--", "alice@gpu.example.org"]
-    assert f"ControlPath={ctl}/%C" in check
+    assert f"ControlPath={ctl}/{auth_fingerprint(spec)}-%C" in check
     start = master_start_argv(spec, ctl)
     assert start[-5:] == ["-M", "-N", "-f", "--", "alice@gpu.example.org"]
 
@@ -374,12 +375,12 @@ def test_control_dir_too_long_falls_back(tmp_path: Path, spec: HostSpec) -> None
     sockets = control_socket_dir(long_dir)
     assert sockets != long_dir
     assert str(sockets).startswith(f"/tmp/tether-{os.getuid()}/")
-    # Room for "/" + 40 hex of %C + ssh's 17-character temporary suffix.
-    assert len(str(sockets)) + 1 + 40 + 17 <= MAX_SOCKET_PATH
+    # Room for "/" + fingerprint + "-" + 40 hex of %C + ssh's 17-character temporary suffix.
+    assert len(str(sockets)) + 1 + 12 + 1 + 40 + 17 <= MAX_SOCKET_PATH
     assert control_socket_dir(long_dir) == sockets  # stable
     assert control_socket_dir(tmp_path / ("y" * 80)) != sockets  # distinct per dir
     argv = ssh_argv(spec, long_dir, remote_cmd=["true"])
-    assert f"ControlPath={sockets}/%C" in argv
+    assert f"ControlPath={sockets}/{auth_fingerprint(spec)}-%C" in argv
     mode = sockets.stat().st_mode
     assert stat.S_IMODE(mode) == 0o700
     assert stat.S_IMODE(sockets.parent.stat().st_mode) == 0o700
@@ -621,3 +622,35 @@ def test_count_itemized_changes() -> None:
     )
     assert count_itemized_changes(output) == 4
     assert count_itemized_changes("") == 0
+
+
+def test_auth_fingerprint_covers_everything_that_changes_authentication(tmp_path: Path) -> None:
+    config = tmp_path / "cfg"
+    config.write_text("Host *\n  User a\n")
+    base = HostSpec(name="a", dest="alice@h:22", identity="/k1", ssh_config=str(config))
+    same = HostSpec(name="other-name", dest="alice@h:22", identity="/k1", ssh_config=str(config))
+    assert auth_fingerprint(base) == auth_fingerprint(same)  # the alias is not part of it
+    variants = [
+        HostSpec(name="a", dest="alice@h:22", identity="/k2", ssh_config=str(config)),
+        HostSpec(name="a", dest="alice@h:22", ssh_config=str(config)),
+        HostSpec(name="a", dest="alice@h:22", identity="/k1"),
+        HostSpec(
+            name="a",
+            dest="alice@h:22",
+            identity="/k1",
+            ssh_config=str(config),
+            options={"StrictHostKeyChecking": "no"},
+        ),
+        HostSpec(
+            name="a",
+            dest="alice@h:22",
+            identity="/k1",
+            ssh_config=str(config),
+            options={"UserKnownHostsFile": "/elsewhere"},
+        ),
+    ]
+    prints = {auth_fingerprint(spec) for spec in variants}
+    assert len(prints) == len(variants) and auth_fingerprint(base) not in prints
+    before = auth_fingerprint(base)
+    config.write_text("Host *\n  User b\n")  # the config file's contents count too
+    assert auth_fingerprint(base) != before

@@ -60,6 +60,34 @@ def test_bad_auth_is_one_line(remote: Remote, tmp_path: Path) -> None:
     assert "badkey refused the login" in line
 
 
+def test_open_master_is_not_shared_with_another_identity_or_host_key(
+    remote: Remote, tmp_path: Path
+) -> None:
+    """A master to user@host:port opened with the right key must not let in a host added
+    with another identity file, or one whose host key is not known (issue 17)."""
+    remote.add_direct("good")
+    assert "reachable" in remote.tt("hosts", "check", "good").stdout  # master now open
+    stranger = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    remote.add_direct("badkey", identity=str(stranger))
+    line = _one_error_line(remote.tt("hosts", "check", "badkey", check=False))
+    assert "badkey refused the login" in line
+    s = remote.server
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    remote.tt(
+        "hosts", "add", "unknownkey", f"{s.user}@{s.host}:{s.port}", "-i", str(s.identity_file),
+        "-o", f"UserKnownHostsFile={empty}", "-o", "StrictHostKeyChecking=yes",
+        "-o", "GlobalKnownHostsFile=/dev/null", "-o", "IdentityAgent=none",
+    )  # fmt: skip
+    line = _one_error_line(remote.tt("hosts", "check", "unknownkey", check=False))
+    assert "unknownkey" in line and "reachable" not in line
+    # The job verbs go through the same transport: they are refused as well.
+    assert remote.tt("ls", "--on", "badkey", check=False).returncode != 0
+    # ... while the good host still rides on its own master.
+    assert "reachable" in remote.tt("hosts", "check", "good").stdout
+
+
 def test_unreachable_port_is_one_line(remote: Remote) -> None:
     port = free_port()  # nothing listens there
     remote.tt("hosts", "add", "closed", f"nobody@127.0.0.1:{port}", "-o", "BatchMode=yes")

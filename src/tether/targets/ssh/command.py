@@ -36,9 +36,12 @@ StrPath = str | os.PathLike[str]
 #: Longest socket path we allow: ``sun_path`` is 104 bytes on macOS/BSD and 108 on
 #: Linux, including the final NUL.
 MAX_SOCKET_PATH = 103
-#: What ssh appends to the control directory: ``/`` + ``%C`` (40 hex digits) + the
-#: ``.XXXXXXXXXXXXXXXX`` of the temporary socket it binds before renaming (mux.c).
-_SOCKET_SUFFIX_LEN = 1 + 40 + 17
+#: Hex digits of the authentication fingerprint at the start of each socket name.
+AUTH_DIGITS = 12
+#: What ssh appends to the control directory: ``/`` + the fingerprint + ``-`` + ``%C`` (40
+#: hex digits) + the ``.XXXXXXXXXXXXXXXX`` of the temporary socket it binds before
+#: renaming (mux.c).
+_SOCKET_SUFFIX_LEN = 1 + AUTH_DIGITS + 1 + 40 + 17
 #: Characters that need no quoting in ``-o ControlPath=...`` (no ``%`` tokens, no spaces).
 _PLAIN_PATH_RE = re.compile(r"[A-Za-z0-9._/+-]+")
 _SAFE_REMOTE_PATH_RE = re.compile(r"[A-Za-z0-9._/+@%=,:-]+")
@@ -83,9 +86,38 @@ def control_socket_dir(control_dir: StrPath) -> Path:
     return _fallback_root() / digest
 
 
-def control_path(control_dir: StrPath) -> str:
-    """The ``ControlPath`` value: ``<socket dir>/%C`` (``%C`` is a hash of host, port, user)."""
-    return f"{control_socket_dir(control_dir)}/%C"
+def auth_fingerprint(spec: HostSpec) -> str:
+    """A short hash of everything in ``spec`` that changes how ssh authenticates.
+
+    ``%C`` only covers user, host, port and jump host, so two hosts with the same DEST but
+    another identity file, other ``-o`` options (host key checking, known hosts files...)
+    or another ssh config file (path and contents) would share a master connection, and
+    the second would be let in on the first one's login. The fingerprint keeps them apart.
+    """
+    parts: list[str] = []
+    if spec.identity:
+        parts.append("identity=" + os.path.abspath(os.path.expanduser(spec.identity)))
+    for key, value in sorted((k.lower(), v) for k, v in spec.options.items()):
+        parts.append(f"option {key}={value}")
+    if spec.ssh_config:
+        config = os.path.abspath(os.path.expanduser(spec.ssh_config))
+        try:
+            content = hashlib.sha256(Path(config).read_bytes()).hexdigest()
+        except OSError:
+            content = "unreadable"
+        parts.append(f"config={config} {content}")
+    digest = hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+    return digest[:AUTH_DIGITS]
+
+
+def control_path(control_dir: StrPath, spec: HostSpec) -> str:
+    """The ``ControlPath`` value: ``<socket dir>/<auth fingerprint>-%C``.
+
+    ``%C`` is ssh's hash of host, port, user and jump host; the fingerprint
+    (:func:`auth_fingerprint`) adds identity, options and config file, so a master is
+    only reused by a host that would authenticate the same way.
+    """
+    return f"{control_socket_dir(control_dir)}/{auth_fingerprint(spec)}-%C"
 
 
 def _make_private_dir(path: Path) -> None:
@@ -137,7 +169,7 @@ def ssh_options(
     argv += [
         "-o", "ControlMaster=auto",
         "-o", f"ControlPersist={CONTROL_PERSIST}",
-        "-o", f"ControlPath={control_path(control_dir)}",
+        "-o", f"ControlPath={control_path(control_dir, spec)}",
     ]  # fmt: skip
     if batch:
         argv += ["-o", "BatchMode=yes"]
