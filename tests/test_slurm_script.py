@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tether.errors import ConfigError, UsageError
+from tether.targets.slurm.cli import dependency_line
 from tether.targets.slurm.resources import Resources, parse_resources
 from tether.targets.slurm.script import DEFAULT_TEMPLATE, load_template, render_script
 
@@ -132,6 +133,12 @@ GOLDEN_CASES = {
         ["python3", *HOSTILE_ARGS],
         "~/dir with 'quotes' $HOME",
         HOSTILE_ENV,
+    ),
+    "dependency": lambda: render_script(
+        parse_resources(time=600, sbatch_lines=[dependency_line(["4101", "4102"], ["4099"]) or ""]),
+        ["python3", "evaluate.py"],
+        "~/project",
+        None,
     ),
     "host_template": lambda: render_script(
         parse_resources(cpus=4, gpus="v100:1", sbatch_lines=["--mail-type=END"]),
@@ -367,3 +374,9 @@ def test_default_template_is_exported() -> None:
     assert render_script(Resources(), ["true"], template=DEFAULT_TEMPLATE) == render_script(
         Resources(), ["true"]
     )
+
+
+def test_dependency_line_uses_slurms_syntax() -> None:
+    assert dependency_line(["7"], []) == "--dependency=afterok:7"
+    assert dependency_line([], ["7", "8"]) == "--dependency=afterany:7:8"
+    assert dependency_line([], []) is None

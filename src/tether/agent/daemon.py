@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.agent import control, logfile, processes
+from tether.agent.scheduling import Scheduler
 from tether.agent.supervisor import supervise
 from tether.jobs import lifecycle
 from tether.notify.service import NotifierProcess
@@ -62,6 +63,7 @@ class Agent:
         if self.parallel_override is not None:
             self.store.set_setting("agent.parallel", str(self.parallel_override))
         self.parallel = self._read_parallel()
+        self.scheduler = Scheduler(self.store)
         self._write_info()
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
@@ -168,13 +170,15 @@ class Agent:
 
     # -- starting jobs ----------------------------------------------------------------------
     def schedule(self) -> None:
+        self.scheduler.tick()
         running = self.store.count(RUNNING)
         while running < self.parallel and not self.stopping:
-            job = self.store.claim_next()
-            if job is None:
+            claimed = self.scheduler.claim_next()
+            if claimed is None:
                 return
+            job, gpu_env = claimed
             try:
-                self.launch(job)
+                self.launch(job, gpu_env)
             except Exception as exc:
                 log.exception("could not start job #%d", job.number)
                 self.store.finish(
@@ -182,7 +186,7 @@ class Agent:
                 )
             running += 1
 
-    def launch(self, job: Job) -> None:
+    def launch(self, job: Job, more_env: dict[str, str] | None = None) -> None:
         job_dir = Path(job.job_dir)
         job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         env = dict(job.env if job.env is not None else os.environ)
@@ -195,6 +199,7 @@ class Agent:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.update(more_env or {})
         params = job.extra.get("params")
         if params:
             env[context.ENV_PARAMS] = json.dumps(params)

@@ -24,8 +24,21 @@ def agent() -> None:
     type=click.IntRange(1, 1024),
     help="How many jobs run at once (default 1; kept for next starts).",
 )
-def start(parallel: int | None) -> None:
-    """Start the agent (or change its --parallel while it runs)."""
+@click.option(
+    "--gpus",
+    metavar="INDICES",
+    help="Give jobs only these GPUs (0,1; 'all' for every one; kept for next starts).",
+)
+def start(parallel: int | None, gpus: str | None) -> None:
+    """Start the agent (or change its --parallel or --gpus while it runs)."""
+    if gpus is not None:
+        from tether.agent import gpus as gpu_slots
+        from tether.store.jobs import JobStore
+
+        value = "" if gpus == "all" else ",".join(map(str, gpu_slots.parse_allowed(gpus)))
+        store = JobStore(tether_home())
+        store.set_setting(gpu_slots.ALLOWED_SETTING, value)
+        store.close()
     info = control.start(tether_home(), parallel)
     click.echo(f"agent running (pid {info.pid}, parallel {info.parallel})")
 

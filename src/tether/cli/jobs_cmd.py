@@ -89,7 +89,7 @@ def ls(
             str(job.number),
             job.name,
             f"[{style}]{job.status}[/]",
-            job.host,
+            views.where(job),
             render.duration(job.runtime),
             str(prog) if prog else "",
             render.metrics_text(views.latest_metrics(job)),

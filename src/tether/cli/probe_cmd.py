@@ -25,8 +25,13 @@ def probe(timeout: float, no_local: bool, as_json: bool) -> None:
     from tether.targets.ssh.remote_probe import probe_all
 
     rows = probe_all(load_hosts(), timeout=timeout, include_local=not no_local)
+    holders = {} if no_local else _local_holders()
     if as_json:
-        print_json([row.to_dict() for row in rows])
+        data = [row.to_dict() for row in rows]
+        for item in data:
+            if item.get("host") == "local":
+                item["gpu_holders"] = {str(k): v for k, v in holders.items()}
+        print_json(data)
         return
     from rich.table import Table
 
@@ -40,9 +45,11 @@ def probe(timeout: float, no_local: bool, as_json: bool) -> None:
         if res is None:
             table.add_row(row.name, f"[red]no[/] {row.error or ''}", "", "", "", "", "", "")
             continue
+        held = holders if row.name == "local" else {}
         gpus = ", ".join(
             f"{g.name} {_gib(g.mem_free_bytes)}/{_gib(g.mem_total_bytes)}"
             + (f" {g.utilization_pct:.0f}%" if g.utilization_pct is not None else "")
+            + (f" job #{held[g.index]}" if g.index in held else "")
             for g in res.gpus
         )
         table.add_row(
@@ -56,3 +63,11 @@ def probe(timeout: float, no_local: bool, as_json: bool) -> None:
             row.tether_version or "-",
         )
     render.console().print(table)
+
+
+def _local_holders() -> dict[int, int]:
+    """GPU index -> the running tether job here that holds it (``run --gpus N``)."""
+    from tether.agent.gpus import held
+    from tether.cli.context import open_store
+
+    return held(open_store())

@@ -10,6 +10,7 @@ import click
 
 from tether.cli.context import json_option, open_store, print_json, resolve_job
 from tether.cli.notify_options import notify_extra, notify_options
+from tether.cli.schedule_options import schedule_extra, schedule_options, take_schedule_values
 from tether.errors import UsageError
 from tether.jobs.submit import build_spec, parse_batch, queue
 from tether.store.jobs import Job, JobSpec
@@ -75,6 +76,7 @@ def _wait_and_exit(jobs: list[Job]) -> None:
 )
 @param_option
 @resource_options
+@schedule_options
 @notify_options
 @json_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -97,26 +99,31 @@ def run(
 
     remote = pick_host(host)
     slurm = take_resource_values(notify)
+    sched = take_schedule_values(notify)
+    gpus_text: str | None = None
     if remote is not None or slurm:
         from tether.targets.slurm import cli as slurm_cli
 
         cluster = slurm_cli.slurm_host(remote)
         if cluster is None:
+            gpus_text = slurm.pop("gpus", None)  # GPU slots of this machine or the SSH host
             slurm_cli.refuse_resources(slurm, remote)
         else:
+            values = slurm_cli.with_schedule(slurm, sched)
             jobs = slurm_cli.run(cluster, name=name, wait=wait, batch=batch, as_json=as_json,
                                  params=parse_assignments(param), command=command,
-                                 extra=notify_extra(**notify), values=slurm)  # fmt: skip
+                                 extra=notify_extra(**notify), values=values)  # fmt: skip
             _announce(jobs, as_json, wait)
             if wait:
                 _wait_and_exit(jobs)
             return
     if remote is not None:
+        forwarded = {**notify, **sched, **({"gpus": gpus_text} if gpus_text else {})}
         run_remote(remote, name=name, wait=wait, batch=batch, param=param, as_json=as_json,
-                   command=command, notify=notify)  # fmt: skip
+                   command=command, notify=forwarded)  # fmt: skip
         return
     params = parse_assignments(param)
-    extra = notify_extra(**notify)
+    extra = {**notify_extra(**notify), **schedule_extra(sched, gpus_text)}
     if batch:
         if command:
             raise UsageError("give either --batch FILE or a command, not both")

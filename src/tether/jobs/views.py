@@ -22,10 +22,22 @@ def progress(job: Job) -> Progress | None:
     return read_progress(Path(job.log_path)) if job.status == RUNNING else None
 
 
+def gpus_held(job: Job) -> list[int]:
+    """The GPU indices a running job holds (``--gpus N``)."""
+    return list(job.extra.get("gpu_held") or []) if job.status == RUNNING else []
+
+
+def where(job: Job) -> str:
+    """The host, and the GPUs the job holds there: ``local gpu 0,1``."""
+    held = gpus_held(job)
+    return f"{job.host} gpu {','.join(map(str, held))}" if held else job.host
+
+
 def listing_json(job: Job) -> dict[str, Any]:
     """``ls --json``: the job's stable fields plus progress and latest metrics."""
     data = job.to_json()
     prog = progress(job)
     data["progress"] = prog.to_json() if prog else None
     data["metrics"] = latest_metrics(job)
+    data["gpus"] = gpus_held(job)
     return data

@@ -37,6 +37,44 @@ def refuse_resources(values: dict[str, Any], host: str | None) -> None:
         )
 
 
+def dependency_line(after: Sequence[str], after_any: Sequence[str]) -> str | None:
+    """Slurm's ``--dependency=afterok:ID:ID,afterany:ID`` for Slurm job ids (None for none)."""
+    kinds = (("afterok", after), ("afterany", after_any))
+    parts = [f"{kind}:{':'.join(ids)}" for kind, ids in kinds if ids]
+    return f"--dependency={','.join(parts)}" if parts else None
+
+
+def schedule_values(values: dict[str, Any]) -> dict[str, Any]:
+    """``--after``/``--after-any`` on a Slurm host: the jobs' Slurm ids as a ``--dependency``
+    sbatch line. Retries and --gpu-mem are not offered there (Slurm has its own)."""
+    from tether.jobs.depends import parse_refs
+    from tether.paths import tether_home
+    from tether.store.jobs import JobStore
+
+    refused = [n for n in ("gpu_mem", "retry", "retry_delay", "retry_on") if n in values]
+    if refused:
+        given = ", ".join("--" + n.replace("_", "-") for n in refused)
+        raise UsageError(f"{given}: not offered on Slurm hosts yet (use Slurm's own --requeue)")
+    store = JobStore(tether_home())
+    ids: dict[str, list[str]] = {}
+    for flag, key in (("--after", "after"), ("--after-any", "after_any")):
+        for ref in parse_refs(values.get(key, ())):
+            job = store.resolve(ref)
+            slurm_id = job.extra.get("slurm_id")
+            if not slurm_id:
+                raise UsageError(f"{flag} {ref}: job #{job.number} is not a Slurm job")
+            ids.setdefault(key, []).append(str(slurm_id))
+    line = dependency_line(ids.get("after", []), ids.get("after_any", []))
+    return {"sbatch_lines": (line,)} if line else {}
+
+
+def with_schedule(values: dict[str, Any], schedule: dict[str, Any]) -> dict[str, Any]:
+    """The resource values with the dependency line of ``schedule`` added."""
+    more = schedule_values(schedule) if schedule else {}
+    lines = (*values.get("sbatch_lines", ()), *more.get("sbatch_lines", ()))
+    return {**values, **({"sbatch_lines": lines} if lines else {})}
+
+
 def resources_of(values: dict[str, Any]) -> Resources:
     """Checked resources from the flags' values (nothing submitted when one is wrong)."""
     return parse_resources(**values)

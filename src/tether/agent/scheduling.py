@@ -1,0 +1,102 @@
+"""Which queued job the agent starts next, and with what.
+
+Plain jobs start in order (FIFO). A job with a gate (``extra["gate"]``: GPUs, dependencies,
+a retry's delay) starts when its gate opens and is skipped meanwhile, so a job waiting for a
+GPU or another job never holds back the jobs queued after it. A job whose dependency failed
+ends ``cancelled`` with the reason. Failed attempts of ``--retry`` jobs are queued again here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from tether.agent import gpus
+from tether.jobs import depends, retry
+from tether.store.db import transaction
+from tether.store.jobs import CANCELLED, QUEUED, RUNNING, Job, JobStore
+
+log = logging.getLogger("tether.agent")
+
+# The queued jobs that may start next: every gated one, and the first ungated one.
+_CANDIDATES = (
+    "SELECT number, extra FROM jobs WHERE status = :q AND target = :t AND ("
+    " json_extract(extra, '$.gate') IS NOT NULL OR number <= ("
+    "  SELECT min(number) FROM jobs WHERE status = :q AND target = :t"
+    "  AND json_extract(extra, '$.gate') IS NULL)) ORDER BY number"
+)
+
+
+class Scheduler:
+    """The agent's choice of the next job; ``nvidia-smi`` is asked at most once a pass."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+        self._gpus: list[gpus.Gpu] | None = None
+        self._asked = False
+
+    def tick(self) -> None:
+        """Once a loop turn: queue retries of failed attempts."""
+        for job in retry.process(self.store):
+            log.info("job #%d queued as %s", job.number, retry.label(job.extra))
+        self._asked = False
+
+    def claim_next(self) -> tuple[Job, dict[str, str]] | None:
+        """Mark the next job that may start as running; return it and its extra environment."""
+        rows = self.store.conn.execute(_CANDIDATES, {"q": QUEUED, "t": "local"}).fetchall()
+        for number, extra_text in rows:
+            gate = (json.loads(extra_text or "{}")).get("gate")
+            if not gate:
+                return self._claim(number, None)
+            claimed = self._try_gated(number, gate)
+            if claimed is not None:
+                return claimed
+        return None
+
+    def _try_gated(self, number: int, gate: dict[str, Any]) -> tuple[Job, dict[str, str]] | None:
+        if float(gate.get("not_before") or 0) > time.time():
+            return None
+        if gate.get("after") or gate.get("after_any"):
+            state, reason = depends.decide(self.store, gate)
+            if state == depends.BROKEN:
+                self.store.finish(number, CANCELLED, exit_code=None, reason=reason, only_if=QUEUED)
+                log.info("job #%d cancelled: %s", number, reason)
+                return None
+            if state == depends.WAIT:
+                return None
+        want = gate.get("gpus")
+        if not want:
+            return self._claim(number, None)
+        chosen = self._choose_gpus(int(want["count"]), want.get("mem"))
+        if chosen is None:
+            return None
+        return self._claim(number, chosen)
+
+    def _choose_gpus(self, count: int, mem: int | None) -> list[gpus.Gpu] | None:
+        if not self._asked:  # read at launch, not at submit; once per pass
+            self._gpus = gpus.query()
+            self._asked = True
+        if not self._gpus:
+            return None
+        return gpus.choose(self._gpus, gpus.held(self.store), gpus.allowed(self.store), count, mem)
+
+    def _claim(
+        self, number: int, chosen: list[gpus.Gpu] | None
+    ) -> tuple[Job, dict[str, str]] | None:
+        conn = self.store.conn
+        with transaction(conn):
+            row = conn.execute(
+                "UPDATE jobs SET status = ?, started = ? WHERE number = ? AND status = ?",
+                (RUNNING, time.time(), number, QUEUED),
+            )
+            if row.rowcount != 1:
+                return None
+            if chosen:
+                conn.execute(
+                    "UPDATE jobs SET extra = json_set(extra, '$.gpu_held', json(?)) "
+                    "WHERE number = ?",
+                    (json.dumps([g.index for g in chosen]), number),
+                )
+        return self.store.get(number), (gpus.env_for(chosen) if chosen else {})

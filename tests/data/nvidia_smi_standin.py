@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""A stand-in for ``nvidia-smi`` (there is no GPU on the test machine): it prints recorded
+output of a real two-GPU ``nvidia-smi`` for the two queries tether makes. The memory used
+per GPU comes from $NVIDIA_SMI_STANDIN_USED (MiB, comma-separated) so a test can fill a GPU.
+"""
+
+import os
+import sys
+
+GPUS = [
+    ("0", "NVIDIA A100-SXM4-80GB", "GPU-4a2f6e1c-0b7d-2c3e-9f10-5d6a7b8c9d01"),
+    ("1", "NVIDIA A100-SXM4-80GB", "GPU-8e1d3c5b-7a9f-4e2d-b6c8-0a1b2c3d4e02"),
+]
+TOTAL = 81920
+used = [int(x) for x in os.environ.get("NVIDIA_SMI_STANDIN_USED", "4,4").split(",")]
+args = " ".join(sys.argv[1:])
+if "--query-gpu=index,uuid,memory.total,memory.used,utilization.gpu" in args:
+    print("index, uuid, memory.total [MiB], memory.used [MiB], utilization.gpu [%]")
+    for (index, _, uuid), mem in zip(GPUS, used, strict=False):
+        print(f"{index}, {uuid}, {TOTAL} MiB, {mem} MiB, 0 %")
+elif "--query-gpu=index,name,memory.used,memory.total,utilization.gpu" in args:
+    for (index, name, _), mem in zip(GPUS, used, strict=False):
+        print(f"{index}, {name}, {mem}, {TOTAL}, 0")
+elif "--query-compute-apps" in args:
+    print("pid, used_gpu_memory [MiB]" if "noheader" not in args else "", end="")
+else:
+    sys.exit(f"nvidia-smi stand-in: no recording for {args!r}")
