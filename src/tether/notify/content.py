@@ -139,6 +139,8 @@ def _headline(ctx: NotificationContext) -> str:
     else:
         return "test notification" + (f" from {ctx.host}" if ctx.host else "")
     text = f"{_name(ctx)} {what}"
+    if ctx.attempt:
+        text += f" ({ctx.attempt})"
     metric = headline_metric(ctx) if event in _SUBJECT_METRIC_EVENTS else None
     if metric:
         text += f": {metric[0]}={format_value(metric[1], 4)}"
@@ -166,6 +168,8 @@ def _facts(ctx: NotificationContext) -> list[tuple[str, str]]:
         rows.append(("Condition", ctx.condition))
     if ctx.parent_number is not None:
         rows.append(("Re-run of", f"#{ctx.parent_number}"))
+    if ctx.attempt:
+        rows.append(("Attempt", ctx.attempt.removeprefix("attempt ")))
     return rows
 
 

@@ -65,6 +65,7 @@ class NotificationContext:
     param_changes: dict[str, tuple[object, object]] = field(default_factory=dict)
     parent_number: int | None = None
     condition: str | None = None
+    attempt: str | None = None  # ``attempt 2 of 3`` for a job run with --retry
 
     def __post_init__(self) -> None:
         if self.event not in EVENT_KINDS:

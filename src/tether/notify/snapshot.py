@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.jobs.logs import tail_lines
+from tether.jobs.retry import label as retry_label
 from tether.notify.message import NotificationContext, Series
 from tether.store.jobs import Job, JobStore
 from tether.store.metrics import read_events, read_metrics
@@ -113,6 +114,7 @@ def build_context(
         param_changes=param_changes(store, job),
         parent_number=job.parent,
         condition=condition,
+        attempt=retry_label(job.extra),
     )
 
 

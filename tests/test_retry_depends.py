@@ -1,0 +1,120 @@
+"""Retries (``run --retry N``) and dependencies (``run --after``/``--after-any``) on this
+machine, through the real CLI and agent."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from conftest import Tether
+from tether.notify.content import render
+from tether.notify.message import NotificationContext
+
+# Fails on its first two runs, succeeds on the third (counts in ./count).
+FLAKY = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; [ "$n" -ge 3 ]'
+
+
+def _until(check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.2)
+
+
+def _jobs(t: Tether) -> dict[int, dict]:  # type: ignore[type-arg]
+    return {int(j["number"]): j for j in t.json("ls", "--all")}  # type: ignore[union-attr]
+
+
+def _settled(t: Tether) -> bool:
+    return all(j["status"] not in ("queued", "running") for j in _jobs(t).values())
+
+
+def test_retry_2_of_fail_fail_succeed_gives_three_linked_attempts(tether: Tether) -> None:
+    t = tether
+    t("agent", "start")
+    first = int(t("run", "--retry", "2", "--", "sh", "-c", FLAKY).stdout.strip())
+    _until(lambda: len(_jobs(t)) == 3 and _settled(t))
+    jobs = _jobs(t)
+    chain = sorted(jobs)
+    assert chain[0] == first
+    assert [jobs[n]["status"] for n in chain] == ["failed", "failed", "succeeded"]
+    assert [jobs[n]["parent"] for n in chain] == [None, chain[0], chain[1]]
+    shown = [t.json("show", str(n))["extra"]["retry"] for n in chain]  # type: ignore[index]
+    assert [r["attempt"] for r in shown] == [1, 2, 3]
+    assert (t.cwd / "count").read_text().strip() == "3"
+
+
+def test_retry_on_other_code_and_cancelled_jobs_are_not_retried(tether: Tether) -> None:
+    t = tether
+    t("agent", "start", "--parallel", "2")
+    t("run", "--retry", "3", "--retry-on", "7", "--", "sh", "-c", "exit 1")
+    sleeper = t("run", "--retry", "3", "--", "sleep", "60").stdout.strip()
+    _until(lambda: _jobs(t)[int(sleeper)]["status"] == "running")
+    t("cancel", sleeper)
+    _until(lambda: _settled(t))
+    time.sleep(1.5)  # a few agent turns: no new attempt appears
+    assert len(_jobs(t)) == 2
+
+
+def test_retry_delay_holds_the_next_attempt(tether: Tether) -> None:
+    t = tether
+    t("agent", "start")
+    t("run", "--retry", "1", "--retry-delay", "3s", "--", "false")
+    _until(lambda: len(_jobs(t)) == 2)
+    jobs = _jobs(t)
+    second = max(jobs)
+    assert jobs[second]["status"] == "queued"
+    _until(lambda: _settled(t))
+    ended = datetime.fromisoformat(t.json("show", str(min(jobs)))["ended"])  # type: ignore[index]
+    started = datetime.fromisoformat(t.json("show", str(second))["started"])  # type: ignore[index]
+    assert (started - ended).total_seconds() >= 2.5
+
+
+def test_after_orders_jobs_with_parallel_4(tether: Tether) -> None:
+    t = tether
+    t("agent", "start", "--parallel", "4")
+    a = t("run", "--", "sh", "-c", "sleep 1.5; touch a-done").stdout.strip()
+    b = t("run", "--after", a, "--", "sh", "-c", "test -e a-done && touch b-done").stdout.strip()
+    c = t("run", "--after", f"{a},{b}", "--", "sh", "-c", "test -e b-done").stdout.strip()
+    free = t("run", "--", "sh", "-c", "test ! -e a-done").stdout.strip()  # not held behind them
+    _until(lambda: _settled(t))
+    jobs = _jobs(t)
+    assert [jobs[int(n)]["status"] for n in (a, b, c, free)] == ["succeeded"] * 4
+
+
+def test_failed_dependency_cancels_its_dependent_and_after_any_still_runs(tether: Tether) -> None:
+    t = tether
+    t("agent", "start", "--parallel", "4")
+    bad = t("run", "--", "sh", "-c", "sleep 0.5; exit 3").stdout.strip()
+    dep = t("run", "--after", bad, "--", "touch", "never").stdout.strip()
+    anyway = t("run", "--after-any", bad, "--", "true").stdout.strip()
+    _until(lambda: _settled(t))
+    shown = t.json("show", dep)
+    assert shown["status"] == "cancelled"  # type: ignore[index]
+    assert shown["reason"] == f"dependency #{bad} failed"  # type: ignore[index]
+    assert not (t.cwd / "never").exists()
+    assert _jobs(t)[int(anyway)]["status"] == "succeeded"
+
+
+def test_unknown_dependency_and_bad_retry_values_are_refused(tether: Tether) -> None:
+    for args, words in (
+        (["--after", "99"], "--after 99"),
+        (["--after-any", "nosuchjob"], "--after-any nosuchjob"),
+        (["--retry-delay", "5s"], "need --retry"),
+        (["--retry", "2", "--retry-on", "x"], "--retry-on"),
+    ):
+        proc = tether("run", *args, "--", "true", check=False)
+        assert proc.returncode != 0 and words in proc.stderr, proc.stderr
+        assert proc.stderr.strip().count("\n") == 0
+    assert tether.json("ls", "--all") == []
+
+
+def test_notifications_say_which_attempt() -> None:
+    ctx = NotificationContext(
+        event="failed", job_number=4, program="train.py", exit_code=1, attempt="attempt 2 of 3"
+    )
+    note = render(ctx, for_email=False)
+    assert "attempt 2 of 3" in note.subject
+    assert "attempt 2 of 3" in note.title
+    assert "Attempt" in note.text
