@@ -3,6 +3,7 @@ machine, through the real CLI and agent."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 
@@ -118,3 +119,18 @@ def test_notifications_say_which_attempt() -> None:
     assert "attempt 2 of 3" in note.subject
     assert "attempt 2 of 3" in note.title
     assert "Attempt" in note.text
+
+
+def test_sweep_and_batch_accept_after(tether: Tether) -> None:
+    t = tether
+    t("agent", "start", "--parallel", "4")
+    a = t("run", "--", "sh", "-c", "sleep 1.5; touch a-done").stdout.strip()
+    out = t("sweep", "--json", "-p", "x=1,2", "--after", a, "--", "sh", "-c", "test -e a-done")
+    swept = json.loads(out.stdout)
+    (t.cwd / "batch.txt").write_text("sh -c 'test -e a-done'\nsh -c 'test -e a-done'\n")
+    batch = t("run", "--batch", "batch.txt", "--after", a).stdout.split()
+    assert len(batch) == 2
+    _until(lambda: _settled(t))
+    jobs = _jobs(t)
+    numbers = [*swept["jobs"], *map(int, batch)]  # type: ignore[index]
+    assert [jobs[n]["status"] for n in numbers] == ["succeeded"] * 4

@@ -10,6 +10,7 @@ import click
 
 from tether.cli import render
 from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.cli.schedule_options import schedule_extra, schedule_options, take_schedule_values
 from tether.errors import ProgramError, UsageError
 from tether.paths import tether_home
 from tether.store.jobs import Job
@@ -173,6 +174,7 @@ def history(
 @click.option("--name", "-n", help="A name for the jobs (default: the script's file name).")
 @click.option("--on", "host", metavar="HOST", help="Submit to this Slurm host (default: here).")
 @resource_options
+@schedule_options
 @json_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def sweep(
@@ -190,6 +192,8 @@ def sweep(
     from tether.tuning.sweep import grid, parse_sweep_assignments, random_points
 
     values = take_resource_values(slurm)
+    sched = take_schedule_values(slurm)
+    gpus_text: str | None = None
     cluster = None
     if (host is not None and host != "local") or values:
         from tether.targets.slurm import cli as slurm_cli
@@ -197,6 +201,10 @@ def sweep(
         cluster = slurm_cli.slurm_host(host)
         if cluster is None and host not in (None, "local"):
             raise UsageError(f"sweep --on needs a Slurm host; {host!r} is not one")
+        if cluster is None:
+            gpus_text = values.pop("gpus", None)  # GPU slots of this machine
+        else:
+            values = slurm_cli.with_schedule(values, sched)
         slurm_cli.refuse_resources(values if cluster is None else {}, host)
         slurm_cli.resources_of(values)
     if not param:
@@ -219,8 +227,9 @@ def sweep(
                                       extra={"sweep": sweep_id})  # fmt: skip
     else:
         env = captured_env()
+        extra = {"sweep": sweep_id, **schedule_extra(sched, gpus_text)}
         specs = [
-            build_spec(list(command), name=name, env=env, params=point, extra={"sweep": sweep_id})
+            build_spec(list(command), name=name, env=env, params=point, extra=extra)
             for point in points
         ]
         jobs = queue(specs)
