@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tether.agent import processes
+from tether.agent import processes, sampling
 from tether.agent.files import RESULT_FILE, RUN_FILE, write_json_atomic
 
 DEFAULT_GRACE = 10.0
@@ -86,7 +86,9 @@ def _run(
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGALRM, on_alarm)
+    sampler = sampling.start(pid, job_dir)
     _, status = os.waitpid(pid, 0)
+    sampler.set()
     ended = time.time()
     if state["cancelled"]:
         # the payload is gone; make sure nothing it started is left behind

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "clean": ("tether.cli.jobs_cmd:clean", "Remove finished jobs and their files."),
     "logs": ("tether.cli.logs_cmd:logs", "Show a job's output (tail, grep, follow)."),
     "scalars": ("tether.cli.logs_cmd:scalars", "A job's metrics: latest, min, max, sparkline."),
+    "top": ("tether.cli.top_cmd:top", "CPU and memory of running jobs: now, peak, mean."),
     "agent": ("tether.cli.agent_cmd:agent", "Start, stop or inspect the background agent."),
     "notify": ("tether.cli.notify_cmd:notify", "Notification channels: send a test message."),
     "notifications": ("tether.cli.notify_cmd:notifications", "A job's notifications and status."),
