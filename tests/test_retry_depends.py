@@ -134,3 +134,14 @@ def test_sweep_and_batch_accept_after(tether: Tether) -> None:
     jobs = _jobs(t)
     numbers = [*swept["jobs"], *map(int, batch)]  # type: ignore[index]
     assert [jobs[n]["status"] for n in numbers] == ["succeeded"] * 4
+
+
+def test_failed_dependency_cancels_its_dependent_while_every_slot_is_taken(tether: Tether) -> None:
+    t = tether
+    t("agent", "start")  # one slot
+    bad = t("run", "--", "false").stdout.strip()
+    blocker = t("run", "--", "sleep", "60").stdout.strip()
+    dep = t("run", "--after", bad, "--", "true").stdout.strip()
+    _until(lambda: _jobs(t)[int(dep)]["status"] == "cancelled", timeout=20)
+    assert _jobs(t)[int(blocker)]["status"] == "running"
+    t("cancel", blocker)

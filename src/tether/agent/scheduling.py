@@ -41,7 +41,22 @@ class Scheduler:
         """Once a loop turn: queue retries of failed attempts."""
         for job in retry.process(self.store):
             log.info("job #%d queued as %s", job.number, retry.label(job.extra))
+        self._cancel_broken()
         self._asked = False
+
+    def _cancel_broken(self) -> None:
+        """End queued jobs whose dependency failed, even while every slot is taken."""
+        rows = self.store.conn.execute(
+            "SELECT number, json_extract(extra, '$.gate') FROM jobs WHERE status = ? AND"
+            " target = 'local' AND (json_extract(extra, '$.gate.after') IS NOT NULL"
+            " OR json_extract(extra, '$.gate.after_any') IS NOT NULL)",
+            (QUEUED,),
+        ).fetchall()
+        for number, gate_text in rows:
+            state, reason = depends.decide(self.store, json.loads(gate_text))
+            if state == depends.BROKEN:
+                self.store.finish(number, CANCELLED, exit_code=None, reason=reason, only_if=QUEUED)
+                log.info("job #%d cancelled: %s", number, reason)
 
     def claim_next(self) -> tuple[Job, dict[str, str]] | None:
         """Mark the next job that may start as running; return it and its extra environment."""
