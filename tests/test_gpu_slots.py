@@ -31,6 +31,9 @@ def gpu_tether(tether: Tether, tmp_path: Path) -> Tether:
     shutil.copy(STANDIN, bin_dir / "nvidia-smi")
     (bin_dir / "nvidia-smi").chmod(0o755)
     tether.env["PATH"] = f"{bin_dir}:{tether.env['PATH']}"
+    config = tmp_path / "config"  # no hosts from other tests' fixtures
+    config.mkdir()
+    tether.env["TETHER_CONFIG_DIR"] = str(config)
     return tether
 
 
