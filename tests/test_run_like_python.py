@@ -232,3 +232,22 @@ def test_a_bad_program_is_refused_and_nothing_queued(
     assert reason in run.stderr
     assert "Traceback" not in run.stderr
     assert tether.json("ls") == []
+
+
+def test_spawn_children_run_the_stored_version(tether: Tether) -> None:
+    (tether.cwd / "work.py").write_text("WORD = 'stored'\n\ndef word(_):\n    return WORD\n")
+    (tether.cwd / "main.py").write_text(
+        "import multiprocessing as mp, time\nfrom work import word\n\n"
+        "def tag(_):\n    return 'main-stored'\n\n"
+        "if __name__ == '__main__':\n    time.sleep(1.5)\n"
+        "    with mp.get_context('spawn').Pool(1) as pool:\n"
+        "        print(pool.map(word, [0]), pool.map(tag, [0]))\n"
+    )
+    tether("run", "main.py")
+    (tether.cwd / "work.py").write_text("WORD = 'edited'\n\ndef word(_):\n    return WORD\n")
+    (tether.cwd / "main.py").write_text(
+        "from work import word\n\ndef tag(_):\n    return 'main-edited'\n"
+    )
+    tether("wait", "1", timeout=120)
+    logs = tether("logs", "1").stdout
+    assert "['stored'] ['main-stored']" in logs, logs

@@ -114,12 +114,54 @@ class _StoredFinder:
         )
 
 
+def _spawn_through_us() -> None:
+    """``multiprocessing`` spawn children start through this loader too, so they import the
+    stored version (their main module included) under the original paths."""
+    import multiprocessing.spawn as spawn
+
+    plain = spawn.get_command_line
+
+    def get_command_line(**kwds: object) -> list[str]:
+        argv = plain(**kwds)
+        if "-c" not in argv:
+            return argv
+        at = argv.index("-c")
+        return [*argv[:at], os.path.abspath(__file__), "--tether-spawn", *argv[at + 1 :]]
+
+    spawn.get_command_line = get_command_line
+    main_path = CONFIG.get("main")
+    if main_path:
+        import runpy
+
+        run_path = runpy.run_path
+
+        def run_stored(path: str, *args: object, **kwargs: object) -> dict:
+            if os.path.abspath(path) == main_path:
+                with open(os.path.join(CONFIG["code"], *CONFIG["entry"].split("/")), "rb") as f:
+                    source = importlib.util.decode_source(f.read())
+                _remember(main_path, source)
+                name = str(kwargs.get("run_name") or "<run_path>")
+                module = types.ModuleType(name)
+                module.__file__ = main_path
+                exec(compile(source, main_path, "exec", dont_inherit=True), module.__dict__)
+                return module.__dict__
+            return run_path(path, *args, **kwargs)  # type: ignore[arg-type]
+
+        runpy.run_path = run_stored  # type: ignore[assignment]
+
+
 def main() -> None:
     code, root = CONFIG["code"], CONFIG["root"]
     stored_map = _Stored(code, root)
     finder = _StoredFinder(stored_map)
     sys.meta_path.insert(0, finder)
     sys.path_importer_cache.clear()
+    _spawn_through_us()
+    if sys.argv[1:2] == ["--tether-spawn"]:
+        child_code = sys.argv[2]
+        sys.argv = ["-c", *sys.argv[3:]]
+        exec(child_code, {"__name__": "__main__"})
+        return
     module = CONFIG.get("module")
     if module:
         import runpy
