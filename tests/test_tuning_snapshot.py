@@ -180,14 +180,15 @@ def test_project_root_detection(tmp_path: Path) -> None:
     assert find_project_root(lonely) in (None, *lonely.parents[1:])
 
 
-def test_script_outside_any_project_is_stored_alone(
+def test_script_outside_any_project_stores_its_folder(
     store: VersionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(snapshot_module, "find_project_root", lambda script: None)
     script = write(tmp_path / "loose" / "run.py", "print(1)\n")
     write(tmp_path / "loose" / "helper.py", "")
+    write(tmp_path / "elsewhere.py", "")
     version = store.snapshot(script)
-    assert version.manifest.files.keys() == {"run.py"}
+    assert version.manifest.files.keys() == {"run.py", "helper.py"}  # sibling imports work
     assert version.project_root == tmp_path / "loose"
 
 

@@ -74,6 +74,7 @@ def _wait_and_exit(jobs: list[Job]) -> None:
     metavar="HOST",
     help="Run on this host (default: tether.toml's; local: here; auto: the least busy host).",
 )
+@click.option("-m", "module", metavar="MODULE", help="Run a module, as `python -m MODULE`.")
 @param_option
 @resource_options
 @schedule_options
@@ -82,6 +83,7 @@ def _wait_and_exit(jobs: list[Job]) -> None:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(
     name: str | None,
+    module: str | None,
     wait: bool,
     batch: str | None,
     param: tuple[str, ...],
@@ -97,6 +99,8 @@ def run(
     """
     from tether.cli.remote_run import pick_host, run_remote
 
+    if module:
+        command = ("-m", module, *command)
     remote = pick_host(host)
     slurm = take_resource_values(notify)
     sched = take_schedule_values(notify)

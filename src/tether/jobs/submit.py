@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,17 +46,31 @@ def build_spec(
     command = list(argv)
     script: str | None = None
     extra = dict(extra or {})
+    module = None
+    if command[0] == "-m":
+        if len(command) < 2:
+            raise UsageError("-m needs a module name, as with python: tether run -m pkg.mod ARGS")
+        module = command[1]
+        command = [str(module_file(Path(workdir), module)), *command[2:]]
     if command[0].endswith(".py"):
-        from tether.tuning.program import prepare_script
+        from tether.tuning.program import check_compiles, prepare_script
 
         path = Path(workdir, command[0])
         if not path.is_file():
-            raise ProgramError(f"{command[0]}: no such file (looked in {workdir})")
+            what = "is a folder, not a Python file" if path.is_dir() else "no such file"
+            raise ProgramError(f"{command[0]}: {what} (looked in {workdir}); nothing queued")
         script = str(path.resolve())
-        prepared = prepare_script(home or tether_home(), Path(script), params or {})
+        source = path.read_bytes().decode("utf-8", "replace")
+        check_compiles(source, command[0])
+        prepared = prepare_script(
+            home or tether_home(), Path(script), params or {}, argv0=command[0], module=module
+        )
         extra.update(prepared.extra)
-        command = [_interpreter(path.parent, home), str(prepared.entry_path), *command[1:]]
-    elif params:
+        folder = Path(workdir) if module else path.parent
+        command = [_interpreter(folder, home), str(prepared.entry_path), *command[1:]]
+    else:
+        check_command(command[0], workdir)
+    if params and script is None:
         extra["params"] = dict(params)
     return JobSpec(
         command=command,
@@ -66,6 +81,40 @@ def build_spec(
         extra=extra,
         parent=parent,
     )
+
+
+def module_file(workdir: Path, module: str) -> Path:
+    """The file ``python -m MODULE`` runs from ``workdir``: ``a/b.py`` or ``a/b/__main__.py``."""
+    parts = module.split(".")
+    if not all(p.isidentifier() for p in parts):
+        raise UsageError(f"-m {module}: not a module name (like pkg.module)")
+    base = workdir.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__main__.py"):
+        if candidate.is_file():
+            return candidate
+    raise ProgramError(
+        f"-m {module}: no {base.relative_to(workdir)}.py or "
+        f"{base.relative_to(workdir)}/__main__.py in {workdir}; nothing queued "
+        "(tether runs -m modules of the current folder's project)"
+    )
+
+
+def check_command(word: str, workdir: str) -> None:
+    """Refuse a command that cannot start: a missing file, a folder, a file that is neither
+    Python nor executable."""
+    if "/" not in word and shutil.which(word):
+        return
+    path = Path(workdir, word)
+    if path.is_dir():
+        raise ProgramError(f"{word}: is a folder, not a program; nothing queued")
+    if path.is_file():
+        if not os.access(path, os.X_OK):
+            raise ProgramError(
+                f"{word}: not a Python file (.py) and not executable; nothing queued "
+                f"(run it as `tether run -- INTERPRETER {word}` or chmod +x it)"
+            )
+        return
+    raise ProgramError(f"{word}: no such file or command (looked in {workdir}); nothing queued")
 
 
 def _interpreter(folder: Path, home: Path | None) -> str:

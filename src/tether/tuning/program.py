@@ -10,6 +10,7 @@ in its ``extra``: ``version`` (the id), ``entry`` (the script's path inside the 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,11 +57,27 @@ def check_compiles(source: str, filename: str) -> None:
         raise ProgramError(f"{filename}: {exc.msg} at {where}; nothing was run")
 
 
-def prepare_script(home: Path, script: Path, overrides: Mapping[str, object]) -> PreparedProgram:
-    """Snapshot ``script`` (and its project's Python files) and apply ``overrides``."""
+def prepare_script(
+    home: Path,
+    script: Path,
+    overrides: Mapping[str, object],
+    *,
+    argv0: str | None = None,
+    module: str | None = None,
+) -> PreparedProgram:
+    """Snapshot ``script`` (and its project's Python files) and apply ``overrides``.
+
+    ``module`` (for ``-m``) names the module ``script`` is; ``argv0`` is ``sys.argv[0]``."""
     store = version_store(home)
     version = store.snapshot(script)
-    extra = {"original": str(script), "original_sha": file_sha(script)}
+    extra: dict[str, Any] = {
+        "original": str(script),
+        "original_sha": file_sha(script),
+        "project_root": str(version.project_root),
+        "argv0": argv0 or str(script),
+    }
+    if module:
+        extra["run_module"] = module
     return _finish(home, store, version.id, version.entry, overrides, extra, {})
 
 
@@ -77,7 +94,8 @@ def prepare_from_job(
     if edited_source is not None:
         check_compiles(edited_source, Path(entry).name)
         version_id = store.store_text(version_id, entry, edited_source)
-    inherited = {k: job_extra[k] for k in ("original", "original_sha") if k in job_extra}
+    keep = ("original", "original_sha", "project_root", "argv0", "run_module")
+    inherited = {k: job_extra[k] for k in keep if k in job_extra}
     return _finish(
         home, store, version_id, entry, overrides, inherited, dict(job_extra.get("params") or {})
     )
@@ -107,7 +125,35 @@ def _finish(
     target = code_dir(home, version_id)
     if not (target / entry).is_file():
         store.materialize(version_id, target)
-    return PreparedProgram(target / entry, extra)
+    return PreparedProgram(_launcher(target, entry, extra), extra)
+
+
+def _launcher(target: Path, entry: str, extra: Mapping[str, Any]) -> Path:
+    """The loader (see :mod:`tether.tuning.launcher`) that runs this version as the original;
+    a job recorded before there was one (no ``project_root``) runs its stored copy directly."""
+    root = extra.get("project_root")
+    if not root:
+        return target / entry
+    config = {
+        "code": str(target),
+        "root": str(root),
+        "entry": entry,
+        "main": None if extra.get("run_module") else extra.get("original"),
+        "module": extra.get("run_module"),
+        "argv0": extra.get("argv0"),
+    }
+    text = _LAUNCHER_SOURCE.replace(_CONFIG_LINE, f"CONFIG: dict = {config!r}", 1)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = target / f".tether-launch-{digest}.py"
+    if not path.is_file():
+        tmp = path.with_suffix(f".{os.getpid()}.part")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return path
+
+
+_CONFIG_LINE = "CONFIG: dict = {}  # filled in at submit"
+_LAUNCHER_SOURCE = (Path(__file__).parent / "launcher.py").read_text()
 
 
 def program_source(home: Path, job_extra: Mapping[str, Any]) -> str:

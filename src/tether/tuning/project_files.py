@@ -139,11 +139,7 @@ def walk_project(
             else:
                 listing.files.append(FoundFile(rel, entry.path, st))
         if max_files is not None and len(listing.files) > max_files:
-            raise ProgramError(
-                f"the project at {root} has more than {max_files} files to snapshot; list "
-                "folders that are not code in a .tetherignore file there, or pass the "
-                "project folder explicitly."
-            )
+            raise ProgramError(_too_large(root, listing, max_files))
         stack.extend(reversed(subfolders))
     return listing
 
@@ -168,3 +164,19 @@ def _read_ignore_files(folder: Path, extra: Sequence[Path] = ()) -> list[pathspe
             continue
         specs.append(pathspec.GitIgnoreSpec.from_lines(text.splitlines()))
     return specs
+
+
+def _too_large(root: Path, listing: Listing, max_files: int) -> str:
+    """The refusal of a project with too many files, naming the biggest folders."""
+    counts: dict[str, int] = {}
+    for found in listing.files:
+        top = found.rel.split("/", 1)[0] + ("/" if "/" in found.rel else "")
+        counts[top] = counts.get(top, 0) + 1
+    biggest = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
+    named = ", ".join(f"{name} ({n} files)" for name, n in biggest)
+    lines = "".join(f"\n  {name}" for name, _ in biggest if name.endswith("/"))
+    return (
+        f"the project at {root} has more than {max_files} files to store "
+        f"({len(listing.files)} found so far; most in {named}); nothing queued. Add the "
+        f"folders that are not code to {root / '.tetherignore'}, one a line, e.g.:{lines}"
+    )

@@ -15,7 +15,7 @@ project's ``*.py`` files plus the entry script, honouring ``.gitignore`` and
 ``__pycache__``, tool caches, ``node_modules``, ``data/`` folders (unless the folder is a
 Python package, i.e. holds ``__init__.py``, since code imports it), and files over the size
 limit (listed in :attr:`Version.skipped`). The entry script itself is always included.
-For a script outside any project only the script is stored.
+For a script outside any project, its own folder is the project.
 
 Rehashing is avoided with a per-project cache (``root/cache/<project>.json``) of
 ``(size, mtime_ns, ctime_ns, inode) -> sha256``; files changed within the last two seconds
@@ -40,7 +40,6 @@ from tether.tuning.project_files import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MAX_FILES,
     FoundFile,
-    Listing,
     find_project_root,
     list_project_files,
     walk_project,
@@ -140,24 +139,21 @@ class VersionStore:
         if not script.is_file():
             what = "is not a file" if script.exists() else "does not exist"
             raise ProgramError(f"the script {script} {what}; check the path and try again.")
-        whole_project = True
         if project_root is None:
             project_root = find_project_root(script)
         if project_root is None:
-            project_root, whole_project = script.parent, False
+            project_root = script.parent
         root = Path(os.path.abspath(project_root))
         entry = _relative_inside(script, root)
 
-        listing = Listing()
-        if whole_project:
-            listing = walk_project(
-                root,
-                max_file_bytes,
-                extra_ignores,
-                include,
-                skip_dirs={str(self.root)},
-                max_files=max_files,
-            )
+        listing = walk_project(
+            root,
+            max_file_bytes,
+            extra_ignores,
+            include,
+            skip_dirs={str(self.root)},
+            max_files=max_files,
+        )
         if not any(f.rel == entry for f in listing.files):
             listing.files.append(FoundFile(entry, str(script), os.stat(script)))
 

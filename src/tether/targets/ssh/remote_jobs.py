@@ -173,6 +173,9 @@ def submit(
     ``verb`` is ``run``, or another verb that queues jobs and prints them (``notebook``)."""
     project, transport = prepare_host(host, say)
     args = [verb, "--json", *run_args]
+    if verb == "run":
+        # the host runs the job itself: a synced tether.toml pin must never forward it again
+        args[2:2] = ["--on", "local"]
     if batch_text is not None:
         args[2:2] = ["--batch", "-"]
     result = call(
