@@ -93,8 +93,12 @@ def run(
     -p NAME=VALUE sets a tunable of the script: a module-level constant (rewritten in the
     job's copy, never in your file) or a tether.param("NAME", default) call.
     """
+    from tether.cli import argv_checks
     from tether.cli.remote_run import pick_host, run_remote
 
+    argv_checks.refuse_unknown_option(run, command)
+    argv_checks.warn_options_after_script(command)
+    command = argv_checks.command_for_params(command, bool(param))
     remote = pick_host(host)
     slurm = take_resource_values(notify)
     if remote is not None or slurm:
