@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import Tether
@@ -69,3 +71,22 @@ def test_meeshkan_spellings_are_aliases(project: Tether) -> None:
     assert isinstance(listed, list) and len(listed) == 1
     report = project.json("report", number)
     assert isinstance(report, dict) and report["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("where", ["user", "project"])
+def test_a_broken_config_file_fails_run_with_file_and_line(
+    project: Tether, tmp_path: Path, where: str
+) -> None:
+    if where == "user":
+        folder = tmp_path / "config"
+        folder.mkdir()
+        project.env["TETHER_CONFIG_DIR"] = str(folder)
+        path = folder / "config.toml"
+    else:
+        path = project.cwd / "tether.toml"
+    path.write_text('[notify]\nevery = "1h"\nchannels = [\n' if where == "user" else "[notify\n")
+    proc = project("run", "main.py", check=False)
+    assert proc.returncode != 0
+    line = "line 3" if where == "user" else "line 1"
+    assert f"{path}:" in proc.stderr and line in proc.stderr, proc.stderr
+    assert jobs(project) == []

@@ -10,6 +10,7 @@ import click
 
 from tether.cli.context import json_option, open_store, print_json, resolve_job
 from tether.cli.notify_options import notify_extra, notify_options
+from tether.config import check_config_files
 from tether.errors import UsageError
 from tether.jobs.submit import build_spec, parse_batch, queue
 from tether.store.jobs import Job, JobSpec
@@ -99,6 +100,7 @@ def run(
     argv_checks.refuse_unknown_option(run, command)
     argv_checks.warn_options_after_script(command)
     command = argv_checks.command_for_params(command, bool(param))
+    check_config_files(Path.cwd())
     remote = pick_host(host)
     slurm = take_resource_values(notify)
     if remote is not None or slurm:
