@@ -90,3 +90,9 @@ def test_a_broken_config_file_fails_run_with_file_and_line(
     line = "line 3" if where == "user" else "line 1"
     assert f"{path}:" in proc.stderr and line in proc.stderr, proc.stderr
     assert jobs(project) == []
+
+
+def test_a_p_value_that_changes_a_tunables_type_prints_a_note_at_submit(project: Tether) -> None:
+    proc = project("run", "-p", "LR=abc", "main.py")
+    assert proc.stderr.count("tether: note: LR was 0.1 (float) and is now 'abc' (str)") == 1
+    assert "note" not in project("run", "-p", "LR=0.5", "main.py").stderr

@@ -28,6 +28,9 @@ param_option = click.option(
 
 
 def _announce(jobs: list[Job], as_json: bool, wait: bool) -> None:
+    notes = [n for job in jobs for n in (job.extra or {}).get("param_notes", [])]
+    for note in dict.fromkeys(notes):  # e.g. a -p value that changes a tunable's type
+        click.echo(f"tether: note: {note}", err=True)
     if as_json:
         print_json([j.to_json() for j in jobs] if len(jobs) != 1 else jobs[0].to_json())
         return
