@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import math
 import os
 import signal
 import threading
@@ -109,7 +108,7 @@ def _number(value: Any) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return number if math.isfinite(number) else None
+    return number  # NaN and +/-inf are kept: a diverging loss is what users most want to see
 
 
 _reporter: Reporter | None = None
