@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +36,23 @@ def test_nan_and_inf_are_stored_shown_and_reach_conditions(tether: Tether) -> No
     text = tether("show", number, "--json").stdout
     raw = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in --json"))
     assert raw["metrics"]["big"]["max"] == "inf"
+
+
+def test_notify_on_nan_sends_one_notification(tether: Tether, tmp_path: Path) -> None:
+    from test_notifications import Hook
+
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "config.toml").write_text('[notify]\nretry_first = "0.5s"\n')
+    tether.env["TETHER_CONFIG_DIR"] = str(config)
+    hook = Hook()
+    hook.start()
+    try:
+        (tether.cwd / "nan.py").write_text(SCRIPT)
+        tether("run", "--wait", "--notify", hook.url(), "--notify-on", "nan,ended", "nan.py")
+        hook.wait(lambda p: "succeeded" in p["title"])
+        assert hook.wait(lambda p: "loss became nan" in str(p))
+        time.sleep(1.5)
+        assert len([p for _, p in hook.posts if "became" in str(p)]) == 1
+    finally:
+        hook.stop()
