@@ -253,6 +253,16 @@ def mail_log(last: int) -> None:
             how = "IMAP IDLE" if watch.get("mode") == "idle" else f"polling every {watch['poll']} s"
             click.echo(f"watching {where} by {how} (since {since})")
     entries = read_log(home)[-last:]
+    if not entries and not watch:
+        from tether.config import load_user_config
+        from tether.mail.imap_settings import imap_settings
+
+        if imap_settings(load_user_config()) is None:
+            click.echo(
+                "steering by mail is not set up: run `tether mail setup --imap-host HOST ...` "
+                "to read replies"
+            )
+            return
     if not entries:
         click.echo("no mail handled yet")
     for e in entries:
