@@ -114,6 +114,8 @@ def setup(
     user = smtp_user
     if user is None and interactive:
         user = click.prompt("SMTP login (empty for none)", default=sender, show_default=True)
+    if user is not None and user.strip().lower() in ("none", ""):
+        user = None  # "none": no login (as the help says)
     to = list(recipients) or [_ask(None, interactive, "Send to (address)", "--to")]
     smtp: dict[str, Any] = {"host": host, "port": port, "security": security, "from": sender}
     smtp["to"] = to
