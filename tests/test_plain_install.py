@@ -100,8 +100,11 @@ def test_notify_test_takes_the_path_of_a_job_notification(
     plain(*smtp_setup_args(mail_server))
     proc = plain("notify", "test")
     assert proc.stdout.startswith("sent")
-    [accepted] = mails_for(mail_server, "test")
-    assert CHARTS_HINT in text_of(accepted)
+    # the rig's SMTP server is shared by the session: find this test's mail by its body
+    hits = mail_server.wait_for_outbox(
+        lambda r: "tether can reach you" in text_of(r) and CHARTS_HINT in text_of(r), 30
+    )
+    assert hits
 
 
 def test_steering_by_reply_round_trip(plain: Tether, mail_server: MailServer) -> None:
@@ -110,6 +113,7 @@ def test_steering_by_reply_round_trip(plain: Tether, mail_server: MailServer) ->
     script(plain, "train.py", 'LR = 0.1\nprint("trained with", LR)\n')
     number = run(plain, "-n", name, "--notify-on", "ended", "train.py")
     [first] = mails_for(mail_server, name)
+    assert ">>>>> CONTROLS <<<<<" in text_of(first)  # IMAP is set up: the footer says how
     reply_id = mail_server.send_reply(first.message, 'LR = 0.5\nprint("retrained with", LR)\n'
                                       ">EOM<\n$r\n>EOM<\n")  # fmt: skip
     [answer] = mail_server.wait_for_outbox(lambda r: r.message.get("In-Reply-To") == reply_id, 30)

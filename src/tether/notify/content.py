@@ -79,7 +79,9 @@ def headline_metric(ctx: NotificationContext) -> tuple[str, float] | None:
     return name, series[name][-1][1]
 
 
-def render(ctx: NotificationContext, *, for_email: bool, chart: bool = True) -> Notification:
+def render(
+    ctx: NotificationContext, *, for_email: bool, chart: bool = True, controls: bool = True
+) -> Notification:
     """Render `ctx` for email (text + HTML + chart + CONTROLS footer) or for chat channels.
 
     `chart=False` skips the PNG (it costs matplotlib's import, about a second).
@@ -95,13 +97,13 @@ def render(ctx: NotificationContext, *, for_email: bool, chart: bool = True) -> 
         from tether.notify.chart import safe_metrics_png
 
         png, note = safe_metrics_png(ctx.metrics)
-    controls = _controls(ctx) if for_email and ctx.event != "test" else []
+    footer = _controls(ctx) if controls and for_email and ctx.event != "test" else []
     return Notification(
         subject=subject,
         title=title,
-        text=_text_body(ctx, headline, controls, note),
+        text=_text_body(ctx, headline, footer, note),
         short=_short(ctx) + (f"\n{note}" if note else ""),
-        html=_html_body(ctx, headline, controls, png is not None, note) if for_email else None,
+        html=_html_body(ctx, headline, footer, png is not None, note) if for_email else None,
         png=png,
         level=_LEVELS.get(ctx.event, "info"),
     )
