@@ -24,12 +24,13 @@ class Tether:
         self.home = home
         self.cwd = cwd
         self.env = {**os.environ, "TETHER_HOME": str(home)}
+        self.python = sys.executable  # the interpreter whose tether is run
 
     def __call__(
         self, *args: str, check: bool = True, timeout: float = 60, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "tether", *args],
+            [self.python, "-m", "tether", *args],
             cwd=self.cwd,
             env=self.env,
             capture_output=True,
@@ -51,7 +52,7 @@ class Tether:
 
     def popen(self, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "tether", *args],
+            [self.python, "-m", "tether", *args],
             cwd=self.cwd,
             env=self.env,
             **kwargs,  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import sys
 import zlib
 
 import pytest
@@ -269,3 +270,25 @@ def test_no_chart_without_metrics() -> None:
     assert metrics_png({}) is None
     assert metrics_png({"loss": []}) is None
     assert render(failed(), for_email=True).png is None
+
+
+def test_without_matplotlib_the_notification_goes_out_with_one_line_on_charts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tether.notify.chart import CHARTS_HINT
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    email = render(succeeded(), for_email=True)
+    assert email.png is None
+    assert email.text.count(CHARTS_HINT) == 1
+    assert email.html is not None and "tether[charts]" in email.html
+    assert "cid:" not in email.html
+    chat = render(succeeded(), for_email=False)
+    assert chat.png is None and CHARTS_HINT in chat.short
+
+
+def test_with_matplotlib_the_notification_has_its_chart_and_no_hint() -> None:
+    from tether.notify.chart import CHARTS_HINT
+
+    email = render(succeeded(), for_email=True)
+    assert email.png is not None and CHARTS_HINT not in email.text

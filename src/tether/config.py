@@ -55,7 +55,11 @@ def load_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        message = str(exc)
+        if "(at end of document)" in message:  # name the line too
+            last = len(data.decode("utf-8").splitlines())
+            message = message.replace("(at end of document)", f"(at end of document, line {last})")
+        raise ConfigError(f"{path}: {message}") from None
 
 
 def load_user_config() -> dict[str, Any]:
@@ -126,3 +130,12 @@ def table(data: dict[str, Any], name: str, path: Path | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{line_of(path, name)}: [{name}] must be a table")
     return value
+
+
+def check_config_files(start: Path) -> None:
+    """Read the user config and the project's ``tether.toml`` (from ``start``): a broken one is a
+    ConfigError naming the file and line, so a job is not queued with a notifier that can't work."""
+    load_user_config()
+    project = find_project_config(start)
+    if project is not None:
+        load_toml(project)

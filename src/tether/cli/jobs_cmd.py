@@ -94,6 +94,9 @@ def ls(
             str(prog) if prog else "",
             render.metrics_text(views.latest_metrics(job)),
         )
+    if not jobs and status:
+        click.echo(f"no {' or '.join(status)} jobs", err=True)
+        return
     if not jobs:
         click.echo("no jobs yet: start one with `tether run SCRIPT.py`", err=True)
         return

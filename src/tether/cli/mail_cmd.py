@@ -114,6 +114,8 @@ def setup(
     user = smtp_user
     if user is None and interactive:
         user = click.prompt("SMTP login (empty for none)", default=sender, show_default=True)
+    if user is not None and user.strip().lower() in ("none", ""):
+        user = None  # "none": no login (as the help says)
     to = list(recipients) or [_ask(None, interactive, "Send to (address)", "--to")]
     smtp: dict[str, Any] = {"host": host, "port": port, "security": security, "from": sender}
     smtp["to"] = to
@@ -253,6 +255,16 @@ def mail_log(last: int) -> None:
             how = "IMAP IDLE" if watch.get("mode") == "idle" else f"polling every {watch['poll']} s"
             click.echo(f"watching {where} by {how} (since {since})")
     entries = read_log(home)[-last:]
+    if not entries and not watch:
+        from tether.config import load_user_config
+        from tether.mail.imap_settings import imap_settings
+
+        if imap_settings(load_user_config()) is None:
+            click.echo(
+                "steering by mail is not set up: run `tether mail setup --imap-host HOST ...` "
+                "to read replies"
+            )
+            return
     if not entries:
         click.echo("no mail handled yet")
     for e in entries:

@@ -45,6 +45,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+ALIASES = {"submit": "run", "list": "ls", "report": "show"}
+"""Meeshkan's spellings, accepted (not listed in the help)."""
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 
@@ -52,7 +56,7 @@ class LazyGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
+        target = COMMANDS.get(ALIASES.get(cmd_name, cmd_name))
         if target is None:
             return None
         module_name, attr = target[0].split(":")

@@ -38,10 +38,12 @@ def test() -> None:
     ctx = NotificationContext(event="test", job_number=0, program="tether")
     ctx.host = socket.gethostname()
     ctx.messages = ["If you read this, tether can reach you here."]
+    # A sample metric, so the test takes the path of a job's notification, chart included.
+    ctx.metrics = {"loss": [(step, round(1.0 / (1 + step), 4)) for step in range(10)]}
     failed = 0
     for route in settings.routes:
         try:
-            send_to(route.url, ctx, config, chart=False)
+            send_to(route.url, ctx, config)
         except TetherError as exc:
             failed += 1
             click.echo(f"failed  {route.display}: {exc}")

@@ -30,7 +30,7 @@ _OPTIONS = (
         "--notify-on",
         metavar="EVENTS",
         help="Which events to send (default started,ended,message,condition; also interval,"
-        " stalled, succeeded, failed, cancelled, lost, all).",
+        " stalled, nan (a metric became NaN or inf), succeeded, failed, cancelled, lost, all).",
     ),
 )
 

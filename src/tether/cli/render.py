@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,8 @@ def duration(seconds: float | None) -> str:
 def number(value: float | None) -> str:
     if value is None:
         return "-"
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)  # nan, inf, -inf
     if value == int(value) and abs(value) < 1e12:
         return str(int(value))
     return f"{value:.4g}"
@@ -56,9 +59,15 @@ def sparkline(values: Sequence[float], width: int = 40) -> str:
     if len(values) > width:
         step = len(values) / width
         values = [values[int(i * step)] for i in range(width - 1)] + [values[-1]]
-    low, high = min(values), max(values)
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return "?" * len(values)
+    low, high = min(finite), max(finite)
     span = high - low or 1.0
-    return "".join(SPARKS[int((v - low) / span * (len(SPARKS) - 1))] for v in values)
+    return "".join(
+        SPARKS[int((v - low) / span * (len(SPARKS) - 1))] if math.isfinite(v) else "?"
+        for v in values
+    )  # ? marks a NaN or inf point
 
 
 def console() -> Console:

@@ -11,6 +11,7 @@ import click
 from tether.cli.context import json_option, open_store, print_json, resolve_job
 from tether.cli.notify_options import notify_extra, notify_options
 from tether.cli.schedule_options import schedule_extra, schedule_options, take_schedule_values
+from tether.config import check_config_files
 from tether.errors import UsageError
 from tether.jobs.submit import build_spec, parse_batch, queue
 from tether.store.jobs import Job, JobSpec
@@ -28,6 +29,9 @@ param_option = click.option(
 
 
 def _announce(jobs: list[Job], as_json: bool, wait: bool) -> None:
+    notes = [n for job in jobs for n in (job.extra or {}).get("param_notes", [])]
+    for note in dict.fromkeys(notes):  # e.g. a -p value that changes a tunable's type
+        click.echo(f"tether: note: {note}", err=True)
     if as_json:
         print_json([j.to_json() for j in jobs] if len(jobs) != 1 else jobs[0].to_json())
         return
@@ -97,10 +101,17 @@ def run(
     -p NAME=VALUE sets a tunable of the script: a module-level constant (rewritten in the
     job's copy, never in your file) or a tether.param("NAME", default) call.
     """
+    from tether.cli import argv_checks
     from tether.cli.remote_run import pick_host, run_remote
 
-    if module:
+    if module:  # the module's own arguments may look like options
+        argv_checks.warn_options_after_script((module, *command))
         command = ("-m", module, *command)
+    else:
+        argv_checks.refuse_unknown_option(run, command)
+        argv_checks.warn_options_after_script(command)
+        command = argv_checks.command_for_params(command, bool(param))
+    check_config_files(Path.cwd())
     remote = pick_host(host)
     slurm = take_resource_values(notify)
     sched = take_schedule_values(notify)

@@ -188,9 +188,17 @@ def sweep(
     **slurm: object,
 ) -> None:
     """Queue one job per point of a parameter grid (or N random points) for SCRIPT.py."""
+    from tether.cli.argv_checks import refuse_unknown_option, warn_options_after_script
     from tether.jobs.submit import build_spec, captured_env, queue
     from tether.tuning.sweep import grid, parse_sweep_assignments, random_points
 
+    refuse_unknown_option(sweep, command)
+    if not param and any(a.split("=")[0] in ("-p", "--param") for a in command[1:]):
+        raise UsageError(
+            f"give -p before the script: tether sweep -p NAME=V1,V2 {command[0]} ... "
+            "(after it, -p goes to the program)"
+        )
+    warn_options_after_script(command)
     values = take_resource_values(slurm)
     sched = take_schedule_values(slurm)
     gpus_text: str | None = None

@@ -27,7 +27,23 @@ class Progress:
         return text
 
     def to_json(self) -> dict[str, object]:
-        return {"percent": self.percent, "done": self.done, "total": self.total, "eta": self.eta}
+        """Numbers for ``--json`` (tqdm's ``1.5k`` is 1500), eta as tqdm prints it."""
+        return {
+            "percent": self.percent,
+            "done": _count(self.done),
+            "total": _count(self.total),
+            "eta": self.eta,
+        }
+
+
+_SUFFIX = {"k": 1e3, "M": 1e6, "G": 1e9}
+
+
+def _count(text: str) -> int | float:
+    """``45`` -> 45, ``1.5k`` -> 1500, ``2.5`` -> 2.5."""
+    scale = _SUFFIX.get(text[-1:], 1.0)
+    number = float(text[:-1] if scale != 1.0 else text) * scale
+    return int(number) if number == int(number) else number
 
 
 def parse_progress(text: bytes) -> Progress | None:

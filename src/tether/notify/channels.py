@@ -82,7 +82,7 @@ def _apprise() -> Any:
     except ImportError as exc:
         raise ConfigError(
             "Apprise is not installed, so chat and webhook channels cannot be used; "
-            "install it with: pip install 'tether[notify]'"
+            "it is a dependency of tether: reinstall tether (pip install tether)"
         ) from exc
     return apprise
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import logging
 import math
 
 from tether.notify.message import Series
@@ -11,6 +13,36 @@ MAX_PLOTS = 6
 WIDTH_PX = 800
 HEIGHT_PX_PER_PLOT = 200
 _DPI = 100
+
+CHARTS_HINT = "No chart: charts need matplotlib (pip install 'tether[charts]')."
+"""The one line a notification carries instead of its chart when matplotlib is not installed."""
+
+log = logging.getLogger(__name__)
+
+
+def charts_available() -> bool:
+    """Whether matplotlib (the optional `charts` extra) can be imported."""
+    try:
+        return importlib.util.find_spec("matplotlib") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def safe_metrics_png(series: Series) -> tuple[bytes | None, str | None]:
+    """(PNG or None, note or None): never raises, so a chart can't fail or delay a notification.
+
+    Without matplotlib the note is `CHARTS_HINT`; any other drawing error is logged and the
+    notification goes out without its chart.
+    """
+    if not charts_available():
+        return None, CHARTS_HINT
+    try:
+        return metrics_png(series), None
+    except ImportError:
+        return None, CHARTS_HINT
+    except Exception as exc:
+        log.warning("metrics chart not drawn: %s: %s", type(exc).__name__, exc)
+        return None, None
 
 
 def metrics_png(series: Series, *, max_plots: int = MAX_PLOTS) -> bytes | None:

@@ -79,7 +79,9 @@ def headline_metric(ctx: NotificationContext) -> tuple[str, float] | None:
     return name, series[name][-1][1]
 
 
-def render(ctx: NotificationContext, *, for_email: bool, chart: bool = True) -> Notification:
+def render(
+    ctx: NotificationContext, *, for_email: bool, chart: bool = True, controls: bool = True
+) -> Notification:
     """Render `ctx` for email (text + HTML + chart + CONTROLS footer) or for chat channels.
 
     `chart=False` skips the PNG (it costs matplotlib's import, about a second).
@@ -90,18 +92,18 @@ def render(ctx: NotificationContext, *, for_email: bool, chart: bool = True) -> 
     subject = title
     if ctx.token and ctx.job_number > 0:
         subject = _clip(f"{subject_tag(ctx.job_number, ctx.token)} {headline}", MAX_SUBJECT)
-    png = None
+    png = note = None
     if chart and ctx.metrics:
-        from tether.notify.chart import metrics_png
+        from tether.notify.chart import safe_metrics_png
 
-        png = metrics_png(ctx.metrics)
-    controls = _controls(ctx) if for_email and ctx.event != "test" else []
+        png, note = safe_metrics_png(ctx.metrics)
+    footer = _controls(ctx) if controls and for_email and ctx.event != "test" else []
     return Notification(
         subject=subject,
         title=title,
-        text=_text_body(ctx, headline, controls),
-        short=_short(ctx),
-        html=_html_body(ctx, headline, controls, png is not None) if for_email else None,
+        text=_text_body(ctx, headline, footer, note),
+        short=_short(ctx) + (f"\n{note}" if note else ""),
+        html=_html_body(ctx, headline, footer, png is not None, note) if for_email else None,
         png=png,
         level=_LEVELS.get(ctx.event, "info"),
     )
@@ -260,7 +262,9 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
     ]
 
 
-def _text_body(ctx: NotificationContext, headline: str, controls: list[str]) -> str:
+def _text_body(
+    ctx: NotificationContext, headline: str, controls: list[str], note: str | None = None
+) -> str:
     out = [headline, ""]
     out += _table([(f"{k}:", v) for k, v in _facts(ctx)])
     if ctx.messages:
@@ -271,6 +275,8 @@ def _text_body(ctx: NotificationContext, headline: str, controls: list[str]) -> 
     if metric_rows:
         header = ("metric", "step", "latest", "min", "max")
         out += ["", _section("METRICS"), *_table([header, *metric_rows])]
+        if note:
+            out.append(note)
     param_rows = _param_rows(ctx)
     if param_rows:
         width = max(len(name) for name, _, _ in param_rows)
@@ -292,7 +298,11 @@ _CSS = (
 
 
 def _html_body(
-    ctx: NotificationContext, headline: str, controls: list[str], has_chart: bool
+    ctx: NotificationContext,
+    headline: str,
+    controls: list[str],
+    has_chart: bool,
+    note: str | None = None,
 ) -> str:
     e = html.escape
     out = [
@@ -314,6 +324,8 @@ def _html_body(
         out.append("</table>")
     if has_chart:
         out.append(f"<p><img src='cid:{CHART_CID}' alt='metrics chart' width='800'></p>")
+    elif note:
+        out.append(f"<p><i>{e(note)}</i></p>")
     param_rows = _param_rows(ctx)
     if param_rows:
         out += ["<h3>PARAMETERS</h3>", "<table>"]

@@ -78,12 +78,22 @@ def send_email_notification(
     send_email(settings, msg, smtp_password(settings))
 
 
+def steering_on(config: dict[str, Any]) -> bool:
+    """Whether replies are read (IMAP set up): without it a mail carries no CONTROLS footer."""
+    from tether.mail.imap_settings import imap_settings
+
+    try:
+        return imap_settings(config) is not None
+    except ConfigError:
+        return True  # malformed IMAP settings: say what replies could do, the error shows elsewhere
+
+
 def send_to(
     url: str, ctx: NotificationContext, config: dict[str, Any], *, chart: bool = True
 ) -> None:
     """Render ``ctx`` for the channel ``url`` and send it."""
     email = is_email_channel(url)
-    notification = content.render(ctx, for_email=email, chart=chart)
+    notification = content.render(ctx, for_email=email, chart=chart, controls=steering_on(config))
     if email:
         send_email_notification(notification, ctx, config)
     else:
@@ -97,10 +107,12 @@ class Deliverer:
         self.outbox = outbox
         self._rendered: OrderedDict[tuple[Any, ...], Notification] = OrderedDict()
 
-    def _render(self, row: OutboxRow, ctx: NotificationContext, email: bool) -> Notification:
+    def _render(
+        self, row: OutboxRow, ctx: NotificationContext, email: bool, controls: bool = True
+    ) -> Notification:
         key = (row.job, row.key, email)
         if key not in self._rendered:
-            self._rendered[key] = content.render(ctx, for_email=email)
+            self._rendered[key] = content.render(ctx, for_email=email, controls=controls)
             while len(self._rendered) > 16:
                 self._rendered.popitem(last=False)
         return self._rendered[key]
@@ -109,7 +121,7 @@ class Deliverer:
         """One attempt at one row; raises on failure."""
         ctx = from_payload(row.payload)
         email = is_email_channel(row.channel)
-        notification = self._render(row, ctx, email)
+        notification = self._render(row, ctx, email, steering_on(config) if email else True)
         if email:
             send_email_notification(notification, ctx, config)
         else:

@@ -33,7 +33,7 @@ from tether.errors import ConfigError
 from tether.notify.channels import redact_url, validate_channel_url
 
 END_EVENTS = ("succeeded", "failed", "cancelled", "lost")
-ALL_EVENTS = ("started", *END_EVENTS, "message", "condition", "interval", "stalled")
+ALL_EVENTS = ("started", *END_EVENTS, "message", "condition", "interval", "stalled", "nan")
 DEFAULT_ON = ("started", "ended", "message", "condition")
 _ALIASES: dict[str, tuple[str, ...]] = {
     "ended": END_EVENTS,

@@ -119,6 +119,10 @@ class Watcher:
                 label = _condition_label(event)
                 make = partial(build_context, self.store, job, "condition", condition=label)
                 add("condition", f"event:{here}", make)
+            elif event.get("kind") == "nonfinite":  # --notify-on nan: once per job
+                label = f"{event.get('metric')} became {event.get('value')}"
+                make = partial(build_context, self.store, job, "condition", condition=label)
+                add("nan", "nan", make)
         if texts:
             add(
                 "message",

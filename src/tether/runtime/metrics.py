@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import math
 import os
 import signal
 import threading
@@ -61,6 +60,7 @@ class Reporter:
         self.lock = threading.Lock()
         self.conditions: list[Condition] = []
         self.latest: dict[str, float] = {}
+        self.nonfinite_seen = False  # the first NaN/inf is recorded as an event (--notify-on nan)
         self.wake = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -93,6 +93,11 @@ class Reporter:
             for step, when, values in pending:
                 clean = {k: _number(v) for k, v in values.items()}
                 self.latest.update({k: v for k, v in clean.items() if v is not None})
+                if not self.nonfinite_seen:
+                    bad = [(k, v) for k, v in clean.items() if v is not None and v - v != 0]
+                    if bad:
+                        self.nonfinite_seen = True
+                        record_event("nonfinite", metric=bad[0][0], value=str(bad[0][1]), step=step)
                 lines.append(json.dumps({"step": step, "time": when, "values": clean}))
                 for condition in self.conditions:
                     condition.check(self.latest)
@@ -109,7 +114,7 @@ def _number(value: Any) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return number if math.isfinite(number) else None
+    return number  # NaN and +/-inf are kept: a diverging loss is what users most want to see
 
 
 _reporter: Reporter | None = None

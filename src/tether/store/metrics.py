@@ -25,8 +25,9 @@ class MetricSummary:
         if value is None:
             return
         self.last, self.last_step = value, step
-        self.min = value if self.min is None else min(self.min, value)
-        self.max = value if self.max is None else max(self.max, value)
+        if value == value:  # NaN takes no part in min and max; +/-inf does
+            self.min = value if self.min is None else min(self.min, value)
+            self.max = value if self.max is None else max(self.max, value)
         self.count += 1
 
     def to_json(self) -> dict[str, Any]:
