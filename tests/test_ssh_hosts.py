@@ -98,7 +98,7 @@ def test_unreachable_port_is_one_line(remote: Remote) -> None:
 def test_unresolvable_host_is_one_line(remote: Remote) -> None:
     remote.tt("hosts", "add", "nowhere", "nobody@no-such-host.invalid")
     line = _one_error_line(remote.tt("hosts", "check", "nowhere", check=False))
-    assert "cannot resolve the host name nowhere" in line
+    assert "cannot resolve the host name nowhere (nobody@no-such-host.invalid)" in line
 
 
 def test_changed_host_key_is_one_line(remote: Remote, tmp_path: Path) -> None:
