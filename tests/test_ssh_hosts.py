@@ -148,6 +148,9 @@ def test_ssh_runs_in_project_folder_with_pinned_host(remote: Remote) -> None:
     out = remote.tt("ssh", "rig1", "printf", "%s", evil).stdout
     assert out == evil
     assert not remote.remote_project("PWNED").exists()
+    # one word is a shell command line, as with plain ssh (issue 17)
+    out = remote.tt("ssh", "rig1", "pwd; echo two").stdout.splitlines()
+    assert out == [str(remote.remote_project()), "two"]
 
 
 def test_no_host_given_and_none_pinned(remote: Remote) -> None:
