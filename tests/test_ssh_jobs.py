@@ -169,3 +169,19 @@ def test_run_on_unknown_host_is_one_line(host: Remote) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("tether: error: no host named 'nosuch'")
     assert proc.stderr.count("\n") == 1
+
+
+def test_ls_on_table_refreshes_local_records(host: Remote) -> None:
+    """`ls --on HOST` (the table, not only --json) updates the local records (issue 17)."""
+    number = host.tt("run", "--on", HOST, "--", "sleep", "1").stdout.strip()
+    assert host.tt.json("show", number)["status"] in ("queued", "running")  # type: ignore[index]
+    time.sleep(3)
+    assert _local_status(host, number) in ("queued", "running")  # nothing asked the host yet
+    host.tt("ls", "--on", HOST)
+    assert _local_status(host, number) == "succeeded"
+
+
+def _local_status(host: Remote, number: str) -> str:
+    rows = host.tt.json("ls")
+    assert isinstance(rows, list)
+    return str(next(r for r in rows if str(r["number"]) == number)["status"])
