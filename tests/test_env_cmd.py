@@ -221,7 +221,7 @@ def rig(sshd_host: SSHServer, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def _remote_job(rig: Remote, script: str) -> str:
     number = rig.tt("run", "--on", HOST, script, timeout=120).stdout.strip()
     assert number.isdigit()
-    return rig.tt("logs", "-f", "--on", HOST, number, timeout=120).stdout
+    return rig.tt("logs", "-f", number, timeout=120).stdout
 
 
 @pytest.mark.rig

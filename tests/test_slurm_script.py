@@ -18,7 +18,12 @@ import pytest
 from tether.errors import ConfigError, UsageError
 from tether.targets.slurm.cli import dependency_line
 from tether.targets.slurm.resources import Resources, parse_resources
-from tether.targets.slurm.script import DEFAULT_TEMPLATE, load_template, render_script
+from tether.targets.slurm.script import (
+    DEFAULT_TEMPLATE,
+    check_template,
+    load_template,
+    render_script,
+)
 
 GOLDEN = Path(__file__).parent / "golden" / "slurm"
 
@@ -270,6 +275,18 @@ def test_time_format_and_defaults() -> None:
     assert render_script(
         Resources(), ["true"], template="#SBATCH --time=#limit:format=time#\n", values={"limit": 90}
     ) == ("#SBATCH --time=00:01:30\n")
+
+
+def test_time_format_after_the_default() -> None:
+    """`#time:default=600:format=time#` (issue 17) renders a Slurm time, not `600:format=time`."""
+    template = "#SBATCH --time=#time:default=600:format=time#\n"
+    check_template(template)
+    assert render_script(Resources(), ["true"], template=template) == "#SBATCH --time=00:10:00\n"
+    assert render_script(Resources(time="90m"), ["true"], template=template) == (
+        "#SBATCH --time=01:30:00\n"
+    )
+    with pytest.raises(ConfigError, match="unknown format 'tim'"):
+        check_template("#SBATCH --time=#time:default=600:format=tim#\n")
 
 
 def test_body_defaults_are_quoted_too() -> None:

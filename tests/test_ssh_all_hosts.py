@@ -156,7 +156,7 @@ def test_local_verbs_on_a_remote_record_go_to_the_host(two: Remote) -> None:
     assert re.search(r"^  host +rig1$", two.tt("show", local).stdout, re.MULTILINE)
     assert two.tt("logs", "--tail", "1", local).stdout == "started\n"
     out = two.tt("cancel", "--grace", "1", local).stdout
-    assert f"job #{data['number']} cancelled" in out
+    assert f"job #{local} cancelled" in out  # the local number, not the host's
     waited = two.tt("wait", local, check=False)
     assert waited.returncode != 0
     assert _local_row(two, data["local_number"])["status"] == "cancelled"  # brought up to date

@@ -244,3 +244,18 @@ def test_suggested_commands_use_the_destination() -> None:
     assert "ssh-copy-id alice@gpu1.lab" in str(error)
     unknown = classify_ssh_failure(255, "Host key verification failed.\n", "gpu1", dest="g.lab")
     assert "`ssh g.lab`" in str(unknown)
+
+
+def test_hints_are_valid_ssh_and_resolve_errors_name_the_destination() -> None:
+    """`user@host:port` is shown as `ssh -p PORT user@host` (issue 17)."""
+    unknown = classify_ssh_failure(
+        255, "Host key verification failed.\n", "gpu1", dest="ncuser@127.0.0.1:54445"
+    )
+    assert "`ssh -p 54445 ncuser@127.0.0.1`" in str(unknown)
+    unresolved = classify_ssh_failure(
+        255,
+        "ssh: Could not resolve hostname tpyo.lab: Name or service not known\n",
+        "typo",
+        dest="tpyo.lab",
+    )
+    assert "cannot resolve the host name typo (tpyo.lab)" in str(unresolved)

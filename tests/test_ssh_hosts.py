@@ -98,7 +98,7 @@ def test_unreachable_port_is_one_line(remote: Remote) -> None:
 def test_unresolvable_host_is_one_line(remote: Remote) -> None:
     remote.tt("hosts", "add", "nowhere", "nobody@no-such-host.invalid")
     line = _one_error_line(remote.tt("hosts", "check", "nowhere", check=False))
-    assert "cannot resolve the host name nowhere" in line
+    assert "cannot resolve the host name nowhere (nobody@no-such-host.invalid)" in line
 
 
 def test_changed_host_key_is_one_line(remote: Remote, tmp_path: Path) -> None:
@@ -148,6 +148,9 @@ def test_ssh_runs_in_project_folder_with_pinned_host(remote: Remote) -> None:
     out = remote.tt("ssh", "rig1", "printf", "%s", evil).stdout
     assert out == evil
     assert not remote.remote_project("PWNED").exists()
+    # one word is a shell command line, as with plain ssh (issue 17)
+    out = remote.tt("ssh", "rig1", "pwd; echo two").stdout.splitlines()
+    assert out == [str(remote.remote_project()), "two"]
 
 
 def test_no_host_given_and_none_pinned(remote: Remote) -> None:

@@ -54,12 +54,14 @@ def test_run_remote_and_follow_its_log(host: Remote) -> None:
         host, "count.py", "import sys\nfor i in range(3):\n    print('line', i, sys.argv[1:])\n"
     )
     number = host.tt("run", "--on", HOST, "count.py", "a", "b c").stdout.strip()
-    assert number.isdigit()
-    out = host.tt("logs", "-f", "--on", HOST, number).stdout
+    assert number.isdigit()  # the local number: local verbs take it
+    out = host.tt("logs", "-f", number).stdout
     assert out.splitlines() == [f"line {i} ['a', 'b c']" for i in range(3)]
+    uuid = host.tt.json("show", number)["uuid"]  # type: ignore[index]
     rows = host.tt.json("ls", "--on", HOST)
     assert isinstance(rows, list)
-    row = next(r for r in rows if str(r["number"]) == number)
+    row = next(r for r in rows if r["uuid"] == uuid)
+    number = str(row["number"])  # the host's number, for the verbs with --on
     assert row["status"] == "succeeded" and row["exit_code"] == 0
     # the project was synced and the job ran in its copy there
     assert host.remote_project("count.py").is_file()
@@ -101,7 +103,7 @@ def test_job_survives_a_dropped_link_and_logs_reconnect(host: Remote) -> None:
         "slow.py",
         "import time\nfor i in range(25):\n    print('tick', i, flush=True)\n    time.sleep(0.2)\n",
     )
-    number = host.tt("run", "--on", HOST, "slow.py").stdout.strip()
+    number = str(host.tt.json("run", "--on", HOST, "--json", "slow.py")["number"])  # type: ignore[index]
     follower = host.tt.popen(
         "logs", "-f", "--on", HOST, number, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -120,8 +122,38 @@ def test_job_survives_a_dropped_link_and_logs_reconnect(host: Remote) -> None:
     assert waited.returncode == 0
 
 
+def test_run_on_prints_one_identity_that_local_verbs_accept(host: Remote) -> None:
+    """`run --on` prints the local number; `show`/`cancel` with it act on that very job,
+    never on the host's job that happens to have the same number (issue 17)."""
+    host.tt("run", "--wait", "--", "true")  # local jobs: local numbers run ahead of the host's
+    host.tt("run", "--wait", "--", "true")
+    host.tt("run", "--on", HOST, "--wait", "--", "true")
+    proc = host.tt("run", "--on", HOST, "--", "sleep", "60")
+    number = proc.stdout.strip()
+    assert number.isdigit()
+    shown = host.tt.json("show", number)
+    assert isinstance(shown, dict)
+    assert shown["number"] == int(number) and shown["host"] == HOST
+    remote = host.tt.json("show", "--on", HOST, shown["uuid"])
+    assert isinstance(remote, dict) and remote["uuid"] == shown["uuid"]
+    assert remote["number"] == shown["remote_number"] != int(number)
+    # the local record carries the same uuid as the job on the host
+    local_row = next(r for r in host.tt.json("ls") if r["number"] == int(number))  # type: ignore[union-attr]
+    assert local_row["uuid"] == shown["uuid"]
+    text = host.tt("show", number).stdout
+    assert text.startswith(f"#{number} ") and f"uuid       {shown['uuid']}" in text
+    # `cancel NUMBER` stops that job on the host (and the host's job #1 stays as it was)
+    out = host.tt("cancel", "--grace", "1", number).stdout
+    assert f"job #{number} cancelled" in out
+    after = host.tt.json("show", "--on", HOST, shown["uuid"])
+    assert isinstance(after, dict) and after["status"] == "cancelled"
+    first = host.tt.json("show", "--on", HOST, str(remote["number"] - 1))
+    assert isinstance(first, dict) and first["status"] == "succeeded"
+
+
 def test_cancel_on_host(host: Remote) -> None:
-    number = host.tt("run", "--on", HOST, "--", "sleep", "60").stdout.strip()
+    number = host.tt("run", "--on", HOST, "--json", "--", "sleep", "60").stdout
+    number = str(json.loads(number)["number"])  # the host's number, for --on HOST
     deadline = time.monotonic() + 20
     while host.tt.json("show", "--on", HOST, number)["status"] != "running":  # type: ignore[index]
         assert time.monotonic() < deadline
@@ -137,3 +169,19 @@ def test_run_on_unknown_host_is_one_line(host: Remote) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("tether: error: no host named 'nosuch'")
     assert proc.stderr.count("\n") == 1
+
+
+def test_ls_on_table_refreshes_local_records(host: Remote) -> None:
+    """`ls --on HOST` (the table, not only --json) updates the local records (issue 17)."""
+    number = host.tt("run", "--on", HOST, "--", "sleep", "1").stdout.strip()
+    assert host.tt.json("show", number)["status"] in ("queued", "running")  # type: ignore[index]
+    time.sleep(3)
+    assert _local_status(host, number) in ("queued", "running")  # nothing asked the host yet
+    host.tt("ls", "--on", HOST)
+    assert _local_status(host, number) == "succeeded"
+
+
+def _local_status(host: Remote, number: str) -> str:
+    rows = host.tt.json("ls")
+    assert isinstance(rows, list)
+    return str(next(r for r in rows if str(r["number"]) == number)["status"])

@@ -126,6 +126,13 @@ def test_push_and_pull_round_trip(remote: Remote) -> None:
     tt("pull", "--on", "rig1", "out/res/b.txt")
     assert (remote.project / "out" / "res" / "b.txt").read_text() == "B\n"
 
+    # the README's `pull out/result.txt ckpt/`: a new folder, the file inside (issue 17)
+    tt("pull", "--on", "rig1", "out/res/b.txt", "ckpt/")
+    assert (remote.project / "ckpt" / "b.txt").read_text() == "B\n"
+    tt("pull", "--on", "rig1", "notes.md", "ckpt")  # an existing folder: into it too
+    assert (remote.project / "ckpt" / "notes.md").read_text() == "N"
+    assert (remote.project / "ckpt" / "b.txt").stat().st_uid == os.getuid()
+
     missing = tt("pull", "--on", "rig1", "nope.txt", check=False)
     assert missing.returncode != 0
     assert "nope.txt does not exist in the project on rig1" in missing.stderr

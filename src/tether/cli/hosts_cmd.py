@@ -137,7 +137,9 @@ def ssh(host: str | None, command: tuple[str, ...]) -> None:
     """Open a shell on HOST in the project's folder there (or run COMMAND in it).
 
     Without HOST (and COMMAND), the project's pinned host (tether.toml). The folder is
-    created if the project was never synced.
+    created if the project was never synced. One COMMAND word is a shell command line, as
+    with ssh (`tether ssh gpu1 'pwd; ls'`); several words are a program and its arguments,
+    each passed as is.
     """
     from tether.targets.ssh.command import remote_join
     from tether.targets.ssh.project import find_project
@@ -146,7 +148,12 @@ def ssh(host: str | None, command: tuple[str, ...]) -> None:
     project = find_project()
     transport = Transport(hosts_config.resolve_host(host, project.root))
     folder = f'"$HOME"/{remote_join([project.remote_dir])}'
-    run = f"exec {remote_join(list(command))}" if command else 'exec "${SHELL:-/bin/sh}" -l'
+    if len(command) == 1:  # a command line for the shell, like `ssh HOST 'pwd; ls'`
+        run = f"exec sh -c {remote_join(list(command))}"
+    elif command:
+        run = f"exec {remote_join(list(command))}"
+    else:
+        run = 'exec "${SHELL:-/bin/sh}" -l'
     script = f"mkdir -p {folder} && cd {folder} && {run}"
     tty = not command and sys.stdin.isatty()
     sys.exit(transport.interactive(["sh", "-c", script], tty=tty))

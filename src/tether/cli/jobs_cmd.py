@@ -67,6 +67,12 @@ def ls(
         args = ["ls", *[w for s in status for w in ("--status", s)]]
         args += [*(["--limit", str(limit)] if limit is not None else [])]
         _remote(host, [*args, "--json"] if as_json else args)
+        if not as_json:  # the table too brings local records up to date (as --json does)
+            from tether.targets.ssh import remote_jobs
+
+            transport = remote_jobs.transport_for(host)
+            rows = remote_jobs.call_json(transport, args, timeout=30)
+            remote_jobs.update_local(transport.spec.name, rows if isinstance(rows, list) else [])
         return
     store = open_store()
     jobs = store.jobs(statuses=status or None, limit=limit)

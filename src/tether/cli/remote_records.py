@@ -24,6 +24,8 @@ class RemoteJob:
     host: str
     uuid: str
     local_number: int
+    remote_number: int | None = None
+    """The job's number on the host, which its answers use (rewritten to the local one)."""
 
 
 def remote_job(record: Job, *, required: bool = True) -> RemoteJob | None:
@@ -49,7 +51,17 @@ def remote_job(record: Job, *, required: bool = True) -> RemoteJob | None:
         )
     if getattr(spec, "scheduler", "none") != "none":
         return None
-    return RemoteJob(record.target, uuid, record.number)
+    number = record.extra.get("remote_number")
+    return RemoteJob(
+        record.target, uuid, record.number, number if isinstance(number, int) else None
+    )
+
+
+def _local_numbers(job: RemoteJob, text: str) -> str:
+    """The host's answer with its number for the job (``#25``) written as the local one."""
+    if job.remote_number is None or job.remote_number == job.local_number:
+        return text
+    return re.sub(rf"#{job.remote_number}\b", f"#{job.local_number}", text)
 
 
 def run_on_host(job: RemoteJob, args: list[str], *, timeout: float | None = 120.0) -> int:
@@ -71,14 +83,17 @@ def run_on_host(job: RemoteJob, args: list[str], *, timeout: float | None = 120.
         except ValueError:
             data = None
     if isinstance(data, dict):
+        # One identity: "number" is the local one (what local verbs take), as for local jobs.
         data.update(host=job.host, local_number=job.local_number)
+        data.update(remote_number=data.get("number"), number=job.local_number)
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     elif shown:  # the host calls itself "local"
-        sys.stdout.write(_HOST_LINE.sub(rf"\g<1>{job.host}", result.stdout, count=1))
+        text = _HOST_LINE.sub(rf"\g<1>{job.host}", result.stdout, count=1)
+        sys.stdout.write(_local_numbers(job, text))
     else:
-        sys.stdout.write(result.stdout)
+        sys.stdout.write(_local_numbers(job, result.stdout))
     sys.stdout.flush()
-    sys.stderr.write(result.stderr)
+    sys.stderr.write(_local_numbers(job, result.stderr))
     if data is None:
         try:
             data = remote_jobs.call_json(transport, ["show", job.uuid], timeout=30)

@@ -99,10 +99,14 @@ def run_remote(
     if as_json:
         print_json(jobs[0] if len(jobs) == 1 else jobs)
     elif not wait:
+        # One identity: the local number (and uuid), which every local verb accepts.
         for job in jobs:
-            click.echo(job["number"])
+            click.echo(job["local_number"])
         if len(jobs) == 1 and sys.stderr.isatty():
-            click.echo(f"follow it with: tether logs -f --on {host} {jobs[0]['number']}", err=True)
+            job = jobs[0]
+            click.echo(f"tether: job #{job['local_number']} (uuid {job['uuid']}) queued on "
+                       f"{submitted.host}", err=True)  # fmt: skip
+            click.echo(f"follow it with: tether logs -f {job['local_number']}", err=True)
     if wait:
         _wait_remote(submitted.host, jobs)
 
@@ -119,7 +123,7 @@ def _wait_remote(host: str, jobs: list[dict[str, Any]]) -> None:
         data = _final_state(transport, str(job["uuid"]))
         remote_jobs.update_local(host, [data])
         if data.get("status") != "succeeded":
-            click.echo(f"tether: job #{data['number']} on {host} {data['status']} "
+            click.echo(f"tether: job #{job['local_number']} on {host} {data['status']} "
                        f"({data.get('reason')})", err=True)  # fmt: skip
         codes.append(_exit_code(data))
     sys.exit(next((c for c in codes if c), 0))

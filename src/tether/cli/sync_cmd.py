@@ -85,5 +85,6 @@ def pull(host: str | None, remote: str, local: str | None) -> None:
     remote_rel = remote_relpath(remote)
     transport, project = _transport_and_project(host)
     local_rel = local_relpath(project, local) if local is not None else remote_rel
-    count = ops.pull(transport, project, remote_rel, local_rel)
+    into = local is not None and (local.endswith("/") or (project.root / local_rel).is_dir())
+    count = ops.pull(transport, project, remote_rel, local_rel, into_folder=into)
     click.echo(f"{count} file(s) received into {project.root / local_rel}")

@@ -56,6 +56,8 @@ class JobSpec:
     parent: int | None = None
     script: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    uuid: str | None = None
+    """The job's uuid; None picks a fresh one (a record of a remote job keeps the host's)."""
 
 
 @dataclass
@@ -158,7 +160,7 @@ class JobStore:
         now = time.time()
         rows = []
         for spec in specs:
-            job_uuid = _uuid4()
+            job_uuid = spec.uuid or _uuid4()
             job_dir = self.home / "jobs" / job_uuid
             rows.append(
                 (

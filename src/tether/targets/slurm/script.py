@@ -11,8 +11,8 @@ A template is a batch script with placeholders between ``#`` signs:
     hold ``:`` but not ``#``).
 ``#name:format=time#``
     The value as a Slurm time limit: seconds (``3600``) or any accepted duration
-    (``90m``, ``1d12h``) become ``HH:MM:SS`` or ``D-HH:MM:SS``. A format comes before a
-    default: ``#time:format=time:default=3600#``.
+    (``90m``, ``1d12h``) become ``HH:MM:SS`` or ``D-HH:MM:SS``. The format may come before
+    or after a default: ``#time:format=time:default=3600#``, ``#time:default=3600:format=time#``.
 
 Optional lines: a line whose placeholders all lack both a value and a default is left
 out, so ``#SBATCH --qos=#qos#`` disappears when no QOS is asked for. In a line that is
@@ -94,7 +94,17 @@ NAMES = (*RESOURCE_NAMES, "workdir", "command", "env")
 LIST_NAMES = frozenset({"sbatch_lines", "env"})
 FORMATS = {"time": normalize_time}
 
-_PLACEHOLDER_RE = re.compile(r"#([A-Za-z_]\w*)(?::format=(\w*))?(?::default=([^#\n]*))?#")
+_PLACEHOLDER_RE = re.compile(
+    r"#([A-Za-z_]\w*)(?::format=(\w*))?(?::default=([^#\n]*?))?(?::format=(\w*))?#"
+)
+"""Groups: name, format, default, format written after the default (``default=600:format=time``)."""
+
+
+def _format_of(match: re.Match[str]) -> str | None:
+    """The placeholder's format, written before or after its default."""
+    return match.group(2) if match.group(2) is not None else match.group(4)
+
+
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SBATCH_SPECIAL_RE = re.compile(r"[\s\"'\\#]")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -122,7 +132,7 @@ def check_template(template: str, source: str = "template", extra: Sequence[str]
     for lineno, line in enumerate(template.splitlines(), start=1):
         lists = 0
         for match in _PLACEHOLDER_RE.finditer(line):
-            name, fmt = match.group(1), match.group(2)
+            name, fmt = match.group(1), _format_of(match)
             if name not in valid:
                 raise ConfigError(
                     f"{_where(source, lineno)}: unknown placeholder #{name}#. "
@@ -225,7 +235,7 @@ def _render_line(line: str, values: Mapping[str, Value]) -> list[str]:
                 value = item
             pieces.append(line[end : match.start()])
             if value is not None:
-                pieces.append(_insert(value, match.group(2), directive))
+                pieces.append(_insert(value, _format_of(match), directive))
             end = match.end()
         pieces.append(line[end:])
         rendered.append("".join(pieces))

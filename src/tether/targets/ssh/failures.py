@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from tether.errors import RemoteError
+from tether.errors import RemoteError, UsageError
+from tether.targets.ssh.hostspec import parse_destination
 
 #: Lines ssh prints that never explain a failure.
 _NOISE = (
@@ -69,8 +70,19 @@ def _missing_program(stderr: str) -> str | None:
     return None
 
 
+def _ssh_args(dest: str) -> str:
+    """DEST as ssh's command-line arguments: ``user@host:2222`` becomes ``-p 2222 user@host``."""
+    try:
+        parts = parse_destination(dest)
+    except UsageError:
+        return dest
+    return f"-p {parts.port} {parts.ssh_target}" if parts.port else parts.ssh_target
+
+
 def _classify(returncode: int, stderr: str, h: str, dest: str) -> tuple[str, str]:
     """Return (kind, message) for a failure on host ``h`` (reached as ``dest`` by ssh)."""
+    where = dest
+    dest = _ssh_args(dest)
     text = stderr
     lower = text.lower()
     # ssh exits 255 on its own errors; rsync passes that on, or says 12 (protocol stream).
@@ -120,7 +132,8 @@ def _classify(returncode: int, stderr: str, h: str, dest: str) -> tuple[str, str
     )
     if ssh_level and any(marker in lower for marker in resolve_markers):
         return "unresolved", (
-            f"cannot resolve the host name {h}: check its spelling, your ~/.ssh/config "
+            f"cannot resolve the host name {h}{'' if where == h else f' ({where})'}: check its "
+            "spelling, your ~/.ssh/config "
             "and your network or VPN"
         )
     if ssh_level and "Connection refused" in text and "Control socket" not in text:

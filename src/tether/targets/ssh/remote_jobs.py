@@ -207,6 +207,7 @@ def record_local(
 
     store = JobStore(tether_home())
     try:
+        taken = {j["uuid"] for j in jobs if _uuid_taken(store, str(j["uuid"]))}
         specs = [
             JobSpec(
                 command=list(j.get("command") or []),
@@ -215,6 +216,9 @@ def record_local(
                 env=None,
                 target=host,
                 extra={**(extra or {}), "remote_number": j["number"], "remote_uuid": j["uuid"]},
+                # One identity: the record has the job's uuid, so `show UUID` works here and
+                # there (unless this store has it already: a host that shares this home).
+                uuid=None if j["uuid"] in taken else str(j["uuid"]),
             )
             for j in jobs
         ]
@@ -224,6 +228,11 @@ def record_local(
         return [j.number for j in local]
     finally:
         store.close()
+
+
+def _uuid_taken(store: JobStore, uuid: str) -> bool:
+    row = store.conn.execute("SELECT 1 FROM jobs WHERE uuid = ?", (uuid,)).fetchone()
+    return row is not None
 
 
 def _apply_status(store: JobStore, number: int, data: dict[str, Any]) -> None:

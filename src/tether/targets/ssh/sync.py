@@ -20,7 +20,7 @@ import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from tether.errors import UsageError
 from tether.targets.ssh.command import DEFAULT_EXCLUDES, Remote, count_itemized_changes, rsync_argv
@@ -165,8 +165,15 @@ def push(transport: Transport, project: Project, local_rel: str, remote_rel: str
     return count_itemized_changes(_rsync(transport, argv, "rsync"))
 
 
-def pull(transport: Transport, project: Project, remote_rel: str, local_rel: str) -> int:
-    """Copy ``remote_rel`` (in the copy there) to ``local_rel`` (in the project here)."""
+def pull(
+    transport: Transport, project: Project, remote_rel: str, local_rel: str,
+    *, into_folder: bool = False,
+) -> int:  # fmt: skip
+    """Copy ``remote_rel`` (in the copy there) to ``local_rel`` (in the project here).
+
+    ``into_folder`` (LOCAL written ``ckpt/``, or an existing folder): a file goes inside it,
+    the folder made if missing. Files get this user's ownership, never the host's uid.
+    """
     source = project.remote_path(remote_rel)
     kind = remote_kind(transport, source)
     if kind == "missing":
@@ -176,12 +183,16 @@ def pull(transport: Transport, project: Project, remote_rel: str, local_rel: str
         local.mkdir(parents=True, exist_ok=True)
         src, dest = Remote(source + "/"), f"{local}/"
     else:
+        if into_folder:
+            local = local / PurePosixPath(remote_rel).name
         local.parent.mkdir(parents=True, exist_ok=True)
         src, dest = Remote(source), str(local)
     argv = rsync_argv(
         transport.spec, transport.controls, src, dest, delete=False, excludes=(),
         connect_timeout=transport.connect_timeout,
     )  # fmt: skip
+    after = argv.index("-az") + 1  # after -a, which (as root) keeps the host's uid and gid
+    argv[after:after] = ["--no-owner", "--no-group"]
     return count_itemized_changes(_rsync(transport, argv, "rsync"))
 
 
