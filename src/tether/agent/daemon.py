@@ -22,10 +22,10 @@ from typing import Any
 
 from tether.agent import control, logfile, processes
 from tether.agent.supervisor import supervise
-from tether.jobs import lifecycle
+from tether.jobs import lifecycle, state
 from tether.notify.service import NotifierProcess
 from tether.runtime import context
-from tether.store.jobs import RUNNING, Job, JobStore
+from tether.store.jobs import FAILED, RUNNING, Job, JobStore
 
 log = logging.getLogger("tether.agent")
 
@@ -170,15 +170,15 @@ class Agent:
     def schedule(self) -> None:
         running = self.store.count(RUNNING)
         while running < self.parallel and not self.stopping:
-            job = self.store.claim_next()
+            job = state.claim_next(self.store)
             if job is None:
                 return
             try:
                 self.launch(job)
             except Exception as exc:
                 log.exception("could not start job #%d", job.number)
-                self.store.finish(
-                    job.number, "failed", exit_code=None, reason=f"not started: {exc}"
+                state.finish(
+                    self.store, job.number, FAILED, exit_code=None, reason=f"not started: {exc}"
                 )
             running += 1
 
