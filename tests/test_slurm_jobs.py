@@ -205,7 +205,9 @@ def test_job_slurm_forgot_is_lost_not_running(slurm_setup: SlurmSetup) -> None:
         extra = {"slurm_id": "987654", "slurm_local": True}
         spec = JobSpec(["true"], str(slurm_setup.project), "ghost", target="here", extra=extra)
         job = store.add(spec)
-        store.update(job.number, status="running", started=time.time())
+        from tether.jobs import state
+
+        state.start(store, job, started=time.time())
     finally:
         store.close()
     data = slurm_setup.show(str(job.number))

@@ -210,7 +210,9 @@ def test_merge_shows_each_job_once(tmp_path: Path) -> None:
         return store.add(spec)
 
     here, listed, gone, away = add(), add("a", "u-1"), add("a", "u-old"), add("b", "u-9")
-    store.update(listed.number, status="running")
+    from tether.jobs import state
+
+    state.start(store, listed)
     remote_row = {"uuid": "u-1", "number": 7, "status": "succeeded", "host": "local",
                   "created": "2100-01-01T00:00:00.000+00:00"}  # fmt: skip
     listings = [HostListing("a", [remote_row]), HostListing("b", None, "on b: timed out")]

@@ -37,3 +37,7 @@ class RemoteError(TetherError):
 
 class NotifyError(TetherError):
     """A notification channel is misconfigured or refused a message."""
+
+
+class InvalidTransition(TetherError):
+    """A job's status may not move that way (e.g. out of a finished status)."""

@@ -23,10 +23,10 @@ from typing import Any
 from tether.agent import control, logfile, processes
 from tether.agent.scheduling import Scheduler
 from tether.agent.supervisor import supervise
-from tether.jobs import lifecycle
+from tether.jobs import lifecycle, state
 from tether.notify.service import NotifierProcess
 from tether.runtime import context
-from tether.store.jobs import RUNNING, Job, JobStore
+from tether.store.jobs import FAILED, RUNNING, Job, JobStore
 
 log = logging.getLogger("tether.agent")
 
@@ -181,8 +181,8 @@ class Agent:
                 self.launch(job, gpu_env)
             except Exception as exc:
                 log.exception("could not start job #%d", job.number)
-                self.store.finish(
-                    job.number, "failed", exit_code=None, reason=f"not started: {exc}"
+                state.finish(
+                    self.store, job.number, FAILED, exit_code=None, reason=f"not started: {exc}"
                 )
             running += 1
 

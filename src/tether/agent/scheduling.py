@@ -15,6 +15,7 @@ from typing import Any
 
 from tether.agent import gpus
 from tether.jobs import depends, retry
+from tether.jobs import state as job_state
 from tether.store.db import transaction
 from tether.store.jobs import CANCELLED, QUEUED, RUNNING, Job, JobStore
 
@@ -55,7 +56,9 @@ class Scheduler:
         for number, gate_text in rows:
             state, reason = depends.decide(self.store, json.loads(gate_text))
             if state == depends.BROKEN:
-                self.store.finish(number, CANCELLED, exit_code=None, reason=reason, only_if=QUEUED)
+                job_state.finish(
+                    self.store, number, CANCELLED, exit_code=None, reason=reason, expected=QUEUED
+                )
                 log.info("job #%d cancelled: %s", number, reason)
 
     def claim_next(self) -> tuple[Job, dict[str, str]] | None:
@@ -76,7 +79,9 @@ class Scheduler:
         if gate.get("after") or gate.get("after_any"):
             state, reason = depends.decide(self.store, gate)
             if state == depends.BROKEN:
-                self.store.finish(number, CANCELLED, exit_code=None, reason=reason, only_if=QUEUED)
+                job_state.finish(
+                    self.store, number, CANCELLED, exit_code=None, reason=reason, expected=QUEUED
+                )
                 log.info("job #%d cancelled: %s", number, reason)
                 return None
             if state == depends.WAIT:

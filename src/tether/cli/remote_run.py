@@ -138,7 +138,7 @@ def _final_state(transport: Any, uuid: str) -> dict[str, Any]:
 
 
 def _exit_code(data: dict[str, Any]) -> int:
+    from tether.jobs.state import exit_code_of
+
     code = data.get("exit_code")
-    if data.get("status") == "succeeded":
-        return 0
-    return code if isinstance(code, int) and code > 0 else 1
+    return exit_code_of(str(data.get("status")), code if isinstance(code, int) else None)

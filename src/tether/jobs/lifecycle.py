@@ -9,11 +9,13 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from tether.agent import processes
 from tether.agent.files import RESULT_FILE, RUN_FILE, read_json
 from tether.agent.supervisor import GRACE_FILE
 from tether.errors import TetherError
+from tether.jobs import state
 from tether.store.jobs import CANCELLED, FAILED, LOST, QUEUED, RUNNING, SUCCEEDED, Job, JobStore
 from tether.store.metrics import read_metrics
 
@@ -40,9 +42,11 @@ def record_result(store: JobStore, job: Job) -> bool:
     if summary:
         store.merge_extra(job.number, metrics=summary)
     run = read_json(Path(job.job_dir) / RUN_FILE) or {}
-    ids = {"pid": run.get("pid"), "pid_started": run.get("pid_started")} if job.pid is None else {}
-    store.finish(
-        job.number, status, exit_code=code, reason=reason, ended=result.get("ended"), **ids
+    ids: dict[str, Any] = {}
+    if job.pid is None:
+        ids = {"pid": run.get("pid"), "pid_started": run.get("pid_started")}
+    state.finish(
+        store, job.number, status, exit_code=code, reason=reason, ended=result.get("ended"), **ids
     )
     return True
 
@@ -66,11 +70,13 @@ def reconcile(store: JobStore, job: Job) -> str:
     if run is None and job.supervisor_pid is None:
         if time.time() - (job.started or 0) < CLAIM_GRACE:
             return RUNNING
-        store.update(job.number, status=QUEUED, started=None)
+        state.requeue(store, job)
         return QUEUED
     if record_result(store, job):  # the result may have landed meanwhile
         return "finished"
-    store.finish(job.number, LOST, exit_code=None, reason="its supervisor died without a result")
+    state.finish(
+        store, job.number, LOST, exit_code=None, reason="its supervisor died without a result"
+    )
     return LOST
 
 
@@ -108,7 +114,7 @@ def cancel(store: JobStore, job: Job, *, grace: float = 10.0) -> Job:
         from tether.targets.slurm.tracking import cancel_jobs
 
         return cancel_jobs(store, [job])[0]
-    if job.status == QUEUED and store.cancel_queued(job.number):
+    if job.status == QUEUED and state.cancel_queued(store, job.number):
         return store.get(job.number)
     job = _wait_for_supervisor(store, job)
     if job.finished:
@@ -152,4 +158,4 @@ def _kill_orphan(store: JobStore, job: Job, grace: float) -> None:
         while time.monotonic() < end and processes.is_alive(pid, run.get("pid_started")):
             time.sleep(0.05)
         processes.signal_group_and_tree(pid, procs, signal.SIGKILL)
-    store.finish(job.number, CANCELLED, exit_code=None, reason="cancelled")
+    state.finish(store, job.number, CANCELLED, exit_code=None, reason="cancelled")

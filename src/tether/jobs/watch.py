@@ -50,7 +50,7 @@ def wait_for(store: JobStore, numbers: list[int], timeout: float | None = None) 
 
 
 def exit_code_of(job: Job) -> int:
-    """The exit code a CLI waiting on ``job`` should exit with."""
-    if job.exit_code is not None:
-        return job.exit_code
-    return 0 if job.status == "succeeded" else 1
+    """The exit code a CLI waiting on ``job`` should exit with (:func:`state.exit_code_of`)."""
+    from tether.jobs import state
+
+    return state.exit_code_of(job.status, job.exit_code)

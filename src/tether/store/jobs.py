@@ -8,19 +8,39 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from tether.errors import JobNotFound
 from tether.store.db import connect, transaction
 
-QUEUED = "queued"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-CANCELLED = "cancelled"
-LOST = "lost"
-STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED, LOST)
+
+class Status(str, Enum):
+    """A job's status. Equal to (and stored as) its lower-case value; ``tether.jobs.state``
+    owns the moves between them."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return self.value.__format__(spec)
+
+
+QUEUED = Status.QUEUED
+RUNNING = Status.RUNNING
+SUCCEEDED = Status.SUCCEEDED
+FAILED = Status.FAILED
+CANCELLED = Status.CANCELLED
+LOST = Status.LOST
+STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
 FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED, LOST})
 
 
@@ -95,6 +115,7 @@ class Job:
         data["env"] = json.loads(data["env"]) if data["env"] else None
         data["extra"] = json.loads(data["extra"] or "{}")
         data["cancel_requested"] = bool(data["cancel_requested"])
+        data["status"] = Status(data["status"])
         return cls(**data)
 
     @property
@@ -283,7 +304,9 @@ class JobStore:
 
     # -- changing -------------------------------------------------------------------------
     def claim_next(self, target: str = "local") -> Job | None:
-        """Mark the oldest queued job of ``target`` as running and return it (FIFO)."""
+        """Mark the oldest queued job of ``target`` as running and return it (FIFO).
+
+        A primitive of :mod:`tether.jobs.state` (``state.claim_next``); call that instead."""
         with transaction(self.conn):
             row = self.conn.execute(
                 "SELECT number FROM jobs WHERE status = ? AND target = ? ORDER BY number LIMIT 1",
@@ -298,8 +321,11 @@ class JobStore:
         return self.get(row[0])
 
     def update(self, number: int, **fields: Any) -> None:
+        """Change columns other than ``status`` (which only :mod:`tether.jobs.state` writes)."""
         if not fields:
             return
+        if "status" in fields:
+            raise ValueError("a job's status changes only through tether.jobs.state")
         for key in ("extra", "env", "command"):
             if key in fields and not isinstance(fields[key], str) and fields[key] is not None:
                 fields[key] = json.dumps(fields[key])
@@ -319,32 +345,17 @@ class JobStore:
                 "UPDATE jobs SET extra = ? WHERE number = ?", (json.dumps(extra), number)
             )
 
-    def finish(
-        self,
-        number: int,
-        status: str,
-        *,
-        exit_code: int | None,
-        reason: str | None = None,
-        ended: float | None = None,
-        only_if: str | None = RUNNING,
-        **more: Any,
-    ) -> bool:
-        """Record a job's end (and any ``more`` columns, e.g. its pid) in one transaction;
-        with ``only_if`` only when it is still in that status."""
+    def set_status(self, number: int, status: str, *, only_if: str, **more: Any) -> bool:
+        """Compare-and-set a job's status (and ``more`` columns) in one transaction: only when
+        it is still ``only_if``. A primitive of :mod:`tether.jobs.state`; call that instead."""
+        for key in ("extra", "env", "command"):
+            if key in more and not isinstance(more[key], str) and more[key] is not None:
+                more[key] = json.dumps(more[key])
         cols = "".join(f", {name} = ?" for name in more)
-        sets = f"status = ?, exit_code = ?, reason = ?, ended = ?{cols}"
-        sql = f"UPDATE jobs SET {sets} WHERE number = ?"
-        args: list[Any] = [status, exit_code, reason, ended or time.time(), *more.values(), number]
-        if only_if is not None:
-            sql += " AND status = ?"
-            args.append(only_if)
+        sql = f"UPDATE jobs SET status = ?{cols} WHERE number = ? AND status = ?"
+        args: list[Any] = [str(status), *more.values(), number, str(only_if)]
         with transaction(self.conn):
             return self.conn.execute(sql, args).rowcount == 1
-
-    def cancel_queued(self, number: int) -> bool:
-        """Cancel a job that has not started yet; False when it already has."""
-        return self.finish(number, CANCELLED, exit_code=None, reason="cancelled", only_if=QUEUED)
 
     def delete(self, numbers: Iterable[int]) -> None:
         nums = list(numbers)

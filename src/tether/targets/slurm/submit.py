@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tether.errors import TetherError, UsageError
+from tether.jobs import state
 from tether.runtime import context
 from tether.store.jobs import FAILED, QUEUED, Job, JobSpec, JobStore
 from tether.targets.slurm.cluster import SlurmCluster
@@ -250,8 +251,8 @@ def submit_jobs(
                 slurm_id = cluster.submit(script, folder)
             except TetherError as exc:
                 for left in jobs[index:]:
-                    store.finish(left.number, FAILED, exit_code=None,
-                                 reason=f"not submitted: {exc}", only_if=QUEUED)  # fmt: skip
+                    state.finish(store, left.number, FAILED, exit_code=None,
+                                 reason=f"not submitted: {exc}", expected=QUEUED)  # fmt: skip
                 raise
             store.merge_extra(
                 job.number,

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tether.errors import TetherError
+from tether.jobs import state as jobstate
 from tether.store.jobs import LOST, QUEUED, RUNNING, Job, JobStore
 from tether.targets.slurm.states import SlurmJobState
 
@@ -101,7 +102,9 @@ def apply_state(store: JobStore, job: Job, state: SlurmJobState | None) -> bool:
             f"Slurm no longer knows job {job.extra['slurm_id']} and kept no final state "
             "(no accounting); see its output"
         )
-        return store.finish(job.number, LOST, exit_code=None, reason=reason, only_if=job.status)
+        return jobstate.finish(
+            store, job.number, LOST, exit_code=None, reason=reason, expected=job.status
+        )
     if state.status == QUEUED:
         if state.reason != job.reason:
             store.update(job.number, reason=state.reason)
@@ -109,21 +112,23 @@ def apply_state(store: JobStore, job: Job, state: SlurmJobState | None) -> bool:
     if state.status == RUNNING:
         if job.status == RUNNING and job.reason == state.reason:
             return False
-        store.update(job.number, status=RUNNING, reason=state.reason,
-                     started=job.started or time.time())  # fmt: skip
-        return True
+        if job.status == RUNNING:
+            store.update(job.number, reason=state.reason)
+            return True
+        return jobstate.start(store, job, reason=state.reason)
     if not job.extra.get("slurm_local", True):
         fetch_files(job)
     _record_metrics(store, job)
     started = job.started
     if started is None and state.state not in ("CANCELLED", "REVOKED"):
         started = time.time()  # it ran between two looks
-    return store.finish(
+    return jobstate.finish(
+        store,
         job.number,
         state.status,
         exit_code=state.exit_code,
         reason=state.reason,
-        only_if=job.status,
+        expected=job.status,
         started=started,
     )
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from tether.errors import RemoteError, UsageError
+from tether.jobs import state
 from tether.store.jobs import JobSpec, JobStore
 from tether.targets.ssh.check import REMOTE_VENV
 from tether.targets.ssh.transport import Result, Transport
@@ -236,9 +237,17 @@ def _uuid_taken(store: JobStore, uuid: str) -> bool:
 
 
 def _apply_status(store: JobStore, number: int, data: dict[str, Any]) -> None:
-    fields = {k: data.get(k) for k in ("status", "exit_code", "reason")}
-    if fields["status"]:
-        store.update(number, **fields)
+    """Mirror the remote job's status into its local record (through the state model)."""
+    status = data.get("status")
+    if status:
+        code = data.get("exit_code")
+        state.mirror(
+            store,
+            store.get(number),
+            str(status),
+            exit_code=code if isinstance(code, int) else None,
+            reason=data.get("reason"),
+        )
 
 
 def update_local(host: str, rows: list[dict[str, Any]]) -> None:
