@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tether.errors import UsageError
-from tether.functions import layout, serialization
+from tether.functions import layout, memo, serialization
 from tether.functions.errors import DatasetStopped, DatasetTimeout
 from tether.functions.targets import Target, resolve_target
 from tether.paths import tether_home
@@ -44,6 +44,10 @@ class Dataset:
     ``Dataset(None, name=NAME)`` is ``Dataset.open(NAME)``; ``replace=True`` lets a new dataset
     take the name of a finished one (its files are removed).
 
+    Memoisation (``skip=True``, the default): a run whose function source and arguments match a
+    run that succeeded before (in any process, see :mod:`tether.functions.memo`) is not run
+    again; its stored result is returned. ``run(force=True)`` runs everything again.
+
     On a Slurm host the runs go as one job array (``max_parallel`` tasks at a time, each task
     ``chunk_size`` runs) and these keywords set each task's resources: ``cpus``, ``mem``,
     ``gpus``, ``time``, ``partition``, ``account``, ``qos``, ``constraint`` and ``sbatch``
@@ -59,9 +63,17 @@ class Dataset:
         chunk_size: int | None = None,
         *,
         replace: bool = False,
+        skip: bool = True,
         **resources: Any,
     ) -> None:
         self._home = tether_home()
+        self._skip = skip
+        self._sent: list[int] | None = None  # dataset index of each staged call (None: all)
+        self._keys: list[str] = []
+        self._fn_key = ""
+        self._started = False
+        self._memo_saved = False
+        self.would_run: list[int] = []
         self._seen: set[str] = set()
         self._results: list[Any] = []
         self._outcomes: list[tuple[bool, Any, str] | None] = []
@@ -101,6 +113,9 @@ class Dataset:
         meta = ddir.read_meta()
         if meta.get("kind") != "dataset":
             raise UsageError(f"{ddir.name!r} is an executor's folder, not a dataset")
+        while meta.get("retry"):  # retry_failed() staged the failed runs under a new name
+            ddir = layout.DatasetDir.for_name(self._home, str(meta["retry"]))
+            meta = ddir.read_meta()
         self._dir = ddir
         self.function = None
         self._target = resolve_target(str(meta.get("target") or "local"), self._home)
@@ -111,6 +126,25 @@ class Dataset:
         self._chunk_size = meta.get("chunk_size")
         self._results = [None] * self._n
         self._outcomes = [None] * self._n
+        self._sent = meta.get("sent")
+        self._keys = list(meta.get("keys") or [])
+        self._fn_key = str(meta.get("fn_key") or "")
+        self._started = True
+        self._memo_saved = True
+        self._prefill_from_memo()
+
+    def _prefill_from_memo(self) -> list[int]:
+        """Fill the outcomes of runs with a stored result; returns the indices filled."""
+        if not self._fn_key or not self._keys:
+            return []
+        stored = memo.MemoStore(self._home, self._fn_key).load()
+        filled = []
+        for index, key in enumerate(self._keys):
+            if key in stored and self._outcomes[index] is None:
+                self._outcomes[index] = (True, stored[key], "")
+                self._results[index] = stored[key]
+                filled.append(index)
+        return filled
 
     def _make_room(self, replace: bool) -> None:
         meta = self._dir.read_meta()
@@ -173,24 +207,63 @@ class Dataset:
             self.append_run(arguments)
 
     def _check_not_started(self) -> None:
-        if self._job is not None or self._runs is None:
+        if self._started or self._runs is None:
             raise UsageError(f"dataset {self.name!r} was already run; make a new Dataset")
 
     # -- running ------------------------------------------------------------------------------
-    def run(self) -> Dataset:
-        """Stage the function and the runs and queue the job; returns at once."""
+    def run(
+        self,
+        *,
+        force: bool = False,
+        only: Iterable[int] | None = None,
+        dry_run: bool = False,
+    ) -> Dataset:
+        """Stage the function and the runs still to do and queue the job; returns at once.
+
+        Runs with a stored result (see the class docstring) are skipped unless ``force=True``;
+        ``only=[i, ...]`` runs just those runs (by their order of appending); ``dry_run=True``
+        stages nothing and sets :attr:`would_run` to the indices a real call would run.
+        When every run has a stored result, no job is started at all.
+        """
         self._check_not_started()
         assert self._runs is not None
         if not self._runs:
             raise UsageError(f"dataset {self.name!r} has no runs; add some with append_run()")
+        self._n = len(self._runs)
+        wanted = list(range(self._n)) if only is None else _check_only(only, self._n)
+        try:
+            self._fn_key = memo.function_key(self.function)  # type: ignore[arg-type]
+            self._keys = [memo.run_key(kwargs) for kwargs in self._runs]
+        except Exception as exc:
+            raise UsageError(f"the function or a run's arguments cannot be pickled: {exc}")
+        self._results = [None] * self._n
+        self._outcomes = [None] * self._n
+        hits = set() if force or not self._skip else set(self._prefill_from_memo())
+        todo = [i for i in wanted if i not in hits]
+        self.would_run = todo
+        if dry_run:
+            self._results = [None] * self._n
+            self._outcomes = [None] * self._n
+            return self
+        self._started = True
+        if not todo:
+            self._memo_saved = True
+            self._done = {"memoised": self._n}
+            return self
+        self._submit(todo)
+        return self
+
+    def _submit(self, todo: list[int]) -> None:
+        """Stage the runs ``todo`` (dataset indices) in this dataset's folder and start the job."""
+        assert self._runs is not None
         self._target.check_python()
-        calls = [(0, (), kwargs) for kwargs in self._runs]
+        calls = [(0, (), self._runs[i]) for i in todo]
         try:
             payload = serialization.dumps({"functions": [self.function], "calls": calls})
         except Exception as exc:
             raise UsageError(f"the function or a run's arguments cannot be pickled: {exc}")
-        self._n = len(calls)
-        workers = min(self._max_parallel or os.cpu_count() or 1, self._n)
+        self._sent = None if len(todo) == self._n else todo
+        workers = min(self._max_parallel or os.cpu_count() or 1, len(calls))
         meta = layout.new_meta(
             self.name,
             "dataset",
@@ -200,19 +273,52 @@ class Dataset:
             self._chunk_size,
             runs=self._n,
             function=_name_of(self.function),
+            fn_key=self._fn_key,
+            keys=self._keys,
+            sent=self._sent,
             **self._target.worker_meta(),
         )
         self._dir.create()
         self._dir.write_meta(meta)
-        staged = [layout.META, layout.write_batch(self._dir, 0, self._n, payload)]
+        staged = [layout.META, layout.write_batch(self._dir, 0, len(calls), payload)]
         self._dir.close()
         self._target.stage_inputs(self._dir, [*staged, layout.CLOSED])
-        self._results = [None] * self._n
-        self._outcomes = [None] * self._n
-        self._job = self._target.start_worker_job(self._dir, job_name=self.name, runs=self._n)
+        self._done = None
+        self._memo_saved = False
+        self._job = self._target.start_worker_job(self._dir, job_name=self.name, runs=len(calls))
         meta["job"] = self._job
         meta.update(self._target.job_meta(self._dir))
         self._dir.write_meta(meta)
+
+    def retry_failed(self) -> Dataset:
+        """Run again only the runs that raised (as a new job); returns at once.
+
+        The failed runs are staged under ``NAME.retryN``; ``Dataset.open(NAME)`` follows there.
+        Needs the function, so it works on the Dataset object that ran (not on an opened one).
+        """
+        if not self._started:
+            raise UsageError(f"dataset {self.name!r} was not run yet; call run() first")
+        if self.function is None:
+            raise UsageError("retry_failed() needs the Dataset that ran (with its function)")
+        if not self.is_finished:
+            raise UsageError(f"dataset {self.name!r} is still running; wait() for it first")
+        self.fetch_results()
+        failed = self.failed
+        if not failed:
+            return self
+        old = self._dir
+        k = 1
+        base = old.name.split(".retry")[0]
+        while layout.DatasetDir.for_name(self._home, f"{base}.retry{k}").exists():
+            k += 1
+        self._dir = layout.DatasetDir.for_name(self._home, f"{base}.retry{k}")
+        for i in failed:
+            self._outcomes[i] = None
+        self._seen = set()
+        self._submit(failed)
+        meta = old.read_meta()
+        meta["retry"] = self._dir.name
+        old.write_meta(meta)
         return self
 
     def wait(self, interval: float = 0.5, timeout: float | None = None) -> Dataset:
@@ -222,8 +328,10 @@ class Dataset:
         Raises :class:`DatasetTimeout` (a ``TimeoutError``) after ``timeout`` seconds, and
         :class:`DatasetStopped` when the job ended without finishing (cancelled, killed).
         """
-        if self._job is None:
+        if not self._started:
             raise UsageError(f"dataset {self.name!r} was not run yet; call run() first")
+        if self._job is None:  # every run had a stored result
+            return self
         start = time.monotonic()
         deadline = None if timeout is None else start + timeout
         pause = FIRST_POLL
@@ -273,12 +381,31 @@ class Dataset:
     # -- results ------------------------------------------------------------------------------
     def fetch_results(self) -> list[Any]:
         """Read the result chunks written so far; returns :attr:`results`."""
+        if self._job is None:
+            return list(self._results)
+        sent = self._sent
         for _, chunk in self._target.fetch_results(self._dir, self._seen):
             for index, ok, value, tb in chunk:
+                if sent is not None:
+                    index = sent[index] if 0 <= index < len(sent) else -1
                 if 0 <= index < self._n:
                     self._outcomes[index] = (ok, value, tb)
                     self._results[index] = value if ok else None
+        if not self._memo_saved and self._check_done():
+            self._memo_saved = True
+            self._save_memo()
         return list(self._results)
+
+    def _save_memo(self) -> None:
+        if not self._fn_key or len(self._keys) != self._n:
+            return
+        indices = range(self._n) if self._sent is None else self._sent
+        good = {}
+        for i in indices:
+            outcome = self._outcomes[i]
+            if outcome is not None and outcome[0]:
+                good[self._keys[i]] = outcome[1]
+        memo.MemoStore(self._home, self._fn_key).save(good)
 
     @property
     def results(self) -> list[Any]:
@@ -308,21 +435,51 @@ class Dataset:
     @property
     def is_finished(self) -> bool:
         """True once every run has a result (or an error)."""
-        return self._job is not None and self._check_done()
+        return self._started and self._check_done()
+
+    @property
+    def all_finished(self) -> bool:
+        """True once every run has a result or an error (as remotemanager's)."""
+        if self.finished_runs < self._n:
+            self.fetch_results()
+        return self._n > 0 and self.finished_runs == self._n
+
+    @property
+    def all_success(self) -> bool:
+        """True once every run finished without raising."""
+        return self.all_finished and all(o is not None and o[0] for o in self._outcomes)
+
+    @property
+    def failed(self) -> list[int]:
+        """Indices (order of appending) of the runs that raised."""
+        if self.finished_runs < self._n:
+            self.fetch_results()
+        return [i for i, o in enumerate(self._outcomes) if o is not None and not o[0]]
 
     @property
     def status(self) -> str:
         """The job's status: ``new`` before ``run()``, then ``queued``, ``running``, ..."""
-        if self._job is None:
+        if not self._started:
             return "new"
+        if self._job is None:
+            return "memoised"
         return self._target.job_status(self._job)[0]
 
     def __len__(self) -> int:
         return self._n if self._runs is None else max(self._n, len(self._runs))
 
     def __repr__(self) -> str:
-        state = "new" if self._job is None else f"job #{self._job}"
+        state = "new" if not self._started else f"job #{self._job}"
         return f"<tether.Dataset {self.name!r} {len(self)} runs, {state}>"
+
+
+def _check_only(only: Iterable[int], n: int) -> list[int]:
+    out = []
+    for i in only:
+        if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < n:
+            raise UsageError(f"only= takes run indices from 0 to {n - 1}, got {i!r}")
+        out.append(i)
+    return sorted(set(out))
 
 
 def _name_of(function: Any) -> str:
