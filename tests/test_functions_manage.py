@@ -115,3 +115,35 @@ def test_only_and_dry_run(tether: Tether) -> None:
     bad.append_run({"x": 1})
     with pytest.raises(UsageError, match="only= takes run indices"):
         bad.run(only=[3])
+
+
+def halve(x: int) -> float:
+    if x == 2:
+        raise ValueError("two is not allowed")
+    return x / 2
+
+
+def test_backup_and_restore_into_a_new_tether_home(
+    tether: Tether, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = Dataset(halve, name="halves")
+    ds.append_runs({"x": i} for i in range(5))
+    ds.run().wait(timeout=60)
+    saved = ds.backup(tmp_path / "halves.tds")
+    assert saved.is_file()
+    monkeypatch.setenv("TETHER_HOME", str(tmp_path / "elsewhere"))
+    back = Dataset.restore(saved)
+    assert back.name == "halves" and back.is_finished and back.all_finished
+    assert back.results == [0.0, 0.5, None, 1.5, 2.0]
+    assert back.failed == [2] and "two is not allowed" in str(back.errors[2])
+    assert back.runs == [{"x": i} for i in range(5)]
+    assert Dataset.open("halves").results == [0.0, 0.5, None, 1.5, 2.0]
+    again = Dataset(halve)  # the restored results are memoised in the new home
+    again.append_runs({"x": i} for i in range(5))
+    again.run(dry_run=True)
+    assert again.would_run == [2]
+    with pytest.raises(UsageError, match="exists here"):
+        Dataset.restore(saved)
+    (tmp_path / "junk").write_bytes(b"not a backup")
+    with pytest.raises(UsageError, match="not a tether dataset backup"):
+        Dataset.restore(tmp_path / "junk")

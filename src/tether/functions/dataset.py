@@ -19,6 +19,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from tether.errors import UsageError
@@ -321,6 +322,79 @@ class Dataset:
         old.write_meta(meta)
         return self
 
+    # -- backup -------------------------------------------------------------------------------
+    def backup(self, path: str | os.PathLike[str]) -> Path:
+        """Write the dataset (runs, function, every outcome so far) to one file at ``path``.
+
+        :meth:`Dataset.restore` opens it in another TETHER_HOME, on this or another machine.
+        The file is a pickle: restore only backups you made (same trust as the results).
+        """
+        if self._started and self._job is not None:
+            self.fetch_results()
+        data = {
+            "format": BACKUP_FORMAT,
+            "name": self.name,
+            "function": self.function,
+            "runs": self.runs,
+            "outcomes": list(self._outcomes),
+            "fn_key": self._fn_key,
+            "keys": list(self._keys),
+        }
+        target = Path(path)
+        try:
+            blob = serialization.dumps(data)
+        except Exception as exc:
+            raise UsageError(f"dataset {self.name!r} cannot be backed up: {exc}")
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(blob)
+        os.replace(tmp, target)
+        return target
+
+    @classmethod
+    def restore(cls, path: str | os.PathLike[str], *, name: str | None = None) -> Dataset:
+        """Open a :meth:`backup` file as a finished dataset in this TETHER_HOME.
+
+        Its successful results also go into this home's memo, so a script building the same
+        runs here skips them. ``name=`` restores it under another name.
+        """
+        source = Path(path)
+        try:
+            data = serialization.loads(source.read_bytes())  # see backup(): a trusted file
+        except (OSError, Exception) as exc:
+            raise UsageError(f"{source} is not a tether dataset backup: {exc}")
+        if not isinstance(data, dict) or data.get("format") != BACKUP_FORMAT:
+            raise UsageError(f"{source} is not a tether dataset backup")
+        home = tether_home()
+        ddir = layout.DatasetDir.for_name(home, layout.check_name(name or str(data["name"])))
+        if ddir.exists():
+            raise UsageError(f"a dataset named {ddir.name!r} exists here; pass name=...")
+        runs = list(data["runs"])
+        keys = list(data.get("keys") or [])
+        fn_key = str(data.get("fn_key") or "")
+        outcomes = list(data["outcomes"])
+        meta = layout.new_meta(
+            ddir.name, "dataset", "local", "", 1, None,
+            runs=len(runs), function=_name_of(data["function"]), fn_key=fn_key, keys=keys,
+            restored_from=str(source),
+        )  # fmt: skip
+        ddir.create()
+        ddir.write_meta(meta)
+        calls = [(0, (), kwargs) for kwargs in runs]
+        payload = serialization.dumps({"functions": [data["function"]], "calls": calls})
+        layout.write_batch(ddir, 0, len(calls), payload)
+        ddir.close()
+        ddir.write_done({"restored": True, "runs": len(runs)})
+        if fn_key and len(keys) == len(outcomes):
+            good = {k: o[1] for k, o in zip(keys, outcomes, strict=True) if o is not None and o[0]}
+            memo.MemoStore(home, fn_key).save(good)
+        ds = cls.open(ddir.name)
+        ds.function = data["function"]
+        for i, outcome in enumerate(outcomes[: ds._n]):
+            if outcome is not None:
+                ds._outcomes[i] = outcome
+                ds._results[i] = outcome[1] if outcome[0] else None
+        return ds
+
     def wait(self, interval: float = 0.5, timeout: float | None = None) -> Dataset:
         """Block until every run has a result.
 
@@ -471,6 +545,9 @@ class Dataset:
     def __repr__(self) -> str:
         state = "new" if not self._started else f"job #{self._job}"
         return f"<tether.Dataset {self.name!r} {len(self)} runs, {state}>"
+
+
+BACKUP_FORMAT = "tether-dataset-backup/1"
 
 
 def _check_only(only: Iterable[int], n: int) -> list[int]:
