@@ -147,3 +147,18 @@ def test_backup_and_restore_into_a_new_tether_home(
     (tmp_path / "junk").write_bytes(b"not a backup")
     with pytest.raises(UsageError, match="not a tether dataset backup"):
         Dataset.restore(tmp_path / "junk")
+
+
+def test_a_two_stage_chain(tether: Tether) -> None:
+    first = Dataset(halve, name="stage1")
+    first.append_runs({"x": i} for i in range(5))
+    second = first.then(lambda y: y + 100, name="stage2")
+    first.run()
+    second.run()  # returns at once; a thread submits stage 2 when stage 1 is done
+    second.wait(timeout=60)
+    assert second.results == [100.0, 100.5, None, 101.5, 102.0]
+    assert second.failed == [2] and "upstream run 2 failed" in str(second.errors[2])
+    assert isinstance(first.job, int) and isinstance(second.job, int) and second.job != first.job
+    assert second.runs[3] == {"y": 1.5}
+    with pytest.raises(UsageError, match="takes the previous result"):
+        first.then(lambda: 1)

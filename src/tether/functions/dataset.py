@@ -15,8 +15,10 @@ take chunks of runs. ``tether.Dataset.open(NAME)`` finds it again from any proce
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any
 
 from tether.errors import UsageError
 from tether.functions import layout, memo, serialization
-from tether.functions.errors import DatasetStopped, DatasetTimeout
+from tether.functions.errors import DatasetStopped, DatasetTimeout, RunFailed
 from tether.functions.targets import Target, resolve_target
 from tether.paths import tether_home
 
@@ -79,6 +81,9 @@ class Dataset:
         self._results: list[Any] = []
         self._outcomes: list[tuple[bool, Any, str] | None] = []
         self._done: dict[str, Any] | None = None
+        self._upstream: tuple[Dataset, str] | None = None  # then(): the stage feeding this one
+        self._feeder: threading.Thread | None = None
+        self._feed_error: BaseException | None = None
         if function is None:
             if name is None:
                 raise UsageError("give a function to run, or the name of a dataset to open")
@@ -228,6 +233,13 @@ class Dataset:
         """
         self._check_not_started()
         assert self._runs is not None
+        if self._upstream is not None and self._feeder is None:
+            if dry_run:
+                raise UsageError("dry_run= is not available on a chained stage")
+            self._started = True
+            self._feeder = threading.Thread(target=self._feed, args=(force,), daemon=True)
+            self._feeder.start()
+            return self
         if not self._runs:
             raise UsageError(f"dataset {self.name!r} has no runs; add some with append_run()")
         self._n = len(self._runs)
@@ -253,6 +265,52 @@ class Dataset:
             return self
         self._submit(todo)
         return self
+
+    # -- chaining -----------------------------------------------------------------------------
+    def then(
+        self,
+        function: Callable[..., Any],
+        *,
+        arg: str | None = None,
+        on: str | Target | None = None,
+        **options: Any,
+    ) -> Dataset:
+        """A second Dataset fed by this one, run by run: ``function(ARG=result_i)``.
+
+        ``arg`` names the parameter that gets the result (default: the function's first);
+        ``on`` its target (default: this one's); ``options`` as for :class:`Dataset`. Its
+        ``run()`` returns at once: a thread of this process waits for this stage and then
+        submits the next (so keep the process alive, e.g. with ``wait()``). A run whose
+        upstream run raised is not run; its error says so.
+        """
+        if not callable(function):
+            raise UsageError(f"then() needs a callable, got {type(function).__name__}")
+        if arg is None:
+            params = list(inspect.signature(function).parameters)
+            if not params:
+                raise UsageError("then() needs a function that takes the previous result")
+            arg = params[0]
+        target = self._target if on is None else on
+        nxt = Dataset(function, on=target, **options)
+        nxt._upstream = (self, arg)
+        return nxt
+
+    def _feed(self, force: bool) -> None:
+        """then(): wait for the upstream stage, then stage this one's runs from its results."""
+        assert self._upstream is not None
+        up, arg = self._upstream
+        try:
+            up.wait()
+            results, errors = up.results, up.errors
+            self._runs = [{arg: value} for value in results]
+            ok = [i for i, e in enumerate(errors) if e is None]
+            self._started = False
+            self.run(force=force, only=ok)
+            for i, e in enumerate(errors):
+                if e is not None:
+                    self._outcomes[i] = (False, RunFailed(f"upstream run {i} failed: {e!r}"), "")
+        except BaseException as exc:  # reported by wait()
+            self._feed_error = exc
 
     def _submit(self, todo: list[int]) -> None:
         """Stage the runs ``todo`` (dataset indices) in this dataset's folder and start the job."""
@@ -404,6 +462,12 @@ class Dataset:
         """
         if not self._started:
             raise UsageError(f"dataset {self.name!r} was not run yet; call run() first")
+        if self._feeder is not None:
+            self._feeder.join(timeout)
+            if self._feeder.is_alive():
+                raise DatasetTimeout(f"dataset {self.name!r}: its upstream stage is still running")
+            if self._feed_error is not None:
+                raise self._feed_error
         if self._job is None:  # every run had a stored result
             return self
         start = time.monotonic()
