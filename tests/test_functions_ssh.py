@@ -436,3 +436,17 @@ def test_memoised_and_retry_failed_on_the_host(here: Remote) -> None:
     assert again.job is None and again.results == [10 * i for i in range(6)]
     # the failed ones ran twice, the others once; the memoised Dataset ran nothing
     assert _calls(tag, 6) == {i: 2 if i % 3 == 0 else 1 for i in range(6)}
+
+
+def test_a_chain_from_the_host_to_local(here: Remote) -> None:
+    def cube(x: int) -> tuple[int, int]:
+        return x**3, os.getuid()
+
+    first = Dataset(cube, on=HOST)
+    first.append_runs({"x": i} for i in range(4))
+    second = first.then(lambda pair: (pair[0] + 1, os.getuid()), on="local")
+    first.run()
+    second.run()
+    second.wait(timeout=90)
+    assert [uid for _, uid in first.results] == [_rig_uid(here.server)] * 4
+    assert second.results == [(i**3 + 1, os.getuid()) for i in range(4)]
