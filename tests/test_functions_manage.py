@@ -127,7 +127,8 @@ def test_backup_and_restore_into_a_new_tether_home(
     tether: Tether, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ds = Dataset(halve, name="halves")
-    ds.append_runs({"x": i} for i in range(5))
+    ds.append_runs({"x": i} for i in range(4))
+    ds.append_run({"x": 4}, name="last")
     ds.run().wait(timeout=60)
     saved = ds.backup(tmp_path / "halves.tds")
     assert saved.is_file()
@@ -137,6 +138,7 @@ def test_backup_and_restore_into_a_new_tether_home(
     assert back.results == [0.0, 0.5, None, 1.5, 2.0]
     assert back.failed == [2] and "two is not allowed" in str(back.errors[2])
     assert back.runs == [{"x": i} for i in range(5)]
+    assert back.run_names == [None] * 4 + ["last"] and back.result("last") == 2.0
     assert Dataset.open("halves").results == [0.0, 0.5, None, 1.5, 2.0]
     again = Dataset(halve)  # the restored results are memoised in the new home
     again.append_runs({"x": i} for i in range(5))
@@ -162,3 +164,22 @@ def test_a_two_stage_chain(tether: Tether) -> None:
     assert second.runs[3] == {"y": 1.5}
     with pytest.raises(UsageError, match="takes the previous result"):
         first.then(lambda: 1)
+
+
+def test_runs_by_name(tether: Tether) -> None:
+    ds = Dataset(halve, name="named")
+    ds.append_run({"x": 4}, name="four")
+    ds.append_run({"x": 2}, name="two")
+    ds.append_run({"x": 6})
+    with pytest.raises(UsageError, match="already has a run named 'four'"):
+        ds.append_run({"x": 8}, name="four")
+    with pytest.raises(UsageError, match="no result yet"):
+        ds.result("four")
+    ds.run().wait(timeout=60)
+    assert ds.result("four") == 2.0 and ds.result(2) == 3.0
+    with pytest.raises(ValueError, match="two is not allowed"):
+        ds.result("two")
+    with pytest.raises(UsageError, match="no run named 'five'"):
+        ds.result("five")
+    again = Dataset.open("named")
+    assert again.run_names == ["four", "two", None] and again.result("four") == 2.0

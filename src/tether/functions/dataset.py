@@ -84,6 +84,7 @@ class Dataset:
         self._upstream: tuple[Dataset, str] | None = None  # then(): the stage feeding this one
         self._feeder: threading.Thread | None = None
         self._feed_error: BaseException | None = None
+        self._names: list[str | None] = []  # per-run name= (None: unnamed)
         if function is None:
             if name is None:
                 raise UsageError("give a function to run, or the name of a dataset to open")
@@ -135,6 +136,7 @@ class Dataset:
         self._sent = meta.get("sent")
         self._keys = list(meta.get("keys") or [])
         self._fn_key = str(meta.get("fn_key") or "")
+        self._names = list(meta.get("run_names") or [None] * self._n)
         self._started = True
         self._memo_saved = True
         self._prefill_from_memo()
@@ -197,15 +199,50 @@ class Dataset:
             self._runs = [kwargs for _, _, kwargs in calls]
         return list(self._runs)
 
-    def append_run(self, arguments: Mapping[str, Any]) -> None:
-        """Add one run: the function will be called with these keyword arguments."""
+    def append_run(self, arguments: Mapping[str, Any], name: str | None = None) -> None:
+        """Add one run: the function will be called with these keyword arguments.
+
+        ``name`` names the run: :meth:`result` takes it, :attr:`run_names` lists them.
+        """
         self._check_not_started()
         if not isinstance(arguments, Mapping):
             raise UsageError(
                 f"append_run takes a dict of keyword arguments, got {type(arguments).__name__}"
             )
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise UsageError(f"a run's name must be a non-empty string, got {name!r}")
+            if name in self._names:
+                raise UsageError(f"dataset {self.name!r} already has a run named {name!r}")
         assert self._runs is not None
         self._runs.append(dict(arguments))
+        self._names.append(name)
+
+    @property
+    def run_names(self) -> list[str | None]:
+        """Each run's ``name=`` (None when it has none), in the order runs were appended."""
+        return list(self._names) + [None] * (len(self) - len(self._names))
+
+    def result(self, run: int | str) -> Any:
+        """The result of one run, by index or by name; re-raises that run's exception."""
+        names = self.run_names
+        if isinstance(run, str):
+            if run not in names:
+                raise UsageError(f"dataset {self.name!r} has no run named {run!r}")
+            index = names.index(run)
+        elif isinstance(run, int) and not isinstance(run, bool) and 0 <= run < len(self):
+            index = run
+        else:
+            raise UsageError(f"no run {run!r} in dataset {self.name!r} ({len(self)} runs)")
+        if self._outcomes[index : index + 1] in ([], [None]):
+            self.fetch_results()
+        outcome = self._outcomes[index] if index < len(self._outcomes) else None
+        if outcome is None:
+            raise UsageError(f"run {run!r} of dataset {self.name!r} has no result yet")
+        error = self.errors[index]
+        if error is not None:
+            raise error
+        return outcome[1]
 
     def append_runs(self, runs: Iterable[Mapping[str, Any]]) -> None:
         """Add many runs (each a dict of keyword arguments)."""
@@ -335,6 +372,7 @@ class Dataset:
             fn_key=self._fn_key,
             keys=self._keys,
             sent=self._sent,
+            run_names=self.run_names,
             **self._target.worker_meta(),
         )
         self._dir.create()
@@ -397,6 +435,7 @@ class Dataset:
             "outcomes": list(self._outcomes),
             "fn_key": self._fn_key,
             "keys": list(self._keys),
+            "names": self.run_names,
         }
         target = Path(path)
         try:
@@ -433,7 +472,7 @@ class Dataset:
         meta = layout.new_meta(
             ddir.name, "dataset", "local", "", 1, None,
             runs=len(runs), function=_name_of(data["function"]), fn_key=fn_key, keys=keys,
-            restored_from=str(source),
+            restored_from=str(source), run_names=data.get("names"),
         )  # fmt: skip
         ddir.create()
         ddir.write_meta(meta)
