@@ -91,6 +91,33 @@ def test_retry_failed_reruns_only_the_failed(tether: Tether, tmp_path: Path) -> 
     assert runs == {i: 2 if i % 3 == 0 else 1 for i in range(9)}
     reopened = Dataset.open("flaky")  # follows to the retry's folder, prefilled from the memo
     assert reopened.results == [10 * i for i in range(9)]
+    assert reopened.runs == [{"x": i, "flag": flag} for i in range(9)]
+
+
+def test_retry_failed_on_a_dataset_reopened_in_a_new_process(
+    tether: Tether, tmp_path: Path
+) -> None:
+    flag = str(tmp_path / "ok")
+    ds = Dataset(flaky, name="flaky2")
+    ds.append_runs({"x": i, "flag": flag} for i in range(4))
+    ds.run().wait(timeout=60)
+    assert ds.failed == [0, 3]
+    Path(flag).write_text("")
+    script = (
+        "import json, tether\n"
+        "ds = tether.Dataset.open('flaky2').retry_failed().wait(timeout=60)\n"
+        "print(json.dumps(ds.results))\n"
+    )
+    env = {**os.environ, "TETHER_HOME": str(tether.home)}
+    here = str(Path(__file__).parent)  # flaky() is pickled by reference: its module's folder
+    env["PYTHONPATH"] = os.pathsep.join([here, env.get("PYTHONPATH", "")])
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=90
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [0, 10, 20, 30]
+    runs = {i: len(Path(f"{flag}.{i}").read_text().split()) for i in range(4)}
+    assert runs == {0: 2, 1: 1, 2: 1, 3: 2}
 
 
 def square(x: int) -> int:

@@ -195,8 +195,11 @@ class Dataset:
             if not batches:
                 return []
             with open(self._dir.in_dir / batches[0][2], "rb") as f:
-                calls = serialization.loads(f.read())["calls"]  # our own file
-            self._runs = [kwargs for _, _, kwargs in calls]
+                staged = serialization.loads(f.read())  # our own file
+            if self.function is None:
+                self.function = staged["functions"][0]
+            calls = staged["calls"]
+            self._runs = staged.get("all_runs") or [kwargs for _, _, kwargs in calls]
         return list(self._runs)
 
     def append_run(self, arguments: Mapping[str, Any], name: str | None = None) -> None:
@@ -355,7 +358,10 @@ class Dataset:
         self._target.check_python()
         calls = [(0, (), self._runs[i]) for i in todo]
         try:
-            payload = serialization.dumps({"functions": [self.function], "calls": calls})
+            content: dict[str, Any] = {"functions": [self.function], "calls": calls}
+            if len(todo) != len(self._runs):  # a subset: keep every run's arguments too
+                content["all_runs"] = self._runs
+            payload = serialization.dumps(content)
         except Exception as exc:
             raise UsageError(f"the function or a run's arguments cannot be pickled: {exc}")
         self._sent = None if len(todo) == self._n else todo
@@ -391,12 +397,12 @@ class Dataset:
         """Run again only the runs that raised (as a new job); returns at once.
 
         The failed runs are staged under ``NAME.retryN``; ``Dataset.open(NAME)`` follows there.
-        Needs the function, so it works on the Dataset object that ran (not on an opened one).
+        Works on a Dataset reopened by name too (its function is in the staged batch).
         """
         if not self._started:
             raise UsageError(f"dataset {self.name!r} was not run yet; call run() first")
         if self.function is None:
-            raise UsageError("retry_failed() needs the Dataset that ran (with its function)")
+            _ = self.runs  # loads the function and the runs from the staged batch
         if not self.is_finished:
             raise UsageError(f"dataset {self.name!r} is still running; wait() for it first")
         self.fetch_results()
