@@ -285,7 +285,9 @@ class Dataset:
         self._n = len(self._runs)
         wanted = list(range(self._n)) if only is None else _check_only(only, self._n)
         try:
-            self._fn_key = memo.function_key(self.function)  # type: ignore[arg-type]
+            function = self.function
+            assert function is not None
+            self._fn_key = memo.function_key(function, self._target.name)
             self._keys = [memo.run_key(kwargs) for kwargs in self._runs]
         except Exception as exc:
             raise UsageError(f"the function or a run's arguments cannot be pickled: {exc}")

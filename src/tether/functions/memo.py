@@ -1,8 +1,9 @@
 """Memoised Dataset results: same function source + same arguments -> the stored result.
 
-Keys: the function's key is a SHA-256 of its source text (``inspect.getsource``), its qualified
-name and, when there is no source, its cloudpickled bytes; a run's key is a SHA-256 of the
-cloudpickled, name-sorted keyword arguments. Successful results live under
+Keys: the function's key is a SHA-256 of the target's name, its source text
+(``inspect.getsource``), its qualified name and, when there is no source, its cloudpickled
+bytes; a run's key is a SHA-256 of the cloudpickled, name-sorted keyword arguments.
+Successful results live under
 ``TETHER_HOME/memo/FUNCTION_KEY/`` as one pickle per finished dataset (a dict run key -> value),
 so a re-run in any later process reads a few files, not one per run. Failed runs are never
 stored (``retry_failed`` and a re-run both run them again).
@@ -27,9 +28,13 @@ from tether.functions import serialization
 MEMO_DIR = "memo"
 
 
-def function_key(function: Callable[..., Any]) -> str:
-    """A stable key for ``function``: its source and name (or its pickled bytes)."""
+def function_key(function: Callable[..., Any], target: str = "local") -> str:
+    """A stable key for ``function`` on ``target``: its source and name (or its pickled bytes).
+
+    The target's name is part of the key: the same function may give other results elsewhere.
+    """
     h = hashlib.sha256()
+    h.update(f"{target}\0".encode())
     h.update(str(getattr(function, "__qualname__", type(function).__name__)).encode())
     try:
         h.update(inspect.getsource(function).encode())
