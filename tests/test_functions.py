@@ -255,3 +255,15 @@ def test_cell_magic_runs_a_cell_and_returns_its_value(tether: Tether, ipython: A
     failing = shell.run_cell("%%tether --name cell-fails\n1 / 0\n")
     assert isinstance(failing.error_in_exec, ZeroDivisionError)
     assert isinstance(failing.error_in_exec.__cause__, RemoteTraceback)
+
+
+def test_cell_magic_runs_the_cell_again_each_time(
+    tether: Tether, ipython: Any, tmp_path: Path
+) -> None:
+    log = tmp_path / "cell-ran.txt"
+    cell = f"%%tether --name again\nopen({str(log)!r}, 'a').write('x')\n"
+    for _ in range(2):
+        result = ipython.run_cell(cell)
+        assert result.error_in_exec is None, result.error_in_exec
+    assert log.read_text() == "xx"  # not memoised
+    assert isinstance(ipython.user_ns["tether_last"].job, int)

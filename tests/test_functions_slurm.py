@@ -294,3 +294,37 @@ def test_an_array_reads_as_one_job() -> None:
     assert state is not None and (state.status, state.reason) == ("failed", "task 1: timeout")
     assert array_state(parse_squeue("7_0|COMPLETED|None\n"), "7").status == "succeeded"  # type: ignore[union-attr]
     assert array_state(found, "9") is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_memoised_and_retry_failed_on_slurm(setup: SlurmSetup, mode: str) -> None:
+    def _counting(x: int, tag: str) -> int:
+        """Appends a line to /tmp/TAG.X on each call (world-writable /tmp: any user can write)."""
+        path = f"/tmp/{tag}.{x}"
+        first = not os.path.exists(path)
+        with open(path, "a") as f:
+            f.write("ran\n")
+        if x % 3 == 0 and first:
+            raise ValueError(f"first try of {x}")
+        return x * 10
+
+    tag = f"tether-memo-{mode}-{os.getpid()}-{time.time_ns()}"
+    host = f"{mode}-count"
+    ds = Dataset(_counting, on=host)
+    ds.append_runs({"x": i, "tag": tag} for i in range(6))
+    ds.run().wait(timeout=90)
+    assert ds.failed == [0, 3] and not ds.all_success
+    ds.retry_failed().wait(timeout=90)
+    assert ds.results == [10 * i for i in range(6)] and ds.all_success
+    before = len(setup.calls_log())
+    again = Dataset(_counting, on=host)
+    again.append_runs({"x": i, "tag": tag} for i in range(6))
+    again.run().wait(timeout=90)
+    assert again.job is None and again.results == [10 * i for i in range(6)]
+    assert _sbatch_calls(setup, before) == []  # nothing was submitted
+    counts = {}
+    for i in range(6):
+        p = Path(f"/tmp/{tag}.{i}")
+        counts[i] = len(p.read_text().split())
+        p.unlink()
+    assert counts == {i: 2 if i % 3 == 0 else 1 for i in range(6)}

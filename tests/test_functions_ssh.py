@@ -401,3 +401,52 @@ def test_a_bad_host_is_one_clear_line(here: Remote) -> None:
         assert ds.job is None
     finally:
         here.tt("hosts", "rm", "deadhost")
+
+
+def _calls(tag: str, n: int) -> dict[int, int]:
+    out = {}
+    for i in range(n):
+        p = Path(f"/tmp/{tag}.{i}")
+        out[i] = len(p.read_text().split()) if p.exists() else 0
+        p.unlink(missing_ok=True)
+    return out
+
+
+def test_memoised_and_retry_failed_on_the_host(here: Remote) -> None:
+    def _counting(x: int, tag: str) -> int:
+        """Appends a line to /tmp/TAG.X on each call (world-writable /tmp: any user can write)."""
+        path = f"/tmp/{tag}.{x}"
+        first = not os.path.exists(path)
+        with open(path, "a") as f:
+            f.write("ran\n")
+        if x % 3 == 0 and first:
+            raise ValueError(f"first try of {x}")
+        return x * 10
+
+    tag = f"tether-memo-{uuid.uuid4().hex[:8]}"
+    ds = Dataset(_counting, on=HOST)
+    ds.append_runs({"x": i, "tag": tag} for i in range(6))
+    ds.run().wait(timeout=60)
+    assert ds.failed == [0, 3] and not ds.all_success
+    ds.retry_failed().wait(timeout=60)
+    assert ds.results == [10 * i for i in range(6)] and ds.all_success
+    again = Dataset(_counting, on=HOST)
+    again.append_runs({"x": i, "tag": tag} for i in range(6))
+    again.run().wait(timeout=60)
+    assert again.job is None and again.results == [10 * i for i in range(6)]
+    # the failed ones ran twice, the others once; the memoised Dataset ran nothing
+    assert _calls(tag, 6) == {i: 2 if i % 3 == 0 else 1 for i in range(6)}
+
+
+def test_a_chain_from_the_host_to_local(here: Remote) -> None:
+    def cube(x: int) -> tuple[int, int]:
+        return x**3, os.getuid()
+
+    first = Dataset(cube, on=HOST)
+    first.append_runs({"x": i} for i in range(4))
+    second = first.then(lambda pair: (pair[0] + 1, os.getuid()), on="local")
+    first.run()
+    second.run()
+    second.wait(timeout=90)
+    assert [uid for _, uid in first.results] == [_rig_uid(here.server)] * 4
+    assert second.results == [(i**3 + 1, os.getuid()) for i in range(4)]

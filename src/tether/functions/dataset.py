@@ -15,15 +15,18 @@ take chunks of runs. ``tether.Dataset.open(NAME)`` finds it again from any proce
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from tether.errors import UsageError
-from tether.functions import layout, serialization
-from tether.functions.errors import DatasetStopped, DatasetTimeout
+from tether.functions import layout, memo, serialization
+from tether.functions.errors import DatasetStopped, DatasetTimeout, RunFailed
 from tether.functions.targets import Target, resolve_target
 from tether.paths import tether_home
 
@@ -44,6 +47,10 @@ class Dataset:
     ``Dataset(None, name=NAME)`` is ``Dataset.open(NAME)``; ``replace=True`` lets a new dataset
     take the name of a finished one (its files are removed).
 
+    Memoisation (``skip=True``, the default): a run whose function source and arguments match a
+    run that succeeded before (in any process, see :mod:`tether.functions.memo`) is not run
+    again; its stored result is returned. ``run(force=True)`` runs everything again.
+
     On a Slurm host the runs go as one job array (``max_parallel`` tasks at a time, each task
     ``chunk_size`` runs) and these keywords set each task's resources: ``cpus``, ``mem``,
     ``gpus``, ``time``, ``partition``, ``account``, ``qos``, ``constraint`` and ``sbatch``
@@ -59,13 +66,25 @@ class Dataset:
         chunk_size: int | None = None,
         *,
         replace: bool = False,
+        skip: bool = True,
         **resources: Any,
     ) -> None:
         self._home = tether_home()
+        self._skip = skip
+        self._sent: list[int] | None = None  # dataset index of each staged call (None: all)
+        self._keys: list[str] = []
+        self._fn_key = ""
+        self._started = False
+        self._memo_saved = False
+        self.would_run: list[int] = []
         self._seen: set[str] = set()
         self._results: list[Any] = []
         self._outcomes: list[tuple[bool, Any, str] | None] = []
         self._done: dict[str, Any] | None = None
+        self._upstream: tuple[Dataset, str] | None = None  # then(): the stage feeding this one
+        self._feeder: threading.Thread | None = None
+        self._feed_error: BaseException | None = None
+        self._names: list[str | None] = []  # per-run name= (None: unnamed)
         if function is None:
             if name is None:
                 raise UsageError("give a function to run, or the name of a dataset to open")
@@ -101,6 +120,9 @@ class Dataset:
         meta = ddir.read_meta()
         if meta.get("kind") != "dataset":
             raise UsageError(f"{ddir.name!r} is an executor's folder, not a dataset")
+        while meta.get("retry"):  # retry_failed() staged the failed runs under a new name
+            ddir = layout.DatasetDir.for_name(self._home, str(meta["retry"]))
+            meta = ddir.read_meta()
         self._dir = ddir
         self.function = None
         self._target = resolve_target(str(meta.get("target") or "local"), self._home)
@@ -111,6 +133,26 @@ class Dataset:
         self._chunk_size = meta.get("chunk_size")
         self._results = [None] * self._n
         self._outcomes = [None] * self._n
+        self._sent = meta.get("sent")
+        self._keys = list(meta.get("keys") or [])
+        self._fn_key = str(meta.get("fn_key") or "")
+        self._names = list(meta.get("run_names") or [None] * self._n)
+        self._started = True
+        self._memo_saved = True
+        self._prefill_from_memo()
+
+    def _prefill_from_memo(self) -> list[int]:
+        """Fill the outcomes of runs with a stored result; returns the indices filled."""
+        if not self._fn_key or not self._keys:
+            return []
+        stored = memo.MemoStore(self._home, self._fn_key).load()
+        filled = []
+        for index, key in enumerate(self._keys):
+            if key in stored and self._outcomes[index] is None:
+                self._outcomes[index] = (True, stored[key], "")
+                self._results[index] = stored[key]
+                filled.append(index)
+        return filled
 
     def _make_room(self, replace: bool) -> None:
         meta = self._dir.read_meta()
@@ -153,19 +195,57 @@ class Dataset:
             if not batches:
                 return []
             with open(self._dir.in_dir / batches[0][2], "rb") as f:
-                calls = serialization.loads(f.read())["calls"]  # our own file
-            self._runs = [kwargs for _, _, kwargs in calls]
+                staged = serialization.loads(f.read())  # our own file
+            if self.function is None:
+                self.function = staged["functions"][0]
+            calls = staged["calls"]
+            self._runs = staged.get("all_runs") or [kwargs for _, _, kwargs in calls]
         return list(self._runs)
 
-    def append_run(self, arguments: Mapping[str, Any]) -> None:
-        """Add one run: the function will be called with these keyword arguments."""
+    def append_run(self, arguments: Mapping[str, Any], name: str | None = None) -> None:
+        """Add one run: the function will be called with these keyword arguments.
+
+        ``name`` names the run: :meth:`result` takes it, :attr:`run_names` lists them.
+        """
         self._check_not_started()
         if not isinstance(arguments, Mapping):
             raise UsageError(
                 f"append_run takes a dict of keyword arguments, got {type(arguments).__name__}"
             )
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise UsageError(f"a run's name must be a non-empty string, got {name!r}")
+            if name in self._names:
+                raise UsageError(f"dataset {self.name!r} already has a run named {name!r}")
         assert self._runs is not None
         self._runs.append(dict(arguments))
+        self._names.append(name)
+
+    @property
+    def run_names(self) -> list[str | None]:
+        """Each run's ``name=`` (None when it has none), in the order runs were appended."""
+        return list(self._names) + [None] * (len(self) - len(self._names))
+
+    def result(self, run: int | str) -> Any:
+        """The result of one run, by index or by name; re-raises that run's exception."""
+        names = self.run_names
+        if isinstance(run, str):
+            if run not in names:
+                raise UsageError(f"dataset {self.name!r} has no run named {run!r}")
+            index = names.index(run)
+        elif isinstance(run, int) and not isinstance(run, bool) and 0 <= run < len(self):
+            index = run
+        else:
+            raise UsageError(f"no run {run!r} in dataset {self.name!r} ({len(self)} runs)")
+        if self._outcomes[index : index + 1] in ([], [None]):
+            self.fetch_results()
+        outcome = self._outcomes[index] if index < len(self._outcomes) else None
+        if outcome is None:
+            raise UsageError(f"run {run!r} of dataset {self.name!r} has no result yet")
+        error = self.errors[index]
+        if error is not None:
+            raise error
+        return outcome[1]
 
     def append_runs(self, runs: Iterable[Mapping[str, Any]]) -> None:
         """Add many runs (each a dict of keyword arguments)."""
@@ -173,24 +253,121 @@ class Dataset:
             self.append_run(arguments)
 
     def _check_not_started(self) -> None:
-        if self._job is not None or self._runs is None:
+        if self._started or self._runs is None:
             raise UsageError(f"dataset {self.name!r} was already run; make a new Dataset")
 
     # -- running ------------------------------------------------------------------------------
-    def run(self) -> Dataset:
-        """Stage the function and the runs and queue the job; returns at once."""
+    def run(
+        self,
+        *,
+        force: bool = False,
+        only: Iterable[int] | None = None,
+        dry_run: bool = False,
+    ) -> Dataset:
+        """Stage the function and the runs still to do and queue the job; returns at once.
+
+        Runs with a stored result (see the class docstring) are skipped unless ``force=True``;
+        ``only=[i, ...]`` runs just those runs (by their order of appending); ``dry_run=True``
+        stages nothing and sets :attr:`would_run` to the indices a real call would run.
+        When every run has a stored result, no job is started at all.
+        """
         self._check_not_started()
         assert self._runs is not None
+        if self._upstream is not None and self._feeder is None:
+            if dry_run:
+                raise UsageError("dry_run= is not available on a chained stage")
+            self._started = True
+            self._feeder = threading.Thread(target=self._feed, args=(force,), daemon=True)
+            self._feeder.start()
+            return self
         if not self._runs:
             raise UsageError(f"dataset {self.name!r} has no runs; add some with append_run()")
-        self._target.check_python()
-        calls = [(0, (), kwargs) for kwargs in self._runs]
+        self._n = len(self._runs)
+        wanted = list(range(self._n)) if only is None else _check_only(only, self._n)
         try:
-            payload = serialization.dumps({"functions": [self.function], "calls": calls})
+            function = self.function
+            assert function is not None
+            self._fn_key = memo.function_key(function, self._target.name)
+            self._keys = [memo.run_key(kwargs) for kwargs in self._runs]
         except Exception as exc:
             raise UsageError(f"the function or a run's arguments cannot be pickled: {exc}")
-        self._n = len(calls)
-        workers = min(self._max_parallel or os.cpu_count() or 1, self._n)
+        self._results = [None] * self._n
+        self._outcomes = [None] * self._n
+        hits = set() if force or not self._skip else set(self._prefill_from_memo())
+        todo = [i for i in wanted if i not in hits]
+        self.would_run = todo
+        if dry_run:
+            self._results = [None] * self._n
+            self._outcomes = [None] * self._n
+            return self
+        self._started = True
+        if not todo:
+            self._memo_saved = True
+            self._done = {"memoised": self._n}
+            return self
+        self._submit(todo)
+        return self
+
+    # -- chaining -----------------------------------------------------------------------------
+    def then(
+        self,
+        function: Callable[..., Any],
+        *,
+        arg: str | None = None,
+        on: str | Target | None = None,
+        **options: Any,
+    ) -> Dataset:
+        """A second Dataset fed by this one, run by run: ``function(ARG=result_i)``.
+
+        ``arg`` names the parameter that gets the result (default: the function's first);
+        ``on`` its target (default: this one's); ``options`` as for :class:`Dataset`. Its
+        ``run()`` returns at once: a thread of this process waits for this stage and then
+        submits the next (so keep the process alive, e.g. with ``wait()``). A run whose
+        upstream run raised is not run; its error says so.
+        """
+        if not callable(function):
+            raise UsageError(f"then() needs a callable, got {type(function).__name__}")
+        if arg is None:
+            params = list(inspect.signature(function).parameters)
+            if not params:
+                raise UsageError("then() needs a function that takes the previous result")
+            arg = params[0]
+        target = self._target if on is None else on
+        nxt = Dataset(function, on=target, **options)
+        nxt._upstream = (self, arg)
+        return nxt
+
+    def _feed(self, force: bool) -> None:
+        """then(): wait for the upstream stage, then stage this one's runs from its results."""
+        assert self._upstream is not None
+        up, arg = self._upstream
+        try:
+            up.wait()
+            results, errors = up.results, up.errors
+            self._runs = [{arg: value} for value in results]
+            ok = [i for i, e in enumerate(errors) if e is None]
+            self._started = False
+            self.run(force=force, only=ok)
+            for i, e in enumerate(errors):
+                if e is not None:
+                    self._outcomes[i] = (False, RunFailed(f"upstream run {i} failed: {e!r}"), "")
+        except BaseException as exc:  # reported by wait()
+            self._feed_error = exc
+
+    def _submit(self, todo: list[int]) -> None:
+        """Stage the runs ``todo`` (dataset indices) in this dataset's folder and start the job."""
+        assert self._runs is not None
+        self._target.check_python()
+        calls = [(0, (), self._runs[i]) for i in todo]
+        try:
+            content: dict[str, Any] = {"functions": [self.function], "calls": calls}
+            if len(todo) != len(self._runs):  # a subset: keep every run's arguments too
+                content["all_runs"] = self._runs
+            payload = serialization.dumps(content)
+        except Exception as exc:
+            raise UsageError(f"the function or a run's arguments cannot be pickled: {exc}")
+        self._sent = None if len(todo) == self._n else todo
+        workers = min(self._max_parallel or os.cpu_count() or 1, len(calls))
         meta = layout.new_meta(
             self.name,
             "dataset",
@@ -200,20 +377,128 @@ class Dataset:
             self._chunk_size,
             runs=self._n,
             function=_name_of(self.function),
+            fn_key=self._fn_key,
+            keys=self._keys,
+            sent=self._sent,
+            run_names=self.run_names,
             **self._target.worker_meta(),
         )
         self._dir.create()
         self._dir.write_meta(meta)
-        staged = [layout.META, layout.write_batch(self._dir, 0, self._n, payload)]
+        staged = [layout.META, layout.write_batch(self._dir, 0, len(calls), payload)]
         self._dir.close()
         self._target.stage_inputs(self._dir, [*staged, layout.CLOSED])
-        self._results = [None] * self._n
-        self._outcomes = [None] * self._n
-        self._job = self._target.start_worker_job(self._dir, job_name=self.name, runs=self._n)
+        self._done = None
+        self._memo_saved = False
+        self._job = self._target.start_worker_job(self._dir, job_name=self.name, runs=len(calls))
         meta["job"] = self._job
         meta.update(self._target.job_meta(self._dir))
         self._dir.write_meta(meta)
+
+    def retry_failed(self) -> Dataset:
+        """Run again only the runs that raised (as a new job); returns at once.
+
+        The failed runs are staged under ``NAME.retryN``; ``Dataset.open(NAME)`` follows there.
+        Works on a Dataset reopened by name too (its function is in the staged batch).
+        """
+        if not self._started:
+            raise UsageError(f"dataset {self.name!r} was not run yet; call run() first")
+        if self.function is None:
+            _ = self.runs  # loads the function and the runs from the staged batch
+        if not self.is_finished:
+            raise UsageError(f"dataset {self.name!r} is still running; wait() for it first")
+        self.fetch_results()
+        failed = self.failed
+        if not failed:
+            return self
+        old = self._dir
+        k = 1
+        base = old.name.split(".retry")[0]
+        while layout.DatasetDir.for_name(self._home, f"{base}.retry{k}").exists():
+            k += 1
+        self._dir = layout.DatasetDir.for_name(self._home, f"{base}.retry{k}")
+        for i in failed:
+            self._outcomes[i] = None
+        self._seen = set()
+        self._submit(failed)
+        meta = old.read_meta()
+        meta["retry"] = self._dir.name
+        old.write_meta(meta)
         return self
+
+    # -- backup -------------------------------------------------------------------------------
+    def backup(self, path: str | os.PathLike[str]) -> Path:
+        """Write the dataset (runs, function, every outcome so far) to one file at ``path``.
+
+        :meth:`Dataset.restore` opens it in another TETHER_HOME, on this or another machine.
+        The file is a pickle: restore only backups you made (same trust as the results).
+        """
+        if self._started and self._job is not None:
+            self.fetch_results()
+        data = {
+            "format": BACKUP_FORMAT,
+            "name": self.name,
+            "function": self.function,
+            "runs": self.runs,
+            "outcomes": list(self._outcomes),
+            "fn_key": self._fn_key,
+            "keys": list(self._keys),
+            "names": self.run_names,
+        }
+        target = Path(path)
+        try:
+            blob = serialization.dumps(data)
+        except Exception as exc:
+            raise UsageError(f"dataset {self.name!r} cannot be backed up: {exc}")
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(blob)
+        os.replace(tmp, target)
+        return target
+
+    @classmethod
+    def restore(cls, path: str | os.PathLike[str], *, name: str | None = None) -> Dataset:
+        """Open a :meth:`backup` file as a finished dataset in this TETHER_HOME.
+
+        Its successful results also go into this home's memo, so a script building the same
+        runs here skips them. ``name=`` restores it under another name.
+        """
+        source = Path(path)
+        try:
+            data = serialization.loads(source.read_bytes())  # see backup(): a trusted file
+        except (OSError, Exception) as exc:
+            raise UsageError(f"{source} is not a tether dataset backup: {exc}")
+        if not isinstance(data, dict) or data.get("format") != BACKUP_FORMAT:
+            raise UsageError(f"{source} is not a tether dataset backup")
+        home = tether_home()
+        ddir = layout.DatasetDir.for_name(home, layout.check_name(name or str(data["name"])))
+        if ddir.exists():
+            raise UsageError(f"a dataset named {ddir.name!r} exists here; pass name=...")
+        runs = list(data["runs"])
+        keys = list(data.get("keys") or [])
+        fn_key = str(data.get("fn_key") or "")
+        outcomes = list(data["outcomes"])
+        meta = layout.new_meta(
+            ddir.name, "dataset", "local", "", 1, None,
+            runs=len(runs), function=_name_of(data["function"]), fn_key=fn_key, keys=keys,
+            restored_from=str(source), run_names=data.get("names"),
+        )  # fmt: skip
+        ddir.create()
+        ddir.write_meta(meta)
+        calls = [(0, (), kwargs) for kwargs in runs]
+        payload = serialization.dumps({"functions": [data["function"]], "calls": calls})
+        layout.write_batch(ddir, 0, len(calls), payload)
+        ddir.close()
+        ddir.write_done({"restored": True, "runs": len(runs)})
+        if fn_key and len(keys) == len(outcomes):
+            good = {k: o[1] for k, o in zip(keys, outcomes, strict=True) if o is not None and o[0]}
+            memo.MemoStore(home, fn_key).save(good)
+        ds = cls.open(ddir.name)
+        ds.function = data["function"]
+        for i, outcome in enumerate(outcomes[: ds._n]):
+            if outcome is not None:
+                ds._outcomes[i] = outcome
+                ds._results[i] = outcome[1] if outcome[0] else None
+        return ds
 
     def wait(self, interval: float = 0.5, timeout: float | None = None) -> Dataset:
         """Block until every run has a result.
@@ -222,8 +507,16 @@ class Dataset:
         Raises :class:`DatasetTimeout` (a ``TimeoutError``) after ``timeout`` seconds, and
         :class:`DatasetStopped` when the job ended without finishing (cancelled, killed).
         """
-        if self._job is None:
+        if not self._started:
             raise UsageError(f"dataset {self.name!r} was not run yet; call run() first")
+        if self._feeder is not None:
+            self._feeder.join(timeout)
+            if self._feeder.is_alive():
+                raise DatasetTimeout(f"dataset {self.name!r}: its upstream stage is still running")
+            if self._feed_error is not None:
+                raise self._feed_error
+        if self._job is None:  # every run had a stored result
+            return self
         start = time.monotonic()
         deadline = None if timeout is None else start + timeout
         pause = FIRST_POLL
@@ -273,12 +566,31 @@ class Dataset:
     # -- results ------------------------------------------------------------------------------
     def fetch_results(self) -> list[Any]:
         """Read the result chunks written so far; returns :attr:`results`."""
+        if self._job is None:
+            return list(self._results)
+        sent = self._sent
         for _, chunk in self._target.fetch_results(self._dir, self._seen):
             for index, ok, value, tb in chunk:
+                if sent is not None:
+                    index = sent[index] if 0 <= index < len(sent) else -1
                 if 0 <= index < self._n:
                     self._outcomes[index] = (ok, value, tb)
                     self._results[index] = value if ok else None
+        if not self._memo_saved and self._check_done():
+            self._memo_saved = True
+            self._save_memo()
         return list(self._results)
+
+    def _save_memo(self) -> None:
+        if not self._fn_key or len(self._keys) != self._n:
+            return
+        indices = range(self._n) if self._sent is None else self._sent
+        good = {}
+        for i in indices:
+            outcome = self._outcomes[i]
+            if outcome is not None and outcome[0]:
+                good[self._keys[i]] = outcome[1]
+        memo.MemoStore(self._home, self._fn_key).save(good)
 
     @property
     def results(self) -> list[Any]:
@@ -308,21 +620,54 @@ class Dataset:
     @property
     def is_finished(self) -> bool:
         """True once every run has a result (or an error)."""
-        return self._job is not None and self._check_done()
+        return self._started and self._check_done()
+
+    @property
+    def all_finished(self) -> bool:
+        """True once every run has a result or an error (as remotemanager's)."""
+        if self.finished_runs < self._n:
+            self.fetch_results()
+        return self._n > 0 and self.finished_runs == self._n
+
+    @property
+    def all_success(self) -> bool:
+        """True once every run finished without raising."""
+        return self.all_finished and all(o is not None and o[0] for o in self._outcomes)
+
+    @property
+    def failed(self) -> list[int]:
+        """Indices (order of appending) of the runs that raised."""
+        if self.finished_runs < self._n:
+            self.fetch_results()
+        return [i for i, o in enumerate(self._outcomes) if o is not None and not o[0]]
 
     @property
     def status(self) -> str:
         """The job's status: ``new`` before ``run()``, then ``queued``, ``running``, ..."""
-        if self._job is None:
+        if not self._started:
             return "new"
+        if self._job is None:
+            return "memoised"
         return self._target.job_status(self._job)[0]
 
     def __len__(self) -> int:
         return self._n if self._runs is None else max(self._n, len(self._runs))
 
     def __repr__(self) -> str:
-        state = "new" if self._job is None else f"job #{self._job}"
+        state = "new" if not self._started else f"job #{self._job}"
         return f"<tether.Dataset {self.name!r} {len(self)} runs, {state}>"
+
+
+BACKUP_FORMAT = "tether-dataset-backup/1"
+
+
+def _check_only(only: Iterable[int], n: int) -> list[int]:
+    out = []
+    for i in only:
+        if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < n:
+            raise UsageError(f"only= takes run indices from 0 to {n - 1}, got {i!r}")
+        out.append(i)
+    return sorted(set(out))
 
 
 def _name_of(function: Any) -> str:

@@ -123,7 +123,8 @@ def tether_cell(line: str, cell: str) -> Any:
     shell = get_ipython()
     options, values = parse_line(line, shell.user_ns)
     source = shell.transform_cell(cell)
-    ds = Dataset(run_cell, on=options.on, name=options.name, replace=True)
+    # a cell is run each time (it may read files, draw random numbers): no memoisation
+    ds = Dataset(run_cell, on=options.on, name=options.name, replace=True, skip=False)
     ds.append_run({"source": source, "values": values})
     shell.user_ns["tether_last"] = ds
     ds.run()
