@@ -196,3 +196,12 @@ def test_rerun_with_a_param_and_a_refused_edit(tether: Tether, web: Web) -> None
     assert "line" in broken.json()["error"]
     assert len(tether.json("ls")) == 2  # nothing queued
     assert client.post(f"/api/jobs/{uuid}/rerun", json={"params": [1]}).status_code == 400
+
+
+def test_log_tail_of_a_log_without_newlines_stops_at_one_mib(tether: Tether, web: Web) -> None:
+    (tether.cwd / "n.py").write_text("import sys\nsys.stdout.write('x' * 3_000_000)\n")
+    tether("run", "-w", "n.py")
+    job = tether.json("show")
+    tail = web.client().get(f"/api/jobs/{job['uuid']}/log").json()
+    assert tail["size"] == 3_000_000 and tail["end"] == 3_000_000
+    assert tail["start"] == 3_000_000 - (1 << 20) and set(tail["text"]) == {"x"}

@@ -128,10 +128,8 @@ def job_metrics(
     end: int | None = None,
 ) -> dict[str, Any]:
     """Each metric of a job between steps START..END, downsampled to BUCKETS buckets."""
-    from tether.store.metrics import read_metrics
-
     job = find_job(store, ref)
-    series = read_metrics(Path(job.job_dir)).series
+    series = _series(Path(job.job_dir))
     out: dict[str, Any] = {}
     for name, points in series.items():
         if names and name not in names:
@@ -141,6 +139,36 @@ def job_metrics(
         ]
         out[name] = downsample(pts, min(buckets, 4000))
     return {"uuid": job.uuid, "number": job.number, "metrics": out}
+
+
+# metrics file -> (bytes parsed, its series): a live chart re-reads only the new lines
+_SERIES: dict[Path, tuple[int, dict[str, list[tuple[int, float]]]]] = {}
+
+
+def _series(job_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every metric point of a job, parsing only what was appended since the last call."""
+    from tether.runtime.context import METRICS_FILE
+    from tether.store.metrics import parse_lines
+
+    path = job_dir / METRICS_FILE
+    done, series = _SERIES.get(path, (0, {}))
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() < done:  # rewritten: start again
+                done, series = 0, {}
+            f.seek(done)
+            data = f.read()
+    except OSError:
+        return {}
+    cut = data.rfind(b"\n") + 1  # complete lines only; a torn last line waits
+    if cut:
+        series = {k: list(v) for k, v in series.items()} if path in _SERIES else series
+        parse_lines(data[:cut].splitlines(), series)
+        if len(_SERIES) > 64:
+            _SERIES.clear()
+        _SERIES[path] = (done + cut, series)
+    return series
 
 
 def log_range(
@@ -159,8 +187,8 @@ def log_range(
         size = path.stat().st_size
     except FileNotFoundError:
         size = 0
-    if start is None:
-        begin = _tail_offset(path, size, tail_lines)
+    if start is None:  # never scans back further than MAX_BYTES (a log with no newlines)
+        begin = max(_tail_offset(path, size, tail_lines, size - max_bytes), size - max_bytes, 0)
     else:
         if start < 0:
             raise UsageError("start must be >= 0")
@@ -180,13 +208,14 @@ def log_range(
     }
 
 
-def _tail_offset(path: Path, size: int, lines: int) -> int:
-    """The byte offset where the last LINES lines of the file begin (reads backwards)."""
+def _tail_offset(path: Path, size: int, lines: int, floor: int = 0) -> int:
+    """The byte offset where the last LINES lines of the file begin (reads backwards, not
+    before FLOOR)."""
     if size == 0:
         return 0
     pos, found = size, 0
     with open(path, "rb") as f:
-        while pos > 0:
+        while pos > max(floor, 0):
             step = min(65536, pos)
             pos -= step
             f.seek(pos)
