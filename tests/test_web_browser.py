@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Tether
-from web_fixtures import Web, web_server  # noqa: F401
+from web_fixtures import Web, start_web, web_server  # noqa: F401
 
 pw = pytest.importorskip("playwright.sync_api")
 
@@ -41,6 +41,13 @@ TRAIN = textwrap.dedent(
         time.sleep(0.05)
     """
 )
+
+
+@pytest.fixture
+def web_recycling(tether: Tether) -> Iterator[Web]:
+    """`tether web` whose streams the server ends after 1 s (a dropped connection)."""
+    tether.env["TETHER_WEB_STREAM_SECONDS"] = "1"
+    yield from start_web(tether)
 
 
 @pytest.fixture
@@ -149,3 +156,21 @@ def test_phone_viewport_has_no_horizontal_scroll(tether: Tether, web: Web, brows
     page.wait_for_function("window.__tether.charts.loss !== undefined")
     _no_horizontal_scroll(page)
     page.screenshot(path=str(SHOTS / "job-phone.png"), full_page=True)
+
+
+def test_log_streams_and_resumes_after_a_dropped_connection(
+    tether: Tether, web_recycling: Web, browser: object
+) -> None:
+    """The server drops each log stream after 1 s; the page resumes from the byte offset
+    (Last-Event-ID), so the log shown has every line once, in order."""
+    (tether.cwd / "p.py").write_text(
+        "import time\nfor i in range(40):\n    print(f'n{i}', flush=True)\n    time.sleep(0.1)\n"
+    )
+    tether("run", "p.py")
+    uuid = tether.json("show")["uuid"]
+    page = _page(browser, web_recycling)
+    page.goto(f"{web_recycling.base}/jobs/{uuid}")
+    page.wait_for_function("window.__tether.log.includes('n3')", timeout=20000)
+    page.wait_for_function("window.__tether.logEnded === true", timeout=30000)
+    assert page.evaluate("window.__tether.log").split("\n") == [f"n{i}" for i in range(40)]
+    assert page.evaluate("window.__tether.reconnects") >= 2

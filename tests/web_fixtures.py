@@ -29,6 +29,11 @@ class Web:
 @pytest.fixture(name="web")
 def web_server(tether: Tether) -> Iterator[Web]:
     """`tether web` started as a subprocess; its first printed line is the URL."""
+    yield from start_web(tether)
+
+
+def start_web(tether: Tether) -> Iterator[Web]:
+    """Start `tether web` for TETHER's home, yield it, stop it."""
     proc = tether.popen("web", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     url = proc.stdout.readline().decode().strip()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -187,7 +189,9 @@ async def log_stream(request: Request) -> Response:
     async def events() -> AsyncIterator[str]:
         offset = start
         idle = 0.0
-        while not await request.is_disconnected():
+        until = time.monotonic() + request.app.state.stream_seconds
+        yield "retry: 500\n\n"  # the browser reconnects (with Last-Event-ID) after 0.5 s
+        while not await request.is_disconnected() and time.monotonic() < until:
             try:
                 part = await run_in_threadpool(_call, request, api.log_range, uuid, start=offset)
             except TetherError as exc:
@@ -280,4 +284,6 @@ def create_app(home: Path, token: str, allowed_hosts: set[str], *, poll: float =
     app = Starlette(routes=routes)
     app.state.home = home
     app.state.poll = poll
+    # streams are recycled (the browser resumes them) so none lives for ever
+    app.state.stream_seconds = float(os.environ.get("TETHER_WEB_STREAM_SECONDS", "300"))
     return Gate(app, token, allowed_hosts)

@@ -27,6 +27,8 @@ function appendLog(chunk) {
 
 function streamLog() {
   const source = new EventSource(`/api/jobs/${uuid}/log/stream`);
+  hook.reconnects = -1;
+  source.addEventListener("open", () => { hook.reconnects += 1; });
   source.addEventListener("log", (e) => { hook.lastEventId = e.lastEventId; appendLog(JSON.parse(e.data).text); });
   source.addEventListener("end", () => { source.close(); hook.logEnded = true; });
   hook.logSource = source;
