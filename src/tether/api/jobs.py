@@ -4,6 +4,7 @@ cancel and re-run. Everything calls the jobs/tuning/targets code; nothing is re-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -84,37 +85,36 @@ def get_job(store: JobStore, ref: str) -> dict[str, Any]:
     return data
 
 
-def downsample(points: list[tuple[int, float]], buckets: int) -> dict[str, Any]:
-    """Min, max and last value per step bucket, so spikes survive; the last point is exact."""
+def downsample(steps: list[int], values: list[float], buckets: int) -> dict[str, Any]:
+    """Min, max and last value per step bucket (steps ascending), so spikes survive; the last
+    point is exact. Bucket edges are found by bisection and min/max run over slices."""
+    from bisect import bisect_left
+
     if buckets < 1:
         raise UsageError("buckets must be >= 1")
-    total = len(points)
+    total = len(steps)
     if total <= buckets * 3:
         return {
-            "step": [p[0] for p in points],
-            "min": [p[1] for p in points],
-            "max": [p[1] for p in points],
-            "last": [p[1] for p in points],
+            "step": list(steps),
+            "min": list(values),
+            "max": list(values),
+            "last": list(values),
             "points": total,
             "sent": total,
         }
-    lo, hi = points[0][0], points[-1][0]
+    lo, hi = steps[0], steps[-1]
     width = max(1.0, (hi - lo + 1) / buckets)
     out: dict[str, list[Any]] = {"step": [], "min": [], "max": [], "last": []}
-    current = -1
-    for step, value in points:
-        b = int((step - lo) / width)
-        if b != current:
-            current = b
-            out["step"].append(step)
-            out["min"].append(value)
-            out["max"].append(value)
-            out["last"].append(value)
-        else:
-            out["step"][-1] = step
-            out["min"][-1] = min(out["min"][-1], value)
-            out["max"][-1] = max(out["max"][-1], value)
-            out["last"][-1] = value
+    i = 0
+    for b in range(1, buckets + 1):
+        j = total if b == buckets else max(i, bisect_left(steps, lo + b * width, i))
+        if j > i:
+            chunk = values[i:j]
+            out["step"].append(steps[j - 1])
+            out["min"].append(min(chunk))
+            out["max"].append(max(chunk))
+            out["last"].append(chunk[-1])
+        i = j
     return {**out, "points": total, "sent": len(out["step"])}
 
 
@@ -131,21 +131,26 @@ def job_metrics(
     job = find_job(store, ref)
     series = _series(Path(job.job_dir))
     out: dict[str, Any] = {}
-    for name, points in series.items():
+    from bisect import bisect_left, bisect_right
+
+    for name, (steps, values) in series.items():
         if names and name not in names:
             continue
-        pts = [
-            p for p in points if (start is None or p[0] >= start) and (end is None or p[0] <= end)
-        ]
-        out[name] = downsample(pts, min(buckets, 4000))
+        if any(b < a for a, b in pairwise(steps)):  # out of order: sort (rare)
+            pairs = sorted(zip(steps, values, strict=True), key=lambda p: p[0])
+            steps, values = [p[0] for p in pairs], [p[1] for p in pairs]
+        i = 0 if start is None else bisect_left(steps, start)
+        j = len(steps) if end is None else bisect_right(steps, end)
+        out[name] = downsample(steps[i:j], values[i:j], min(buckets, 4000))
     return {"uuid": job.uuid, "number": job.number, "metrics": out}
 
 
 # metrics file -> (bytes parsed, its series): a live chart re-reads only the new lines
-_SERIES: dict[Path, tuple[int, dict[str, list[tuple[int, float]]]]] = {}
+Columns = tuple[list[int], list[float]]
+_SERIES: dict[Path, tuple[int, dict[str, Columns]]] = {}
 
 
-def _series(job_dir: Path) -> dict[str, list[tuple[int, float]]]:
+def _series(job_dir: Path) -> dict[str, Columns]:
     """Every metric point of a job, parsing only what was appended since the last call."""
     from tether.runtime.context import METRICS_FILE
     from tether.store.metrics import parse_lines
@@ -163,8 +168,12 @@ def _series(job_dir: Path) -> dict[str, list[tuple[int, float]]]:
         return {}
     cut = data.rfind(b"\n") + 1  # complete lines only; a torn last line waits
     if cut:
-        series = {k: list(v) for k, v in series.items()} if path in _SERIES else series
-        parse_lines(data[:cut].splitlines(), series)
+        new: dict[str, list[tuple[int, float]]] = {}
+        parse_lines(data[:cut].splitlines(), new)
+        series = dict(series)  # a reader in another thread keeps its own lists
+        for name, points in new.items():
+            old_steps, old_values = series.get(name, ([], []))
+            series[name] = (old_steps + [p[0] for p in points], old_values + [p[1] for p in points])
         if len(_SERIES) > 64:
             _SERIES.clear()
         _SERIES[path] = (done + cut, series)
