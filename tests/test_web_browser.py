@@ -122,7 +122,7 @@ def test_rerun_with_a_changed_param_and_a_refused_edit(
     page = _page(browser, web, phone=True)
     page.goto(f"{web.base}/jobs/{uuid}")
     page.wait_for_selector("#tunables input[name=lr]")
-    page.locator("summary").click()
+    page.locator("#rerun summary").click()
     source = page.locator("#source")
     source.fill(source.input_value() + "\ndef broken(:\n")
     page.click("#rerun button[type=submit]")
@@ -142,6 +142,10 @@ def test_rerun_with_a_changed_param_and_a_refused_edit(
     new = tether.json("show", str(jobs[-1]["number"]))
     assert new["parent"] == 1 and new["extra"]["params"] == {"lr": 0.5}
     assert "+lr = 0.5" in new["extra"]["param_diff"]
+    page.goto(f"{web.base}/jobs/{new['uuid']}")
+    page.wait_for_function("window.__tether.job !== null")
+    page.locator("#diffbox summary").click()
+    assert "+lr = 0.5" in page.locator("#paramdiff").inner_text()
 
 
 def test_phone_viewport_has_no_horizontal_scroll(tether: Tether, web: Web, browser: object) -> None:

@@ -72,11 +72,21 @@ def find_job(store: JobStore, ref: str) -> Job:
 
 def get_job(store: JobStore, ref: str) -> dict[str, Any]:
     """Everything about one job (the fields of ``tether show --json``)."""
-    from tether.store.metrics import read_events, read_metrics
+    from tether.store.metrics import read_events
 
     job = find_job(store, ref)
     data = views.listing_json(job)
-    summary = {k: v.to_json() for k, v in read_metrics(Path(job.job_dir)).summary().items()}
+    summary = {  # from the cached columns: a page polling a big job re-reads only new lines
+        name: {
+            "last": values[-1],
+            "step": steps[-1],
+            "min": min(values),
+            "max": max(values),
+            "count": len(values),
+        }
+        for name, (steps, values) in _series(Path(job.job_dir)).items()
+        if values
+    }
     data.update(
         extra={k: v for k, v in job.extra.items() if k != "metrics"},
         metrics_summary=summary,

@@ -255,6 +255,8 @@ async def job_page(request: Request) -> Response:
         "<pre id=log></pre>"
         "<h2>metrics</h2><div id=charts></div>"
         "<h2>parameters</h2><table id=params></table>"
+        "<details id=diffbox hidden><summary>change against the script</summary>"
+        "<pre id=paramdiff></pre></details>"
         "<h2>re-run</h2><form id=rerun><div id=tunables></div>"
         "<details><summary>edit the program</summary>"
         "<textarea id=source rows=16 spellcheck=false></textarea></details>"

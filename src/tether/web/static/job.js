@@ -57,6 +57,9 @@ async function showJob() {
     tr.children[1].textContent = JSON.stringify(v);
     return tr;
   }));
+  const diff = job.extra && job.extra.param_diff;
+  document.getElementById("diffbox").hidden = !diff;
+  document.getElementById("paramdiff").textContent = diff || "";
   return job;
 }
 
