@@ -51,7 +51,7 @@ def web_recycling(tether: Tether) -> Iterator[Web]:
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
+def chrome() -> Iterator[object]:
     if not shutil.which(CHROMIUM):
         pytest.skip("Debian's chromium is not installed")
     with pw.sync_playwright() as p:
@@ -60,9 +60,9 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def _page(browser: object, web: Web, *, phone: bool = False) -> object:
+def _page(chrome: object, web: Web, *, phone: bool = False) -> object:
     size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 800}
-    context = browser.new_context(viewport=size, has_touch=phone, is_mobile=phone)  # type: ignore[attr-defined]
+    context = chrome.new_context(viewport=size, has_touch=phone, is_mobile=phone)  # type: ignore[attr-defined]
     page = context.new_page()
     page.goto(web.url)  # exchanges the token for the cookie, lands on /
     return page
@@ -74,9 +74,9 @@ def _no_horizontal_scroll(page: object) -> None:
 
 
 def test_table_updates_live_as_a_job_runs_and_finishes(
-    tether: Tether, web: Web, browser: object
+    tether: Tether, web: Web, chrome: object
 ) -> None:
-    page = _page(browser, web)
+    page = _page(chrome, web)
     page.wait_for_function("window.__tether && window.__tether.updates >= 1")
     assert page.evaluate("window.__tether.total") == 0
     (tether.cwd / "train.py").write_text(TRAIN)
@@ -98,10 +98,10 @@ def test_table_updates_live_as_a_job_runs_and_finishes(
     page.screenshot(path=str(SHOTS / "job-desktop.png"), full_page=True)
 
 
-def test_cancel_from_the_page_stops_the_job(tether: Tether, web: Web, browser: object) -> None:
+def test_cancel_from_the_page_stops_the_job(tether: Tether, web: Web, chrome: object) -> None:
     tether("run", "-n", "sleeper", "--", "sleep", "300")
     uuid = tether.json("show")["uuid"]
-    page = _page(browser, web)
+    page = _page(chrome, web)
     page.goto(f"{web.base}/jobs/{uuid}")
     page.wait_for_function(
         "window.__tether.job && window.__tether.job.status === 'running'", timeout=20000
@@ -114,12 +114,12 @@ def test_cancel_from_the_page_stops_the_job(tether: Tether, web: Web, browser: o
 
 
 def test_rerun_with_a_changed_param_and_a_refused_edit(
-    tether: Tether, web: Web, browser: object
+    tether: Tether, web: Web, chrome: object
 ) -> None:
     (tether.cwd / "train.py").write_text(TRAIN.replace("steps = 40", "steps = 2"))
     tether("run", "-w", "train.py")
     uuid = tether.json("show")["uuid"]
-    page = _page(browser, web, phone=True)
+    page = _page(chrome, web, phone=True)
     page.goto(f"{web.base}/jobs/{uuid}")
     page.wait_for_selector("#tunables input[name=lr]")
     page.locator("#rerun summary").click()
@@ -148,11 +148,11 @@ def test_rerun_with_a_changed_param_and_a_refused_edit(
     assert "+lr = 0.5" in page.locator("#paramdiff").inner_text()
 
 
-def test_phone_viewport_has_no_horizontal_scroll(tether: Tether, web: Web, browser: object) -> None:
+def test_phone_viewport_has_no_horizontal_scroll(tether: Tether, web: Web, chrome: object) -> None:
     (tether.cwd / "train.py").write_text(TRAIN.replace("steps = 40", "steps = 3"))
     tether("run", "-w", "-n", "a-rather-long-job-name-that-could-overflow", "train.py")
     uuid = tether.json("show")["uuid"]
-    page = _page(browser, web, phone=True)
+    page = _page(chrome, web, phone=True)
     page.wait_for_function("window.__tether.rows.length === 1")
     _no_horizontal_scroll(page)
     page.screenshot(path=str(SHOTS / "jobs-phone.png"), full_page=True)
@@ -163,7 +163,7 @@ def test_phone_viewport_has_no_horizontal_scroll(tether: Tether, web: Web, brows
 
 
 def test_log_streams_and_resumes_after_a_dropped_connection(
-    tether: Tether, web_recycling: Web, browser: object
+    tether: Tether, web_recycling: Web, chrome: object
 ) -> None:
     """The server drops each log stream after 1 s; the page resumes from the byte offset
     (Last-Event-ID), so the log shown has every line once, in order."""
@@ -172,7 +172,7 @@ def test_log_streams_and_resumes_after_a_dropped_connection(
     )
     tether("run", "p.py")
     uuid = tether.json("show")["uuid"]
-    page = _page(browser, web_recycling)
+    page = _page(chrome, web_recycling)
     page.goto(f"{web_recycling.base}/jobs/{uuid}")
     page.wait_for_function("window.__tether.log.includes('n3')", timeout=20000)
     page.wait_for_function("window.__tether.logEnded === true", timeout=30000)
