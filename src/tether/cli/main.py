@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "save": ("tether.cli.tuning_cmd:save", "Write a job's program back over the original."),
     "history": ("tether.cli.tuning_cmd:history", "Every attempt of a program, with results."),
     "sweep": ("tether.cli.tuning_cmd:sweep", "Queue a grid or random search of parameters."),
+    "web": ("tether.cli.web_cmd:web", "Serve the web dashboard (jobs, logs, charts, controls)."),
 }
 
 

@@ -179,46 +179,18 @@ def rerun(
     With -p the new job gets more overrides on top of JOB's; with --edit you edit JOB's
     program first (refused, and nothing queued, if it does not compile).
     """
-    from tether.paths import tether_home
-    from tether.tuning.program import prepare_from_job
+    from tether.api.jobs import rerun_job
 
     store = open_store()
     old = resolve_job(store, job)
     overrides = parse_assignments(param)
-    extra = {k: v for k, v in old.extra.items() if k not in _PER_RUN_KEYS}
-    command = list(old.command)
-    if "version" in old.extra:
-        edited = _edit_program(old) if edit else None
-        prepared = prepare_from_job(tether_home(), old.extra, overrides, edited_source=edited)
-        extra.update(prepared.extra)
-        command[1] = str(prepared.entry_path)
-    elif edit:
+    if edit and "version" not in old.extra:
         raise UsageError(f"job #{old.number} has no stored program to edit or change")
-    elif overrides:
-        extra["params"] = {**(old.extra.get("params") or {}), **overrides}
-    spec = JobSpec(
-        command=command,
-        cwd=old.cwd,
-        name=name or old.name,
-        env=old.env,
-        target=old.target,
-        parent=old.number,
-        script=old.script,
-        extra=extra,
-    )
-    if "slurm_id" in old.extra:  # back to the same Slurm host, with the same resources
-        from tether.targets.slurm.submit import resubmit
-
-        jobs = [resubmit(spec, old.extra.get("slurm_resources") or {})]
-    else:
-        jobs = queue([spec])
+    edited = _edit_program(old) if edit else None
+    jobs = rerun_job(store, old, overrides=overrides, edited_source=edited, name=name)
     _announce(jobs, as_json, wait)
     if wait:
         _wait_and_exit(jobs)
-
-
-# What belongs to one run only, and is not inherited by a re-run.
-_PER_RUN_KEYS = ("metrics", "param_diff", "param_notes", "sweep", "token")
 
 
 def _edit_program(job: Job) -> str:

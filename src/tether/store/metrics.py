@@ -58,7 +58,8 @@ class Metrics:
         return {name: pts[-1][1] for name, pts in self.series.items() if pts}
 
 
-def _parse_lines(lines: list[bytes], into: dict[str, list[tuple[int, float]]]) -> None:
+def parse_lines(lines: list[bytes], into: dict[str, list[tuple[int, float]]]) -> None:
+    """Add the points of metrics-file LINES to INTO (bad or torn lines are skipped)."""
     for line in lines:
         try:
             record = json.loads(line)
@@ -76,7 +77,7 @@ def read_metrics(job_dir: Path) -> Metrics:
     series: dict[str, list[tuple[int, float]]] = {}
     try:
         with open(job_dir / METRICS_FILE, "rb") as f:
-            _parse_lines(f.read().splitlines(), series)
+            parse_lines(f.read().splitlines(), series)
     except OSError:
         pass
     return Metrics(series)
@@ -96,7 +97,7 @@ def read_latest(job_dir: Path, tail_bytes: int = 65536) -> dict[str, float]:
     if size > tail_bytes and lines:
         lines = lines[1:]  # the first line is probably cut
     series: dict[str, list[tuple[int, float]]] = {}
-    _parse_lines(lines, series)
+    parse_lines(lines, series)
     return Metrics(series).latest()
 
 

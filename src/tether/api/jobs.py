@@ -1,0 +1,342 @@
+"""Jobs through the API: list (filters, paging), get, metrics (downsampled), log ranges,
+cancel and re-run. Everything calls the jobs/tuning/targets code; nothing is re-implemented."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from tether.errors import UsageError
+from tether.jobs import views
+from tether.jobs.lifecycle import refresh, refresh_many
+from tether.store.jobs import STATUSES, Job, JobSpec, JobStore
+
+# What belongs to one run only, and is not inherited by a re-run.
+PER_RUN_KEYS = ("metrics", "param_diff", "param_notes", "sweep", "token")
+
+
+@dataclass
+class Page:
+    """One page of a job listing, newest first, and how many jobs matched in all."""
+
+    jobs: list[dict[str, Any]]
+    total: int
+    offset: int
+    limit: int
+
+
+def list_jobs(
+    store: JobStore,
+    *,
+    statuses: list[str] | None = None,
+    host: str | None = None,
+    name: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> Page:
+    """Jobs newest first with the fields of ``tether ls --json``, filtered and paged in SQL."""
+    bad = [s for s in statuses or [] if s not in STATUSES]
+    if bad:
+        raise UsageError(f"unknown status {bad[0]!r}; one of {', '.join(STATUSES)}")
+    if offset < 0 or not 1 <= limit <= 1000:
+        raise UsageError("offset must be >= 0 and limit 1..1000")
+    where, args = ["1=1"], []
+    if statuses:
+        where.append(f"status IN ({','.join('?' * len(statuses))})")
+        args.extend(statuses)
+    if host:
+        where.append("target = ?")
+        args.append(host)
+    if name:
+        where.append("name LIKE ? ESCAPE '\\'")
+        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        args.append(f"%{escaped}%")
+    sql_where = " AND ".join(where)
+    total = store.conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {sql_where}", args).fetchone()[0]
+    rows = store.conn.execute(
+        f"SELECT * FROM jobs WHERE {sql_where} ORDER BY number DESC LIMIT ? OFFSET ?",
+        [*args, int(limit), int(offset)],
+    ).fetchall()
+    jobs = [Job.from_row(r) for r in rows]
+    if any(not j.finished for j in jobs):
+        jobs = refresh_many(store, jobs)
+    return Page([views.listing_json(j) for j in jobs], int(total), offset, limit)
+
+
+def find_job(store: JobStore, ref: str) -> Job:
+    """A job by number, uuid or uuid prefix, brought up to date."""
+    return refresh(store, store.resolve(ref))
+
+
+def get_job(store: JobStore, ref: str) -> dict[str, Any]:
+    """Everything about one job (the fields of ``tether show --json``)."""
+    from tether.store.metrics import read_events
+
+    job = find_job(store, ref)
+    data = views.listing_json(job)
+    summary = {  # from the cached columns: a page polling a big job re-reads only new lines
+        name: {
+            "last": values[-1],
+            "step": steps[-1],
+            "min": min(values),
+            "max": max(values),
+            "count": len(values),
+        }
+        for name, (steps, values) in _series(Path(job.job_dir)).items()
+        if values
+    }
+    data.update(
+        extra={k: v for k, v in job.extra.items() if k != "metrics"},
+        metrics_summary=summary,
+        events=read_events(Path(job.job_dir)),
+    )
+    return data
+
+
+def downsample(steps: list[int], values: list[float], buckets: int) -> dict[str, Any]:
+    """Min, max and last value per step bucket (steps ascending), so spikes survive; the last
+    point is exact. Bucket edges are found by bisection and min/max run over slices."""
+    from bisect import bisect_left
+
+    if buckets < 1:
+        raise UsageError("buckets must be >= 1")
+    total = len(steps)
+    if total <= buckets * 3:
+        return {
+            "step": list(steps),
+            "min": list(values),
+            "max": list(values),
+            "last": list(values),
+            "points": total,
+            "sent": total,
+        }
+    lo, hi = steps[0], steps[-1]
+    width = max(1.0, (hi - lo + 1) / buckets)
+    out: dict[str, list[Any]] = {"step": [], "min": [], "max": [], "last": []}
+    i = 0
+    for b in range(1, buckets + 1):
+        j = total if b == buckets else max(i, bisect_left(steps, lo + b * width, i))
+        if j > i:
+            chunk = values[i:j]
+            out["step"].append(steps[j - 1])
+            out["min"].append(min(chunk))
+            out["max"].append(max(chunk))
+            out["last"].append(chunk[-1])
+        i = j
+    return {**out, "points": total, "sent": len(out["step"])}
+
+
+def job_metrics(
+    store: JobStore,
+    ref: str,
+    *,
+    names: list[str] | None = None,
+    buckets: int = 1000,
+    start: int | None = None,
+    end: int | None = None,
+) -> dict[str, Any]:
+    """Each metric of a job between steps START..END, downsampled to BUCKETS buckets."""
+    job = find_job(store, ref)
+    series = _series(Path(job.job_dir))
+    out: dict[str, Any] = {}
+    from bisect import bisect_left, bisect_right
+
+    for name, (steps, values) in series.items():
+        if names and name not in names:
+            continue
+        if any(b < a for a, b in pairwise(steps)):  # out of order: sort (rare)
+            pairs = sorted(zip(steps, values, strict=True), key=lambda p: p[0])
+            steps, values = [p[0] for p in pairs], [p[1] for p in pairs]
+        i = 0 if start is None else bisect_left(steps, start)
+        j = len(steps) if end is None else bisect_right(steps, end)
+        out[name] = downsample(steps[i:j], values[i:j], min(buckets, 4000))
+    return {"uuid": job.uuid, "number": job.number, "metrics": out}
+
+
+# metrics file -> (bytes parsed, its series): a live chart re-reads only the new lines
+Columns = tuple[list[int], list[float]]
+_SERIES: dict[Path, tuple[int, dict[str, Columns]]] = {}
+
+
+def _series(job_dir: Path) -> dict[str, Columns]:
+    """Every metric point of a job, parsing only what was appended since the last call."""
+    from tether.runtime.context import METRICS_FILE
+    from tether.store.metrics import parse_lines
+
+    path = job_dir / METRICS_FILE
+    done, series = _SERIES.get(path, (0, {}))
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            if f.tell() < done:  # rewritten: start again
+                done, series = 0, {}
+            f.seek(done)
+            data = f.read()
+    except OSError:
+        return {}
+    cut = data.rfind(b"\n") + 1  # complete lines only; a torn last line waits
+    if cut:
+        new: dict[str, list[tuple[int, float]]] = {}
+        parse_lines(data[:cut].splitlines(), new)
+        series = dict(series)  # a reader in another thread keeps its own lists
+        for name, points in new.items():
+            old_steps, old_values = series.get(name, ([], []))
+            series[name] = (old_steps + [p[0] for p in points], old_values + [p[1] for p in points])
+        if len(_SERIES) > 64:
+            _SERIES.clear()
+        _SERIES[path] = (done + cut, series)
+    return series
+
+
+def log_range(
+    store: JobStore,
+    ref: str,
+    *,
+    start: int | None = None,
+    tail_lines: int = 1000,
+    max_bytes: int = 1 << 20,
+) -> dict[str, Any]:
+    """Bytes of a job's log from byte offset START (at most MAX_BYTES); without START, the
+    last TAIL_LINES lines. Returns the text, its byte offsets and the log's size."""
+    job = find_job(store, ref)
+    path = Path(job.log_path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        size = 0
+    if start is None:  # never scans back further than MAX_BYTES (a log with no newlines)
+        begin = max(_tail_offset(path, size, tail_lines, size - max_bytes), size - max_bytes, 0)
+    else:
+        if start < 0:
+            raise UsageError("start must be >= 0")
+        begin = min(start, size)
+    end = min(size, begin + max_bytes)
+    data = b""
+    if end > begin:
+        with open(path, "rb") as f:
+            f.seek(begin)
+            data = f.read(end - begin)
+    return {
+        "start": begin,
+        "end": begin + len(data),
+        "size": size,
+        "text": data.decode(errors="replace"),
+        "finished": job.finished,
+    }
+
+
+def _tail_offset(path: Path, size: int, lines: int, floor: int = 0) -> int:
+    """The byte offset where the last LINES lines of the file begin (reads backwards, not
+    before FLOOR)."""
+    if size == 0:
+        return 0
+    pos, found = size, 0
+    with open(path, "rb") as f:
+        while pos > max(floor, 0):
+            step = min(65536, pos)
+            pos -= step
+            f.seek(pos)
+            chunk = f.read(step)
+            if pos + step == size and chunk.endswith(b"\n"):
+                chunk = chunk[:-1]
+            idx = len(chunk)
+            while True:
+                idx = chunk.rfind(b"\n", 0, idx)
+                if idx < 0:
+                    break
+                found += 1
+                if found >= lines:
+                    return pos + idx + 1
+    return 0
+
+
+def cancel_job(store: JobStore, ref: str, *, grace: float = 10.0) -> dict[str, Any]:
+    """Cancel a job of this machine (its process tree, or its Slurm job): its new record."""
+    from tether.jobs.lifecycle import cancel
+
+    job = find_job(store, ref)
+    if job.finished:
+        raise UsageError(f"job #{job.number} already {job.status}")
+    if job.target != "local" and "slurm_id" not in job.extra:
+        raise UsageError(f"job #{job.number} runs on {job.host}: cancel it with `tether cancel`")
+    if "slurm_id" in job.extra:
+        from tether.targets.slurm.tracking import cancel_jobs
+
+        return cancel_jobs(store, [job])[0].to_json()
+    return cancel(store, job, grace=grace).to_json()
+
+
+def rerun_job(
+    store: JobStore,
+    ref: str | Job,
+    *,
+    overrides: dict[str, object] | None = None,
+    edited_source: str | None = None,
+    name: str | None = None,
+) -> list[Job]:
+    """Queue JOB again (its parent is JOB) from JOB's program, with more parameter overrides
+    on top or an edited program (refused, nothing queued, when it does not compile)."""
+    from tether.jobs.submit import queue
+    from tether.tuning.program import prepare_from_job
+
+    old = ref if isinstance(ref, Job) else find_job(store, ref)
+    overrides = dict(overrides or {})
+    extra = {k: v for k, v in old.extra.items() if k not in PER_RUN_KEYS}
+    command = list(old.command)
+    if "version" in old.extra:
+        prepared = prepare_from_job(store.home, old.extra, overrides, edited_source=edited_source)
+        extra.update(prepared.extra)
+        command[1] = str(prepared.entry_path)
+    elif edited_source is not None:
+        raise UsageError(f"job #{old.number} has no stored program to edit or change")
+    elif overrides:
+        extra["params"] = {**(old.extra.get("params") or {}), **overrides}
+    spec = JobSpec(
+        command=command,
+        cwd=old.cwd,
+        name=name or old.name,
+        env=old.env,
+        target=old.target,
+        parent=old.number,
+        script=old.script,
+        extra=extra,
+    )
+    if "slurm_id" in old.extra:  # back to the same Slurm host, with the same resources
+        from tether.targets.slurm.submit import resubmit
+
+        return [resubmit(spec, old.extra.get("slurm_resources") or {})]
+    return queue([spec], store.home)
+
+
+def job_program(store: JobStore, ref: str) -> dict[str, Any]:
+    """A job's program text and its tunables (for an edit or re-run form)."""
+    from tether.tuning.program import program_source
+    from tether.tuning.tunables import list_tunables
+
+    job = find_job(store, ref)
+    if "version" not in job.extra:
+        return {"source": None, "tunables": [], "params": job.extra.get("params") or {}}
+    source = program_source(store.home, job.extra)
+    entry = str(job.extra.get("entry", "<script>"))
+    tunables = [
+        {
+            "name": t.name,
+            "kind": str(t.kind),
+            "type": type(t.default).__name__,
+            "default": t.default,
+            "line": t.line,
+        }
+        for t in list_tunables(source, filename=entry)
+    ]
+    return {"source": source, "tunables": tunables, "params": job.extra.get("params") or {}}
+
+
+def probe_hosts() -> dict[str, Any]:
+    """This machine's resources (CPUs, load, memory, disk, GPUs)."""
+    from dataclasses import asdict
+
+    from tether.targets.probe import local_probe
+
+    return {"local": asdict(local_probe())}

@@ -1,0 +1,180 @@
+"""The dashboard in Debian's chromium (headless, via Playwright, no browser download) against
+a real `tether web`, a real agent and real jobs."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import Tether
+from web_fixtures import Web, start_web, web_server  # noqa: F401
+
+pw = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+TRAIN = textwrap.dedent(
+    """\
+    import time
+
+    import tether
+
+    lr = 0.01
+    steps = 40
+
+    for i in range(steps):
+        tether.report(step=i, loss=lr * (steps - i))
+        print(f"step {i} lr={lr}", flush=True)
+        time.sleep(0.05)
+    """
+)
+
+
+@pytest.fixture
+def web_recycling(tether: Tether) -> Iterator[Web]:
+    """`tether web` whose streams the server ends after 1 s (a dropped connection)."""
+    tether.env["TETHER_WEB_STREAM_SECONDS"] = "1"
+    yield from start_web(tether)
+
+
+@pytest.fixture
+def chrome() -> Iterator[object]:
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed")
+    with pw.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+def _page(chrome: object, web: Web, *, phone: bool = False) -> object:
+    size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 800}
+    context = chrome.new_context(viewport=size, has_touch=phone, is_mobile=phone)  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto(web.url)  # exchanges the token for the cookie, lands on /
+    return page
+
+
+def _no_horizontal_scroll(page: object) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")  # type: ignore[attr-defined]
+    assert width <= 390, width
+
+
+def test_table_updates_live_as_a_job_runs_and_finishes(
+    tether: Tether, web: Web, chrome: object
+) -> None:
+    page = _page(chrome, web)
+    page.wait_for_function("window.__tether && window.__tether.updates >= 1")
+    assert page.evaluate("window.__tether.total") == 0
+    (tether.cwd / "train.py").write_text(TRAIN)
+    tether("run", "train.py")
+    page.wait_for_function("window.__tether.rows.some(r => r.status === 'running')", timeout=20000)
+    page.wait_for_function(
+        "window.__tether.rows.some(r => r.status === 'succeeded')", timeout=30000
+    )
+    assert page.locator("#jobs tbody tr").count() == 1
+    assert "succeeded" in page.locator("#jobs tbody tr").inner_text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "jobs-desktop.png"), full_page=True)
+    page.goto(f"{web.base}/jobs/{page.evaluate('window.__tether.rows[0].uuid')}")
+    page.wait_for_function("window.__tether.logEnded === true", timeout=20000)
+    assert "step 39 lr=0.01" in page.evaluate("window.__tether.log")
+    page.wait_for_function("window.__tether.charts.loss !== undefined")
+    loss = page.evaluate("window.__tether.charts.loss")
+    assert loss["points"] == 40 and loss["last"][-1] == pytest.approx(0.01)
+    page.screenshot(path=str(SHOTS / "job-desktop.png"), full_page=True)
+
+
+def test_cancel_from_the_page_stops_the_job(tether: Tether, web: Web, chrome: object) -> None:
+    tether("run", "-n", "sleeper", "--", "sleep", "300")
+    uuid = tether.json("show")["uuid"]
+    page = _page(chrome, web)
+    page.goto(f"{web.base}/jobs/{uuid}")
+    page.wait_for_function(
+        "window.__tether.job && window.__tether.job.status === 'running'", timeout=20000
+    )
+    page.click("#cancel")
+    page.wait_for_function("window.__tether.job.status === 'cancelled'", timeout=30000)
+    assert tether.json("show")["status"] == "cancelled"
+    page.wait_for_selector("#audit li")
+    assert "cancel (200)" in page.locator("#audit").inner_text()
+
+
+def test_rerun_with_a_changed_param_and_a_refused_edit(
+    tether: Tether, web: Web, chrome: object
+) -> None:
+    (tether.cwd / "train.py").write_text(TRAIN.replace("steps = 40", "steps = 2"))
+    tether("run", "-w", "train.py")
+    uuid = tether.json("show")["uuid"]
+    page = _page(chrome, web, phone=True)
+    page.goto(f"{web.base}/jobs/{uuid}")
+    page.wait_for_selector("#tunables input[name=lr]")
+    page.locator("#rerun summary").click()
+    source = page.locator("#source")
+    source.fill(source.input_value() + "\ndef broken(:\n")
+    page.click("#rerun button[type=submit]")
+    page.wait_for_selector("#rerun-result.error")
+    assert "line" in page.locator("#rerun-result").inner_text()
+    assert len(tether.json("ls")) == 1  # nothing queued
+    page.screenshot(path=str(SHOTS / "job-phone-refused.png"), full_page=True)
+    _no_horizontal_scroll(page)
+    page.goto(f"{web.base}/jobs/{uuid}")
+    page.wait_for_selector("#tunables input[name=lr]")
+    page.fill("#tunables input[name=lr]", "0.5")
+    page.click("#rerun button[type=submit]")
+    page.wait_for_selector("#rerun-result a")
+    tether("wait", "--all")
+    jobs = tether.json("ls")
+    assert len(jobs) == 2
+    new = tether.json("show", str(jobs[-1]["number"]))
+    assert new["parent"] == 1 and new["extra"]["params"] == {"lr": 0.5}
+    assert "+lr = 0.5" in new["extra"]["param_diff"]
+    page.goto(f"{web.base}/jobs/{new['uuid']}")
+    page.wait_for_function("window.__tether.job !== null")
+    page.locator("#diffbox summary").click()
+    assert "+lr = 0.5" in page.locator("#paramdiff").inner_text()
+
+
+def test_phone_viewport_has_no_horizontal_scroll(tether: Tether, web: Web, chrome: object) -> None:
+    (tether.cwd / "train.py").write_text(TRAIN.replace("steps = 40", "steps = 3"))
+    tether("run", "-w", "-n", "a-rather-long-job-name-that-could-overflow", "train.py")
+    uuid = tether.json("show")["uuid"]
+    page = _page(chrome, web, phone=True)
+    page.wait_for_function("window.__tether.rows.length === 1")
+    _no_horizontal_scroll(page)
+    page.screenshot(path=str(SHOTS / "jobs-phone.png"), full_page=True)
+    page.goto(f"{web.base}/jobs/{uuid}")
+    page.wait_for_function("window.__tether.charts.loss !== undefined")
+    _no_horizontal_scroll(page)
+    page.screenshot(path=str(SHOTS / "job-phone.png"), full_page=True)
+
+
+def test_log_streams_and_resumes_after_a_dropped_connection(
+    tether: Tether, web_recycling: Web, chrome: object
+) -> None:
+    """The server drops each log stream after 1 s; the page resumes from the byte offset
+    (Last-Event-ID), so the log shown has every line once, in order."""
+    (tether.cwd / "p.py").write_text(
+        "import time\nfor i in range(40):\n    print(f'n{i}', flush=True)\n    time.sleep(0.1)\n"
+    )
+    tether("run", "p.py")
+    uuid = tether.json("show")["uuid"]
+    page = _page(chrome, web_recycling)
+    page.goto(f"{web_recycling.base}/jobs/{uuid}")
+    page.wait_for_function("window.__tether.log.includes('n3')", timeout=20000)
+    page.wait_for_function("window.__tether.logEnded === true", timeout=30000)
+    assert page.evaluate("window.__tether.log").split("\n") == [f"n{i}" for i in range(40)]
+    assert page.evaluate("window.__tether.reconnects") >= 2
