@@ -23,7 +23,8 @@ def host(sshd_host: SSHServer, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def _status(remote: Remote, number: str) -> str:
-    return str(remote.tt.json("show", "--on", HOST, number)["status"])  # type: ignore[index]
+    """The status of a job `run --on` printed (its local number; `show` asks the host)."""
+    return str(remote.tt.json("show", number)["status"])  # type: ignore[index]
 
 
 def _until_done(remote: Remote, number: str) -> str:
@@ -49,10 +50,11 @@ def test_retry_on_a_host_gives_linked_attempts(host: Remote) -> None:
     flaky = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; [ "$n" -ge 2 ]'
     first = host.tt("run", "--on", HOST, "--retry", "1", "--", "sh", "-c", flaky).stdout.strip()
     assert _until_done(host, first) == "failed"
+    there = host.tt.json("show", first)["remote_number"]  # type: ignore[index]
     deadline = time.monotonic() + 60
     while True:
         rows = host.tt.json("ls", "--on", HOST)
-        nxt = [r for r in rows if r.get("parent") == int(first)]  # type: ignore[union-attr]
+        nxt = [r for r in rows if r.get("parent") == there]  # type: ignore[union-attr]
         if nxt and nxt[0]["status"] == "succeeded":
             break
         assert time.monotonic() < deadline, rows

@@ -63,6 +63,30 @@ def option_words(options: dict[str, Any]) -> list[str]:
     return words
 
 
+def remote_dependencies(host: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``--after``/``--after-any`` JOBs given as local records of jobs on ``host`` become
+    those jobs' uuids, which the host knows them by (one identity on both sides)."""
+    from tether.cli.context import open_store
+    from tether.errors import TetherError
+
+    store = None
+    out = dict(options)
+    for key in ("after", "after_any"):
+        refs: list[str] = []
+        for value in options.get(key) or ():
+            for ref in filter(None, (r.strip() for r in str(value).split(","))):
+                store = store or open_store()
+                try:
+                    job = store.resolve(ref)
+                except TetherError:
+                    refs.append(ref)  # not known here: the host resolves it
+                    continue
+                refs.append(job.uuid if job.target == host else ref)
+        if refs:
+            out[key] = tuple(refs)
+    return out
+
+
 def run_remote(
     host: str,
     *,

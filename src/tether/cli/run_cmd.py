@@ -102,7 +102,7 @@ def run(
     job's copy, never in your file) or a tether.param("NAME", default) call.
     """
     from tether.cli import argv_checks
-    from tether.cli.remote_run import pick_host, run_remote
+    from tether.cli.remote_run import pick_host, remote_dependencies, run_remote
 
     if module:  # the module's own arguments may look like options
         argv_checks.warn_options_after_script((module, *command))
@@ -134,6 +134,7 @@ def run(
             return
     if remote is not None:
         forwarded = {**notify, **sched, **({"gpus": gpus_text} if gpus_text else {})}
+        forwarded = remote_dependencies(remote, forwarded)
         run_remote(remote, name=name, wait=wait, batch=batch, param=param, as_json=as_json,
                    command=command, notify=forwarded)  # fmt: skip
         return
