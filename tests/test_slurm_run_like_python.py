@@ -22,7 +22,14 @@ from test_run_like_python import SHAPES, _lines
 
 pytestmark = [pytest.mark.rig, pytest.mark.timeout(600)]
 
-NAMES = ["sibling_module", "package", "config_via_file", "argparse_flags", "raising_script"]
+NAMES = [
+    "sibling_module",
+    "package",
+    "config_via_file",
+    "argparse_flags",
+    "raising_script",
+    "dash_m_module",
+]
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -70,3 +70,9 @@ def test_a_project_pinned_to_the_host_runs_there(host: Remote) -> None:
     _compare(host, "config_via_file")
     _compare(host, "config_via_file", "--on", HOST)
     assert host.tt.json("ls")[-1]["host"] == HOST  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", ["sibling_module", "dash_m_module", "config_via_file"])
+def test_a_folder_with_no_marker_runs_on_the_host_as_python(host: Remote, name: str) -> None:
+    _fresh(host, name, git=False)  # no .git, no pyproject, no tether.toml
+    _compare(host, name, "--on", HOST)

@@ -111,7 +111,9 @@ def run_remote(
         raise UsageError("nothing to run: give a SCRIPT.py or `-- COMMAND ARGS...`")
     words = [*(["--name", name] if name else []), *[w for p in param for w in ("-p", p)]]
     words += option_words(notify)
-    if command:
+    if command[:1] == ("-m",) and len(command) > 1:  # `run -m MODULE ARGS`: -m goes as -m
+        words += ["-m", command[1], "--", *command[2:]]
+    elif command:
         words += ["--", *command]
     submitted = remote_jobs.submit(
         host, words, batch_text=batch_text, say=sys.stderr if sys.stderr.isatty() else None

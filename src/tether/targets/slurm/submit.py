@@ -169,12 +169,12 @@ def job_specs(
                 more.update(applied)
             elif params:
                 more["params"] = dict(params)
-            if command[0].endswith(".py"):
-                command = [f"{placement.home}/{REMOTE_PYTHON}", *command]
+            if command[0].endswith(".py") or (command[0] == "-m" and len(command) > 1):
+                command = [f"{placement.home}/{REMOTE_PYTHON}", *command]  # as `python ...`
             spec = JobSpec(
                 command=command,
                 cwd=placement.workdir or "",
-                name=name or Path(argv[0]).name,
+                name=name or (argv[1] if argv[0] == "-m" and len(argv) > 1 else Path(argv[0]).name),
                 env=env,
                 extra=more,
             )
