@@ -1,0 +1,37 @@
+"""The import contract: packages import only from the layers below them (pyproject's
+``[tool.importlinter]``, README "Architecture"), checked with import-linter."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).with_name("lint-imports")
+
+
+def _lint(src: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    return subprocess.run(
+        [str(LINT), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_layers_hold() -> None:
+    result = _lint(ROOT / "src")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "tether layers KEPT" in result.stdout
+
+
+def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "src" / "tether", tmp_path / "tether",
+                    ignore=shutil.ignore_patterns("__pycache__", "static"))  # fmt: skip
+    store = tmp_path / "tether" / "store" / "__init__.py"
+    store.write_text(store.read_text() + "\nfrom tether.cli import main as _upward  # noqa\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert "tether.store is not allowed to import tether.cli" in result.stdout
