@@ -352,3 +352,14 @@ def test_slurm_host_settings_are_checked_and_kept(tether: Tether, tmp_path: Path
     assert shown == f"#!/bin/sh\n#SBATCH -t 00:01:00\ncd {tether.cwd}\necho 'a b'\n"
     shown = tether("hosts", "show-script", "c", "--time", "2h", "--qos", "x", "--", "t").stdout
     assert "#SBATCH -t 02:00:00\n#SBATCH x\n" in shown
+
+
+def test_show_logs_and_wait_on_a_login_node_host_by_its_name(slurm_setup: SlurmSetup) -> None:
+    """`--on here` (DEST local) reads this machine's records; it never tries ssh to 'here'."""
+    number = slurm_setup.run("here", "--", "sh", "-c", "echo on-the-login-node")
+    waited = slurm_setup.tt("wait", number, "--on", "here", check=False, timeout=90)
+    assert waited.returncode == 0, waited.stderr
+    shown = json.loads(slurm_setup.tt("show", number, "--on", "here", "--json").stdout)
+    assert (shown["number"], shown["status"], shown["host"]) == (int(number), "succeeded", "here")
+    logs = slurm_setup.tt("logs", number, "--on", "here")
+    assert logs.stdout == "on-the-login-node\n", logs.stderr

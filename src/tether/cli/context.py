@@ -9,10 +9,24 @@ from typing import Any
 
 import click
 
+from tether.errors import TetherError
 from tether.paths import tether_home
 from tether.store.jobs import Job, JobStore
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable fields).")
+
+
+def runs_elsewhere(host: str | None) -> bool:
+    """True when ``--on HOST`` names another machine; False for none, ``local`` and a host whose
+    commands run here (DEST ``local``, e.g. a Slurm login node): its jobs are in this store."""
+    if host is None or host == "local":
+        return False
+    from tether.targets.ssh.hosts_config import get_host
+
+    try:
+        return not get_host(host).is_local
+    except TetherError:  # an unknown host: the remote path gives the clear error
+        return True
 
 
 def open_store() -> JobStore:

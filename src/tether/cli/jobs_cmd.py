@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from tether.cli import render
-from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.cli.context import json_option, open_store, print_json, resolve_job, runs_elsewhere
 from tether.cli.remote_records import remote_job, run_on_host, split_by_host
 from tether.errors import UsageError
 from tether.jobs import views
@@ -21,7 +21,7 @@ on_option = click.option(
 
 
 def _is_remote(host: str | None) -> bool:
-    return host is not None and host != "local"
+    return runs_elsewhere(host)
 
 
 def _remote(host: str, args: list[str], *, timeout: float | None = 120.0) -> None:

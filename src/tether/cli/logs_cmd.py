@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from tether.cli import render
-from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.cli.context import json_option, open_store, print_json, resolve_job, runs_elsewhere
 from tether.cli.remote_records import remote_job
 from tether.errors import UsageError
 from tether.jobs import logs as logfiles
@@ -36,7 +36,8 @@ def logs(
     """Print JOB's output (stdout and stderr together)."""
     from tether.jobs.watch import follow_job
 
-    if host is not None and host != "local":
+    if runs_elsewhere(host):
+        assert host is not None
         _remote_logs(host, follow, tail, pattern, job)
         return
     store = open_store()
