@@ -171,20 +171,27 @@ class Agent:
     # -- starting jobs ----------------------------------------------------------------------
     def schedule(self) -> None:
         self.scheduler.tick()
-        running = self.store.count(RUNNING)
+        if self.stopping:
+            return
+        for service in self.scheduler.claim_services():
+            self._launch_or_fail(service, {})
+        running = self.scheduler.slots_used()
         while running < self.parallel and not self.stopping:
             claimed = self.scheduler.claim_next()
             if claimed is None:
                 return
-            job, gpu_env = claimed
-            try:
-                self.launch(job, gpu_env)
-            except Exception as exc:
-                log.exception("could not start job #%d", job.number)
-                state.finish(
-                    self.store, job.number, FAILED, exit_code=None, reason=f"not started: {exc}"
-                )
+            self._launch_or_fail(*claimed)
             running += 1
+
+    def _launch_or_fail(self, job: Job, more_env: dict[str, str]) -> None:
+        """Start a claimed job; one that cannot start ends ``failed`` with the reason."""
+        try:
+            self.launch(job, more_env)
+        except Exception as exc:
+            log.exception("could not start job #%d", job.number)
+            state.finish(
+                self.store, job.number, FAILED, exit_code=None, reason=f"not started: {exc}"
+            )
 
     def launch(self, job: Job, more_env: dict[str, str] | None = None) -> None:
         job_dir = Path(job.job_dir)

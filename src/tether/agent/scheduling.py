@@ -4,6 +4,8 @@ Plain jobs start in order (FIFO). A job with a gate (``extra["gate"]``: GPUs, de
 a retry's delay) starts when its gate opens and is skipped meanwhile, so a job waiting for a
 GPU or another job never holds back the jobs queued after it. A job whose dependency failed
 ends ``cancelled`` with the reason. Failed attempts of ``--retry`` jobs are queued again here.
+Services (``tether notebook`` servers) take no slot: they start at once and are not counted
+against ``parallel``.
 """
 
 from __future__ import annotations
@@ -21,13 +23,26 @@ from tether.store.jobs import CANCELLED, QUEUED, RUNNING, Job, JobStore
 
 log = logging.getLogger("tether.agent")
 
+#: Job kinds that take no slot (they mostly wait for a person, not for the CPU).
+SERVICE_KINDS = ("notebook",)
+_IS_SERVICE = (
+    "coalesce(json_extract(extra, '$.kind'), '') IN ("
+    + ", ".join(f"'{kind}'" for kind in SERVICE_KINDS)
+    + ")"
+)
 # The queued jobs that may start next: every gated one, and the first ungated one.
 _CANDIDATES = (
-    "SELECT number, extra FROM jobs WHERE status = :q AND target = :t AND ("
-    " json_extract(extra, '$.gate') IS NOT NULL OR number <= ("
+    "SELECT number, extra FROM jobs WHERE status = :q AND target = :t AND NOT "
+    + _IS_SERVICE
+    + " AND (json_extract(extra, '$.gate') IS NOT NULL OR number <= ("
     "  SELECT min(number) FROM jobs WHERE status = :q AND target = :t"
-    "  AND json_extract(extra, '$.gate') IS NULL)) ORDER BY number"
+    "  AND json_extract(extra, '$.gate') IS NULL AND NOT " + _IS_SERVICE + ")) ORDER BY number"
 )
+_SERVICES = (
+    "SELECT number FROM jobs WHERE status = :q AND target = :t AND " + _IS_SERVICE
+    + " ORDER BY number"
+)  # fmt: skip
+_SLOTS_USED = "SELECT count(*) FROM jobs WHERE status = :r AND target = :t AND NOT " + _IS_SERVICE
 
 
 class Scheduler:
@@ -60,6 +75,17 @@ class Scheduler:
                     self.store, number, CANCELLED, exit_code=None, reason=reason, expected=QUEUED
                 )
                 log.info("job #%d cancelled: %s", number, reason)
+
+    def slots_used(self) -> int:
+        """Running local jobs that count against ``parallel`` (services do not)."""
+        row = self.store.conn.execute(_SLOTS_USED, {"r": RUNNING, "t": "local"}).fetchone()
+        return int(row[0])
+
+    def claim_services(self) -> list[Job]:
+        """Mark every queued service (a notebook server) as running: they need no slot."""
+        rows = self.store.conn.execute(_SERVICES, {"q": QUEUED, "t": "local"}).fetchall()
+        claimed = (self._claim(number, None) for (number,) in rows)
+        return [found[0] for found in claimed if found is not None]
 
     def claim_next(self) -> tuple[Job, dict[str, str]] | None:
         """Mark the next job that may start as running; return it and its extra environment."""
