@@ -5,6 +5,7 @@ the size limit."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,11 @@ from tether.errors import ProgramError
 
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 DEFAULT_MAX_FILES = 50_000
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+# A script outside any project stores its own folder: tighter caps, since that folder may be
+# a home folder full of unrelated things.
+OUTSIDE_MAX_FILES = 2_000
+OUTSIDE_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_INCLUDE = ("*.py",)
 PROJECT_MARKERS = (".git", "pyproject.toml", "setup.py", "tether.toml", ".tetherignore")
 IGNORE_FILES = (".gitignore", ".tetherignore")
@@ -34,8 +40,12 @@ ALWAYS_SKIPPED_DIRS = frozenset(
         ".pytest_cache",
         ".ruff_cache",
         ".ipynb_checkpoints",
+        ".eggs",
+        "site-packages",
+        "dist-packages",
     }
 )
+_STDLIB_FOLDER = re.compile(r"python\d+(\.\d+)?t?")
 
 
 @dataclass
@@ -49,6 +59,24 @@ class FoundFile:
 class Listing:
     files: list[FoundFile] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    total_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Caps:
+    """How much one snapshot or sync may take: files and bytes; ``outside`` marks a folder
+    that is no project (hidden folders are skipped there too)."""
+
+    max_files: int | None = DEFAULT_MAX_FILES
+    max_bytes: int | None = DEFAULT_MAX_BYTES
+    outside: bool = False
+
+
+def caps_for(project_root: Path | None) -> Caps:
+    """The caps of a project (``None``: a script outside any project, its folder taken)."""
+    if project_root is None:
+        return Caps(OUTSIDE_MAX_FILES, OUTSIDE_MAX_BYTES, outside=True)
+    return Caps()
 
 
 def find_project_root(script: Path) -> Path | None:
@@ -100,8 +128,13 @@ def walk_project(
     include: Sequence[str],
     skip_dirs: Iterable[str] = (),
     max_files: int | None = None,
+    caps: Caps | None = None,
 ) -> Listing:
-    """Find the files of a project, pruning ignored and always-skipped folders."""
+    """Find the files of a project, pruning ignored and always-skipped folders (virtualenvs,
+    Python installs, ``site-packages``, caches, ``.git``); over a cap (``caps``, or just
+    ``max_files``) raise :class:`ProgramError` naming the biggest folders."""
+    if caps is None:
+        caps = Caps(max_files, None)
     include_spec = pathspec.GitIgnoreSpec.from_lines(include)
     only_py = tuple(include) == DEFAULT_INCLUDE
     skip = set(skip_dirs)
@@ -123,8 +156,10 @@ def walk_project(
             rel = base + entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if not _skip_folder(entry, skip) and not rules.ignored(rel + "/"):
-                        subfolders.append((entry.path, rel + "/", rules))
+                    hidden = caps.outside and entry.name.startswith(".")
+                    if hidden or _skip_folder(entry, skip) or rules.ignored(rel + "/"):
+                        continue
+                    subfolders.append((entry.path, rel + "/", rules))
                     continue
                 if not entry.is_file():
                     continue
@@ -138,8 +173,8 @@ def walk_project(
                 listing.skipped.append(rel)
             else:
                 listing.files.append(FoundFile(rel, entry.path, st))
-        if max_files is not None and len(listing.files) > max_files:
-            raise ProgramError(_too_large(root, listing, max_files))
+                listing.total_bytes += st.st_size
+        _check_caps(root, listing, caps)
         stack.extend(reversed(subfolders))
     return listing
 
@@ -150,6 +185,8 @@ def _skip_folder(entry: os.DirEntry[str], skip: set[str]) -> bool:
         return True
     if name in ALWAYS_SKIPPED_DIRS:
         return not (name == "data" and os.path.isfile(os.path.join(entry.path, "__init__.py")))
+    if _STDLIB_FOLDER.fullmatch(name) and os.path.isfile(os.path.join(entry.path, "os.py")):
+        return True  # a Python install's standard library (lib/python3.11)
     return os.path.exists(os.path.join(entry.path, "pyvenv.cfg")) or os.path.isdir(
         os.path.join(entry.path, "conda-meta")
     )
@@ -166,17 +203,42 @@ def _read_ignore_files(folder: Path, extra: Sequence[Path] = ()) -> list[pathspe
     return specs
 
 
-def _too_large(root: Path, listing: Listing, max_files: int) -> str:
-    """The refusal of a project with too many files, naming the biggest folders."""
-    counts: dict[str, int] = {}
+def _check_caps(root: Path, listing: Listing, caps: Caps) -> None:
+    too_many = caps.max_files is not None and len(listing.files) > caps.max_files
+    too_big = caps.max_bytes is not None and listing.total_bytes > caps.max_bytes
+    if too_many or too_big:
+        raise ProgramError(_too_large(root, listing, caps))
+
+
+def _too_large(root: Path, listing: Listing, caps: Caps) -> str:
+    """The refusal of a project over a cap, naming the biggest folders."""
+    counts: dict[str, list[int]] = {}
     for found in listing.files:
         top = found.rel.split("/", 1)[0] + ("/" if "/" in found.rel else "")
-        counts[top] = counts.get(top, 0) + 1
-    biggest = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
-    named = ", ".join(f"{name} ({n} files)" for name, n in biggest)
+        entry = counts.setdefault(top, [0, 0])
+        entry[0] += 1
+        entry[1] += found.st.st_size
+    biggest = sorted(counts.items(), key=lambda kv: (-kv[1][0], -kv[1][1]))[:3]
+    named = ", ".join(f"{name} ({n} files, {_mib(b)})" for name, (n, b) in biggest)
     lines = "".join(f"\n  {name}" for name, _ in biggest if name.endswith("/"))
-    return (
-        f"the project at {root} has more than {max_files} files to store "
-        f"({len(listing.files)} found so far; most in {named}); nothing queued. Add the "
-        f"folders that are not code to {root / '.tetherignore'}, one a line, e.g.:{lines}"
+    if caps.max_files is not None and len(listing.files) > caps.max_files:
+        over = f"more than {caps.max_files} files to store ({len(listing.files)} found so far"
+    else:
+        over = (
+            f"more than {_mib(caps.max_bytes or 0)} to store "
+            f"({_mib(listing.total_bytes)} in {len(listing.files)} files found so far"
+        )
+    where = (
+        f"{root} is not inside a project (no .git, pyproject.toml or tether.toml above the "
+        "script), so its whole folder would be stored; it has"
+        if caps.outside
+        else f"the project at {root} has"
     )
+    return (
+        f"{where} {over}; most in {named}); nothing queued. Add the folders that are not "
+        f"code to {root / '.tetherignore'}, one a line, e.g.:{lines or chr(10) + '  FOLDER/'}"
+    )
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB"

@@ -11,11 +11,14 @@ What a snapshot covers: for a script inside a project (the nearest parent folder
 project's ``*.py`` files plus the entry script, honouring ``.gitignore`` and
 ``.tetherignore`` files at any depth (git semantics; ``.tetherignore`` is read after
 ``.gitignore`` so it can re-include with ``!``). Always skipped: ``.git/``, virtualenvs
-(``.venv``, ``venv``, any folder holding ``pyvenv.cfg`` or ``conda-meta``),
+(``.venv``, ``venv``, any folder holding ``pyvenv.cfg`` or ``conda-meta``), Python
+installs' standard libraries (``lib/python3.11``), ``site-packages``/``dist-packages``,
 ``__pycache__``, tool caches, ``node_modules``, ``data/`` folders (unless the folder is a
 Python package, i.e. holds ``__init__.py``, since code imports it), and files over the size
 limit (listed in :attr:`Version.skipped`). The entry script itself is always included.
-For a script outside any project, its own folder is the project.
+For a script outside any project, its own folder is the project, without its hidden folders
+(``~/.local``, ``~/.pyenv``...) and with tighter caps (2,000 files, 64 MiB; a project: 50,000
+files, 256 MiB): over a cap nothing is stored and the refusal names the biggest folders.
 
 Rehashing is avoided with a per-project cache (``root/cache/<project>.json``) of
 ``(size, mtime_ns, ctime_ns, inode) -> sha256``; files changed within the last two seconds
@@ -38,8 +41,9 @@ from tether.errors import ProgramError, UsageError
 from tether.tuning.project_files import (
     DEFAULT_INCLUDE,
     DEFAULT_MAX_FILE_BYTES,
-    DEFAULT_MAX_FILES,
+    Caps,
     FoundFile,
+    caps_for,
     find_project_root,
     list_project_files,
     walk_project,
@@ -130,17 +134,21 @@ class VersionStore:
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         extra_ignores: Sequence[str] = (),
         include: Sequence[str] = DEFAULT_INCLUDE,
-        max_files: int = DEFAULT_MAX_FILES,
+        max_files: int | None = None,
     ) -> Version:
         """Store the script and its project's files; return the version (same content, same
-        id). ``project_root`` defaults to :func:`find_project_root`; outside a project only
-        the script is stored. ``extra_ignores`` are gitignore lines applied at the root."""
+        id). ``project_root`` defaults to :func:`find_project_root`; outside a project the
+        script's folder is taken, with tighter caps (see :func:`caps_for`).
+        ``extra_ignores`` are gitignore lines applied at the root."""
         script = Path(os.path.abspath(script))
         if not script.is_file():
             what = "is not a file" if script.exists() else "does not exist"
             raise ProgramError(f"the script {script} {what}; check the path and try again.")
         if project_root is None:
             project_root = find_project_root(script)
+        caps = caps_for(project_root)
+        if max_files is not None:
+            caps = Caps(max_files, caps.max_bytes, caps.outside)
         if project_root is None:
             project_root = script.parent
         root = Path(os.path.abspath(project_root))
@@ -152,7 +160,7 @@ class VersionStore:
             extra_ignores,
             include,
             skip_dirs={str(self.root)},
-            max_files=max_files,
+            caps=caps,
         )
         if not any(f.rel == entry for f in listing.files):
             listing.files.append(FoundFile(entry, str(script), os.stat(script)))

@@ -27,6 +27,7 @@ class Project:
 
     root: Path
     name: str
+    outside: bool = False  # no project marker: the current folder stands in for one
 
     @property
     def remote_dir(self) -> str:
@@ -47,7 +48,9 @@ def project_name(root: Path) -> str:
 def find_project(cwd: Path | None = None) -> Project:
     """The project containing ``cwd`` (default: the current folder)."""
     here = Path(os.path.abspath(cwd or Path.cwd()))
-    root = find_project_root(here / "__tether_probe__") or here
+    root = find_project_root(here / "__tether_probe__")
+    if root is None:
+        return Project(root=here, name=project_name(here), outside=True)
     return Project(root=root, name=project_name(root))
 
 

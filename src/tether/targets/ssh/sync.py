@@ -27,6 +27,7 @@ from tether.targets.ssh.command import DEFAULT_EXCLUDES, Remote, count_itemized_
 from tether.targets.ssh.failures import SshFailure
 from tether.targets.ssh.project import Project
 from tether.targets.ssh.transport import Transport
+from tether.tuning.project_files import caps_for, walk_project
 from tether.tuning.snapshot import list_project_files
 
 SYNC_EXCLUDES: tuple[str, ...] = (*DEFAULT_EXCLUDES, "/data/")
@@ -55,6 +56,8 @@ def sync_project(transport: Transport, project: Project, *, method: str = "auto"
     if method not in ("auto", "rsync", "tar"):
         raise UsageError(f"unknown sync method {method!r}: use auto, rsync or tar")
     t0 = time.monotonic()
+    if project.outside:
+        check_outside_folder(project)
     use_rsync = method == "rsync" or (method == "auto" and shutil.which("rsync") is not None)
     if use_rsync:
         argv = rsync_argv(
@@ -77,6 +80,18 @@ def sync_project(transport: Transport, project: Project, *, method: str = "auto"
             )
     changed = _tar_sync(transport, project)
     return SyncResult(changed, "tar", time.monotonic() - t0, project.remote_dir)
+
+
+def check_outside_folder(project: Project) -> None:
+    """Refuse to sync a folder that is no project (a home folder, say) when it holds more than
+    a script's folder should: the caps and refusal of a local snapshot outside a project."""
+    walk_project(
+        project.root,
+        _BIG,
+        (),
+        ("*",),
+        caps=caps_for(None),
+    )
 
 
 # --- tar fallback ----------------------------------------------------------------------
