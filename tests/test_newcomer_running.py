@@ -80,3 +80,39 @@ def test_a_host_sync_from_outside_a_project_has_the_same_caps(tmp_path: Path) ->
         check_outside_folder(project)
     _write(tmp_path / "pyproject.toml", "")
     assert not find_project(tmp_path).outside
+
+
+def test_run_m_of_a_standard_library_module_runs_as_python_m(tether: Tether) -> None:
+    proc = tether("run", "--wait", "-m", "platform")
+    assert proc.returncode == 0
+    job = tether.json("show")
+    assert isinstance(job, dict)
+    assert job["command"][1:] == ["-m", "platform"] and job["name"] == "platform"
+    assert "Linux" in tether("logs").stdout
+
+
+def test_run_m_of_a_module_nobody_has_is_refused(tether: Tether) -> None:
+    proc = tether("run", "-m", "no_such_module_xyz", check=False)
+    assert proc.returncode != 0
+    assert "no installed module no_such_module_xyz" in proc.stderr
+    assert "nothing queued" in proc.stderr
+
+
+def test_an_executable_script_in_the_current_folder_runs(tether: Tether) -> None:
+    script = tether.cwd / "hello.sh"
+    script.write_text("#!/bin/sh\necho hello from sh\n")
+    script.chmod(0o755)
+    tether("run", "--wait", "hello.sh")
+    assert "hello from sh" in tether("logs").stdout
+
+
+def test_show_and_ls_json_give_the_users_command_not_the_launcher(tether: Tether) -> None:
+    _write(tether.cwd / "train.py", "import sys\nprint(sys.argv)\n")
+    tether("run", "--wait", "train.py", "--epochs", "3")
+    job = tether.json("show")
+    listed = tether.json("ls")
+    assert isinstance(job, dict) and isinstance(listed, list)
+    assert job["command"][1:] == ["train.py", "--epochs", "3"]
+    assert listed[0]["command"] == job["command"]
+    assert "train.py --epochs 3" in tether("show").stdout
+    assert job["launch"] != job["command"]

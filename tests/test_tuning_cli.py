@@ -44,7 +44,7 @@ def test_override_of_an_unmodified_script_leaves_the_file_alone(tether: Tether) 
     assert job["extra"]["params"] == {"lr": 0.5}
     assert "-lr = 0.01  # learning rate" in job["extra"]["param_diff"]
     assert "+lr = 0.5  # learning rate" in job["extra"]["param_diff"]
-    ran = (Path(job["command"][1]).parent / job["extra"]["entry"]).read_text()  # the launcher's
+    ran = (Path(job["launch"][1]).parent / job["extra"]["entry"]).read_text()  # the launcher's
     assert ran == TRAIN.replace("lr = 0.01", "lr = 0.5")  # every other byte kept
 
 

@@ -51,7 +51,13 @@ def build_spec(
         if len(command) < 2:
             raise UsageError("-m needs a module name, as with python: tether run -m pkg.mod ARGS")
         module = command[1]
-        command = [str(module_file(Path(workdir), module)), *command[2:]]
+        local = module_file(Path(workdir), module)
+        if local is None:  # an installed or standard-library module: run as `python -m` does
+            python = _interpreter(Path(workdir), home)
+            check_installed_module(python, module, workdir)
+            command = [python, "-m", module, *command[2:]]
+        else:
+            command = [str(local), *command[2:]]
     if command[0].endswith(".py"):
         from tether.tuning.program import check_compiles, prepare_script
 
@@ -68,14 +74,14 @@ def build_spec(
         extra.update(prepared.extra)
         folder = Path(workdir) if module else path.parent
         command = [_interpreter(folder, home), str(prepared.entry_path), *command[1:]]
-    else:
-        check_command(command[0], workdir)
+    elif module is None:
+        command[0] = check_command(command[0], workdir)
     if params and script is None:
         extra["params"] = dict(params)
     return JobSpec(
         command=command,
         cwd=workdir,
-        name=name or Path(script or command[0]).name,
+        name=name or (module if module and script is None else Path(script or command[0]).name),
         env=env if env is not None else captured_env(),
         script=script,
         extra=extra,
@@ -83,8 +89,9 @@ def build_spec(
     )
 
 
-def module_file(workdir: Path, module: str) -> Path:
-    """The file ``python -m MODULE`` runs from ``workdir``: ``a/b.py`` or ``a/b/__main__.py``."""
+def module_file(workdir: Path, module: str) -> Path | None:
+    """The file ``python -m MODULE`` runs from ``workdir`` (``a/b.py`` or ``a/b/__main__.py``),
+    or ``None`` when the project has no such module (it may be installed)."""
     parts = module.split(".")
     if not all(p.isidentifier() for p in parts):
         raise UsageError(f"-m {module}: not a module name (like pkg.module)")
@@ -92,18 +99,39 @@ def module_file(workdir: Path, module: str) -> Path:
     for candidate in (base.with_suffix(".py"), base / "__main__.py"):
         if candidate.is_file():
             return candidate
-    raise ProgramError(
-        f"-m {module}: no {base.relative_to(workdir)}.py or "
-        f"{base.relative_to(workdir)}/__main__.py in {workdir}; nothing queued "
-        "(tether runs -m modules of the current folder's project)"
+    return None
+
+
+def check_installed_module(python: str, module: str, workdir: str) -> None:
+    """Refuse ``-m MODULE`` when neither the project nor ``python`` has it."""
+    import subprocess
+
+    probe = (
+        "import importlib.util, sys\n"
+        "try:\n    found = importlib.util.find_spec(sys.argv[1]) is not None\n"
+        "except Exception:\n    found = False\n"
+        "sys.exit(0 if found else 3)"
     )
+    try:
+        proc = subprocess.run(
+            [python, "-c", probe, module], cwd=workdir, capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ProgramError(f"-m {module}: could not ask {python} for it ({exc}); nothing queued")
+    if proc.returncode != 0:
+        rel = Path(*module.split("."))
+        raise ProgramError(
+            f"-m {module}: no {rel}.py or {rel}/__main__.py in {workdir}, and {python} has no "
+            f"installed module {module}; nothing queued"
+        )
 
 
-def check_command(word: str, workdir: str) -> None:
-    """Refuse a command that cannot start: a missing file, a folder, a file that is neither
-    Python nor executable."""
+def check_command(word: str, workdir: str) -> str:
+    """The command word to run (``hello.sh`` in the current folder becomes ``./hello.sh``);
+    refuse one that cannot start: a missing file, a folder, a file that is neither Python nor
+    executable."""
     if "/" not in word and shutil.which(word):
-        return
+        return word
     path = Path(workdir, word)
     if path.is_dir():
         raise ProgramError(f"{word}: is a folder, not a program; nothing queued")
@@ -113,7 +141,7 @@ def check_command(word: str, workdir: str) -> None:
                 f"{word}: not a Python file (.py) and not executable; nothing queued "
                 f"(run it as `tether run -- INTERPRETER {word}` or chmod +x it)"
             )
-        return
+        return word if "/" in word else f"./{word}"
     raise ProgramError(f"{word}: no such file or command (looked in {workdir}); nothing queued")
 
 

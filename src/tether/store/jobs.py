@@ -137,6 +137,17 @@ class Job:
     def dir(self) -> Path:
         return Path(self.job_dir)
 
+    @property
+    def user_command(self) -> list[str]:
+        """The command as the user gave it: a script's stored-copy loader is shown as the
+        script (``python train.py --lr 1``), ``-m`` as ``python -m MODULE``."""
+        extra = self.extra
+        if len(self.command) < 2 or not ("argv0" in extra or "run_module" in extra):
+            return list(self.command)
+        module = extra.get("run_module")
+        shown = ["-m", str(module)] if module else [str(extra["argv0"])]
+        return [self.command[0], *shown, *self.command[2:]]
+
     def to_json(self) -> dict[str, Any]:
         """The stable, documented JSON form (times in ISO 8601)."""
         return {
@@ -147,7 +158,8 @@ class Job:
             "exit_code": self.exit_code,
             "reason": self.reason,
             "host": self.host,
-            "command": self.command,
+            "command": self.user_command,
+            "launch": self.command,
             "cwd": self.cwd,
             "script": self.script,
             "pid": self.pid,
