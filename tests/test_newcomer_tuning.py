@@ -126,3 +126,101 @@ def test_params_leaves_out_variables_a_top_level_loop_changes(tether: Tether) ->
     assert [p["name"] for p in listed] == ["lr", "epochs"]
     proc = tether("run", "-p", "loss=1", "loop.py", check=False)
     assert proc.returncode != 0 and "loss" in proc.stderr
+
+
+# -- 5. a script building a named Dataset can be run again ---------------------------------
+
+DATASET_SCRIPT = textwrap.dedent(
+    """\
+    import json, sys
+    import tether
+
+
+    def square(x):
+        return x * x
+
+
+    ds = tether.Dataset(square, name="squares")
+    ds.append_runs({"x": i} for i in range(int(sys.argv[1])))
+    ds.run()
+    if sys.argv[2] == "wait":
+        ds.wait(0.1, 60)
+    print(json.dumps({"would_run": ds.would_run, "results": ds.results}))
+    """
+)
+
+
+def _run_script(tether: Tether, script: str, *args: str) -> dict[str, object]:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, script, *args],
+        cwd=tether.cwd,
+        env=tether.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_running_a_dataset_script_again_runs_only_what_is_missing(tether: Tether) -> None:
+    (tether.cwd / "squares.py").write_text(DATASET_SCRIPT)
+    first = _run_script(tether, "squares.py", "3", "nowait")  # exits before the job ends
+    assert first["would_run"] == [0, 1, 2]
+    tether("wait", "--all", timeout=120)
+    again = _run_script(tether, "squares.py", "3", "wait")
+    assert again == {"would_run": [], "results": [0, 1, 4]}
+    more = _run_script(tether, "squares.py", "5", "wait")
+    assert more == {"would_run": [3, 4], "results": [0, 1, 4, 9, 16]}
+
+
+def test_a_different_function_under_a_taken_dataset_name_is_refused(tether: Tether) -> None:
+    (tether.cwd / "squares.py").write_text(DATASET_SCRIPT)
+    _run_script(tether, "squares.py", "2", "wait")
+    other = DATASET_SCRIPT.replace("return x * x", "return x + x")
+    (tether.cwd / "doubles.py").write_text(other)
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "doubles.py", "2", "wait"],
+        cwd=tether.cwd,
+        env=tether.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "different function" in proc.stderr and "replace=True" in proc.stderr
+    (tether.cwd / "doubles.py").write_text(
+        other.replace('name="squares")', 'name="squares", replace=True)')
+    )
+    assert _run_script(tether, "doubles.py", "2", "wait")["results"] == [0, 2]
+
+
+# -- 6. after run(force=True), the newest stored result wins -------------------------------
+
+
+def test_after_a_forced_run_a_plain_run_returns_the_newest_result(tether: Tether) -> None:
+    from tether import Dataset
+
+    source = tether.cwd / "value.txt"
+
+    def read(path: str) -> str:
+        return Path(path).read_text()
+
+    for round_, value in enumerate(["a", "b", "c", "d", "e"]):
+        source.write_text(value)
+        forced = Dataset(read, name=f"forced{round_}")
+        forced.append_run({"path": str(source)})
+        forced.run(force=round_ > 0)
+        forced.wait(0.1, 60)
+        assert forced.results == [value]
+        plain = Dataset(read, name=f"plain{round_}")
+        plain.append_run({"path": str(source)})
+        plain.run()
+        assert plain.would_run == []
+        assert plain.results == [value]
