@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import stat
+import subprocess
 import textwrap
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import psutil
+import pytest
 
 from conftest import Tether
+from web_fixtures import Web, web_server  # noqa: F401
 
 TRAIN = textwrap.dedent(
     """\
@@ -151,7 +162,6 @@ DATASET_SCRIPT = textwrap.dedent(
 
 
 def _run_script(tether: Tether, script: str, *args: str) -> dict[str, object]:
-    import subprocess
     import sys
 
     proc = subprocess.run(
@@ -182,7 +192,6 @@ def test_a_different_function_under_a_taken_dataset_name_is_refused(tether: Teth
     _run_script(tether, "squares.py", "2", "wait")
     other = DATASET_SCRIPT.replace("return x * x", "return x + x")
     (tether.cwd / "doubles.py").write_text(other)
-    import subprocess
     import sys
 
     proc = subprocess.run(
@@ -224,3 +233,124 @@ def test_after_a_forced_run_a_plain_run_returns_the_newest_result(tether: Tether
         plain.run()
         assert plain.would_run == []
         assert plain.results == [value]
+
+
+# -- dashboard -------------------------------------------------------------------------------
+
+WEB_TRAIN = textwrap.dedent(
+    """\
+    import sys
+    import time
+
+    batch = 32
+
+    sys.stderr.write(" 30%|###       | 3/10 [00:03<00:09,  1.00it/s]\\n")
+    sys.stderr.flush()
+    time.sleep(60)
+    """
+)
+
+
+def _start_web(tether: Tether, *args: str) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """`tether web ARGS` as a subprocess: yields (base URL as printed, token, process)."""
+    proc = tether.popen("web", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    url = proc.stdout.readline().decode().strip()
+    parts = urlsplit(url)
+    try:
+        yield f"{parts.scheme}://{parts.netloc}", parts.query.removeprefix("token="), proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _get(url: str, token: str, host: str | None = None, timeout: float = 20) -> httpx.Response:
+    """GET with the bearer token (and this Host header), retrying while the server starts."""
+    headers = {"Authorization": f"Bearer {token}", **({"Host": host} if host else {})}
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, headers=headers)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_jobs_table_shows_a_tqdm_eta_string(tether: Tether, web: Web) -> None:
+    (tether.cwd / "train.py").write_text(WEB_TRAIN)
+    tether("run", "train.py")
+    client = web.client()
+    deadline = time.monotonic() + 30
+    while True:
+        jobs = client.get("/api/jobs").json()["jobs"]
+        if jobs and jobs[0].get("progress"):
+            break
+        assert time.monotonic() < deadline, jobs
+        time.sleep(0.2)
+    progress = jobs[0]["progress"]
+    assert progress["eta"] == "00:09"  # what the server sends
+    assert "progressText" in client.get("/static/jobs.js").text
+    module = client.get("/static/format.js")
+    assert module.status_code == 200
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("node is needed to run the page's formatting code")
+    (tether.cwd / "format.mjs").write_text(module.text)
+    shown = subprocess.run(
+        [node, "--input-type=module", "-e",
+         "import { progressText } from './format.mjs';"
+         f"console.log(progressText({json.dumps(progress)}));"],
+        cwd=tether.cwd, capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert shown == "3/10 eta 00:09"
+    assert "NaN" not in shown
+
+
+def test_the_page_of_a_missing_job_is_a_404_saying_so(tether: Tether, web: Web) -> None:
+    client = web.client()
+    page = client.get("/jobs/doesnotexist")
+    assert page.status_code == 404
+    assert "no such job" in page.text
+    assert "id=cancel" not in page.text and "job.js" not in page.text
+    tether("run", "--", "true")
+    uuid = tether.json("show")["uuid"]
+    assert client.get(f"/jobs/{uuid}").status_code == 200
+
+
+def test_a_refused_edit_quotes_the_edited_line(tether: Tether, web: Web) -> None:
+    source = WEB_TRAIN.replace("time.sleep(60)", "pass")
+    (tether.cwd / "train.py").write_text(source)  # the server's folder holds the original
+    tether("run", "-w", "train.py")
+    uuid = tether.json("show")["uuid"]
+    client = web.client()
+    edited = source.replace("batch = 32", "batch = = 32")
+    refused = client.post(f"/api/jobs/{uuid}/rerun", json={"source": edited})
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert "batch = = 32" in error and "line 4" in error
+    assert len(tether.json("ls")) == 1
+
+
+def test_web_bound_to_every_address_answers_by_ip_and_name(tether: Tether) -> None:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        port = s.getsockname()[1]
+    gen = _start_web(tether, "--host", "0.0.0.0", "--port", str(port))
+    _, token, _ = next(gen)
+    try:
+        assert _get(f"http://127.0.0.1:{port}/api/jobs", token).status_code == 200
+        assert _get(f"http://localhost:{port}/api/jobs", token).status_code == 200
+        own = [
+            a.address
+            for addrs in psutil.net_if_addrs().values()
+            for a in addrs
+            if a.family == socket.AF_INET and not a.address.startswith("127.")
+        ]
+        for address in own[:2]:
+            assert _get(f"http://{address}:{port}/api/jobs", token).status_code == 200
+        evil = _get(f"http://127.0.0.1:{port}/api/jobs", token, host=f"evil.test:{port}")
+        assert evil.status_code == 421  # DNS rebinding protection kept
+        assert httpx.get(f"http://127.0.0.1:{port}/api/jobs").status_code == 401  # token gate
+    finally:
+        gen.close()

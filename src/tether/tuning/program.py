@@ -53,7 +53,11 @@ def check_compiles(source: str, filename: str) -> None:
     try:
         compile(source, filename, "exec", dont_inherit=True)
     except SyntaxError as exc:
-        line = (exc.text or "").rstrip()
+        # the line from ``source`` itself: Python may fill exc.text from a file of the same
+        # name in the current folder (the original, not the edited program)
+        lines = source.splitlines()
+        inside = exc.lineno is not None and 0 < exc.lineno <= len(lines)
+        line = lines[exc.lineno - 1].rstrip() if inside and exc.lineno else ""
         where = f"line {exc.lineno}" + (f": {line.strip()}" if line else "")
         raise ProgramError(f"{filename}: {exc.msg} at {where}; nothing was run")
 
