@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import shutil
+import stat
+import tempfile
 from pathlib import Path
 
 import click
@@ -53,7 +57,9 @@ def diff(job: str | None, other: str | None) -> None:
     new = resolve_job(store, job)
     if other is None:
         if new.parent is None:
-            raise UsageError(f"job #{new.number} has no parent; name the job to compare with")
+            _require_version(new)
+            _diff_with_file(new)
+            return
         old = store.get(new.parent)
     else:
         old = resolve_job(store, other)
@@ -68,13 +74,45 @@ def diff(job: str | None, other: str | None) -> None:
     click.echo(text if text else "(same program)", nl=not text.endswith("\n"))
 
 
+def _diff_with_file(new: Job) -> None:
+    """A job without a parent against the file it was submitted from (or, for a job recorded
+    before snapshots were kept, the file as it is now)."""
+    from tether.tuning.program import file_values, program_source, version_diff
+    from tether.tuning.tunables import decode_source, list_tunables, unified_diff
+
+    home = tether_home()
+    original = new.extra.get("original") or new.script or "the file"
+    base = file_values(home, new.extra)
+    if base is not None:
+        label = f"{original} (as submitted)"
+        text = version_diff(home, {"version": new.extra["base_version"]}, new.extra)
+    else:
+        path = Path(original)
+        if not path.is_file():
+            raise UsageError(
+                f"job #{new.number} has no parent and {original} is gone; "
+                "name the job to compare with"
+            )
+        label = f"{original} (as it is now)"
+        source = decode_source(path.read_bytes(), filename=str(path))
+        base = {t.name: t.default for t in list_tunables(source, filename=str(path))}
+        text = unified_diff(source, program_source(home, new.extra), path.name)
+    click.echo(f"--- {label}\n+++ job #{new.number}")
+    params = new.extra.get("params") or {}
+    for name in sorted(params):
+        before = base.get(name, "<unset>")
+        if type(before) is not type(params[name]) or before != params[name]:
+            click.echo(f"param {name}: {before!r} -> {params[name]!r}")
+    click.echo(text if text else "(same program)", nl=not text.endswith("\n"))
+
+
 @click.command()
 @click.option("--to", "to", type=click.Path(dir_okay=False), help="Write here instead.")
 @click.option("--force", is_flag=True, help="Overwrite even if the file changed since.")
 @click.argument("job", required=False)
 def save(to: str | None, force: bool, job: str | None) -> None:
     """Write JOB's version of the program back over the original (keeping a .bak)."""
-    from tether.tuning.program import file_sha, program_source
+    from tether.tuning.program import file_sha, version_store
 
     store = open_store()
     record = resolve_job(store, job)
@@ -86,13 +124,47 @@ def save(to: str | None, force: bool, job: str | None) -> None:
             f"{target} changed since job #{record.number} started; "
             "use --force to overwrite it (a .bak is kept) or --to PATH"
         )
-    text = program_source(tether_home(), record.extra)
+    data = version_store(tether_home()).read_file(record.extra["version"], record.extra["entry"])
     if target.exists():
-        backup = target.with_name(target.name + ".bak")
+        backup = _free_backup_name(target)
         shutil.copy2(target, backup)
         click.echo(f"kept the previous file as {backup}")
-    target.write_text(text)
+    _replace_file(target, data)
     click.echo(f"saved job #{record.number}'s program to {target}")
+
+
+def _free_backup_name(target: Path) -> Path:
+    """``NAME.bak``, or ``NAME.bak.1``, ``NAME.bak.2``, ... when that exists: no backup
+    is ever overwritten, so the first one keeps the original."""
+    backup = target.with_name(target.name + ".bak")
+    n = 0
+    while backup.exists() or backup.is_symlink():
+        n += 1
+        backup = target.with_name(f"{target.name}.bak.{n}")
+    return backup
+
+
+def _replace_file(target: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file next to ``target`` and rename it over ``target``,
+    keeping ``target``'s mode (a new file gets the usual mode for this umask)."""
+    try:
+        mode: int | None = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 @click.command()

@@ -10,11 +10,41 @@ import click
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
+WILDCARD = {"0.0.0.0", "::", ""}
+
+
 def allowed_hosts(host: str, port: int) -> set[str]:
-    """The Host headers the server answers (anything else may be DNS rebinding)."""
-    names = {host, "127.0.0.1", "localhost"} if host in LOOPBACK else {host}
+    """The Host headers the server answers (anything else may be DNS rebinding).
+
+    Bound to every address (``0.0.0.0``, ``::``), that is loopback and this machine's own
+    names and addresses: a page of another site, rebound to one of them by DNS, still sends
+    its own name as Host and is refused."""
+    if host in WILDCARD:
+        names = {host, *LOOPBACK, *_own_names()} - {""}
+    elif host in LOOPBACK:
+        names = {host, *LOOPBACK}
+    else:
+        names = {host}
     shown = {f"[{n}]" if ":" in n else n for n in names}
     return {f"{n}:{port}" for n in shown} | ({*shown} if port == 80 else set())
+
+
+def _own_names() -> set[str]:
+    """This machine's host names and the addresses of its network interfaces."""
+    import psutil
+
+    names = {socket.gethostname(), socket.getfqdn()}
+    for addrs in psutil.net_if_addrs().values():
+        for addr in addrs:
+            if addr.family in (socket.AF_INET, socket.AF_INET6):
+                names.add(addr.address.split("%")[0])  # fe80::1%eth0 -> fe80::1
+    for name in list(names):
+        try:
+            for info in socket.getaddrinfo(name, None):
+                names.add(str(info[4][0]).split("%")[0])
+        except OSError:
+            continue
+    return {n.lower() for n in names if n}
 
 
 @click.command()

@@ -44,8 +44,10 @@ class Dataset:
     ``name`` names the job and the folder (default: the function's name and the time);
     ``max_parallel`` is the number of worker processes (default: the CPU count);
     ``chunk_size`` the runs a worker takes at a time (default: a few chunks per worker).
-    ``Dataset(None, name=NAME)`` is ``Dataset.open(NAME)``; ``replace=True`` lets a new dataset
-    take the name of a finished one (its files are removed).
+    ``Dataset(None, name=NAME)`` is ``Dataset.open(NAME)``. The same ``name`` with the same
+    function (a script run again) continues that dataset: runs that finished are skipped by
+    ``run()`` and only the missing ones are run. A different function under a taken name is
+    refused; ``replace=True`` lets it take the name (the old dataset's files are removed).
 
     Memoisation (``skip=True``, the default): a run whose function source and arguments match a
     run that succeeded before (in any process, see :mod:`tether.functions.memo`) is not run
@@ -85,6 +87,7 @@ class Dataset:
         self._feeder: threading.Thread | None = None
         self._feed_error: BaseException | None = None
         self._names: list[str | None] = []  # per-run name= (None: unnamed)
+        self._clear_on_submit = False  # an earlier run of this same dataset holds the folder
         if function is None:
             if name is None:
                 raise UsageError("give a function to run, or the name of a dataset to open")
@@ -99,11 +102,14 @@ class Dataset:
                 raise UsageError(f"{what} must be a positive whole number, got {value!r}")
         name = layout.check_name(name) if name else layout.default_name(_name_of(function))
         self._dir = layout.DatasetDir.for_name(self._home, name)
-        if self._dir.exists():
-            self._make_room(replace)
-        self.function: Callable[..., Any] | None = function
         self._target = resolve_target(on, self._home)
         self._target.use_resources(resources, max_parallel)
+        if self._dir.exists():
+            if replace:
+                self._make_room(replace)
+            else:
+                self._reuse(function)
+        self.function: Callable[..., Any] | None = function
         self._runs: list[dict[str, Any]] | None = []
         self._n = 0
         self._job: int | None = None
@@ -153,6 +159,38 @@ class Dataset:
                 self._results[index] = stored[key]
                 filled.append(index)
         return filled
+
+    def _reuse(self, function: Callable[..., Any]) -> None:
+        """The name is taken by an earlier run of this dataset (the script run again): keep
+        its finished results (they are skipped by ``run()``); a different function is refused."""
+        meta = self._dir.read_meta()
+        name = self._dir.name
+        if meta.get("kind") != "dataset":
+            raise UsageError(
+                f"the name {name!r} is taken by an executor's folder; choose another name, "
+                "or pass replace=True to remove it"
+            )
+        try:
+            key = memo.function_key(function, self._target.name)
+        except Exception as exc:
+            raise UsageError(f"the function cannot be pickled: {exc}")
+        if meta.get("fn_key") != key:
+            raise UsageError(
+                f"a dataset named {name!r} exists with a different function "
+                f"({meta.get('function')}, job #{meta.get('job')}); pass replace=True to "
+                "replace it, or choose another name"
+            )
+        earlier = Dataset.open(name)
+        if earlier._job is not None and not earlier._check_done():
+            status, _ = earlier._target.job_status(earlier._job)
+            if status not in FINISHED:
+                raise UsageError(
+                    f"dataset {name!r} is still {status} (job #{earlier._job}); wait for it "
+                    f"(tether wait {earlier._job}) or cancel it, then run this again"
+                )
+        earlier.fetch_results()
+        earlier._save_memo()  # what finished is skipped by run(), even if no one fetched it
+        self._clear_on_submit = True
 
     def _make_room(self, replace: bool) -> None:
         meta = self._dir.read_meta()
@@ -383,6 +421,9 @@ class Dataset:
             run_names=self.run_names,
             **self._target.worker_meta(),
         )
+        if self._clear_on_submit:  # the earlier run's results are in the memo store now
+            self._clear_on_submit = False
+            self._make_room(replace=True)
         self._dir.create()
         self._dir.write_meta(meta)
         staged = [layout.META, layout.write_batch(self._dir, 0, len(calls), payload)]

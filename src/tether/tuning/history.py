@@ -47,15 +47,27 @@ def attempts(
         jobs.append(refresh(store, job))
     if not jobs:
         return []
-    first = jobs[0].extra.get("params") or {}
     rows = []
     for job in jobs:
-        params = job.extra.get("params") or {}
-        changed = {
-            k: v for k, v in params.items() if k not in first or first[k] != v or job is jobs[0]
-        }
-        rows.append(Attempt(job, changed, latest_metrics(job)))
+        rows.append(Attempt(job, changed_from_file(store, job), latest_metrics(job)))
     return rows
+
+
+def changed_from_file(store: JobStore, job: Job) -> dict[str, object]:
+    """The job's parameters whose value differs from the file it started from (every
+    parameter when that file's values are unknown)."""
+    from tether.tuning.program import file_values
+
+    params = job.extra.get("params") or {}
+    base = file_values(store.home, job.extra)
+    if base is None:
+        return dict(params)
+    return {k: v for k, v in params.items() if k not in base or not _same(base[k], v)}
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal values of the same type (``1`` differs from ``1.0`` and ``True``)."""
+    return type(a) is type(b) and a == b
 
 
 def best(rows: list[Attempt], metric: str, *, minimize: bool) -> Attempt | None:

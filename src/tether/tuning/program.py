@@ -4,6 +4,7 @@ Every ``.py`` job runs from a copy in the version store, never from the user's f
 editing the original while a job waits or runs changes nothing. What a job ran is recorded
 in its ``extra``: ``version`` (the id), ``entry`` (the script's path inside the version),
 ``original`` and ``original_sha`` (the user's file and its hash at submit, for ``save``),
+``base_version`` (the unmodified snapshot of that file, for ``history`` and ``diff``),
 ``params`` (every override) and ``param_diff`` (how the overrides changed the source).
 """
 
@@ -52,7 +53,11 @@ def check_compiles(source: str, filename: str) -> None:
     try:
         compile(source, filename, "exec", dont_inherit=True)
     except SyntaxError as exc:
-        line = (exc.text or "").rstrip()
+        # the line from ``source`` itself: Python may fill exc.text from a file of the same
+        # name in the current folder (the original, not the edited program)
+        lines = source.splitlines()
+        inside = exc.lineno is not None and 0 < exc.lineno <= len(lines)
+        line = lines[exc.lineno - 1].rstrip() if inside and exc.lineno else ""
         where = f"line {exc.lineno}" + (f": {line.strip()}" if line else "")
         raise ProgramError(f"{filename}: {exc.msg} at {where}; nothing was run")
 
@@ -73,6 +78,7 @@ def prepare_script(
     extra: dict[str, Any] = {
         "original": str(script),
         "original_sha": file_sha(script),
+        "base_version": version.id,
         "project_root": str(version.project_root),
         "argv0": argv0 or str(script),
     }
@@ -94,7 +100,7 @@ def prepare_from_job(
     if edited_source is not None:
         check_compiles(edited_source, Path(entry).name)
         version_id = store.store_text(version_id, entry, edited_source)
-    keep = ("original", "original_sha", "project_root", "argv0", "run_module")
+    keep = ("original", "original_sha", "base_version", "project_root", "argv0", "run_module")
     inherited = {k: job_extra[k] for k in keep if k in job_extra}
     return _finish(
         home, store, version_id, entry, overrides, inherited, dict(job_extra.get("params") or {})
@@ -161,6 +167,23 @@ def program_source(home: Path, job_extra: Mapping[str, Any]) -> str:
     store = version_store(home)
     data = store.read_file(job_extra["version"], job_extra["entry"])
     return decode_source(data, filename=job_extra["entry"])
+
+
+def file_values(home: Path, job_extra: Mapping[str, Any]) -> dict[str, object] | None:
+    """The tunables' values in the file a job started from (its unmodified snapshot), or
+    None when that is unknown (a job recorded before snapshots were kept, or not a program)."""
+    from tether.tuning.tunables import list_tunables
+
+    version_id, entry = job_extra.get("base_version"), job_extra.get("entry")
+    if not version_id or not entry:
+        return None
+    store = version_store(home)
+    try:
+        source = decode_source(store.read_file(version_id, entry), filename=entry)
+        found = list_tunables(source, filename=entry)
+    except (OSError, ProgramError):
+        return None
+    return {t.name: t.default for t in found}
 
 
 def version_diff(home: Path, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:

@@ -76,7 +76,48 @@ def _scan_constants(tree: ast.Module) -> dict[str, Constant]:
         const = constants.setdefault(target.id, Constant(target.id))
         const.sites.append(value)
         const.values.append(literal)
+    for name in _loop_variables(tree):
+        constants.pop(name, None)
     return constants
+
+
+def _loop_variables(tree: ast.Module) -> set[str]:
+    """Module-level names a loop changes (a loop's target, an assignment inside a top-level
+    ``for``/``while``) or that are updated in place (``total += x``): variables, not settings."""
+    names: set[str] = set()
+
+    def bound(node: ast.AST) -> None:
+        for sub in _same_scope(node):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                names.add(sub.id)
+
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+            bound(stmt)
+        else:
+            for sub in _same_scope(stmt):
+                if isinstance(sub, (ast.For, ast.AsyncFor, ast.While)):
+                    bound(sub)
+                elif isinstance(sub, ast.AugAssign) and isinstance(sub.target, ast.Name):
+                    names.add(sub.target.id)
+    return names
+
+
+def _same_scope(node: ast.AST) -> list[ast.AST]:
+    """``node`` and every node under it, leaving out function and class bodies (own scopes)."""
+    found: list[ast.AST] = []
+    todo = [node]
+    while todo:
+        cur = todo.pop()
+        found.append(cur)
+        for child in ast.iter_child_nodes(cur):
+            if not isinstance(
+                child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+            ):
+                todo.append(child)
+    return found
 
 
 def literal_value(node: ast.expr) -> object:

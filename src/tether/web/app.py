@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tether import api
+from tether.api.jobs import find_job
 from tether.errors import JobNotFound, TetherError
 from tether.store.jobs import JobStore
 from tether.web import audit
@@ -216,15 +217,19 @@ async def log_stream(request: Request) -> Response:
     )
 
 
-def _page(title: str, body: str, script: str) -> HTMLResponse:
+def _page(title: str, body: str, script: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title>"
-        '<link rel=stylesheet href="/static/vendor/uplot-1.6.31/uPlot.min.css">'
-        '<link rel=stylesheet href="/static/tether.css"></head>'
-        f"<body><header><a href='/'>tether</a> {html.escape(title)}</header>{body}"
-        f'<script type=module src="/static/{script}"></script></body></html>'
+        status_code=status_code,
+        content=(
+            "<!doctype html><html lang=en><head><meta charset=utf-8>"
+            '<meta name=viewport content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title>"
+            '<link rel=stylesheet href="/static/vendor/uplot-1.6.31/uPlot.min.css">'
+            '<link rel=stylesheet href="/static/tether.css"></head>'
+            f"<body><header><a href='/'>tether</a> {html.escape(title)}</header>{body}"
+            + (f'<script type=module src="/static/{script}"></script>' if script else "")
+            + "</body></html>"
+        ),
     )
 
 
@@ -247,7 +252,16 @@ async def jobs_page(request: Request) -> Response:
 
 
 async def job_page(request: Request) -> Response:
-    uuid = html.escape(request.path_params["uuid"])
+    ref = request.path_params["uuid"]
+    try:
+        await run_in_threadpool(_call, request, find_job, ref)
+    except JobNotFound:
+        body = (
+            f"<main id=missing><h1>no such job</h1><p>there is no job {html.escape(ref)} "
+            "here; <a href='/'>the jobs table</a> lists the jobs there are.</p></main>"
+        )
+        return _page("no such job", body, "", status_code=404)
+    uuid = html.escape(ref)
     body = (
         f"<main id=job data-uuid='{uuid}'><h1 id=title></h1><p id=status></p>"
         "<div class=controls><button id=cancel>cancel</button></div>"

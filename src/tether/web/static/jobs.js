@@ -1,4 +1,6 @@
 // The jobs table: one SSE stream per tab re-sends the current page whenever it changes.
+import { progressText } from "./format.js";
+
 const form = document.getElementById("filters");
 const body = document.querySelector("#jobs tbody");
 const info = document.getElementById("pageinfo");
@@ -41,7 +43,7 @@ function render(page) {
       tr.append(
         text("td", job.number), name, text("td", job.host),
         text("td", job.status, `status status-${job.status}`),
-        text("td", prog ? `${prog.done}/${prog.total}${prog.eta != null ? " eta " + Math.round(prog.eta) + "s" : ""}` : ""),
+        text("td", progressText(prog)),
         text("td", metrics), text("td", runtime(job)),
       );
       return tr;
