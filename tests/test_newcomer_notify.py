@@ -3,10 +3,22 @@ agent and notifier against real servers (the mail rig, a local webhook). Nothing
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from conftest import Tether
-from mail_fixtures import config_dir, mails_for, run, script, text_of, unique
+from mail_fixtures import (
+    answer_to,
+    config_dir,
+    mails_for,
+    run,
+    script,
+    setup_steering,
+    text_of,
+    unique,
+)
 from rigs.mail import MailServer
 from test_notifications import Hook, hook, mail
 
@@ -30,3 +42,23 @@ def test_started_notice_of_a_job_that_fails_at_once_says_running(
     [post] = hook.wait(lambda p: name in p["title"])
     assert "started" in post["title"]
     assert "exit 1" not in post["message"] and "failed" not in post["message"], post
+
+
+def test_answers_to_steering_mail_thread_under_it(
+    tether: Tether, config_dir: Path, mail_server: MailServer
+) -> None:
+    setup_steering(tether, mail_server)
+    name = unique("thread")
+    script(tether, "ok.py", "print('done')\n")
+    run(tether, "-n", name, "--notify-on", "ended", "ok.py")
+    [first] = mails_for(mail_server, name)
+    notice_id = str(first.message["Message-ID"])
+    assert re.fullmatch(r"<[^<>@\s]+@[^<>@\s]+>", notice_id), notice_id  # notifications too
+    reply_id = mail_server.send_reply(first.message, "status")
+    answer = answer_to(mail_server, reply_id).message
+    own_id = str(answer["Message-ID"])
+    assert re.fullmatch(r"<[^<>@\s]+@[^<>@\s]+>", own_id), own_id
+    assert own_id not in (reply_id, notice_id)
+    assert str(answer["In-Reply-To"]) == reply_id
+    references = str(answer["References"]).split()
+    assert references[-1] == reply_id and notice_id in references
