@@ -4,6 +4,8 @@ agent and notifier against real servers (the mail rig, a local webhook). Nothing
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,9 +18,11 @@ from mail_fixtures import (
     run,
     script,
     setup_steering,
+    smtp_setup_args,
     text_of,
     unique,
 )
+from rigs.common import free_port
 from rigs.mail import MailServer
 from test_notifications import Hook, hook, mail
 
@@ -62,3 +66,60 @@ def test_answers_to_steering_mail_thread_under_it(
     assert str(answer["In-Reply-To"]) == reply_id
     references = str(answer["References"]).split()
     assert references[-1] == reply_id and notice_id in references
+
+
+def _imap_to(port: int, *extra: str) -> list[str]:
+    return ["--imap-host", "127.0.0.1", "--imap-port", str(port), "--imap-security", "none",
+            "--imap-user", "me@rig.test", "--allow", "boss@rig.test", *extra]  # fmt: skip
+
+
+def test_mail_setup_with_an_unreachable_imap_server_says_so_and_saves_nothing(
+    tether: Tether, config_dir: Path, mail_server: MailServer
+) -> None:
+    before = (config_dir / "config.toml").read_text()
+    tether.env["TETHER_SMTP_PASSWORD"] = mail_server.password
+    tether.env["TETHER_IMAP_PASSWORD"] = "pw"
+    dead = free_port()
+    proc = tether(*smtp_setup_args(mail_server), *_imap_to(dead), check=False, timeout=30)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and "ConnectionRefusedError" not in proc.stderr
+    [line] = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert f"127.0.0.1:{dead}" in line and "--no-check" in line, line
+    assert (config_dir / "config.toml").read_text() == before
+
+    del tether.env["TETHER_IMAP_PASSWORD"]  # no password: refused too, unless --no-check
+    proc = tether(*smtp_setup_args(mail_server), *_imap_to(dead), check=False, timeout=30)
+    assert proc.returncode != 0 and "no IMAP password" in proc.stderr, proc.stderr
+    assert "TETHER_IMAP_PASSWORD" in proc.stderr
+    assert (config_dir / "config.toml").read_text() == before
+    tether(*smtp_setup_args(mail_server), *_imap_to(dead), "--no-check", timeout=30)
+    assert "[mail.imap]" in (config_dir / "config.toml").read_text()
+
+
+def _wait_for(check: Callable[[], bool], timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.3)
+
+
+@pytest.mark.parametrize("password", ["pw", None])
+def test_a_failing_mailbox_is_logged_once_and_shown_by_mail_log(
+    tether: Tether, config_dir: Path, mail_server: MailServer, password: str | None
+) -> None:
+    tether.env["TETHER_SMTP_PASSWORD"] = mail_server.password
+    tether.env.pop("TETHER_IMAP_PASSWORD", None)
+    if password:
+        tether.env["TETHER_IMAP_PASSWORD"] = password
+    dead = free_port()
+    tether(*smtp_setup_args(mail_server), *_imap_to(dead), "--no-check")
+    tether("agent", "start")
+    _wait_for(lambda: "fails" in tether("mail", "log").stdout)
+    time.sleep(6)  # past the first retry
+    out = tether("mail", "log").stdout
+    assert "the mailbox INBOX on 127.0.0.1 fails" in out, out
+    assert ("refused the connection" if password else "no IMAP password") in out, out
+    assert "no mail handled yet" not in out
+    notifier_log = (tether.home / "notifier.log").read_text()
+    warnings = [x for x in notifier_log.splitlines() if "WARNING" in x]
+    assert len(warnings) == 1, notifier_log
