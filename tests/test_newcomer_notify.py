@@ -123,3 +123,45 @@ def test_a_failing_mailbox_is_logged_once_and_shown_by_mail_log(
     notifier_log = (tether.home / "notifier.log").read_text()
     warnings = [x for x in notifier_log.splitlines() if "WARNING" in x]
     assert len(warnings) == 1, notifier_log
+
+
+@pytest.mark.parametrize(
+    ("setting", "allowed"),
+    [
+        ('on = ["started", "finish"]', "use any of: started"),
+        ('on = "started,exploded"', "use any of: started"),
+        ("on = 3", "must be a list of event names"),
+        ('every = "soon"', "write e.g. 30s, 20m"),
+        ("every = 0", "write e.g. 30s, 20m"),
+        ('stall_after = "-5m"', "write e.g. 30s, 20m"),
+        ('channels = ["slak://a/b/c"]', "see https://"),
+        ('channels = ["hooks.example.com"]', "neither 'email' nor a URL"),
+        ("channels = [42]", "a channel is a URL"),
+    ],
+)
+def test_bad_notify_settings_in_tether_toml_are_refused_at_submit(
+    tether: Tether, config_dir: Path, setting: str, allowed: str
+) -> None:
+    (tether.cwd / "tether.toml").write_text(f"# project\n\n[notify]\n{setting}\n")
+    script(tether, "ok.py", "print('hi')\n")
+    proc = tether("run", "ok.py", check=False)
+    assert proc.returncode != 0, proc.stdout
+    assert f"{tether.cwd / 'tether.toml'}, line 4" in proc.stderr, proc.stderr
+    assert allowed in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert tether.json("ls") == []
+
+
+def test_valid_notify_settings_in_tether_toml_still_work(
+    tether: Tether, config_dir: Path, hook: Hook
+) -> None:
+    name = unique("toml")
+    (tether.cwd / "tether.toml").write_text(
+        "[notify]\n"
+        f'channels = ["{hook.url()}", {{ url = "{hook.url("other")}", on = ["failed"] }}]\n'
+        'on = ["ended", "message"]\nevery = "1h"\nstall_after = 600\n'
+    )
+    script(tether, "ok.py", "print('hi')\n")
+    number = run(tether, "-n", name, "ok.py")
+    tether("wait", str(number))
+    [post] = hook.wait(lambda p: name in p["title"])
+    assert "succeeded" in post["title"]
