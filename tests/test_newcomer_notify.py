@@ -165,3 +165,24 @@ def test_valid_notify_settings_in_tether_toml_still_work(
     tether("wait", str(number))
     [post] = hook.wait(lambda p: name in p["title"])
     assert "succeeded" in post["title"]
+
+
+def test_a_condition_notice_shows_the_value_that_met_it(
+    tether: Tether, config_dir: Path, hook: Hook
+) -> None:
+    name = unique("met")
+    script(
+        tether,
+        "inf.py",
+        """
+        import tether
+        tether.add_condition("x", lambda v: v > 1e300)
+        tether.report(x=float("inf"))
+        tether.report(x=float("-inf"))
+        """,
+    )
+    number = run(tether, "-n", name, "--notify", hook.url(), "--notify-on", "condition", "inf.py")
+    tether("wait", str(number))
+    [post] = hook.wait(lambda p: name in p["title"])
+    assert post["title"].endswith("condition met: x: x=inf"), post["title"]
+    assert "condition met at x=inf" in post["message"], post["message"]

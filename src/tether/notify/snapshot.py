@@ -87,6 +87,7 @@ def build_context(
     *,
     messages: list[str] | None = None,
     condition: str | None = None,
+    condition_values: dict[str, float] | None = None,
     reason: str | None = None,
 ) -> NotificationContext:
     """Everything a notification about ``event`` of ``job`` shows, read from its files now.
@@ -119,6 +120,7 @@ def build_context(
         param_changes=param_changes(store, job),
         parent_number=job.parent,
         condition=condition,
+        condition_values=dict(condition_values or {}),
         attempt=retry_label(job.extra),
     )
 
@@ -134,6 +136,9 @@ def from_payload(data: dict[str, Any]) -> NotificationContext:
     fields["metrics"] = {
         name: [(int(s), float(v)) for s, v in points]
         for name, points in (fields.get("metrics") or {}).items()
+    }
+    fields["condition_values"] = {
+        str(name): float(value) for name, value in (fields.get("condition_values") or {}).items()
     }
     fields["param_changes"] = {
         name: (pair[0], pair[1]) for name, pair in (fields.get("param_changes") or {}).items()
