@@ -155,7 +155,9 @@ def setup(
             imap["move_to"] = imap_move_to
         _validate_imap(config)
         if not no_check:
-            _check_imap(config)
+            _check_imap(config, interactive)
+        else:
+            _warn_no_imap_password(config)
     notify = config.setdefault("notify", {})
     channels = notify.setdefault("channels", [])
     if not any(c == "email" or (isinstance(c, dict) and c.get("url") == "email") for c in channels):
@@ -201,23 +203,37 @@ def _validate_imap(config: dict[str, Any]) -> None:
         raise UsageError(str(exc).split(": ", 1)[-1]) from None
 
 
-def _check_imap(config: dict[str, Any]) -> None:
+def _check_imap(config: dict[str, Any], interactive: bool) -> None:
+    """Log in to the IMAP server (bounded wait); ConfigError in one line if that fails."""
     from tether.mail import secrets
-    from tether.mail.inbox import InboxWatcher, imap_settings
+    from tether.mail.inbox import CHECK_TIMEOUT, InboxWatcher, describe_imap_error, imap_settings
 
     settings = imap_settings(config)
     assert settings is not None
     password = secrets.get_password("imap", settings.user, settings.host)
+    if password is None and interactive:
+        password = click.prompt(f"IMAP password for {settings.user}", hide_input=True)
+        try:
+            secrets.set_password("imap", settings.user, settings.host, password)
+            click.echo("IMAP password stored in the system keyring")
+        except ConfigError as exc:  # no keyring here: the check can still use it once
+            click.echo(f"tether: warning: {exc}", err=True)
     if password is None:
-        click.echo(
-            f"tether: warning: no IMAP password found; set {secrets.env_var('imap')} in the "
-            "environment the agent starts from",
-            err=True,
+        raise ConfigError(
+            f"no IMAP password for {settings.user}: set {secrets.env_var('imap')} (or store it "
+            "in the keyring from a terminal), or pass --no-check to save without checking; "
+            "nothing was saved"
         )
-        return
     from tether.mail.imap_folders import ensure_folder
 
-    client = InboxWatcher(Path(), settings, password, _no_send, "").connect()
+    try:
+        client = InboxWatcher(Path(), settings, password, _no_send, "").connect(CHECK_TIMEOUT)
+    except Exception as exc:
+        reason = describe_imap_error(exc, settings, CHECK_TIMEOUT)
+        raise ConfigError(
+            f"{reason}; check the --imap-* settings, or pass --no-check to save without "
+            "checking; nothing was saved"
+        ) from None
     try:
         click.echo(f"logged in to IMAP {settings.host}:{settings.port}")
         if settings.move_to and ensure_folder(client, settings.move_to):
@@ -229,6 +245,20 @@ def _check_imap(config: dict[str, Any]) -> None:
         ) from None
     finally:
         client.logout()
+
+
+def _warn_no_imap_password(config: dict[str, Any]) -> None:
+    """With --no-check: a warning when the agent will find no IMAP password."""
+    from tether.mail import secrets
+    from tether.mail.inbox import imap_settings
+
+    settings = imap_settings(config)
+    if settings and secrets.get_password("imap", settings.user, settings.host) is None:
+        click.echo(
+            f"tether: warning: no IMAP password found; set {secrets.env_var('imap')} in the "
+            "environment the agent starts from",
+            err=True,
+        )
 
 
 def _no_send(msg: Any) -> None:
@@ -251,6 +281,11 @@ def mail_log(last: int) -> None:
         where = f"{watch.get('folder')} on {watch.get('host')}"
         if watch.get("mode") == "stopped":
             click.echo(f"not watching {where} (the watcher stopped at {since})")
+        elif watch.get("mode") == "failing":
+            click.echo(
+                f"the mailbox {where} fails (since {since}): {watch.get('error', '?')}; "
+                "fix it with `tether mail setup`, the notifier retries on its own"
+            )
         else:
             how = "IMAP IDLE" if watch.get("mode") == "idle" else f"polling every {watch['poll']} s"
             click.echo(f"watching {where} by {how} (since {since})")
@@ -265,7 +300,7 @@ def mail_log(last: int) -> None:
                 "to read replies"
             )
             return
-    if not entries:
+    if not entries and not (watch and watch.get("mode") == "failing"):
         click.echo("no mail handled yet")
     for e in entries:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.get("time", 0)))

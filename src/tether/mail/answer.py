@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
-from email.utils import formatdate
+from email.utils import formatdate, make_msgid, parseaddr
 
 
 def read_headers(raw: bytes) -> dict[str, str]:
@@ -24,7 +24,11 @@ def read_headers(raw: bytes) -> dict[str, str]:
 
 
 def answer_message(headers: dict[str, str], sender: str, to: str, text: str) -> EmailMessage:
-    """The answer to the message with `headers`: same thread, marked as auto-replied."""
+    """The answer to the message with `headers`: same thread, marked as auto-replied.
+
+    It has a Message-ID of its own, and In-Reply-To/References pointing at the answered
+    message's Message-ID, so mail clients thread it under the steering mail.
+    """
     subject = " ".join(headers.get("Subject", "").split())  # unfold, no stray spaces
     if not subject.lower().startswith("re:"):
         subject = f"Re: {subject}"
@@ -33,10 +37,26 @@ def answer_message(headers: dict[str, str], sender: str, to: str, text: str) -> 
     msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid("tether", domain=_domain(sender))
     msg["Auto-Submitted"] = "auto-replied"
-    message_id = headers.get("Message-ID", "").strip()
+    message_id = _first_id(headers.get("Message-ID", ""))
     if message_id:
         msg["In-Reply-To"] = message_id
-        msg["References"] = f"{headers.get('References', '')} {message_id}".strip()
+        earlier = [i for i in headers.get("References", "").split() if i != message_id]
+        msg["References"] = " ".join([*earlier, message_id])
     msg.set_content(text + "\n")
     return msg
+
+
+def _domain(sender: str) -> str:
+    """The domain of the sender's address, for Message-IDs ("tether.invalid" when none)."""
+    domain = parseaddr(sender)[1].rpartition("@")[2].strip(" <>")
+    return domain or "tether.invalid"
+
+
+def _first_id(value: str) -> str:
+    """The first Message-ID in a header value, in angle brackets ("" when none)."""
+    first = value.split()[0] if value.split() else ""
+    if not first:
+        return ""
+    return first if first.startswith("<") else f"<{first.strip('<>')}>"

@@ -35,6 +35,12 @@ from tether.store.jobs import JobStore
 
 log = logging.getLogger("tether.mail")
 
+CONNECT_TIMEOUT = 30.0
+CHECK_TIMEOUT = 5.0
+"""Seconds `tether mail setup` waits for the IMAP server when it checks the settings."""
+RETRY_FIRST = 5.0
+RETRY_MAX = 300.0
+"""A failing mailbox is retried after 5 s, then twice as long each time, at most 5 min."""
 IDLE_TIMEOUT = 25.0
 IDLE_SLICE = 1.0
 INVALID_LIMIT = 5
@@ -75,14 +81,14 @@ class InboxWatcher:
         self._invalid_sent: dict[str, list[float]] = {}
         self.caps: frozenset[str] = frozenset()
 
-    def connect(self) -> Any:
+    def connect(self, timeout: float = CONNECT_TIMEOUT) -> Any:
         """A logged-in IMAP client (an `imapclient.IMAPClient`, or `client_class` if set)."""
         from imapclient import IMAPClient
 
         s = self.settings
         context = ssl.create_default_context(cafile=s.cafile) if s.security != "none" else None
         client = (self.client_class or IMAPClient)(
-            s.host, port=s.port, ssl=s.security == "ssl", ssl_context=context, timeout=30
+            s.host, port=s.port, ssl=s.security == "ssl", ssl_context=context, timeout=timeout
         )
         if s.security == "starttls":
             client.starttls(context)
@@ -98,12 +104,22 @@ class InboxWatcher:
             record_watch(self.home, mode="stopped", host=s.host, folder=s.folder, poll=s.poll)
 
     def _run(self, should_stop: Callable[[], bool]) -> None:
-        delay = 1.0
+        """Serve; after a failure wait (5 s, doubling, at most 5 min) and connect again.
+
+        A failure is logged and written to the watch state (`tether mail log`) when it differs
+        from the last one, not on every retry; getting through again is logged once too.
+        """
+        s = self.settings
+        delay = RETRY_FIRST
+        failing: str | None = None
         while not should_stop():
             try:
                 client = self.connect()
                 try:
-                    delay = 1.0
+                    delay = RETRY_FIRST
+                    if failing is not None:
+                        log.info("IMAP %s:%d: connected again", s.host, s.port)
+                        failing = None
                     self._serve(client, should_stop)
                 finally:
                     try:
@@ -111,11 +127,18 @@ class InboxWatcher:
                     except Exception:
                         pass
             except Exception as exc:
-                log.warning("IMAP %s: %s (retry in %.0f s)", self.settings.host, exc, delay)
+                reason = describe_imap_error(exc, s)
+                if reason != failing:
+                    log.warning("%s (retrying, at most every %.0f s)", reason, RETRY_MAX)
+                    record_watch(
+                        self.home, mode="failing", host=s.host, folder=s.folder, poll=s.poll,
+                        error=reason,
+                    )  # fmt: skip
+                    failing = reason
                 end = time.monotonic() + delay
                 while time.monotonic() < end and not should_stop():
                     time.sleep(0.2)
-                delay = min(delay * 2, 300.0)
+                delay = min(delay * 2, RETRY_MAX)
 
     def _serve(self, client: Any, should_stop: Callable[[], bool]) -> None:
         s = self.settings
@@ -241,6 +264,32 @@ class InboxWatcher:
             self.send(answer_message(headers, self.sender, to, text))
         except Exception as exc:
             log.warning("could not answer %s: %s", to, exc)
+
+
+def describe_imap_error(exc: BaseException, settings: ImapSettings, timeout: float = 0) -> str:
+    """One line saying what failed with the IMAP server of `settings` (no traceback)."""
+    where = f"IMAP server {settings.host}:{settings.port}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"{where} refused the connection (nothing listens there)"
+    if isinstance(exc, TimeoutError):
+        within = f" within {timeout:g} s" if timeout else ""
+        return f"{where} did not answer{within}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS with {where} failed ({exc}); check --imap-security and --imap-cafile"
+    from imapclient.exceptions import LoginError
+
+    if isinstance(exc, LoginError):
+        return f"{where} refused the login of {settings.user} ({_one_line(exc)})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"cannot reach {where}: {exc.strerror}"
+    return f"{where}: {_one_line(exc) or type(exc).__name__}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = exc.args[0] if len(exc.args) == 1 else str(exc)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return " ".join(str(text).split())
 
 
 def _save_state(store: JobStore, validity: int, last: int) -> None:

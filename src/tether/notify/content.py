@@ -143,10 +143,17 @@ def _headline(ctx: NotificationContext) -> str:
     text = f"{_name(ctx)} {what}"
     if ctx.attempt:
         text += f" ({ctx.attempt})"
+    if event == "condition" and ctx.condition_values:
+        return f"{text}: {_met(ctx, 4)}"  # the values that met it, not the latest ones
     metric = headline_metric(ctx) if event in _SUBJECT_METRIC_EVENTS else None
     if metric:
         text += f": {metric[0]}={format_value(metric[1], 4)}"
     return text
+
+
+def _met(ctx: NotificationContext, digits: int = 6) -> str:
+    """`acc=0.6, loss=0.2`: the values that met the condition."""
+    return ", ".join(f"{n}={format_value(v, digits)}" for n, v in ctx.condition_values.items())
 
 
 def _facts(ctx: NotificationContext) -> list[tuple[str, str]]:
@@ -167,7 +174,8 @@ def _facts(ctx: NotificationContext) -> list[tuple[str, str]]:
     if ctx.reason:
         rows.append(("Reason", _one_line(ctx.reason)))
     if ctx.condition:
-        rows.append(("Condition", ctx.condition))
+        met = f" (met at {_met(ctx)})" if ctx.condition_values else ""
+        rows.append(("Condition", ctx.condition + met))
     if ctx.parent_number is not None:
         rows.append(("Re-run of", f"#{ctx.parent_number}"))
     if ctx.attempt:
@@ -348,6 +356,8 @@ def _short(ctx: NotificationContext) -> str:
     lines = [" · ".join(f for f in facts if f)]
     if ctx.reason:
         lines.append(_clip(_one_line(ctx.reason), 200))
+    if ctx.event == "condition" and ctx.condition_values:
+        lines.append(_clip(f"condition met at {_met(ctx)}", 200))
     if ctx.event == "failed":
         error = next((line.strip() for line in reversed(ctx.log_tail) if line.strip()), "")
         if error:

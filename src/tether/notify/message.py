@@ -65,6 +65,8 @@ class NotificationContext:
     param_changes: dict[str, tuple[object, object]] = field(default_factory=dict)
     parent_number: int | None = None
     condition: str | None = None
+    condition_values: dict[str, float] = field(default_factory=dict)
+    """The metric values that met `condition` (not the latest ones), for a "condition" event."""
     attempt: str | None = None  # ``attempt 2 of 3`` for a job run with --retry
 
     def __post_init__(self) -> None:

@@ -106,7 +106,9 @@ class _Layer:
     stall_after: float | None = None
 
 
-def _file_layer(data: dict[str, Any], path: Path | None) -> _Layer:
+def _file_layer(data: dict[str, Any], path: Path | None, check_urls: bool = False) -> _Layer:
+    """The ``[notify]`` table of one file; with `check_urls`, each channel URL is checked too
+    (Apprise understands it), naming the file and line when it is not."""
     notify = table(data, "notify", path)
     layer = _Layer()
     channels = notify.get("channels", [])
@@ -123,6 +125,11 @@ def _file_layer(data: dict[str, Any], path: Path | None) -> _Layer:
             layer.channels.append((item["url"].strip(), on))
         else:
             raise ConfigError(f"{where}: a channel is a URL or {{ url = ..., on = [...] }}")
+        if check_urls:
+            try:
+                validate_channel_url(layer.channels[-1][0])
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
     if "on" in notify:
         layer.on = parse_events(notify["on"], line_of(path, "on"))
     for key in ("every", "stall_after"):
@@ -172,6 +179,15 @@ def settings_for(cwd: str | Path, job_options: dict[str, Any] | None = None) -> 
     if job_options:
         layers.append(job_layer(job_options))
     return _merge(layers)
+
+
+def check_config_settings(cwd: str | Path) -> None:
+    """Check the ``[notify]`` settings of the user config and of the project's ``tether.toml``
+    for a job submitted from ``cwd``: ConfigError naming the file, line and what is allowed."""
+    _file_layer(load_user_config(), user_config_path(), check_urls=True)
+    project = find_project_config(Path(cwd))
+    if project is not None:
+        _file_layer(load_toml(project), project, check_urls=True)
 
 
 def job_options(

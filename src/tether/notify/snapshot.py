@@ -14,7 +14,7 @@ from typing import Any
 from tether.jobs.logs import tail_lines
 from tether.jobs.retry import label as retry_label
 from tether.notify.message import NotificationContext, Series
-from tether.store.jobs import Job, JobStore
+from tether.store.jobs import RUNNING, Job, JobStore
 from tether.store.metrics import read_events, read_metrics
 
 LOG_LINES = 40
@@ -87,9 +87,15 @@ def build_context(
     *,
     messages: list[str] | None = None,
     condition: str | None = None,
+    condition_values: dict[str, float] | None = None,
     reason: str | None = None,
 ) -> NotificationContext:
-    """Everything a notification about ``event`` of ``job`` shows, read from its files now."""
+    """Everything a notification about ``event`` of ``job`` shows, read from its files now.
+
+    A "started" notice says the job started (status running), even when the job has already
+    ended by the time the notice is queued.
+    """
+    started = event == "started"
     job_dir = Path(job.job_dir)
     series: Series = {name: thin(pts) for name, pts in read_metrics(job_dir).series.items()}
     log_tail = [
@@ -101,11 +107,11 @@ def build_context(
         job_number=job.number,
         program=program_name(job),
         job_name=job.name,
-        status=job.status,
+        status=RUNNING.value if started else job.status,
         host=host_name(job),
-        duration_s=job.runtime,
-        exit_code=job.exit_code if job.finished else None,
-        reason=reason if reason is not None else (job.reason if job.finished else None),
+        duration_s=None if started else job.runtime,
+        exit_code=job.exit_code if job.finished and not started else None,
+        reason=reason if reason is not None or started else (job.reason if job.finished else None),
         token=job.extra.get("token"),
         messages=messages_of(job) if messages is None else messages,
         log_tail=log_tail if event != "started" else [],
@@ -114,6 +120,7 @@ def build_context(
         param_changes=param_changes(store, job),
         parent_number=job.parent,
         condition=condition,
+        condition_values=dict(condition_values or {}),
         attempt=retry_label(job.extra),
     )
 
@@ -129,6 +136,9 @@ def from_payload(data: dict[str, Any]) -> NotificationContext:
     fields["metrics"] = {
         name: [(int(s), float(v)) for s, v in points]
         for name, points in (fields.get("metrics") or {}).items()
+    }
+    fields["condition_values"] = {
+        str(name): float(value) for name, value in (fields.get("condition_values") or {}).items()
     }
     fields["param_changes"] = {
         name: (pair[0], pair[1]) for name, pair in (fields.get("param_changes") or {}).items()

@@ -117,11 +117,17 @@ class Watcher:
                 first_message = here if first_message is None else first_message
             elif event.get("kind") == "condition":
                 label = _condition_label(event)
-                make = partial(build_context, self.store, job, "condition", condition=label)
+                make = partial(
+                    build_context, self.store, job, "condition", condition=label,
+                    condition_values=_met_values(event.get("values")),
+                )  # fmt: skip
                 add("condition", f"event:{here}", make)
             elif event.get("kind") == "nonfinite":  # --notify-on nan: once per job
                 label = f"{event.get('metric')} became {event.get('value')}"
-                make = partial(build_context, self.store, job, "condition", condition=label)
+                make = partial(
+                    build_context, self.store, job, "condition", condition=label,
+                    condition_values=_met_values({str(event.get("metric")): event.get("value")}),
+                )  # fmt: skip
                 add("nan", "nan", make)
         if texts:
             add(
@@ -174,3 +180,16 @@ def _mtimes(log_path: Path, job_dir: Path) -> list[float]:
 def _condition_label(event: dict[str, Any]) -> str:
     """The condition's label (its metric names, or what the program called it)."""
     return str(event.get("condition") or "?")
+
+
+def _met_values(values: object) -> dict[str, float]:
+    """The metric values an event says met its condition (those that are numbers)."""
+    if not isinstance(values, dict):
+        return {}
+    met: dict[str, float] = {}
+    for name, value in values.items():
+        try:
+            met[str(name)] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return met

@@ -29,6 +29,9 @@ log = logging.getLogger("tether.notify")
 
 POLL = 0.5
 LOCK_FILE = "notifier.lock"
+INBOX_RETRY_FIRST = 5.0
+INBOX_RETRY_MAX = 300.0
+"""A mailbox watcher that cannot be set up is tried again after 5 s, doubling, at most 5 min."""
 
 
 class Notifier:
@@ -39,6 +42,9 @@ class Notifier:
         self.parent = parent
         self.stopping = False
         self._config_error: str | None = None
+        self._inbox_error: str | None = None
+        self._inbox_retry_at = 0.0
+        self._inbox_delay = INBOX_RETRY_FIRST
 
     def _on_term(self, signum: int, frame: Any) -> None:
         self.stopping = True
@@ -71,16 +77,29 @@ class Notifier:
         return config, policy
 
     def _start_inbox(self, config: dict[str, Any]) -> threading.Thread | None:
-        """The mailbox watcher's thread, when ``[mail.imap]`` is set up (None otherwise)."""
+        """The mailbox watcher's thread, when ``[mail.imap]`` is set up (None otherwise).
+
+        When it cannot be set up (e.g. no IMAP password), that is logged and recorded for
+        `tether mail log` once per different reason, and tried again with a growing delay.
+        """
         from tether.mail.inbox import watcher_from_config
 
+        now = time.monotonic()
+        if now < self._inbox_retry_at:
+            return None
         try:
             inbox = watcher_from_config(self.home, config)
         except TetherError as exc:
-            if self._config_error != str(exc):
+            if self._inbox_error != str(exc):
                 log.warning("replies by mail are off: %s", exc)
-                self._config_error = str(exc)
+                self._record_inbox_failure(config, str(exc))
+                self._inbox_error = str(exc)
+                self._inbox_delay = INBOX_RETRY_FIRST
+            self._inbox_retry_at = now + self._inbox_delay
+            self._inbox_delay = min(self._inbox_delay * 2, INBOX_RETRY_MAX)
             return None
+        self._inbox_error = None
+        self._inbox_delay = INBOX_RETRY_FIRST
         if inbox is None:
             return None
         log.info("watching %s for replies", inbox.settings.host)
@@ -88,6 +107,20 @@ class Notifier:
         thread = threading.Thread(target=inbox.run, args=(stop,), name="inbox", daemon=True)
         thread.start()
         return thread
+
+    def _record_inbox_failure(self, config: dict[str, Any], error: str) -> None:
+        """Write why the mailbox is not watched where `tether mail log` reads it."""
+        from tether.mail.mail_log import record_watch
+
+        imap = config.get("mail", {}).get("imap", {}) if isinstance(config, dict) else {}
+        imap = imap if isinstance(imap, dict) else {}
+        try:
+            record_watch(
+                self.home, mode="failing", host=str(imap.get("host", "?")),
+                folder=str(imap.get("folder", "INBOX")), poll=imap.get("poll", 30.0), error=error,
+            )  # fmt: skip
+        except Exception as exc:  # the store is busy or gone: the log line is still there
+            log.warning("could not record the mailbox failure: %s", exc)
 
     def serve(self) -> None:
         signal.signal(signal.SIGTERM, self._on_term)
