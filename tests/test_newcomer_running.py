@@ -116,3 +116,86 @@ def test_show_and_ls_json_give_the_users_command_not_the_launcher(tether: Tether
     assert listed[0]["command"] == job["command"]
     assert "train.py --epochs 3" in tether("show").stdout
     assert job["launch"] != job["command"]
+
+
+TQDM = (
+    "import sys, time\n"
+    "print('before')\n"
+    "for i in range(1, 11):\n"
+    "    sys.stdout.write(f'\\r{i * 10}%|#| {i}/10 [00:0{i}<00:00]')\n"
+    "    sys.stdout.flush()\n"
+    "print()\n"
+    "print('after')\n"
+)
+
+
+def test_show_prints_a_progress_bar_once_not_each_redraw(tether: Tether) -> None:
+    _write(tether.cwd / "bar.py", TQDM)
+    tether("run", "--wait", "bar.py")
+    out = tether("show").stdout
+    assert out.count("10/10") == 1 and "9/10" not in out
+    assert "before" in out and "after" in out
+
+
+def test_collapse_redraws_keeps_the_last_frame_and_an_unfinished_line() -> None:
+    from tether.jobs.logs import collapse_redraws
+
+    assert collapse_redraws("a\r\nx\ry\rz\n") == "a\nz\n"
+    assert collapse_redraws("1%\r2%\n3%\r4%", ends_here=False) == "2%\n3%\r4%"
+    assert collapse_redraws("1%\r2%\n3%\r4%") == "2%\n4%"
+
+
+def test_the_web_log_range_sends_each_finished_line_once(tether: Tether) -> None:
+    from tether.api import jobs as api_jobs
+    from tether.store.jobs import JobStore
+
+    _write(tether.cwd / "bar.py", TQDM)
+    tether("run", "--wait", "bar.py")
+    store = JobStore(tether.home)
+    try:
+        text = api_jobs.log_range(store, "1")["text"]
+    finally:
+        store.close()
+    assert text.count("/10") == 1 and "10/10" in text
+
+
+def test_piped_stdin_is_said_to_go_unread(tether: Tether) -> None:
+    _write(tether.cwd / "main.py", "import sys\nprint('read', repr(sys.stdin.read()))\n")
+    proc = tether("run", "--wait", "main.py", input="x\n")
+    assert "does not read this standard input" in proc.stderr
+    assert "read ''" in proc.stdout
+    quiet = tether("run", "--wait", "main.py", input="")
+    assert "standard input" not in quiet.stderr
+
+
+def test_ctrl_c_in_run_wait_says_the_job_keeps_running(tether: Tether) -> None:
+    import signal
+    import subprocess
+    import time
+
+    _write(tether.cwd / "slow.py", "import time\nprint('started', flush=True)\ntime.sleep(60)\n")
+    proc = tether.popen("run", "--wait", "slow.py", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert b"started" in proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert b"keeps running" in err and b"tether cancel 1" in err and b"aborted" not in err
+    time.sleep(0.2)
+    assert tether.json("show", "1")["status"] == "running"  # type: ignore[index]
+    tether("cancel", "1")
+
+
+def test_notification_log_tail_shows_a_progress_bar_once(tether: Tether) -> None:
+    from tether.notify.snapshot import build_context
+    from tether.store.jobs import JobStore
+
+    _write(tether.cwd / "bar.py", TQDM)
+    tether("run", "--wait", "bar.py")
+    store = JobStore(tether.home)
+    try:
+        context = build_context(store, store.get(1), "succeeded")
+    finally:
+        store.close()
+    joined = "\n".join(context.log_tail)
+    assert joined.count("/10") == 1 and "after" in joined

@@ -11,6 +11,7 @@ from typing import Any
 from tether.errors import UsageError
 from tether.jobs import views
 from tether.jobs.lifecycle import refresh, refresh_many
+from tether.jobs.logs import collapse_redraws
 from tether.store.jobs import STATUSES, Job, JobSpec, JobStore
 
 # What belongs to one run only, and is not inherited by a re-run.
@@ -222,7 +223,7 @@ def log_range(
         "start": begin,
         "end": begin + len(data),
         "size": size,
-        "text": data.decode(errors="replace"),
+        "text": collapse_redraws(data.decode(errors="replace"), ends_here=False),
         "finished": job.finished,
     }
 

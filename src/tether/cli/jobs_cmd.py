@@ -115,7 +115,7 @@ def ls(
 @click.argument("job", required=False)
 def show(host: str | None, as_json: bool, job: str | None) -> None:
     """Everything about one job."""
-    from tether.jobs.logs import tail_lines
+    from tether.jobs.logs import collapse_redraws, tail_lines
 
     if _is_remote(host):
         assert host is not None
@@ -190,7 +190,8 @@ def show(host: str | None, as_json: bool, job: str | None) -> None:
     if tail:
         con.print("[bold]last lines of output[/]")
         for line in tail:
-            con.print("  " + line.decode(errors="replace").rstrip(), markup=False)
+            shown = collapse_redraws(line.decode(errors="replace").rstrip("\r\n"))
+            con.print("  " + shown.rstrip(), markup=False)
 
 
 @click.command()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,46 @@ def _announce(jobs: list[Job], as_json: bool, wait: bool) -> None:
         click.echo(job.number)
     if len(jobs) == 1 and sys.stderr.isatty():
         click.echo(f"follow it with: tether logs -f {jobs[0].number}", err=True)
+
+
+def _note_unread_stdin() -> None:
+    """Say so when data is piped into ``tether run``: the job runs detached and gets none."""
+    import os
+    import select
+    import stat
+
+    try:
+        st = os.fstat(0)
+        if stat.S_ISREG(st.st_mode):
+            piped = st.st_size > 0
+        elif stat.S_ISFIFO(st.st_mode):
+            piped = bool(select.select([0], [], [], 0.05)[0]) and bool(os.read(0, 1))
+        else:
+            piped = False
+    except (OSError, ValueError):
+        return
+    if piped:
+        click.echo(
+            "tether: note: the job does not read this standard input (jobs run detached, with "
+            "no stdin); give the data as a file instead, e.g. `tether run main.py input.txt`",
+            err=True,
+        )
+
+
+@contextmanager
+def _ctrl_c_detaches(jobs: list[Job]) -> Iterator[None]:
+    """Ctrl-C while following a job stops following it; the job keeps running."""
+    try:
+        yield
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        numbers = " ".join(str(job.number) for job in jobs)
+        click.echo(
+            f"\ntether: stopped following; job #{numbers.replace(' ', ', #')} keeps running. "
+            f"Follow it again with `tether logs -f {jobs[-1].number}`, "
+            f"stop it with `tether cancel {numbers}`.",
+            err=True,
+        )
+        sys.exit(130)
 
 
 def _wait_and_exit(jobs: list[Job]) -> None:
@@ -115,6 +157,8 @@ def run(
     from tether.notify.routing import check_config_settings
 
     check_config_settings(Path.cwd())  # bad [notify] values: refused now, not queued
+    if batch != "-":
+        _note_unread_stdin()
     remote = pick_host(host)
     slurm = take_resource_values(notify)
     sched = take_schedule_values(notify)
@@ -133,7 +177,8 @@ def run(
                                  extra=notify_extra(**notify), values=values)  # fmt: skip
             _announce(jobs, as_json, wait)
             if wait:
-                _wait_and_exit(jobs)
+                with _ctrl_c_detaches(jobs):
+                    _wait_and_exit(jobs)
             return
     if remote is not None:
         forwarded = {**notify, **sched, **({"gpus": gpus_text} if gpus_text else {})}
@@ -160,7 +205,8 @@ def run(
     jobs = queue(specs)
     _announce(jobs, as_json, wait)
     if wait:
-        _wait_and_exit(jobs)
+        with _ctrl_c_detaches(jobs):
+            _wait_and_exit(jobs)
 
 
 @click.command()
@@ -194,7 +240,8 @@ def rerun(
     jobs = rerun_job(store, old, overrides=overrides, edited_source=edited, name=name)
     _announce(jobs, as_json, wait)
     if wait:
-        _wait_and_exit(jobs)
+        with _ctrl_c_detaches(jobs):
+            _wait_and_exit(jobs)
 
 
 def _edit_program(job: Job) -> str:

@@ -32,8 +32,28 @@ def tail_lines(path: Path, count: int) -> list[bytes]:
             chunks.append(chunk)
             newlines += chunk.count(b"\n")
         data = b"".join(reversed(chunks))
-    lines = data.splitlines(keepends=True)
+    # Lines end at \n only: a progress bar's \r redraws stay inside their line.
+    parts = data.split(b"\n")
+    lines = [part + b"\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
     return lines[-count:]
+
+
+def collapse_redraws(text: str, *, ends_here: bool = True) -> str:
+    """Each line as a terminal would leave it: a progress bar that rewrites its line with
+    ``\r`` (tqdm) keeps only its last frame. With ``ends_here=False`` (a chunk of a log that
+    goes on) the unfinished last line is left as it is, for the next chunk to finish. The web
+    log's ``job.js`` applies the same rule to what it streams."""
+    if "\r" not in text:
+        return text
+    lines = text.split("\n")
+    last = len(lines) if ends_here else len(lines) - 1
+    for i, line in enumerate(lines[:last]):
+        if "\r" in line:
+            frames = [frame for frame in line.split("\r") if frame]
+            lines[i] = frames[-1] if frames else ""
+    return "\n".join(lines)
 
 
 def grep_lines(path: Path, pattern: re.Pattern[bytes], tail: int | None = None) -> Iterator[bytes]:

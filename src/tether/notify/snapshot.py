@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tether.jobs.logs import tail_lines
+from tether.jobs.logs import collapse_redraws, tail_lines
 from tether.jobs.retry import label as retry_label
 from tether.notify.message import NotificationContext, Series
 from tether.store.jobs import RUNNING, Job, JobStore
@@ -99,7 +99,7 @@ def build_context(
     job_dir = Path(job.job_dir)
     series: Series = {name: thin(pts) for name, pts in read_metrics(job_dir).series.items()}
     log_tail = [
-        line.decode("utf-8", "replace").rstrip("\r\n")
+        collapse_redraws(line.decode("utf-8", "replace").rstrip("\r\n"))
         for line in tail_lines(Path(job.log_path), LOG_LINES)
     ]
     return NotificationContext(
