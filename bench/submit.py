@@ -11,7 +11,10 @@ Goals (issue 2): one submit <= 100 ms; batch end to end >= 100 jobs/s.
   second one with the hash cache warm) beside ``cp -r`` of the project (``--project`` runs only
   this part).
 
-Run: ``.venv/bin/python bench/submit.py [--project]``
+* submitting ``train.py`` in a project of 20 files, and outside any project from a folder that
+  holds a virtualenv (which is not stored), beside ``python -c pass`` (``--script``: only this).
+
+Run: ``.venv/bin/python bench/submit.py [--project | --script]``
 """
 
 from __future__ import annotations
@@ -132,6 +135,53 @@ def bench_project(n_py: int = 3000, n_data: int = 500) -> dict[str, float]:
     return out
 
 
+def bench_script_folders() -> dict[str, float]:
+    """Submit of ``train.py`` in a project folder of 20 files, and outside any project from a
+    folder that holds a real virtualenv (which must not be stored), beside ``python -c pass``."""
+    base = Path(tempfile.mkdtemp(prefix="tb-script-"))
+    project = base / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname = 'p'\nversion = '0'\n")
+    for i in range(18):
+        (project / f"mod{i}.py").write_text(f"VALUE = {i}\n")
+    loose = base / "home"
+    loose.mkdir()
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(loose / "env")], check=True)
+    for folder in (project, loose):
+        (folder / "train.py").write_text("print('ok')\n")
+    env = fresh_home()
+    tether = tether_cmd()
+    subprocess.run([*tether, "agent", "start"], env=env, check=True, stdout=subprocess.DEVNULL)
+    out = {
+        "python -c pass (floor), ms": 1000
+        * statistics.median(timed([sys.executable, "-c", "pass"], env) for _ in range(N_SINGLE))
+    }
+    for label, folder in (("project of 20 files", project), ("outside a project, venv", loose)):
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            subprocess.run(
+                [*tether, "run", "train.py"], env=env, cwd=folder, check=True,
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            times.append(time.perf_counter() - start)
+        out[f"tether run train.py ({label}), ms"] = 1000 * statistics.median(times)
+    subprocess.run([*tether, "wait", "--all"], env=env, check=True)
+    last = subprocess.run(
+        [*tether, "show", "--json"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    from tether.tuning.snapshot import VersionStore
+
+    version = __import__("json").loads(last)["extra"]["version"]
+    stored = VersionStore(Path(env["TETHER_HOME"]) / "versions").manifest(version).files
+    venv_files = sum(1 for rel in stored if rel.startswith("env/"))
+    out["outside a project: files stored"] = len(stored)
+    out["outside a project: venv files stored"] = venv_files
+    subprocess.run([*tether, "agent", "stop"], env=env, check=True, stdout=subprocess.DEVNULL)
+    shutil.rmtree(base, ignore_errors=True)
+    return out
+
+
 def bench_tsp() -> dict[str, float]:
     tsp = shutil.which("tsp")
     if tsp is None:
@@ -176,7 +226,11 @@ def main() -> None:
         for name, value in bench_project().items():
             print(f"{name:<44}{value:>10.1f}")
         return
-    results = {**bench_tether(), **bench_tsp(), **bench_project()}
+    if "--script" in sys.argv:
+        for name, value in bench_script_folders().items():
+            print(f"{name:<50}{value:>10.1f}")
+        return
+    results = {**bench_tether(), **bench_tsp(), **bench_project(), **bench_script_folders()}
     for name, value in results.items():
         print(f"{name:<44}{value:>10.1f}")
     single = results["tether run -- true, ms"]

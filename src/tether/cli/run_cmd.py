@@ -58,7 +58,7 @@ def _note_unread_stdin() -> None:
         if stat.S_ISREG(st.st_mode):
             piped = st.st_size > 0
         elif stat.S_ISFIFO(st.st_mode):
-            piped = bool(select.select([0], [], [], 0.05)[0]) and bool(os.read(0, 1))
+            piped = bool(select.select([0], [], [], 0)[0]) and bool(os.read(0, 1))
         else:
             piped = False
     except (OSError, ValueError):
