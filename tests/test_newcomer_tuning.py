@@ -354,3 +354,35 @@ def test_web_bound_to_every_address_answers_by_ip_and_name(tether: Tether) -> No
         assert httpx.get(f"http://127.0.0.1:{port}/api/jobs").status_code == 401  # token gate
     finally:
         gen.close()
+
+
+ARGPARSE = """import argparse
+
+EPOCHS = 3
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--out", dest="output", default="out.txt")
+    p.add_argument("data", nargs="?", default="x")
+    a = p.parse_args()
+    print("ran", a.lr, a.batch_size, a.output, EPOCHS)
+
+
+main()
+"""
+
+
+def test_argparse_defaults_are_tunables_and_a_flag_still_wins(tether: Tether) -> None:
+    (tether.cwd / "argp.py").write_text(ARGPARSE)
+    listing = tether("params", "argp.py").stdout
+    for name in ("EPOCHS", "lr", "batch_size", "output"):
+        assert name in listing
+    assert "data" not in listing.split()  # a positional is set on the command line
+    tether("run", "--wait", "-p", "lr=0.5", "-p", "batch_size=64", "argp.py")
+    assert "ran 0.5 64 out.txt 3" in tether("logs").stdout
+    tether("run", "--wait", "-p", "lr=0.5", "argp.py", "--lr", "0.9")
+    assert "ran 0.9 32 out.txt 3" in tether("logs").stdout
+    assert (tether.cwd / "argp.py").read_text() == ARGPARSE  # the file itself is untouched

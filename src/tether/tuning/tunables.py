@@ -8,6 +8,10 @@ A script has two kinds of tunables:
   dunder names (``__version__``) and assignments nested in ``if``/``def``/``class`` are not
   tunables. An override is written into the source in place of the literal, and every
   other byte of the file stays as it was.
+* *arguments*: argparse options with a literal default, anywhere in the file
+  (``parser.add_argument("--lr", type=float, default=0.01)`` is ``lr``; ``dest=`` wins). An
+  override rewrites the default in the job's copy, so a flag given on the command line
+  still wins, as it would without tether. A module constant of the same name comes first.
 * *params*: calls ``tether.param("name", default)`` or ``param("name", default)`` anywhere
   in the file (``import tether as t`` / ``from tether import param as p`` are followed too).
   An override is handed back as a runtime parameter; the source is not touched.
@@ -39,7 +43,7 @@ from tether.tuning.tunables_rewrite import (
 from tether.tuning.tunables_scan import parse_program, scan_source
 from tether.tuning.values import to_source
 
-Kind = Literal["constant", "param"]
+Kind = Literal["constant", "param", "argument"]
 _BOM = "\ufeff"
 
 
@@ -111,6 +115,20 @@ def list_tunables(source: str, *, filename: str = "<script>") -> list[Tunable]:
                 lines=tuple(site.lineno for site in const.sites),
             )
         )
+    for arg in scan.arguments.values():
+        if arg.name in scan.constants or arg.name in scan.params:
+            continue  # the module constant or tether.param of that name is the tunable
+        site = arg.sites[0]
+        found.append(
+            Tunable(
+                name=arg.name,
+                kind="argument",
+                default=arg.values[0],
+                default_text=ast.get_source_segment(source, site) or "",
+                line=site.lineno,
+                lines=(site.lineno,),
+            )
+        )
     for param in scan.params.values():
         found.append(
             Tunable(
@@ -134,7 +152,8 @@ def apply_overrides(
     bom = _BOM if source.startswith(_BOM) else ""
     body = source[len(bom) :]
     scan = scan_source(parse_program(body, filename), body)
-    constants = {n: c for n, c in scan.constants.items() if c.sites}
+    arguments = {n: a for n, a in scan.arguments.items() if n not in scan.params}
+    constants = {**arguments, **{n: c for n, c in scan.constants.items() if c.sites}}
     check_known(overrides, constants, scan.params, filename)
 
     edits: list[tuple[ast.expr, str]] = []

@@ -35,7 +35,8 @@ def check_known(
     listing = f"Its tunables are: {', '.join(known)}." if known else "It has no tunables."
     raise ProgramError(
         f"{filename} has no tunable named {missing}{''.join(hints)}. {listing} A tunable is a "
-        "module-level constant such as `lr = 0.01`, or a call such as "
+        "module-level constant such as `lr = 0.01`, an argparse option with a default "
+        "(`add_argument('--lr', default=0.01)`) or a call such as "
         f"`tether.param('lr', 0.01)`; add one or fix the name{plural}."
     )
 

@@ -29,6 +29,7 @@ class Param:
 class Scan:
     constants: dict[str, Constant]
     params: dict[str, Param]
+    arguments: dict[str, Constant] = field(default_factory=dict)
 
 
 def parse_program(source: str, filename: str) -> ast.Module:
@@ -47,8 +48,52 @@ def parse_program(source: str, filename: str) -> ast.Module:
 
 
 def scan_source(tree: ast.Module, source: str) -> Scan:
-    """Every literal module-level constant and every ``tether.param`` call of a script."""
-    return Scan(constants=_scan_constants(tree), params=_scan_params(tree, source))
+    """Every literal module-level constant, every ``tether.param`` call and every argparse
+    option with a literal default of a script."""
+    return Scan(
+        constants=_scan_constants(tree),
+        params=_scan_params(tree, source),
+        arguments=_scan_arguments(tree),
+    )
+
+
+def _scan_arguments(tree: ast.Module) -> dict[str, Constant]:
+    """``parser.add_argument("--lr", ..., default=0.01)`` anywhere in the file, by its dest
+    (``dest=`` or the first long option, ``-`` read as ``_``); positionals, options without a
+    literal default and names given twice are left out."""
+    found: dict[str, Constant] = {}
+    twice: set[str] = set()
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "add_argument"
+        ):
+            continue
+        keywords = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+        default = keywords.get("default")
+        name = _argument_dest(node, keywords.get("dest"))
+        if default is None or name is None:
+            continue
+        try:
+            value = literal_value(default)
+        except ValueError:
+            continue
+        if name in found:
+            twice.add(name)
+        found[name] = Constant(name, sites=[default], values=[value])
+    return {name: arg for name, arg in found.items() if name not in twice}
+
+
+def _argument_dest(call: ast.Call, dest: ast.expr | None) -> str | None:
+    flags = [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    if not flags or not flags[0].startswith("-"):
+        return None  # a positional argument: set it on the command line instead
+    if isinstance(dest, ast.Constant) and isinstance(dest.value, str):
+        return dest.value
+    long = [f for f in flags if f.startswith("--")]
+    name = (long[0] if long else flags[0]).lstrip("-").replace("-", "_")
+    return name if name.isidentifier() else None
 
 
 def _scan_constants(tree: ast.Module) -> dict[str, Constant]:
