@@ -38,3 +38,24 @@ def test_negative_retry_delay_is_still_refused(tether: Tether, delay: str) -> No
     assert proc.returncode != 0
     assert "--retry-delay" in proc.stderr and "not a duration" in proc.stderr
     assert _queued(t) == []
+
+
+def test_run_wait_and_wait_follow_retries_to_the_last_attempt(tether: Tether) -> None:
+    t = tether
+    t("agent", "start")
+    ran = t("run", "--wait", "--retry", "2", "--", "sh", "-c", f"echo try; {FLAKY}", timeout=90)
+    assert ran.returncode == 0
+    assert (t.cwd / "count").read_text().strip() == "3"
+    assert "attempt 2 of 3 started as job #2" in ran.stderr
+    assert "attempt 3 of 3 started as job #3" in ran.stderr
+    assert ran.stdout.count("try") == 3  # every attempt's output was followed
+    assert t("wait", "1", timeout=30).returncode == 0  # the run, not attempt 1 alone
+
+
+def test_wait_on_a_retried_run_exits_with_the_final_attempts_code(tether: Tether) -> None:
+    t = tether
+    t("agent", "start")
+    counted = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; exit $n"
+    first = t("run", "--retry", "1", "--", "sh", "-c", counted).stdout.strip()
+    assert t("wait", first, check=False, timeout=60).returncode == 2  # attempt 2's, not 1's
+    assert t.json("show", "2")["status"] == "failed"  # type: ignore[index]
