@@ -8,6 +8,7 @@ environment how many GPUs to report and how big they are.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,50 @@ def test_wait_on_a_retried_run_exits_with_the_final_attempts_code(tether: Tether
     first = t("run", "--retry", "1", "--", "sh", "-c", counted).stdout.strip()
     assert t("wait", first, check=False, timeout=60).returncode == 2  # attempt 2's, not 1's
     assert t.json("show", "2")["status"] == "failed"  # type: ignore[index]
+
+
+@pytest.fixture
+def three_40g(tether: Tether, tmp_path: Path) -> Tether:
+    """The ``tether`` fixture with the fake ``nvidia-smi`` reporting three 40 GB GPUs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shutil.copy(STANDIN, bin_dir / "nvidia-smi")
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    tether.env["PATH"] = f"{bin_dir}:{tether.env['PATH']}"
+    tether.env["NVIDIA_SMI_STANDIN_COUNT"] = "3"
+    tether.env["NVIDIA_SMI_STANDIN_TOTAL"] = "40960"
+    config = tmp_path / "config"  # no hosts from other tests' fixtures
+    config.mkdir()
+    tether.env["TETHER_CONFIG_DIR"] = str(config)
+    return tether
+
+
+def _refused(t: Tether, *flags: str) -> str:
+    """The one error line of a run with ``flags`` that must be refused with nothing queued."""
+    proc = t("run", *flags, "--", "true", check=False)
+    assert proc.returncode != 0, proc.stdout
+    assert _queued(t) == []
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_more_gpus_than_the_machine_has_is_refused_naming_them(three_40g: Tether) -> None:
+    line = _refused(three_40g, "--gpus", "7")
+    assert "--gpus 7: this machine has 3 GPUs (0,1,2); nothing queued" in line
+
+
+def test_gpu_mem_larger_than_any_gpu_is_refused(three_40g: Tether) -> None:
+    line = _refused(three_40g, "--gpus", "1", "--gpu-mem", "50G")
+    assert "--gpu-mem 50G: the largest GPU here has 40 GB; nothing queued" in line
+    assert three_40g("run", "--gpus", "1", "--gpu-mem", "30G", "--", "true").returncode == 0
+
+
+def test_more_gpus_than_the_agent_may_use_is_refused(three_40g: Tether) -> None:
+    t = three_40g
+    t("agent", "start", "--gpus", "0")
+    line = _refused(t, "--gpus", "2")
+    assert "--gpus 2: the agent may use only GPU 0 (tether agent start --gpus" in line
+    assert line.endswith("nothing queued")
+    t("agent", "start", "--gpus", "all")
+    assert t("run", "--gpus", "2", "--", "true").returncode == 0
