@@ -108,9 +108,14 @@ def line_of(path: Path | None, key: str) -> str:
     return str(path)
 
 
-def parse_duration(value: object, where: str) -> float:
-    """``30m``, ``2s``, ``1h30m``, ``90`` (seconds) as seconds; ConfigError naming ``where``."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+def parse_duration(value: object, where: str, *, allow_zero: bool = False) -> float:
+    """``30m``, ``2s``, ``1h30m``, ``90`` (seconds) as seconds; ConfigError naming ``where``.
+    Zero (``0``, ``0s``) is accepted only with ``allow_zero``; a negative value never is."""
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (value > 0 or (allow_zero and value == 0))
+    ):
         return float(value)
     text = str(value).strip().replace(" ", "")
     total, pos = 0.0, 0
@@ -119,7 +124,7 @@ def parse_duration(value: object, where: str) -> float:
             break
         total += float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
         pos = match.end()
-    if not text or pos != len(text) or total <= 0:
+    if not text or pos != len(text) or total < 0 or (total == 0 and not allow_zero):
         raise ConfigError(f"{where}: {value!r} is not a duration; write e.g. 30s, 20m, 2h or 1h30m")
     return total
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A stand-in for ``nvidia-smi`` (there is no GPU on the test machine): it prints recorded
 output of a real two-GPU ``nvidia-smi`` for the two queries tether makes. The memory used
-per GPU comes from $NVIDIA_SMI_STANDIN_USED (MiB, comma-separated) so a test can fill a GPU.
+per GPU comes from $NVIDIA_SMI_STANDIN_USED (MiB, comma-separated) so a test can fill a GPU;
+$NVIDIA_SMI_STANDIN_COUNT (default 2) and $NVIDIA_SMI_STANDIN_TOTAL (MiB per GPU, default
+81920) make it report another number or size of GPUs.
 """
 
 import os
@@ -11,8 +13,12 @@ GPUS = [
     ("0", "NVIDIA A100-SXM4-80GB", "GPU-4a2f6e1c-0b7d-2c3e-9f10-5d6a7b8c9d01"),
     ("1", "NVIDIA A100-SXM4-80GB", "GPU-8e1d3c5b-7a9f-4e2d-b6c8-0a1b2c3d4e02"),
 ]
-TOTAL = 81920
-used = [int(x) for x in os.environ.get("NVIDIA_SMI_STANDIN_USED", "4,4").split(",")]
+COUNT = int(os.environ.get("NVIDIA_SMI_STANDIN_COUNT", "2"))
+MORE = [(str(i), GPUS[0][1], f"GPU-00000000-0000-0000-0000-{i:012d}") for i in range(2, COUNT)]
+GPUS = [*GPUS, *MORE][:COUNT]
+TOTAL = int(os.environ.get("NVIDIA_SMI_STANDIN_TOTAL", "81920"))
+USED = os.environ.get("NVIDIA_SMI_STANDIN_USED", ",".join(["4"] * COUNT))
+used = [int(x) for x in USED.split(",")]
 args = " ".join(sys.argv[1:])
 if "--query-gpu=index,uuid,memory.total,memory.used,utilization.gpu" in args:
     print("index, uuid, memory.total [MiB], memory.used [MiB], utilization.gpu [%]")

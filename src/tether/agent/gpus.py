@@ -127,9 +127,22 @@ def parse_allowed(text: str) -> list[int]:
     return indices
 
 
-def request(count_text: str | None, mem_text: str | None) -> dict[str, int] | None:
-    """A checked GPU request for a job run here, or None. Refused when this machine has no
-    ``nvidia-smi`` or fewer GPUs than asked."""
+def _list(gpus: list[Gpu]) -> str:
+    """``0,1,2``: the indices of ``gpus``."""
+    return ",".join(str(g.index) for g in sorted(gpus, key=lambda g: g.index))
+
+
+def _size(mib: int) -> str:
+    """40960 (MiB) -> ``40 GB``."""
+    return f"{round(mib / 1024, 1):g} GB"
+
+
+def request(
+    count_text: str | None, mem_text: str | None, allowed_set: set[int] | None = None
+) -> dict[str, int] | None:
+    """A checked GPU request for a job run here, or None. Refused (nothing queued) when it can
+    never be met: no ``nvidia-smi``, fewer GPUs than asked, fewer than the agent may use
+    (``allowed_set``, from ``agent start --gpus``), or GPUs smaller than ``--gpu-mem``."""
     if count_text is None:
         if mem_text is not None:
             raise UsageError("--gpu-mem needs --gpus N")
@@ -138,9 +151,34 @@ def request(count_text: str | None, mem_text: str | None) -> dict[str, int] | No
     mem = parse_mem(mem_text)
     gpus = query()
     if gpus is None:
-        raise UsageError("--gpus: this machine has no nvidia-smi, so tether cannot give out GPUs")
+        raise UsageError(
+            "--gpus: this machine has no nvidia-smi, so tether cannot give out GPUs; nothing queued"
+        )
     if count > len(gpus):
-        raise UsageError(f"--gpus {count}: this machine has {len(gpus)} GPU(s)")
+        have = f"{len(gpus)} GPU{'s' if len(gpus) != 1 else ''}"
+        raise UsageError(f"--gpus {count}: this machine has {have} ({_list(gpus)}); nothing queued")
+    usable = [g for g in gpus if allowed_set is None or g.index in allowed_set]
+    if count > len(usable):
+        may = ",".join(map(str, sorted(allowed_set or ())))
+        only = f"only GPU {_list(usable)}" if usable else f"only GPU {may}, not on this machine,"
+        raise UsageError(
+            f"--gpus {count}: the agent may use {only} (tether agent start --gpus INDICES|all);"
+            " nothing queued"
+        )
+    if mem is not None:
+        big = [g for g in usable if g.total >= mem]
+        where = "here" if allowed_set is None else "the agent may use"
+        if not big:
+            largest = max(g.total for g in usable)
+            raise UsageError(
+                f"--gpu-mem {mem_text}: the largest GPU {where} has {_size(largest)};"
+                " nothing queued"
+            )
+        if count > len(big):
+            raise UsageError(
+                f"--gpus {count} --gpu-mem {mem_text}: only GPU {_list(big)} {where} has that much"
+                " memory; nothing queued"
+            )
     return {"count": count, **({"mem": mem} if mem is not None else {})}
 
 

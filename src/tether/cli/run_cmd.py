@@ -88,14 +88,26 @@ def _ctrl_c_detaches(jobs: list[Job]) -> Iterator[None]:
 
 
 def _wait_and_exit(jobs: list[Job]) -> None:
-    from tether.jobs.watch import exit_code_of, follow_job, wait_for
+    from tether.jobs.retry import label
+    from tether.jobs.watch import exit_code_of, follow_job, next_attempt, wait_for
 
     store = open_store()
     out = sys.stdout.buffer
-    if len(jobs) == 1:
-        for chunk in follow_job(store, jobs[0].number):
-            out.write(chunk)
-            out.flush()
+    if len(jobs) == 1:  # follow its output, then each retry's
+        number: int | None = jobs[0].number
+        while number is not None:
+            for chunk in follow_job(store, number):
+                out.write(chunk)
+                out.flush()
+            nxt = next_attempt(store, number)
+            if nxt is not None:
+                ended = store.get(number)
+                click.echo(
+                    f"tether: job #{number} {ended.status} ({ended.reason});"
+                    f" {label(nxt.extra)} started as job #{nxt.number}",
+                    err=True,
+                )
+            number = nxt.number if nxt is not None else None
     finished = wait_for(store, [j.number for j in jobs])
     codes = [exit_code_of(j) for j in finished]
     for job in finished:

@@ -49,7 +49,8 @@ def take_schedule_values(options: dict[str, Any]) -> dict[str, Any]:
 
 def schedule_extra(values: dict[str, Any], gpus_text: str | None) -> dict[str, Any]:
     """``{"gate": ..., "retry": ...}`` for jobs run on this machine (``{}`` when none given);
-    an unknown job, a bad value or ``--gpus`` without ``nvidia-smi`` is refused."""
+    an unknown job, a bad value or ``--gpus``/``--gpu-mem`` this machine or its agent can
+    never give is refused."""
     from tether.agent import gpus
     from tether.jobs import depends, retry
 
@@ -57,7 +58,16 @@ def schedule_extra(values: dict[str, Any], gpus_text: str | None) -> dict[str, A
         values.get("retry"), values.get("retry_delay"), values.get("retry_on")
     )
     gate: dict[str, Any] = {}
-    want = gpus.request(gpus_text, values.get("gpu_mem"))
+    allowed_set = None
+    if gpus_text is not None:  # the GPUs `agent start --gpus` left the agent
+        from tether.cli.context import open_store
+
+        store = open_store()
+        try:
+            allowed_set = gpus.allowed(store)
+        finally:
+            store.close()
+    want = gpus.request(gpus_text, values.get("gpu_mem"), allowed_set)
     if want:
         gate["gpus"] = want
     if values.get("after") or values.get("after_any"):

@@ -28,7 +28,7 @@ def options(retry: int | None, delay: str | None, on: str | None) -> dict[str, A
     if delay is not None:
         from tether.config import parse_duration
 
-        out["delay"] = parse_duration(delay, "--retry-delay")
+        out["delay"] = parse_duration(delay, "--retry-delay", allow_zero=True)
     if on is not None:
         try:
             out["on"] = sorted({int(c) for c in on.split(",") if c.strip()})

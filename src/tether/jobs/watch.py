@@ -29,17 +29,56 @@ def follow_job(store: JobStore, number: int, start: int = 0) -> Iterator[bytes]:
     yield from logs.follow(Path(job.log_path), start=start, is_done=finished)
 
 
-def wait_for(store: JobStore, numbers: list[int], timeout: float | None = None) -> list[Job]:
-    """Block until every job in ``numbers`` has finished; returns them."""
+def _retry_coming(job: Job) -> bool:
+    """Has ``job`` ended in a way ``--retry`` will try again, with the next attempt not yet
+    queued by the agent? (It sets ``retried_by``: the new job's number, or 0 for none.)"""
+    from tether.jobs import retry
+
+    return (
+        job.finished
+        and "retry" in job.extra
+        and job.extra.get("retried_by") is None
+        and retry.wanted(job)
+    )
+
+
+def next_attempt(store: JobStore, number: int) -> Job | None:
+    """Block until job ``number`` has finished and, if it asked for retries, the agent has
+    decided; the next attempt (a new job whose parent is ``number``), or None if there is none."""
+    delay = 0.01
+    while True:
+        job = refresh(store, store.get(number))
+        if job.finished and not _retry_coming(job):
+            nxt = int(job.extra.get("retried_by") or 0)
+            return store.get(nxt) if nxt else None
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.2)
+
+
+def wait_for(
+    store: JobStore,
+    numbers: list[int],
+    timeout: float | None = None,
+    *,
+    follow_retries: bool = True,
+) -> list[Job]:
+    """Block until every job in ``numbers`` has finished; returns them. A job run with
+    ``--retry`` is followed to its last attempt, which is returned in its place."""
+    from tether.jobs.depends import last_attempt
+
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.01
-    pending = set(numbers)
     while True:
+        heads = [last_attempt(store, n) if follow_retries else store.get(n) for n in numbers]
         # one query for the unfinished ones; a result that landed is recorded by refresh()
-        current = refresh_many(store, store.unfinished(pending))
+        current = refresh_many(store, store.unfinished({j.number for j in heads}))
         pending = {j.number for j in current if not j.finished}
         if not pending:
-            return [store.get(n) for n in numbers]
+            finals = [store.get(j.number) for j in heads]
+            coming = {j.number for j in finals if follow_retries and _retry_coming(j)}
+            if not coming:
+                return finals
+            pending = coming
         if deadline is not None and time.monotonic() > deadline:
             raise TetherError(
                 f"timed out after {timeout:g} s; still running: "
