@@ -40,7 +40,7 @@ from tether.tuning.tunables_rewrite import (
     replace_spans,
     type_note,
 )
-from tether.tuning.tunables_scan import parse_program, scan_source
+from tether.tuning.tunables_scan import Constant, parse_program, scan_source
 from tether.tuning.values import to_source
 
 Kind = Literal["constant", "param", "argument"]
@@ -98,37 +98,17 @@ def decode_source(data: bytes, *, filename: str = "<script>") -> str:
 
 
 def list_tunables(source: str, *, filename: str = "<script>") -> list[Tunable]:
-    """List the tunable constants and params of a script, in source order."""
+    """List the tunable constants, argparse defaults and params of a script, in source order."""
     scan = scan_source(parse_program(source, filename), source)
-    found: list[Tunable] = []
-    for const in scan.constants.values():
-        if not const.sites:
-            continue
-        first = const.sites[0]
-        found.append(
-            Tunable(
-                name=const.name,
-                kind="constant",
-                default=const.values[0],
-                default_text=ast.get_source_segment(source, first) or "",
-                line=first.lineno,
-                lines=tuple(site.lineno for site in const.sites),
-            )
-        )
-    for arg in scan.arguments.values():
-        if arg.name in scan.constants or arg.name in scan.params:
-            continue  # the module constant or tether.param of that name is the tunable
-        site = arg.sites[0]
-        found.append(
-            Tunable(
-                name=arg.name,
-                kind="argument",
-                default=arg.values[0],
-                default_text=ast.get_source_segment(source, site) or "",
-                line=site.lineno,
-                lines=(site.lineno,),
-            )
-        )
+    found = [
+        _assigned(const, "constant", source) for const in scan.constants.values() if const.sites
+    ]
+    found.extend(
+        _assigned(arg, "argument", source)
+        for arg in scan.arguments.values()
+        # a module constant or tether.param of that name is the tunable
+        if arg.name not in scan.constants and arg.name not in scan.params
+    )
     for param in scan.params.values():
         found.append(
             Tunable(
@@ -142,6 +122,19 @@ def list_tunables(source: str, *, filename: str = "<script>") -> list[Tunable]:
         )
     found.sort(key=lambda t: (t.line, t.kind, t.name))
     return found
+
+
+def _assigned(const: Constant, kind: Kind, source: str) -> Tunable:
+    """A constant or argparse default as a tunable (its first literal is the default)."""
+    first = const.sites[0]
+    return Tunable(
+        name=const.name,
+        kind=kind,
+        default=const.values[0],
+        default_text=ast.get_source_segment(source, first) or "",
+        line=first.lineno,
+        lines=tuple(site.lineno for site in const.sites),
+    )
 
 
 def apply_overrides(
