@@ -28,6 +28,8 @@ PACKAGES=(
   chromium fonts-liberation
   # local queue backend, version control
   task-spooler git
+  # remote command quoting is checked under zsh too (tests/test_ssh_command.py)
+  zsh
 )
 PACKAGES+=("$@")
 

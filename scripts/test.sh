@@ -16,4 +16,7 @@ fi
 .venv/bin/ruff format --check src tests bench examples
 .venv/bin/mypy
 export TETHER_REQUIRE_RIGS="${TETHER_REQUIRE_RIGS:-1}"
+# the venv's tools (uv from the test extra) on PATH, as for a user with the venv activated:
+# tether finds uv with a PATH lookup
+export PATH="$PWD/.venv/bin:$PATH"
 exec .venv/bin/pytest -q "$@"

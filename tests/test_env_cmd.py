@@ -10,6 +10,7 @@ import importlib.metadata as md
 import json
 import os
 import shutil
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -266,9 +267,20 @@ def test_install_on_host_then_a_job_imports_it(rig: Remote) -> None:
     )
 
 
-@pytest.mark.skipif(shutil.which("uv") is None, reason="uv is not on PATH")
+def _uv() -> str | None:
+    """uv on PATH, else the one the test extra put next to this python (venv not activated)."""
+    found = shutil.which("uv")
+    if found is None:
+        beside = Path(sys.executable).parent / "uv"
+        found = str(beside) if os.access(beside, os.X_OK) else None
+    return found
+
+
+@pytest.mark.skipif(_uv() is None, reason="uv not installed (pip install -e '.[test]')")
 def test_uv_is_used_when_on_path(tether: Tether, project: Path) -> None:
     tether.env.pop("TETHER_NO_UV")
+    uv_dir = str(Path(_uv() or "uv").parent)
+    tether.env["PATH"] = uv_dir + os.pathsep + tether.env.get("PATH", "")
     tether.env["UV_CACHE_DIR"] = str(tether.home / "uv-cache")
     make_wheel(project / "wheels", "tinypkg", "1.0")
     (project / "requirements.txt").write_text("tinypkg==1.0\n")

@@ -66,13 +66,70 @@ def test_job_resolution_by_number_uuid_prefix_and_name(tether: Tether) -> None:
     assert tether.json("show")["number"] == 2  # omitted: the last job
 
 
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
 def test_user_mistakes_are_one_line_errors(tether: Tether) -> None:
-    for args in (["show", "99"], ["run", "missing.py"], ["logs", "--grep", "(", "1"], ["run"]):
+    cases = {
+        ("run", "missing.py"): (
+            1,
+            f"tether: error: missing.py: no such file (looked in {tether.cwd}); nothing queued",
+        ),
+        ("run",): (2, "tether: error: nothing to run: give a SCRIPT.py or `-- COMMAND ARGS...`"),
+        ("logs", "--grep", "(", "1"): (
+            2,
+            "tether: error: --grep '(' is not a valid regular expression: "
+            "missing ), unterminated subpattern at position 0",
+        ),
+    }
+    tether("run", "-w", "--", "true")  # job 1 exists: the --grep error is about the pattern
+    for args, (code, text) in cases.items():
         proc = tether(*args, check=False)
-        assert proc.returncode != 0, args
-        assert "Traceback" not in proc.stderr, args
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("tether: error:"), (args, proc.stderr)
+        assert (proc.returncode, _one_error_line(proc)) == (code, text), args
+    assert tether.json("ls") and len(tether.json("ls")) == 1  # nothing more was queued
+
+
+@pytest.mark.parametrize("command", ["show", "cancel", "logs"])
+def test_no_such_job_says_so_and_what_to_do(tether: Tether, command: str) -> None:
+    tether("run", "-w", "--", "true")
+    proc = tether(command, "99", check=False)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert _one_error_line(proc) == (
+        "tether: error: no job #99; `tether ls` lists the jobs there are"
+    )
+    assert tether.json("show", "1")["status"] == "succeeded"  # job 1 untouched
+
+
+def test_an_agent_that_cannot_start_is_one_clear_line(tether: Tether) -> None:
+    """The agent dies at once (its lock file is a directory): said at once, with the cause."""
+    (tether.home / "agent.lock").mkdir()
+    started = time.monotonic()
+    proc = tether("agent", "start", check=False)
+    assert time.monotonic() - started < 8  # not the 10 s start timeout: the exit is noticed
+    assert proc.returncode == 1
+    log = tether.home / "agent.log"
+    assert _one_error_line(proc) == (
+        "tether: error: the agent exited at once (exit code 1): IsADirectoryError: "
+        f"[Errno 21] Is a directory: '{tether.home / 'agent.lock'}'; "
+        f"fix that and run `tether agent start`, or see {log} for the rest"
+    )
+    assert "Traceback" in log.read_text()  # the rest is in the log
+
+    run = tether("run", "--", "true", check=False)
+    assert run.returncode == 1
+    line = _one_error_line(run)
+    assert line.startswith("tether: error: job #1 queued, but the agent exited at once"), line
+    assert tether.json("show", "1")["status"] == "queued"
+
+    (tether.home / "agent.lock").rmdir()  # fixed: the queued job runs
+    assert tether("agent", "start").stdout.startswith("agent running")
+    tether("wait", "1")
+    assert tether.json("show", "1")["status"] == "succeeded"
 
 
 def test_fifty_concurrent_submits_give_fifty_jobs(tether: Tether) -> None:

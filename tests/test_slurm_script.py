@@ -72,11 +72,26 @@ srun #command#
 
 
 def check_golden(name: str, text: str) -> None:
-    """Compare with tests/golden/slurm/<name>.sh, or rewrite it under TETHER_UPDATE_GOLDEN=1."""
+    """Compare with tests/golden/slurm/<name>.sh.
+
+    Under TETHER_UPDATE_GOLDEN=1 a file that differs is rewritten and the test still fails
+    (an update run never passes a comparison it did not make); refused when CI=true.
+    """
     path = GOLDEN / f"{name}.sh"
     if os.environ.get("TETHER_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(
+                "TETHER_UPDATE_GOLDEN=1 is refused when CI=true: "
+                "update golden files locally and commit them",
+                pytrace=False,
+            )
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            pytest.fail(
+                f"golden file {path} rewritten; run again without TETHER_UPDATE_GOLDEN",
+                pytrace=False,
+            )
         return
     if not path.exists():
         pytest.fail(f"{path} is missing; run with TETHER_UPDATE_GOLDEN=1 to create it")
@@ -95,6 +110,44 @@ def check_golden(name: str, text: str) -> None:
             "If the change is intended, rerun with TETHER_UPDATE_GOLDEN=1.",
             pytrace=False,
         )
+
+
+def test_golden_update_mode_rewrites_then_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "GOLDEN", tmp_path)
+    monkeypatch.delenv("CI", raising=False)
+    golden = tmp_path / "case.sh"
+    golden.write_text("old\n")
+    monkeypatch.delenv("TETHER_UPDATE_GOLDEN", raising=False)
+    with pytest.raises(pytest.fail.Exception, match="rendered script differs"):
+        check_golden("case", "new\n")
+    assert golden.read_text() == "old\n"
+
+    monkeypatch.setenv("TETHER_UPDATE_GOLDEN", "1")
+    with pytest.raises(pytest.fail.Exception) as failed:
+        check_golden("case", "new\n")
+    assert str(failed.value) == (
+        f"golden file {golden} rewritten; run again without TETHER_UPDATE_GOLDEN"
+    )
+    assert golden.read_text() == "new\n"
+    check_golden("case", "new\n")  # equal: nothing rewritten, passes
+    with pytest.raises(pytest.fail.Exception, match="rewritten"):
+        check_golden("created", "x\n")  # a missing file is created, and fails too
+    assert (tmp_path / "created.sh").read_text() == "x\n"
+
+
+def test_golden_update_mode_is_refused_on_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "GOLDEN", tmp_path)
+    (tmp_path / "case.sh").write_text("old\n")
+    monkeypatch.setenv("TETHER_UPDATE_GOLDEN", "1")
+    monkeypatch.setenv("CI", "true")
+    for text in ("new\n", "old\n"):
+        with pytest.raises(pytest.fail.Exception, match="refused when CI=true"):
+            check_golden("case", text)
+    assert (tmp_path / "case.sh").read_text() == "old\n"
 
 
 def full_resources() -> Resources:

@@ -9,6 +9,7 @@ import pytest
 import tether
 from rigs.common import free_port
 from ssh_fixtures import Remote, remote
+from tether.targets.ssh.check import REMOTE_VERSION_FILE
 
 __all__ = ["remote"]
 
@@ -18,6 +19,9 @@ pytestmark = pytest.mark.rig
 def test_probe_reports_local_and_the_test_host(remote: Remote) -> None:
     remote.add_alias("rig1")
     remote.tt("hosts", "add", "closed", f"nobody@127.0.0.1:{free_port()}")
+    stamp_file = remote.server.home / REMOTE_VERSION_FILE  # read directly: we are root
+    stamp = stamp_file.read_text().strip() if stamp_file.exists() else ""
+    assert stamp in ("", tether.__version__)
     t0 = time.monotonic()
     rows = remote.tt.json("probe", "--timeout", "10")
     assert time.monotonic() - t0 < 15
@@ -31,8 +35,9 @@ def test_probe_reports_local_and_the_test_host(remote: Remote) -> None:
     assert rig["mem_free_bytes"] > 0 and rig["disk_free_bytes"] > 0
     assert rig["python_version"].startswith("3.")
     assert rig["gpus"] == []
-    # None until a test of the session installs tether there, then this version
-    assert rig["tether_version"] in (None, tether.__version__)
+    # the stamp a tether install leaves on the host (another test of the session may have
+    # installed it there): its version, or None when tether is not installed
+    assert rig["tether_version"] == (stamp or None)
 
     closed = by_host["closed"]
     assert closed["reachable"] is False

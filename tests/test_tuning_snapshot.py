@@ -11,6 +11,7 @@ import pytest
 
 from tether.errors import ProgramError, UsageError
 from tether.tuning import snapshot as snapshot_module
+from tether.tuning.project_files import PROJECT_MARKERS
 from tether.tuning.snapshot import (
     Manifest,
     VersionStore,
@@ -171,13 +172,22 @@ def test_size_limit(store: VersionStore, project: Path) -> None:
 
 
 def test_project_root_detection(tmp_path: Path) -> None:
-    for marker in (".git", "pyproject.toml", "setup.py", "tether.toml", ".tetherignore"):
-        root = tmp_path / marker.strip(".")
+    for i, marker in enumerate(
+        (".git", "pyproject.toml", "setup.py", "tether.toml", ".tetherignore")
+    ):
+        # not tmp_path / marker: a folder named "setup.py" in tmp_path would make it a project
+        root = tmp_path / f"project{i}"
         write(root / marker / "x" if marker == ".git" else root / marker, "")
         script = write(root / "a" / "b" / "s.py", "")
         assert find_project_root(script) == root
     lonely = write(tmp_path / "lonely" / "s.py", "")
-    assert find_project_root(lonely) in (None, *lonely.parents[1:])
+    # no marker in lonely/ nor in tmp_path: the root is the nearest marked folder above
+    # tmp_path (on a normal machine none: None), never tmp_path or a sibling project
+    above = next(
+        (p for p in tmp_path.parents if any(os.path.lexists(p / m) for m in PROJECT_MARKERS)),
+        None,
+    )
+    assert find_project_root(lonely) == above
 
 
 def test_script_outside_any_project_stores_its_folder(

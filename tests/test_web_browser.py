@@ -3,12 +3,15 @@ a real `tether web`, a real agent and real jobs."""
 
 from __future__ import annotations
 
+import io
+import re
 import shutil
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from conftest import Tether
 from web_fixtures import Web, start_web, web_server  # noqa: F401
@@ -73,28 +76,51 @@ def _no_horizontal_scroll(page: object) -> None:
     assert width <= 390, width
 
 
+def _status_cell(page: object) -> object:
+    return page.locator("#jobs tbody td.status")  # type: ignore[attr-defined]
+
+
+def _chart_is_drawn(page: object, name: str) -> None:
+    """The metric's chart is on screen, with a real size and its line drawn in its colour."""
+    chart = page.locator("#charts .chart", has_text=f"{name}:")  # type: ignore[attr-defined]
+    canvas = chart.locator("canvas").first
+    pw.expect(canvas).to_be_visible(timeout=20000)
+    box = canvas.bounding_box()
+    assert box is not None and box["width"] >= 100 and box["height"] >= 100, box
+    image = Image.open(io.BytesIO(canvas.screenshot())).convert("RGB")
+    # the series stroke is #07a = (0, 119, 170); anti-aliasing blends its edges
+    line = sum(
+        1 for r, g, b in image.getdata() if r < 80 and 80 < g < 160 and b > 130 and b - r > 90
+    )
+    assert line >= 50, f"{name}: only {line} pixels of the line drawn"
+
+
 def test_table_updates_live_as_a_job_runs_and_finishes(
     tether: Tether, web: Web, chrome: object
 ) -> None:
     page = _page(chrome, web)
-    page.wait_for_function("window.__tether && window.__tether.updates >= 1")
-    assert page.evaluate("window.__tether.total") == 0
+    pw.expect(page.locator("#pageinfo")).to_have_text("no jobs", timeout=20000)
+    pw.expect(page.locator("#jobs tbody tr")).to_have_count(0)
     (tether.cwd / "train.py").write_text(TRAIN)
     tether("run", "train.py")
-    page.wait_for_function("window.__tether.rows.some(r => r.status === 'running')", timeout=20000)
-    page.wait_for_function(
-        "window.__tether.rows.some(r => r.status === 'succeeded')", timeout=30000
-    )
-    assert page.locator("#jobs tbody tr").count() == 1
-    assert "succeeded" in page.locator("#jobs tbody tr").inner_text()
+    pw.expect(_status_cell(page)).to_have_text("running", timeout=20000)
+    pw.expect(_status_cell(page)).to_have_text("succeeded", timeout=30000)
+    rows = page.locator("#jobs tbody tr")
+    pw.expect(rows).to_have_count(1)
+    pw.expect(rows).to_contain_text("train.py")
+    pw.expect(page.locator("#pageinfo")).to_have_text("1-1 of 1")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "jobs-desktop.png"), full_page=True)
-    page.goto(f"{web.base}/jobs/{page.evaluate('window.__tether.rows[0].uuid')}")
-    page.wait_for_function("window.__tether.logEnded === true", timeout=20000)
-    assert "step 39 lr=0.01" in page.evaluate("window.__tether.log")
-    page.wait_for_function("window.__tether.charts.loss !== undefined")
-    loss = page.evaluate("window.__tether.charts.loss")
-    assert loss["points"] == 40 and loss["last"][-1] == pytest.approx(0.01)
+    rows.locator("a").click()  # the job's name links to its page
+    pw.expect(page.locator("#title")).to_have_text("#1 train.py", timeout=20000)
+    pw.expect(page.locator("#status")).to_have_text("succeeded on local (exit 0)")
+    log = page.locator("#log")
+    pw.expect(log).to_contain_text("step 39 lr=0.01", timeout=20000)
+    pw.expect(log).to_contain_text("step 0 lr=0.01")
+    pw.expect(page.locator("#charts .chart p")).to_have_text(
+        "loss: 40 of 40 points, last 0.01", timeout=20000
+    )
+    _chart_is_drawn(page, "loss")
     page.screenshot(path=str(SHOTS / "job-desktop.png"), full_page=True)
 
 
@@ -103,14 +129,14 @@ def test_cancel_from_the_page_stops_the_job(tether: Tether, web: Web, chrome: ob
     uuid = tether.json("show")["uuid"]
     page = _page(chrome, web)
     page.goto(f"{web.base}/jobs/{uuid}")
-    page.wait_for_function(
-        "window.__tether.job && window.__tether.job.status === 'running'", timeout=20000
-    )
+    status = page.locator("#status")
+    pw.expect(status).to_have_text("running on local", timeout=20000)
+    pw.expect(page.locator("#cancel")).to_be_enabled()
     page.click("#cancel")
-    page.wait_for_function("window.__tether.job.status === 'cancelled'", timeout=30000)
+    pw.expect(status).to_have_text(re.compile(r"^cancelled on local"), timeout=30000)
+    pw.expect(page.locator("#cancel")).to_be_disabled()
     assert tether.json("show")["status"] == "cancelled"
-    page.wait_for_selector("#audit li")
-    assert "cancel (200)" in page.locator("#audit").inner_text()
+    pw.expect(page.locator("#audit")).to_contain_text("cancel (200)", timeout=20000)
 
 
 def test_rerun_with_a_changed_param_and_a_refused_edit(
@@ -142,22 +168,31 @@ def test_rerun_with_a_changed_param_and_a_refused_edit(
     new = tether.json("show", str(jobs[-1]["number"]))
     assert new["parent"] == 1 and new["extra"]["params"] == {"lr": 0.5}
     assert "+lr = 0.5" in new["extra"]["param_diff"]
-    page.goto(f"{web.base}/jobs/{new['uuid']}")
-    page.wait_for_function("window.__tether.job !== null")
+    pw.expect(page.locator("#rerun-result a")).to_have_text(f"#{new['number']}")
+    page.locator("#rerun-result a").click()  # the link to the new job
+    pw.expect(page.locator("#title")).to_have_text(f"#{new['number']} train.py", timeout=20000)
+    pw.expect(page.locator("#params")).to_contain_text("lr")
+    pw.expect(page.locator("#params")).to_contain_text("0.5")
     page.locator("#diffbox summary").click()
-    assert "+lr = 0.5" in page.locator("#paramdiff").inner_text()
+    pw.expect(page.locator("#paramdiff")).to_contain_text("+lr = 0.5")
 
 
 def test_phone_viewport_has_no_horizontal_scroll(tether: Tether, web: Web, chrome: object) -> None:
+    name = "a-rather-long-job-name-that-could-overflow"
     (tether.cwd / "train.py").write_text(TRAIN.replace("steps = 40", "steps = 3"))
-    tether("run", "-w", "-n", "a-rather-long-job-name-that-could-overflow", "train.py")
+    tether("run", "-w", "-n", name, "train.py")
     uuid = tether.json("show")["uuid"]
     page = _page(chrome, web, phone=True)
-    page.wait_for_function("window.__tether.rows.length === 1")
+    rows = page.locator("#jobs tbody tr")
+    pw.expect(rows).to_have_count(1, timeout=20000)
+    pw.expect(rows).to_contain_text(name)
     _no_horizontal_scroll(page)
     page.screenshot(path=str(SHOTS / "jobs-phone.png"), full_page=True)
     page.goto(f"{web.base}/jobs/{uuid}")
-    page.wait_for_function("window.__tether.charts.loss !== undefined")
+    pw.expect(page.locator("#charts .chart p")).to_have_text(
+        "loss: 3 of 3 points, last 0.01", timeout=20000
+    )
+    _chart_is_drawn(page, "loss")
     _no_horizontal_scroll(page)
     page.screenshot(path=str(SHOTS / "job-phone.png"), full_page=True)
 

@@ -7,6 +7,11 @@
 * ``mail_server`` -> :class:`rigs.mail.MailServer`
 * ``slurm_cluster`` -> :class:`rigs.slurm.SlurmCluster` (``SLURM_CONF`` exported)
 
+Every test that uses one of these fixtures (directly or through another
+fixture, e.g. ``rig`` in ssh_fixtures or ``mail_server`` in mail_fixtures) is
+given the ``rig`` marker at collection, so ``-m "not rig"`` leaves out exactly
+the tests that start a server.
+
 A rig whose binaries are missing (or that needs root) is skipped with the
 reason - unless ``TETHER_REQUIRE_RIGS=1`` (CI), which turns that into a
 failure. A rig that is installed but fails to start always errors, with the
@@ -35,6 +40,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "filterwarnings", "ignore:Requiring AUTH while not requiring TLS:UserWarning"
     )
+
+
+# the fixtures that start a real server; a test whose fixture closure holds one is a rig test
+RIG_FIXTURES = frozenset({"sshd_host", "sshd_host2", "sshd_link", "mail_server", "slurm_cluster"})
+
+
+def uses_rig(item: pytest.Item) -> bool:
+    return bool(RIG_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if uses_rig(item) and item.get_closest_marker("rig") is None:
+            item.add_marker(pytest.mark.rig)
 
 
 def rigs_required() -> bool:

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 import zlib
@@ -70,19 +71,16 @@ def ensure_running(home: Path, *, wait: bool = False) -> None:
             return  # someone else is starting it; it will find our job in the store
         if send(home):
             return
-        spawn(home)
-        _wait_until_up(home, timeout=10.0)
+        _wait_until_up(home, spawn(home), timeout=10.0)
 
 
-def spawn(home: Path, parallel: int | None = None) -> None:
+def spawn(home: Path, parallel: int | None = None) -> subprocess.Popen[bytes]:
     """Start a detached agent process for ``home``."""
-    import subprocess
-
     args = [sys.executable, "-m", "tether.agent", "--home", str(home)]
     if parallel is not None:
         args += ["--parallel", str(parallel)]
     with open(home / "agent.log", "ab") as log:
-        subprocess.Popen(
+        return subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -93,14 +91,34 @@ def spawn(home: Path, parallel: int | None = None) -> None:
         )
 
 
-def _wait_until_up(home: Path, timeout: float) -> None:
+def _last_error(log: Path) -> str:
+    """The last non-blank line of the agent's log (a traceback's last line names the error)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((line.strip() for line in reversed(lines) if line.strip()), "")
+
+
+def _wait_until_up(home: Path, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    log = home / "agent.log"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if send(home, "ping"):
             return
+        code = proc.poll()
+        # exit code 0: another agent took the home first (it comes up, keep waiting)
+        if code and not send(home, "ping"):
+            why = _last_error(log)
+            raise AgentError(
+                f"the agent exited at once (exit code {code})"
+                + (f": {why}" if why else "")
+                + f"; fix that and run `tether agent start`, or see {log} for the rest"
+            )
         time.sleep(0.02)
     raise AgentError(
-        f"the agent did not start within {timeout:.0f} s; see {home / 'agent.log'} for why"
+        f"the agent did not start within {timeout:.0f} s; see {log} for why, "
+        "then run `tether agent start`"
     )
 
 
@@ -116,8 +134,7 @@ def start(home: Path, parallel: int | None = None) -> AgentInfo:
         with open(home / "agent.spawn.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not send(home, "reload"):
-                spawn(home)
-                _wait_until_up(home, timeout=10.0)
+                _wait_until_up(home, spawn(home), timeout=10.0)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         current = info(home)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tether.errors import ProgramError, UsageError
+from tether.errors import AgentError, ProgramError, UsageError
 from tether.paths import tether_home
 from tether.store.jobs import Job, JobSpec, JobStore
 
@@ -176,7 +176,12 @@ def queue(specs: list[JobSpec], home: Path | None = None, *, start_agent: bool =
     finally:
         store.close()
     if start_agent and any(s.target == "local" for s in specs):
-        control.ensure_running(home)
+        try:
+            control.ensure_running(home)
+        except AgentError as exc:
+            numbers = ", ".join(f"#{job.number}" for job in jobs)
+            what = "job" if len(jobs) == 1 else "jobs"
+            raise AgentError(f"{what} {numbers} queued, but {exc}") from None
     return jobs
 
 
