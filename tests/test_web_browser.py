@@ -63,6 +63,7 @@ def chrome() -> Iterator[object]:
 def _page(chrome: object, web: Web, *, phone: bool = False) -> object:
     size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 800}
     context = chrome.new_context(viewport=size, has_touch=phone, is_mobile=phone)  # type: ignore[attr-defined]
+    context.set_default_timeout(60000)  # a deadline for a loaded machine, not a time bound
     page = context.new_page()
     page.goto(web.url)  # exchanges the token for the cookie, lands on /
     return page
@@ -79,18 +80,27 @@ def test_table_updates_live_as_a_job_runs_and_finishes(
     page = _page(chrome, web)
     page.wait_for_function("window.__tether && window.__tether.updates >= 1")
     assert page.evaluate("window.__tether.total") == 0
-    (tether.cwd / "train.py").write_text(TRAIN)
+    # the job holds at step 20 until the page has shown it running (a go file)
+    held = TRAIN.replace(
+        "    time.sleep(0.05)\n",
+        "    time.sleep(0.05)\n"
+        "    while i == 19 and not __import__('os').path.exists('go'):\n"
+        "        time.sleep(0.05)\n",
+    )
+    assert held != TRAIN
+    (tether.cwd / "train.py").write_text(held)
     tether("run", "train.py")
-    page.wait_for_function("window.__tether.rows.some(r => r.status === 'running')", timeout=20000)
+    page.wait_for_function("window.__tether.rows.some(r => r.status === 'running')")
+    (tether.cwd / "go").touch()
     page.wait_for_function(
-        "window.__tether.rows.some(r => r.status === 'succeeded')", timeout=30000
+        "window.__tether.rows.some(r => r.status === 'succeeded')", timeout=60000
     )
     assert page.locator("#jobs tbody tr").count() == 1
     assert "succeeded" in page.locator("#jobs tbody tr").inner_text()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "jobs-desktop.png"), full_page=True)
     page.goto(f"{web.base}/jobs/{page.evaluate('window.__tether.rows[0].uuid')}")
-    page.wait_for_function("window.__tether.logEnded === true", timeout=20000)
+    page.wait_for_function("window.__tether.logEnded === true", timeout=60000)
     assert "step 39 lr=0.01" in page.evaluate("window.__tether.log")
     page.wait_for_function("window.__tether.charts.loss !== undefined")
     loss = page.evaluate("window.__tether.charts.loss")
@@ -104,10 +114,10 @@ def test_cancel_from_the_page_stops_the_job(tether: Tether, web: Web, chrome: ob
     page = _page(chrome, web)
     page.goto(f"{web.base}/jobs/{uuid}")
     page.wait_for_function(
-        "window.__tether.job && window.__tether.job.status === 'running'", timeout=20000
+        "window.__tether.job && window.__tether.job.status === 'running'", timeout=60000
     )
     page.click("#cancel")
-    page.wait_for_function("window.__tether.job.status === 'cancelled'", timeout=30000)
+    page.wait_for_function("window.__tether.job.status === 'cancelled'", timeout=60000)
     assert tether.json("show")["status"] == "cancelled"
     page.wait_for_selector("#audit li")
     assert "cancel (200)" in page.locator("#audit").inner_text()
@@ -166,15 +176,21 @@ def test_log_streams_and_resumes_after_a_dropped_connection(
     tether: Tether, web_recycling: Web, chrome: object
 ) -> None:
     """The server drops each log stream after 1 s; the page resumes from the byte offset
-    (Last-Event-ID), so the log shown has every line once, in order."""
+    (Last-Event-ID), so the log shown has every line once, in order. The job holds half way
+    until the page has reconnected twice (a go file), so no timing is assumed."""
     (tether.cwd / "p.py").write_text(
-        "import time\nfor i in range(40):\n    print(f'n{i}', flush=True)\n    time.sleep(0.1)\n"
+        "import os, time\n"
+        "for i in range(40):\n"
+        "    print(f'n{i}', flush=True)\n"
+        "    while i == 19 and not os.path.exists('go'):\n"
+        "        time.sleep(0.05)\n"
     )
     tether("run", "p.py")
     uuid = tether.json("show")["uuid"]
     page = _page(chrome, web_recycling)
     page.goto(f"{web_recycling.base}/jobs/{uuid}")
-    page.wait_for_function("window.__tether.log.includes('n3')", timeout=20000)
-    page.wait_for_function("window.__tether.logEnded === true", timeout=30000)
+    page.wait_for_function("window.__tether.log.includes('n19')", timeout=60000)
+    page.wait_for_function("window.__tether.reconnects >= 2", timeout=60000)
+    (tether.cwd / "go").touch()
+    page.wait_for_function("window.__tether.logEnded === true", timeout=60000)
     assert page.evaluate("window.__tether.log").split("\n") == [f"n{i}" for i in range(40)]
-    assert page.evaluate("window.__tether.reconnects") >= 2
