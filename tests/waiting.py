@@ -25,3 +25,13 @@ def wait_for(check: Callable[[], T], what: str = "the condition", timeout: float
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.05)
+
+
+def cpu_seconds(work: Callable[[], T]) -> tuple[T, float]:
+    """Run `work` and return its result and the CPU time this thread spent on it.
+
+    For guards against super-linear blow-ups (a quadratic parse takes minutes): CPU time does
+    not grow when other processes load the machine, as wall-clock time does."""
+    start = time.thread_time()
+    result = work()
+    return result, time.thread_time() - start
