@@ -103,16 +103,20 @@ def test_job_survives_a_dropped_link_and_logs_reconnect(host: Remote) -> None:
     _script(
         host,
         "slow.py",
-        "import time\nfor i in range(25):\n    print('tick', i, flush=True)\n    time.sleep(0.2)\n",
+        "import os, time\nfor i in range(25):\n    print('tick', i, flush=True)\n"
+        "    while i == 0 and not os.path.exists('go-on'):  # the rest after the link drop\n"
+        "        time.sleep(0.05)\n",
     )
+    host.remote_project("go-on").unlink(missing_ok=True)
     number = str(host.tt.json("run", "--on", HOST, "--json", "slow.py")["number"])  # type: ignore[index]
     follower = host.tt.popen(
         "logs", "-f", "--on", HOST, number, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert follower.stdout is not None
     first = follower.stdout.readline()
-    assert first.startswith(b"tick")
+    assert first == b"tick 0\n"
     _kill_master(host)
+    host.remote_project("go-on").touch()
     out = follower.stdout.read()  # not communicate(): it would skip what readline buffered
     assert follower.stderr is not None
     err = follower.stderr.read()
