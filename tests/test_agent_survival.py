@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import psutil
 
 from conftest import Tether
 from tether.agent import processes
+from waiting import wait_for
 
 
 def _agent_pid(tether: Tether) -> int:
@@ -19,19 +19,21 @@ def _agent_pid(tether: Tether) -> int:
 
 
 def _wait_running(tether: Tether, marker: str) -> dict:
-    deadline = time.time() + 20
-    while marker not in tether("logs").stdout:
-        assert time.time() < deadline, tether("logs").stdout
-        time.sleep(0.05)
+    wait_for(lambda: marker in tether("logs").stdout, f"{marker!r} in the job's log")
     return tether.json("show")
 
 
+GO = "while [ ! -e go ]; do sleep 0.05; done"
+
+
 def test_job_survives_kill_9_of_the_agent_and_its_exit_code_is_recorded(tether: Tether) -> None:
-    tether("run", "--", "sh", "-c", "echo up; sleep 1.5; echo bye; exit 7")
+    tether("run", "--", "sh", "-c", f"echo up; {GO}; echo bye; exit 7")
     job = _wait_running(tether, "up")
-    os.kill(_agent_pid(tether), signal.SIGKILL)
-    time.sleep(0.2)
+    agent = psutil.Process(_agent_pid(tether))
+    agent.kill()
+    agent.wait(30)  # the agent is gone for sure
     assert processes.is_alive(job["pid"], None)
+    (tether.cwd / "go").touch()
     # no agent now; the CLI still sees the result the supervisor wrote
     proc = tether("wait", "1", check=False, timeout=30)
     assert proc.returncode == 7
@@ -41,11 +43,12 @@ def test_job_survives_kill_9_of_the_agent_and_its_exit_code_is_recorded(tether: 
 
 
 def test_agent_restart_keeps_live_jobs_running(tether: Tether) -> None:
-    tether("run", "--", "sh", "-c", "echo up; sleep 2")
+    tether("run", "--", "sh", "-c", f"echo up; {GO}")
     _wait_running(tether, "up")
     os.kill(_agent_pid(tether), signal.SIGKILL)
     tether("agent", "start")
     assert tether.json("show", "1")["status"] == "running"
+    (tether.cwd / "go").touch()  # only now may the job end
     assert tether("wait", "1", timeout=30).returncode == 0
     assert tether.json("show", "1")["status"] == "succeeded"
 
@@ -59,12 +62,10 @@ def test_jobs_whose_supervisor_died_without_a_result_become_lost(tether: Tether)
     assert supervisor is not None
     supervisor.kill()
     os.killpg(job["pid"], signal.SIGKILL)
-    time.sleep(0.2)
+    supervisor.wait(30)
+    wait_for(lambda: not processes.is_alive(job["pid"], None), "the job to die")
     tether("agent", "start")
-    deadline = time.time() + 10
-    while tether.json("show", "1")["status"] != "lost":
-        assert time.time() < deadline
-        time.sleep(0.1)
+    wait_for(lambda: tether.json("show", "1")["status"] == "lost", "the job to become lost")
     assert "supervisor" in tether.json("show", "1")["reason"]
 
 

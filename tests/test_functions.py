@@ -19,6 +19,7 @@ from conftest import Tether
 from tether import Dataset, Executor
 from tether.errors import TetherError, UsageError
 from tether.functions.errors import DatasetStopped, DatasetTimeout, RemoteTraceback, RunFailed
+from waiting import wait_for
 
 
 def multiply(a: int, b: int) -> int:
@@ -40,23 +41,21 @@ def test_thousand_runs_come_back_in_order(tether: Tether) -> None:
     ds = Dataset(multiply, name="products")
     ds.append_runs({"a": i, "b": 3} for i in range(1000))
     ds.append_run({"a": 10, "b": 7})
-    start = time.perf_counter()
     ds.run()
-    ds.wait(1, 30)
+    ds.wait(1, 60)
     ds.fetch_results()
-    elapsed = time.perf_counter() - start
     assert ds.results == [3 * i for i in range(1000)] + [70]
     assert ds.errors == [None] * 1001
     assert ds.is_finished
-    assert elapsed < 10  # the goal (0.5 s) is measured by bench/functions.py, not on CI
+    # how fast (goal 0.5 s) is measured by bench/functions.py, not asserted here
     jobs = tether.json("ls")
     assert isinstance(jobs, list)
     (job,) = [j for j in jobs if j["name"] == "products"]
     assert job["number"] == ds.job
-    deadline = time.monotonic() + 10
-    while tether.json("show", str(ds.job))["status"] != "succeeded":  # type: ignore[index]
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for(
+        lambda: tether.json("show", str(ds.job))["status"] == "succeeded",  # type: ignore[index]
+        "the dataset job to succeed",
+    )
     log = tether("logs", str(ds.job)).stdout
     assert "done: 1001 runs" in log
     # few result files, not one per run
@@ -174,25 +173,23 @@ def tether_dataset_by_name(name: str) -> Dataset:
 
 def test_cancel_stops_a_running_dataset(tether: Tether) -> None:
     ds = Dataset(nap, name="sleepy", max_parallel=2, chunk_size=1)
-    ds.append_runs({"seconds": 30} for _ in range(6))
+    ds.append_runs({"seconds": 600} for _ in range(6))  # only a cancel ends it within the test
     ds.run()
     with pytest.raises(DatasetTimeout) as info:
         ds.wait(timeout=0.5)
     assert isinstance(info.value, TimeoutError)
     assert ds.status == "running"
-    deadline = time.monotonic() + 10
-    while len(workers := _processes_using(Path(ds.path))) < 3:  # the launcher and two workers
-        assert time.monotonic() < deadline, workers
-        time.sleep(0.05)
-    start = time.monotonic()
+    workers = wait_for(  # the launcher and two workers
+        lambda: (lambda w: w if len(w) >= 3 else None)(_processes_using(Path(ds.path))),
+        "the launcher and two workers",
+    )
     tether("cancel", str(ds.job))
     with pytest.raises(DatasetStopped, match="cancelled"):
-        ds.wait(timeout=20)
-    assert time.monotonic() - start < 15
+        ds.wait(timeout=60)  # far below the 600 s naps: the cancel stopped them
     assert ds.status == "cancelled"
     assert not ds.is_finished
     assert ds.results == [None] * 6
-    psutil.wait_procs(workers, timeout=5)
+    psutil.wait_procs(workers, timeout=60)
     assert not [p for p in workers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 

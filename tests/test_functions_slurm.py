@@ -27,6 +27,7 @@ from tether import Dataset, Executor
 from tether.errors import RemoteError, UsageError
 from tether.functions.errors import DatasetStopped, RemoteTraceback, RunFailed
 from tether.functions.slurm_target import task_size
+from waiting import wait_for
 
 pytestmark = [pytest.mark.rig, pytest.mark.timeout(300)]
 
@@ -122,10 +123,7 @@ def test_default_chunking_throttle_and_reopening(setup: SlurmSetup) -> None:
     assert again.results == [i + 0.5 for i in range(12)]
     assert again.is_finished
     # the job record follows Slurm's end on the agent's next poll
-    deadline = time.monotonic() + 30
-    while Dataset.open("reopen-me").status != "succeeded" and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert Dataset.open("reopen-me").status == "succeeded"
+    wait_for(lambda: Dataset.open("reopen-me").status == "succeeded", "the record to follow Slurm")
     (array,) = json.loads((Path(ds.path) / "meta.json").read_text())["arrays"]
     assert (array["tasks"], array["size"]) == (12, 1)
     assert "#SBATCH --array=0-11%4" in _sbatch_lines(setup, ds.job)

@@ -27,6 +27,7 @@ from ssh_fixtures import Remote, _close_masters, host_cli
 from tether import Dataset, Executor
 from tether.errors import RemoteError, UsageError
 from tether.functions.errors import DatasetStopped, DatasetTimeout, RemoteTraceback
+from waiting import wait_for
 
 pytestmark = [pytest.mark.rig, pytest.mark.timeout(300)]
 
@@ -78,13 +79,11 @@ def test_lambda_and_closure_run_on_the_host(here: Remote) -> None:
 def test_thousand_runs_come_back_in_order_as_one_job(here: Remote) -> None:
     ds = Dataset(lambda a, b: a * b, on=HOST, name=f"products-{uuid.uuid4().hex[:6]}")
     ds.append_runs({"a": i, "b": 3} for i in range(1000))
-    start = time.perf_counter()
     ds.run()
-    ds.wait(interval=0.2, timeout=60)
-    elapsed = time.perf_counter() - start
+    ds.wait(interval=0.2, timeout=120)
     assert ds.results == [3 * i for i in range(1000)]
     assert ds.is_finished
-    assert elapsed < 30  # the goal (3 s warm) is measured by bench/functions.py
+    # how fast (goal 3 s warm) is measured by bench/functions.py, not asserted here
     # one job on the host, in its `tether ls`, with its log there
     rows = here.tt.json("ls", "--on", HOST)
     assert isinstance(rows, list)
@@ -202,22 +201,20 @@ def test_cancel_stops_a_running_remote_dataset(here: Remote) -> None:
         return seconds
 
     ds = Dataset(nap, on=HOST, name=f"sleepy-{uuid.uuid4().hex[:6]}", max_parallel=2, chunk_size=1)
-    ds.append_runs({"seconds": 60} for _ in range(6))
+    ds.append_runs({"seconds": 600} for _ in range(6))  # only a cancel ends it in the test
     ds.run()
     with pytest.raises(DatasetTimeout):
         ds.wait(timeout=1)
     remote_dir = str(_remote_tether_home(here.server) / "datasets" / ds.name)
-    deadline = time.monotonic() + 20
-    while len(workers := _processes_using(remote_dir)) < 3:  # the launcher and two workers
-        assert time.monotonic() < deadline, workers
-        time.sleep(0.1)
+    workers = wait_for(  # the launcher and two workers
+        lambda: (lambda w: w if len(w) >= 3 else None)(_processes_using(remote_dir)),
+        "the launcher and two remote workers",
+    )
     assert {p.uids().real for p in workers} == {_rig_uid(here.server)}
     assert ds.status == "running"
-    start = time.monotonic()
     ds.cancel(grace=5)
     with pytest.raises(DatasetStopped, match=f"cancelled.*tether logs --on {HOST} {ds.job}"):
-        ds.wait(timeout=30)
-    assert time.monotonic() - start < 20
+        ds.wait(timeout=120)  # far below the 600 s naps: the cancel stopped them
     shown = here.tt.json("show", "--on", HOST, str(ds.job))
     assert isinstance(shown, dict) and shown["status"] == "cancelled"
     local = here.tt.json("ls")

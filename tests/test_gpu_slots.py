@@ -41,12 +41,20 @@ def _status(t: Tether, number: str) -> str:
     return str(t.json("show", number)["status"])
 
 
-def _until(check, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+def _until(check, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.1)
+
+
+def _scheduled_past(t: Tether) -> None:
+    """A CPU job submitted now has run: the agent has had its scheduling pass over every job
+    queued before it (a positive sign before asserting that one was held back)."""
+    later = t("run", "--", "true").stdout.strip()
+    t("wait", later, timeout=60)
+    assert _status(t, later) == "succeeded"
 
 
 def _gpu_of(t: Tether, number: str) -> str:
@@ -63,7 +71,7 @@ def test_jobs_get_different_gpus_a_third_waits_and_cpu_jobs_pass_it(gpu_tether: 
     assert {_gpu_of(t, first), _gpu_of(t, second)} == {"0", "1"}
     third = t("run", "--gpus", "1", "--", "sh", "-c", HOLD).stdout.strip()
     cpu = t("run", "--", "sh", "-c", "echo cpu-only").stdout.strip()
-    t("wait", cpu, timeout=30)
+    t("wait", cpu, timeout=60)
     assert _status(t, cpu) == "succeeded"  # ran at once, not held behind the GPU job
     assert _status(t, third) == "queued"
     # ls and probe say who holds which GPU
@@ -81,7 +89,7 @@ def test_jobs_get_different_gpus_a_third_waits_and_cpu_jobs_pass_it(gpu_tether: 
     assert env["extra"]["gpu_held"] == [int(freed)]
     for n in (second, third):
         (t.cwd / f"go-{n}").touch()
-    t("wait", "--all", timeout=30)
+    t("wait", "--all", timeout=60)
 
 
 def test_gpu_mem_larger_than_any_free_gpu_waits(gpu_tether: Tether) -> None:
@@ -91,10 +99,10 @@ def test_gpu_mem_larger_than_any_free_gpu_waits(gpu_tether: Tether) -> None:
     big = t("run", "--gpus", "1", "--gpu-mem", "60G", "--", "true").stdout.strip()
     fits = t("run", "--gpus", "1", "--gpu-mem", "40G", "--", "sh", "-c", HOLD).stdout.strip()
     assert _gpu_of(t, fits) == "0"  # the only GPU with 40 GB free
-    time.sleep(1.5)
+    _scheduled_past(t)
     assert _status(t, big) == "queued"
     (t.cwd / f"go-{fits}").touch()
-    t("wait", fits, timeout=30)
+    t("wait", fits, timeout=60)
     t("cancel", big)
 
 
@@ -104,10 +112,10 @@ def test_agent_gpus_limits_the_set(gpu_tether: Tether) -> None:
     first = t("run", "--gpus", "1", "--", "sh", "-c", HOLD).stdout.strip()
     second = t("run", "--gpus", "1", "--", "true").stdout.strip()
     assert _gpu_of(t, first) == "1"
-    time.sleep(1.5)
+    _scheduled_past(t)
     assert _status(t, second) == "queued"  # GPU 0 exists but is not the agent's to give
     (t.cwd / f"go-{first}").touch()
-    t("wait", second, timeout=30)
+    t("wait", second, timeout=60)
     assert _status(t, second) == "succeeded"
 
 

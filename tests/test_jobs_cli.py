@@ -9,9 +9,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from conftest import Tether
+from waiting import wait_for
 
 
 def test_run_wait_exits_with_the_jobs_code_and_shows_output(tether: Tether) -> None:
@@ -189,17 +191,19 @@ def test_cancel_kills_the_whole_process_tree(tether: Tether) -> None:
         )
     )
     tether("run", "--", "sh", str(script))
-    deadline = time.time() + 20
-    while "started" not in tether("logs").stdout:
-        assert time.time() < deadline
-        time.sleep(0.1)
-    time.sleep(0.3)
+    wait_for(lambda: "started" in tether("logs").stdout, "the job to start")
     job = tether.json("show")
-    descendants = psutil.Process(job["pid"]).children(recursive=True)
+
+    def all_three() -> list[psutil.Process]:
+        procs = psutil.Process(job["pid"]).children(recursive=True)
+        args = {a for p in procs for a in _cmdline(p)}
+        return procs if {"300", "301", "302"} <= args else []
+
+    descendants = wait_for(all_three, "the three sleeps to start")
     assert len(descendants) >= 3
     out = tether("cancel", "--grace", "1").stdout
     assert "cancelled" in out
-    time.sleep(0.2)
+    psutil.wait_procs(descendants, timeout=60)  # a survivor makes this wait, then fail below
     alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not alive, alive
     assert tether.json("show")["status"] == "cancelled"
@@ -280,24 +284,22 @@ def test_metrics_conditions_messages_and_progress(tether: Tether) -> None:
     (tether.cwd / "m.py").write_text(
         textwrap.dedent(
             """\
-            import sys, time, tether
+            import os, sys, time, tether
             from tqdm import tqdm
             tether.add_condition("loss", lambda v: v < 0.5)
             for i in range(1000):
                 tether.report(loss=1 - i / 1000, step=i)
             tether.notify("halfway")
             for i in tqdm(range(4), file=sys.stdout, mininterval=0):
-                time.sleep(0.6 if i == 2 else 0.05)
+                while i == 2 and not os.path.exists("go"):  # the test has seen the progress
+                    time.sleep(0.05)
             """
         )
     )
     tether("run", "m.py")
-    deadline = time.time() + 20
-    progress = None
-    while time.time() < deadline and progress is None:
-        progress = tether.json("ls")[0]["progress"]
-        time.sleep(0.1)
-    assert progress and 0 <= progress["percent"] <= 100
+    progress = wait_for(lambda: tether.json("ls")[0]["progress"], "the job's progress")
+    assert 0 <= progress["percent"] <= 100
+    (tether.cwd / "go").touch()
     tether("wait")
     summary = tether.json("scalars")
     assert summary["loss"]["count"] == 1000
@@ -354,3 +356,10 @@ def test_an_all_digit_uuid_prefix_still_resolves(tether: Tether) -> None:
     store.conn.execute("UPDATE jobs SET uuid = '12345678-aaaa-4aaa-8aaa-aaaaaaaaaaaa'")
     assert store.resolve("12345678").number == 1
     assert store.resolve("1").number == 1
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -39,7 +38,7 @@ def test_nan_and_inf_are_stored_shown_and_reach_conditions(tether: Tether) -> No
 
 
 def test_notify_on_nan_sends_one_notification(tether: Tether, tmp_path: Path) -> None:
-    from test_notifications import Hook
+    from test_notifications import Hook, notifier_passes_later
 
     config = tmp_path / "config"
     config.mkdir()
@@ -52,7 +51,7 @@ def test_notify_on_nan_sends_one_notification(tether: Tether, tmp_path: Path) ->
         tether("run", "--wait", "--notify", hook.url(), "--notify-on", "nan,ended", "nan.py")
         hook.wait(lambda p: "succeeded" in p["title"])
         assert hook.wait(lambda p: "loss became nan" in str(p))
-        time.sleep(1.5)
+        notifier_passes_later(tether, hook)  # what was coming has come
         assert len([p for _, p in hook.posts if "became" in str(p)]) == 1
     finally:
         hook.stop()

@@ -173,7 +173,12 @@ def test_ctrl_c_in_run_wait_says_the_job_keeps_running(tether: Tether) -> None:
     import subprocess
     import time
 
-    _write(tether.cwd / "slow.py", "import time\nprint('started', flush=True)\ntime.sleep(60)\n")
+    _write(
+        tether.cwd / "slow.py",
+        "import os, time\nprint('started', flush=True)\n"
+        "while not os.path.exists('go'):\n    time.sleep(0.05)\n"
+        "print('still here', flush=True)\ntime.sleep(60)\n",
+    )
     proc = tether.popen("run", "--wait", "slow.py", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
     assert b"started" in proc.stdout.readline()
@@ -181,7 +186,11 @@ def test_ctrl_c_in_run_wait_says_the_job_keeps_running(tether: Tether) -> None:
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert b"keeps running" in err and b"tether cancel 1" in err and b"aborted" not in err
-    time.sleep(0.2)
+    (tether.cwd / "go").touch()  # the job goes on after the Ctrl-C: it answers the go file
+    end = time.monotonic() + 60
+    while "still here" not in tether("logs", "1").stdout:
+        assert time.monotonic() < end, "the job did not go on after Ctrl-C"
+        time.sleep(0.05)
     assert tether.json("show", "1")["status"] == "running"  # type: ignore[index]
     tether("cancel", "1")
 

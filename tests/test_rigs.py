@@ -66,9 +66,10 @@ def test_controlmaster(sshd_host: SSHServer) -> None:
         assert sshd_host.run("echo first", options=cm).stdout == "first\n"
         check = sh(*sshd_host.ssh_argv(*cm, "-O", "check"))
         assert "Master running" in check.stderr
-        t0 = time.monotonic()
-        assert sshd_host.run("echo muxed", options=cm).stdout == "muxed\n"
-        assert time.monotonic() - t0 < 2
+        muxed = sshd_host.run("echo muxed", options=[*cm, "-v"])
+        assert muxed.stdout == "muxed\n"
+        assert "auto-mux: Trying existing master" in muxed.stderr  # through the master
+        assert "Authenticated to" not in muxed.stderr  # no login of its own
     finally:
         sh(*sshd_host.ssh_argv(*cm, "-O", "exit"), check=False)
         remove_tree(d)
@@ -84,10 +85,9 @@ def test_second_host_and_link_cut(sshd_host: SSHServer, sshd_host2: SSHServer) -
     ns = sshd_host2.netns
     assert ns is not None
     with ns.link_cut():
-        t0 = time.monotonic()
         r = sshd_host2.run("true", check=False, options=["-o", "ConnectTimeout=1"])
-        assert r.returncode == 255
-        assert time.monotonic() - t0 < 5
+        assert r.returncode == 255  # (the run's own 60 s timeout: it did not hang)
+        assert "timed out" in r.stderr or "Connection" in r.stderr, r.stderr
     assert sshd_host2.run("echo back").stdout == "back\n"
 
 
@@ -149,7 +149,7 @@ def test_idle_sees_new_message(mail_server: MailServer) -> None:
         c.idle()
         mid = m.send(make_message(m.human, m.user, "push", "rerun\n"))
         responses: list[tuple[object, ...]] = []
-        end = time.monotonic() + 10
+        end = time.monotonic() + 60  # a deadline; the loop ends at the EXISTS
         while time.monotonic() < end and not any(
             len(r) > 1 and r[1] == b"EXISTS" for r in responses
         ):

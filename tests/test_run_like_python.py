@@ -202,11 +202,16 @@ def test_a_traceback_names_the_users_files(tether: Tether) -> None:
 
 
 def test_an_edit_after_submit_does_not_change_the_job(tether: Tether) -> None:
-    (tether.cwd / "helper.py").write_text("import time\ntime.sleep(1.5)\nWORD = 'stored'\n")
+    go = tether.cwd / "go"  # the job imports helper only after the edits below
+    (tether.cwd / "helper.py").write_text(
+        f"import os, time\nwhile not os.path.exists({str(go)!r}):\n    time.sleep(0.05)\n"
+        "WORD = 'stored'\n"
+    )
     (tether.cwd / "main.py").write_text("import helper\nprint(helper.WORD)\n")
     tether("run", "main.py")
     (tether.cwd / "helper.py").write_text("WORD = 'edited'\n")
     (tether.cwd / "main.py").write_text("print('edited main')\n")
+    go.touch()
     run = tether("run", "--wait", "main.py")
     assert "edited main" in run.stdout
     logs = tether("logs", "1", check=False, timeout=60)
@@ -239,7 +244,9 @@ def test_spawn_children_run_the_stored_version(tether: Tether) -> None:
     (tether.cwd / "main.py").write_text(
         "import multiprocessing as mp, time\nfrom work import word\n\n"
         "def tag(_):\n    return 'main-stored'\n\n"
-        "if __name__ == '__main__':\n    time.sleep(1.5)\n"
+        "if __name__ == '__main__':\n"
+        f"    while not __import__('os').path.exists({str(tether.cwd / 'go')!r}):\n"
+        "        time.sleep(0.05)\n"
         "    with mp.get_context('spawn').Pool(1) as pool:\n"
         "        print(pool.map(word, [0]), pool.map(tag, [0]))\n"
     )
@@ -248,6 +255,7 @@ def test_spawn_children_run_the_stored_version(tether: Tether) -> None:
     (tether.cwd / "main.py").write_text(
         "from work import word\n\ndef tag(_):\n    return 'main-edited'\n"
     )
+    (tether.cwd / "go").touch()  # only now does it spawn its children
     tether("wait", "1", timeout=120)
     logs = tether("logs", "1").stdout
     assert "['stored'] ['main-stored']" in logs, logs

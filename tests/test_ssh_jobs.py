@@ -11,12 +11,14 @@ import re
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from rigs.sshd import SSHServer
 from ssh_fixtures import Remote, host_cli
+from waiting import wait_for
 
 pytestmark = [pytest.mark.rig, pytest.mark.timeout(300)]
 
@@ -101,16 +103,20 @@ def test_job_survives_a_dropped_link_and_logs_reconnect(host: Remote) -> None:
     _script(
         host,
         "slow.py",
-        "import time\nfor i in range(25):\n    print('tick', i, flush=True)\n    time.sleep(0.2)\n",
+        "import os, time\nfor i in range(25):\n    print('tick', i, flush=True)\n"
+        "    while i == 0 and not os.path.exists('go-on'):  # the rest after the link drop\n"
+        "        time.sleep(0.05)\n",
     )
+    host.remote_project("go-on").unlink(missing_ok=True)
     number = str(host.tt.json("run", "--on", HOST, "--json", "slow.py")["number"])  # type: ignore[index]
     follower = host.tt.popen(
         "logs", "-f", "--on", HOST, number, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert follower.stdout is not None
     first = follower.stdout.readline()
-    assert first.startswith(b"tick")
+    assert first == b"tick 0\n"
     _kill_master(host)
+    host.remote_project("go-on").touch()
     out = follower.stdout.read()  # not communicate(): it would skip what readline buffered
     assert follower.stderr is not None
     err = follower.stderr.read()
@@ -173,12 +179,19 @@ def test_run_on_unknown_host_is_one_line(host: Remote) -> None:
 
 def test_ls_on_table_refreshes_local_records(host: Remote) -> None:
     """`ls --on HOST` (the table, not only --json) updates the local records (issue 17)."""
-    number = host.tt("run", "--on", HOST, "--", "sleep", "1").stdout.strip()
+    go, done = (f"{what}-{uuid.uuid4().hex[:8]}" for what in ("go", "done"))
+    held = f"while [ ! -e {go} ]; do sleep 0.05; done; touch {done}"
+    number = host.tt("run", "--on", HOST, "--", "sh", "-c", held).stdout.strip()
     assert host.tt.json("show", number)["status"] in ("queued", "running")  # type: ignore[index]
-    time.sleep(3)
+    host.remote_project(go).touch()  # only now may it end
+    wait_for(lambda: host.remote_project(done).exists(), "the job to end on the host")
     assert _local_status(host, number) in ("queued", "running")  # nothing asked the host yet
-    host.tt("ls", "--on", HOST)
-    assert _local_status(host, number) == "succeeded"
+
+    def refreshed() -> bool:
+        host.tt("ls", "--on", HOST)  # the only thing here that asks the host
+        return _local_status(host, number) == "succeeded"
+
+    wait_for(refreshed, "ls --on to bring the end home")
 
 
 def _local_status(host: Remote, number: str) -> str:

@@ -24,6 +24,7 @@ from mail_fixtures import (
     unique,
 )
 from rigs.mail import MailServer, make_message, make_reply
+from waiting import wait_for
 
 __all__ = ["config_dir"]
 
@@ -75,30 +76,25 @@ def uids_with(client: Any, message_id: str) -> list[int]:
     return list(client.search(["HEADER", "Message-ID", message_id]))
 
 
-def test_idle_picks_up_a_reply_within_two_seconds(
+def test_idle_picks_up_a_reply_without_polling(
     tether: Tether, config_dir: Path, mail_server: MailServer
 ) -> None:
-    # a 60 s poll interval: only IDLE can explain a pick-up within 2 s
-    setup_steering(tether, mail_server, "--imap-poll", "60")
+    # a 600 s poll interval and a 60 s deadline: only IDLE can explain the pick-up, and the
+    # mail log says what woke the watcher ("idle", not "idle-timeout", "poll" or "start")
+    setup_steering(tether, mail_server, "--imap-poll", "600")
     name = unique("idle")
     script(tether, "slow.py", SLOW)
     number = run(tether, "-n", name, "--notify-on", "started", "slow.py")
     [started] = mails_for(mail_server, name)
-    watch = wait_for_watch(tether)
-    assert watch["mode"] == "idle" and watch["poll"] == 60
+    watch = wait_for_watch(tether)  # recorded once the backlog is handled, right before IDLE
+    assert watch["mode"] == "idle" and watch["poll"] == 600
     assert "by IMAP IDLE" in tether("mail", "log").stdout
-    time.sleep(1.5)  # the watcher has handled what was there and sits in IDLE
 
-    reply = make_reply(started.message, mail_server.human, "stop")
-    landed = time.monotonic()  # an upper bound: the message lands during inject()
-    mail_server.inject(reply)
-    while job_status(tether, number) != "cancelled" and time.monotonic() - landed < 30:
-        time.sleep(0.02)
-    took = time.monotonic() - landed
-    assert job_status(tether, number) == "cancelled"
+    mail_server.inject(make_reply(started.message, mail_server.human, "stop"))
+    wait_for(lambda: job_status(tether, number) == "cancelled", "the mailed stop to cancel")
     entry = log_entry(tether, name)
     assert entry["outcome"] == "quit" and entry["via"] == "idle", entry
-    assert took < 2.0, f"the reply took {took:.2f} s to be acted on"
+    # how fast IDLE picks a reply up is a figure for a benchmark, not an assert here
 
 
 def test_handled_replies_move_to_a_folder_and_ignored_mail_stays(
@@ -123,10 +119,12 @@ def test_handled_replies_move_to_a_folder_and_ignored_mail_stays(
     client = mail_server.imap()
     try:
         assert client.folder_exists(folder)  # created by the agent
-        deadline = time.monotonic() + 10
-        while uids_with(client, bad_id) and time.monotonic() < deadline:
-            time.sleep(0.1)
+
+        def moved() -> bool:
             client.noop()
+            return not uids_with(client, bad_id)
+
+        wait_for(moved, "the answered invalid command to be moved")
         # the command and the answered invalid command were moved, the stranger's mail stays
         assert not uids_with(client, status_id) and not uids_with(client, bad_id)
         assert len(uids_with(client, stranger_id)) == 1
@@ -287,10 +285,8 @@ def test_without_idle_the_watcher_polls_at_its_interval(
         assert wait_for_watch(tether, after=begin)["mode"] == "poll"
         assert "by polling every 1.0 s" in tether("mail", "log").stdout
         reply_id = mail_server.send_reply(ended.message, "status")
-        started = time.monotonic()
         answer = mail_server.wait_for_outbox(lambda r: r.message.get("In-Reply-To") == reply_id)
         assert f"job #{number} {name}: succeeded" in text_of(answer[0])
-        assert time.monotonic() - started < 5  # one poll interval, plus the work
         assert log_entry(tether, name)["via"] == "poll"
     finally:
         stop.set()

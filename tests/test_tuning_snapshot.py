@@ -6,6 +6,7 @@ import os
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -311,7 +312,7 @@ def test_store_inside_the_project_is_not_snapshotted(project: Path) -> None:
     assert not [f for f in files if f.endswith("stray.py")]
 
 
-def test_unchanged_project_of_5000_files_snapshots_fast(
+def test_unchanged_project_of_5000_files_is_not_read_again(
     store: VersionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(snapshot_module, "_RACY_NS", 0)  # files are "old" at once
@@ -326,8 +327,16 @@ def test_unchanged_project_of_5000_files_snapshots_fast(
     script = write(root / "train.py", "lr = 0.1\n")
     first = store.snapshot(script)
     assert len(first.manifest.files) == 5001
-    start = time.perf_counter()
+    opened: list[str] = []
+
+    def counting_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file).startswith(str(root)):
+            opened.append(str(file))
+        return open(file, *args, **kwargs)
+
+    # what makes it fast: the stat cache, so no project file is read again (the speed itself
+    # is a figure for a benchmark, not a wall-clock assert)
+    monkeypatch.setattr(snapshot_module, "open", counting_open, raising=False)
     second = store.snapshot(script)
-    elapsed = time.perf_counter() - start
     assert second.id == first.id
-    assert elapsed < 1.0, f"unchanged snapshot took {elapsed:.2f}s"
+    assert opened == [], f"an unchanged snapshot read {len(opened)} files again"

@@ -66,6 +66,7 @@ def chrome() -> Iterator[object]:
 def _page(chrome: object, web: Web, *, phone: bool = False) -> object:
     size = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 800}
     context = chrome.new_context(viewport=size, has_touch=phone, is_mobile=phone)  # type: ignore[attr-defined]
+    context.set_default_timeout(60000)  # a deadline for a loaded machine, not a time bound
     page = context.new_page()
     page.goto(web.url)  # exchanges the token for the cookie, lands on /
     return page
@@ -101,10 +102,19 @@ def test_table_updates_live_as_a_job_runs_and_finishes(
     page = _page(chrome, web)
     pw.expect(page.locator("#pageinfo")).to_have_text("no jobs", timeout=20000)
     pw.expect(page.locator("#jobs tbody tr")).to_have_count(0)
-    (tether.cwd / "train.py").write_text(TRAIN)
+    # the job holds at step 20 until the page has shown it running (a go file)
+    held = TRAIN.replace(
+        "    time.sleep(0.05)\n",
+        "    time.sleep(0.05)\n"
+        "    while i == 19 and not __import__('os').path.exists('go'):\n"
+        "        time.sleep(0.05)\n",
+    )
+    assert held != TRAIN
+    (tether.cwd / "train.py").write_text(held)
     tether("run", "train.py")
-    pw.expect(_status_cell(page)).to_have_text("running", timeout=20000)
-    pw.expect(_status_cell(page)).to_have_text("succeeded", timeout=30000)
+    pw.expect(_status_cell(page)).to_have_text("running", timeout=60000)
+    (tether.cwd / "go").touch()
+    pw.expect(_status_cell(page)).to_have_text("succeeded", timeout=60000)
     rows = page.locator("#jobs tbody tr")
     pw.expect(rows).to_have_count(1)
     pw.expect(rows).to_contain_text("train.py")
@@ -112,13 +122,13 @@ def test_table_updates_live_as_a_job_runs_and_finishes(
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "jobs-desktop.png"), full_page=True)
     rows.locator("a").click()  # the job's name links to its page
-    pw.expect(page.locator("#title")).to_have_text("#1 train.py", timeout=20000)
+    pw.expect(page.locator("#title")).to_have_text("#1 train.py", timeout=30000)
     pw.expect(page.locator("#status")).to_have_text("succeeded on local (exit 0)")
     log = page.locator("#log")
-    pw.expect(log).to_contain_text("step 39 lr=0.01", timeout=20000)
+    pw.expect(log).to_contain_text("step 39 lr=0.01", timeout=30000)
     pw.expect(log).to_contain_text("step 0 lr=0.01")
     pw.expect(page.locator("#charts .chart p")).to_have_text(
-        "loss: 40 of 40 points, last 0.01", timeout=20000
+        "loss: 40 of 40 points, last 0.01", timeout=30000
     )
     _chart_is_drawn(page, "loss")
     page.screenshot(path=str(SHOTS / "job-desktop.png"), full_page=True)
@@ -130,10 +140,10 @@ def test_cancel_from_the_page_stops_the_job(tether: Tether, web: Web, chrome: ob
     page = _page(chrome, web)
     page.goto(f"{web.base}/jobs/{uuid}")
     status = page.locator("#status")
-    pw.expect(status).to_have_text("running on local", timeout=20000)
+    pw.expect(status).to_have_text("running on local", timeout=60000)
     pw.expect(page.locator("#cancel")).to_be_enabled()
     page.click("#cancel")
-    pw.expect(status).to_have_text(re.compile(r"^cancelled on local"), timeout=30000)
+    pw.expect(status).to_have_text(re.compile(r"^cancelled on local"), timeout=60000)
     pw.expect(page.locator("#cancel")).to_be_disabled()
     assert tether.json("show")["status"] == "cancelled"
     pw.expect(page.locator("#audit")).to_contain_text("cancel (200)", timeout=20000)
@@ -201,15 +211,21 @@ def test_log_streams_and_resumes_after_a_dropped_connection(
     tether: Tether, web_recycling: Web, chrome: object
 ) -> None:
     """The server drops each log stream after 1 s; the page resumes from the byte offset
-    (Last-Event-ID), so the log shown has every line once, in order."""
+    (Last-Event-ID), so the log shown has every line once, in order. The job holds half way
+    until the page has reconnected twice (a go file), so no timing is assumed."""
     (tether.cwd / "p.py").write_text(
-        "import time\nfor i in range(40):\n    print(f'n{i}', flush=True)\n    time.sleep(0.1)\n"
+        "import os, time\n"
+        "for i in range(40):\n"
+        "    print(f'n{i}', flush=True)\n"
+        "    while i == 19 and not os.path.exists('go'):\n"
+        "        time.sleep(0.05)\n"
     )
     tether("run", "p.py")
     uuid = tether.json("show")["uuid"]
     page = _page(chrome, web_recycling)
     page.goto(f"{web_recycling.base}/jobs/{uuid}")
-    page.wait_for_function("window.__tether.log.includes('n3')", timeout=20000)
-    page.wait_for_function("window.__tether.logEnded === true", timeout=30000)
+    page.wait_for_function("window.__tether.log.includes('n19')", timeout=60000)
+    page.wait_for_function("window.__tether.reconnects >= 2", timeout=60000)
+    (tether.cwd / "go").touch()
+    page.wait_for_function("window.__tether.logEnded === true", timeout=60000)
     assert page.evaluate("window.__tether.log").split("\n") == [f"n{i}" for i in range(40)]
-    assert page.evaluate("window.__tether.reconnects") >= 2

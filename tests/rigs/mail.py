@@ -498,7 +498,7 @@ service lmtp {{
     def wait_for_outbox(
         self,
         predicate: Callable[[Accepted], bool] = lambda r: True,
-        timeout: float = 10.0,
+        timeout: float = 60.0,
         count: int = 1,
     ) -> list[Accepted]:
         """Wait until ``count`` accepted messages match ``predicate``; returns all matches."""
@@ -521,7 +521,7 @@ service lmtp {{
         self,
         address: str | None = None,
         predicate: Callable[[EmailMessage], bool] = lambda m: True,
-        timeout: float = 10.0,
+        timeout: float = 60.0,
         count: int = 1,
     ) -> list[EmailMessage]:
         """Wait until ``count`` messages in the Maildir match ``predicate``."""
