@@ -115,7 +115,8 @@ def test_a_failing_mailbox_is_logged_once_and_shown_by_mail_log(
     tether(*smtp_setup_args(mail_server), *_imap_to(dead), "--no-check")
     tether("agent", "start")
     _wait_for(lambda: "fails" in tether("mail", "log").stdout)
-    time.sleep(6)  # past the first retry
+    # the first retry comes 5 s later; the count of tries is the sign it has happened
+    _wait_for(lambda: ", 2 tries)" in tether("mail", "log").stdout, timeout=60)
     out = tether("mail", "log").stdout
     assert "the mailbox INBOX on 127.0.0.1 fails" in out, out
     assert ("refused the connection" if password else "no IMAP password") in out, out

@@ -340,3 +340,12 @@ def test_unchanged_project_of_5000_files_is_not_read_again(
     second = store.snapshot(script)
     assert second.id == first.id
     assert opened == [], f"an unchanged snapshot read {len(opened)} files again"
+
+
+def test_a_folder_named_like_a_marker_file_is_no_project_marker(tmp_path: Path) -> None:
+    (tmp_path / "proj" / "setup.py").mkdir(parents=True)  # a folder, not setuptools' file
+    (tmp_path / "proj" / "pyproject.toml").mkdir()
+    script = write(tmp_path / "proj" / "s.py", "")
+    assert find_project_root(script) != tmp_path / "proj"
+    write(tmp_path / "proj" / "tether.toml", "")
+    assert find_project_root(script) == tmp_path / "proj"

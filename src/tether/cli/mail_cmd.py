@@ -283,7 +283,8 @@ def mail_log(last: int) -> None:
             click.echo(f"not watching {where} (the watcher stopped at {since})")
         elif watch.get("mode") == "failing":
             click.echo(
-                f"the mailbox {where} fails (since {since}): {watch.get('error', '?')}; "
+                f"the mailbox {where} fails (since {since}, {watch.get('tries', 1)} tries): "
+                f"{watch.get('error', '?')}; "
                 "fix it with `tether mail setup`, the notifier retries on its own"
             )
         else:

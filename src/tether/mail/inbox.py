@@ -112,6 +112,7 @@ class InboxWatcher:
         s = self.settings
         delay = RETRY_FIRST
         failing: str | None = None
+        tries, since = 0, 0.0
         while not should_stop():
             try:
                 client = self.connect()
@@ -119,7 +120,7 @@ class InboxWatcher:
                     delay = RETRY_FIRST
                     if failing is not None:
                         log.info("IMAP %s:%d: connected again", s.host, s.port)
-                        failing = None
+                        failing, tries = None, 0
                     self._serve(client, should_stop)
                 finally:
                     try:
@@ -130,11 +131,12 @@ class InboxWatcher:
                 reason = describe_imap_error(exc, s)
                 if reason != failing:
                     log.warning("%s (retrying, at most every %.0f s)", reason, RETRY_MAX)
-                    record_watch(
-                        self.home, mode="failing", host=s.host, folder=s.folder, poll=s.poll,
-                        error=reason,
-                    )  # fmt: skip
-                    failing = reason
+                    failing, tries, since = reason, 0, time.time()
+                tries += 1  # every try is counted where `mail log` reads it; logged once
+                record_watch(
+                    self.home, mode="failing", host=s.host, folder=s.folder, poll=s.poll,
+                    error=reason, tries=tries, since=since,
+                )  # fmt: skip
                 end = time.monotonic() + delay
                 while time.monotonic() < end and not should_stop():
                     time.sleep(0.2)

@@ -45,6 +45,7 @@ class Notifier:
         self._inbox_error: str | None = None
         self._inbox_retry_at = 0.0
         self._inbox_delay = INBOX_RETRY_FIRST
+        self._inbox_tries, self._inbox_since = 0, 0.0
 
     def _on_term(self, signum: int, frame: Any) -> None:
         self.stopping = True
@@ -92,9 +93,11 @@ class Notifier:
         except TetherError as exc:
             if self._inbox_error != str(exc):
                 log.warning("replies by mail are off: %s", exc)
-                self._record_inbox_failure(config, str(exc))
                 self._inbox_error = str(exc)
                 self._inbox_delay = INBOX_RETRY_FIRST
+                self._inbox_tries, self._inbox_since = 0, time.time()
+            self._inbox_tries += 1  # every try is counted for `mail log`; logged once
+            self._record_inbox_failure(config, str(exc))
             self._inbox_retry_at = now + self._inbox_delay
             self._inbox_delay = min(self._inbox_delay * 2, INBOX_RETRY_MAX)
             return None
@@ -118,6 +121,7 @@ class Notifier:
             record_watch(
                 self.home, mode="failing", host=str(imap.get("host", "?")),
                 folder=str(imap.get("folder", "INBOX")), poll=imap.get("poll", 30.0), error=error,
+                tries=self._inbox_tries, since=self._inbox_since,
             )  # fmt: skip
         except Exception as exc:  # the store is busy or gone: the log line is still there
             log.warning("could not record the mailbox failure: %s", exc)

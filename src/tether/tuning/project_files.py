@@ -84,8 +84,10 @@ def find_project_root(script: Path) -> Path | None:
     (``.git``, ``pyproject.toml``, ``setup.py``, ``tether.toml``, ``.tetherignore``)."""
     folder = Path(os.path.abspath(script)).parent
     for candidate in (folder, *folder.parents):
-        if any(os.path.lexists(candidate / marker) for marker in PROJECT_MARKERS):
-            return candidate
+        if os.path.lexists(candidate / ".git") or any(
+            os.path.isfile(candidate / marker) for marker in PROJECT_MARKERS[1:]
+        ):
+            return candidate  # .git may be a folder or a file (worktrees); the rest files
     return None
 
 
