@@ -411,3 +411,52 @@ def test_a_rerun_mail_names_the_parents_value_written_in_its_script(
         assert param_changes(store, store.get(1)) == {}
     finally:
         store.close()
+
+
+def test_an_event_line_of_any_size_never_stops_later_messages(
+    tether: Tether, config_dir: Path, hook: Hook
+) -> None:
+    name = unique("huge")
+    script(
+        tether,
+        "huge.py",
+        """
+        import json
+        import os
+        import time
+        import tether
+        tether.notify("x" * (2 * 1024 * 1024))  # cut by tether.notify itself
+        path = os.path.join(os.environ["TETHER_JOB_DIR"], "events.jsonl")
+        with open(path, "a") as f:  # a line no cap cut (an older tether, another writer)
+            event = {"time": time.time(), "kind": "message", "text": "y" * (3 * 1024 * 1024)}
+            f.write(json.dumps(event) + "\\n")
+        tether.notify("after the big ones")
+        """,
+    )
+    number = run(tether, "-n", name, "--notify", hook.url(), "--notify-on", "message", "huge.py")
+    tether("wait", str(number))
+    hook.wait(lambda p: name in p["title"] and "after the big ones" in p["title"])
+    job_dir = Path(str(tether.json("show", str(number))["job_dir"]))  # type: ignore[index]
+    first = json.loads((job_dir / "events.jsonl").open("rb").readline())
+    assert first["text"].endswith("characters cut by tether]")
+    assert len(first["text"]) < 70 * 1024
+
+
+def test_an_event_line_too_long_to_read_is_skipped_with_a_note(tmp_path: Path) -> None:
+    from tether.notify.watcher import MAX_EVENT_BYTES, _new_events
+    from tether.store.outbox import WatchState
+
+    path = tmp_path / "events.jsonl"
+    huge = json.dumps({"kind": "message", "text": "y" * (MAX_EVENT_BYTES * 3)}) + "\n"
+    path.write_text(huge + json.dumps({"kind": "message", "text": "later"}) + "\n")
+    state = WatchState(job=1)
+    found = _new_events(path, state)
+    assert [event["text"] for _, event in found] == [
+        f"(an event of {len(huge)} bytes was too long to read; it was skipped)",
+        "later",
+    ]
+    whole = path.stat().st_size
+    assert state.events_offset == whole
+    with path.open("a") as f:
+        f.write('{"kind": "message", "text": "torn')  # its end is not written yet
+    assert _new_events(path, state) == [] and state.events_offset == whole

@@ -93,25 +93,9 @@ class Watcher:
 
     def _events(self, job: Job, state: WatchState, add: Any) -> None:
         """Messages (those read in one look go out together) and conditions turning true."""
-        path = Path(job.job_dir) / EVENTS_FILE
-        try:
-            with open(path, "rb") as f:
-                f.seek(state.events_offset)
-                data = f.read(MAX_EVENT_BYTES)
-        except OSError:
-            return
-        end = data.rfind(b"\n") + 1  # only whole lines; a torn last line waits
-        offset = state.events_offset
         texts: list[str] = []
         first_message: int | None = None
-        for line in data[:end].splitlines(keepends=True):
-            here, offset = offset, offset + len(line)
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(event, dict):
-                continue
+        for here, event in _new_events(Path(job.job_dir) / EVENTS_FILE, state):
             if event.get("kind") == "message":
                 texts.append(str(event.get("text", "")))
                 first_message = here if first_message is None else first_message
@@ -135,7 +119,6 @@ class Watcher:
                 f"event:{first_message}",
                 lambda: build_context(self.store, job, "message", messages=texts),
             )
-        state.events_offset = offset
 
     def _interval(
         self, job: Job, state: WatchState, settings: NotifySettings, now: float, add: Any
@@ -193,3 +176,53 @@ def _met_values(values: object) -> dict[str, float]:
         except (TypeError, ValueError):
             continue
     return met
+
+
+def _new_events(path: Path, state: WatchState) -> list[tuple[int, dict[str, Any]]]:
+    """The whole event lines written since ``state.events_offset`` (which moves past them),
+    each with its byte offset. A line too long to read at once becomes a message saying it
+    was skipped; a torn last line waits for the next look."""
+    found: list[tuple[int, dict[str, Any]]] = []
+    offset = state.events_offset
+    try:
+        f = open(path, "rb")  # noqa: SIM115
+    except OSError:
+        return found
+    with f:
+        while True:
+            f.seek(offset)
+            data = f.read(MAX_EVENT_BYTES)
+            end = data.rfind(b"\n") + 1
+            if end == 0:
+                skipped = _skip_long_line(path, offset) if len(data) == MAX_EVENT_BYTES else None
+                if skipped is None:
+                    break  # nothing new, or a line whose end is not written yet
+                note = f"(an event of {skipped} bytes was too long to read; it was skipped)"
+                found.append((offset, {"kind": "message", "text": note}))
+                offset += skipped
+                continue
+            for line in data[:end].splitlines(keepends=True):
+                here, offset = offset, offset + len(line)
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, dict):
+                    found.append((here, event))
+            if len(data) < MAX_EVENT_BYTES:
+                break
+    state.events_offset = offset
+    return found
+
+
+def _skip_long_line(path: Path, start: int) -> int | None:
+    """The length (newline included) of the line at ``start``, or None while it is unfinished."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        length = 0
+        while block := f.read(1 << 20):
+            newline = block.find(b"\n")
+            if newline >= 0:
+                return length + newline + 1
+            length += len(block)
+    return None

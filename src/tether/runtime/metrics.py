@@ -118,14 +118,23 @@ def _number(value: Any) -> float | None:
 
 
 _reporter: Reporter | None = None
-_pid = os.getpid()
+_forked = False  # set in a forked child (e.g. a DataLoader worker): it sets up its own
+
+
+def _after_fork_in_child() -> None:
+    global _reporter, _forked
+    _reporter = None  # the parent's buffer and flush thread are not this process's
+    _forked = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _get() -> Reporter | None:
-    global _reporter, _pid
-    if _pid != os.getpid():  # forked child (e.g. a DataLoader worker): start afresh
-        _pid = os.getpid()
-        _reporter = None
+    """The reporter of a forked child, set up on its first report (no syscall per call)."""
+    global _forked
+    if _forked:
+        _forked = False
         _set_up()
     return _reporter
 
@@ -154,7 +163,7 @@ _set_up()
 
 def report(step: int | None = None, **scalars: Any) -> None:
     """Record metrics, e.g. ``tether.report(loss=0.3, acc=0.91)``; ``step`` is optional."""
-    reporter = _reporter if _pid == os.getpid() else _get()
+    reporter = _reporter or _get()
     if reporter is not None:
         reporter.add(step, scalars)
 

@@ -1,0 +1,36 @@
+"""A robust agent and runtime (issue 32): each fault checked through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import Tether
+
+FORKING = """import os
+import tether
+
+tether.report(parent=1)
+pid = os.fork()
+if pid == 0:  # a DataLoader-style worker reports on its own
+    tether.report(child=2)
+    tether.flush()
+    os._exit(0)
+os.waitpid(pid, 0)
+tether.report(parent=3)
+"""
+
+
+def _metric_lines(t: Tether) -> list[dict[str, object]]:
+    job_dir = Path(str(t.json("show")["job_dir"]))  # type: ignore[index]
+    text = (job_dir / "metrics.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_report_in_a_forked_child_writes_its_own_points_once(tether: Tether) -> None:
+    (tether.cwd / "fork.py").write_text(FORKING)
+    tether("run", "--wait", "fork.py")
+    values = [line["values"] for line in _metric_lines(tether)]
+    assert sorted(values, key=str) == sorted(
+        [{"parent": 1.0}, {"child": 2.0}, {"parent": 3.0}], key=str
+    )
