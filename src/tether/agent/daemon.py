@@ -210,6 +210,9 @@ class Agent:
         params = job.extra.get("params")
         if params:
             env[context.ENV_PARAMS] = json.dumps(params)
+        # SIGTERM (a cancel) stays blocked in the new supervisor until it can act on it: the
+        # agent's own handler, inherited across the fork, would swallow it.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         pid = os.fork()
         if pid == 0:
             self.sock.close()
@@ -217,6 +220,7 @@ class Agent:
             supervise(
                 job.command, job.cwd, env, job_dir, Path(job.log_path), self.address, job.number
             )
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         self.children.add(pid)
         self.store.update(
             job.number, supervisor_pid=pid, supervisor_started=processes.start_time(pid)

@@ -23,6 +23,9 @@ DEFAULT_GRACE = 10.0
 GRACE_FILE = "cancel-grace"
 
 
+_TEST_DELAY = "TETHER_TEST_SUPERVISOR_DELAY"
+
+
 def supervise(
     command: list[str],
     cwd: str,
@@ -35,6 +38,8 @@ def supervise(
     """Run in the forked child: start the job, wait for it, write the result, never return."""
     code = 1
     try:
+        if _TEST_DELAY in os.environ:  # fault tests: widen the window before the job starts
+            time.sleep(float(os.environ[_TEST_DELAY]))
         os.setsid()
         for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGCHLD, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_DFL)
@@ -55,11 +60,32 @@ def _run(
     notify_address: str | bytes | None,
     number: int,
 ) -> int:
+    state: dict[str, Any] = {"cancelled": False, "procs": [], "pid": None}
+
+    def on_term(signum: int, frame: Any) -> None:
+        if state["cancelled"]:
+            return
+        state["cancelled"] = True
+        state["procs"] = processes.tree(state["pid"])
+        processes.signal_group_and_tree(state["pid"], state["procs"], signal.SIGTERM)
+        signal.alarm(max(1, round(_grace(job_dir))))
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        procs = state["procs"] + processes.tree(state["pid"])
+        processes.signal_group_and_tree(state["pid"], procs, signal.SIGKILL)
+
+    # A cancel (SIGTERM) waits, blocked, until the job's pid is known; then it is acted on.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGALRM, on_alarm)
     job_dir.mkdir(parents=True, exist_ok=True)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     pid = os.fork()
     if pid == 0:  # the job
         _exec_job(command, cwd, env, log_fd)
+    state["pid"] = pid
+    with contextlib.suppress(OSError):  # as the job does itself: its group exists from now on
+        os.setpgid(pid, pid)
     os.close(log_fd)
     write_json_atomic(
         job_dir / RUN_FILE,
@@ -70,22 +96,7 @@ def _run(
             "started": time.time(),
         },
     )
-
-    state: dict[str, Any] = {"cancelled": False, "procs": []}
-
-    def on_term(signum: int, frame: Any) -> None:
-        if state["cancelled"]:
-            return
-        state["cancelled"] = True
-        state["procs"] = processes.tree(pid)
-        processes.signal_group_and_tree(pid, state["procs"], signal.SIGTERM)
-        signal.alarm(max(1, round(_grace(job_dir))))
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        processes.signal_group_and_tree(pid, state["procs"] + processes.tree(pid), signal.SIGKILL)
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGALRM, on_alarm)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     sampler = sampling.start(pid, job_dir)
     _, status = os.waitpid(pid, 0)
     sampler.set()
@@ -111,6 +122,7 @@ def _exec_job(command: list[str], cwd: str, env: dict[str, str], log_fd: int) ->
         os.setpgid(0, 0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked since the fork
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(log_fd, 1)
