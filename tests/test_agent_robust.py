@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
+import sqlite3
 from pathlib import Path
 
 import psutil
+import pytest
 
 from conftest import Tether
+from waiting import wait_for
 
 FORKING = """import os
 import tether
@@ -59,3 +64,67 @@ def test_a_cancel_right_after_the_start_is_never_lost(tether: Tether) -> None:
         and (p.info["environ"] or {}).get("TETHER_HOME") == str(tether.home)
     ]  # fmt: skip
     assert leftover == []
+
+
+def test_a_failing_step_is_logged_once_paused_with_backoff_and_recovers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tether.agent.steps import Steps
+
+    now = [100.0]
+    steps = Steps(clock=lambda: now[0])
+    calls: list[float] = []
+    broken = [True]
+
+    def step() -> None:
+        calls.append(now[0])
+        if broken[0]:
+            raise RuntimeError("database is locked")
+
+    with caplog.at_level(logging.INFO, logger="tether.agent"):
+        for _ in range(200):  # 20 s of 0.1 s ticks
+            steps.run("schedule", step)
+            now[0] += 0.1
+        broken[0] = False
+        for _ in range(400):
+            steps.run("schedule", step)
+            now[0] += 0.1
+    failures = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert len(failures) == 1 and "database is locked" in failures[0].getMessage()
+    gaps = [b - a for a, b in itertools.pairwise(calls[:5])]  # ticks are 0.1 s apart
+    for gap, pause in zip(gaps, [1.0, 2.0, 4.0, 8.0], strict=True):
+        assert pause - 1e-6 <= gap <= pause + 0.1 + 1e-6, gaps
+    assert any("works again" in r.getMessage() for r in caplog.records)
+    assert steps.run("schedule", step) and "schedule" not in steps.failing
+
+
+def test_the_store_locked_longer_than_the_busy_timeout_does_not_end_the_agent(
+    tether: Tether, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the store's write lock well past the busy timeout (shortened
+    to 0.2 s for the test) while a job waits to be claimed: the agent logs it once, waits
+    with backoff, and runs the job once the lock is gone."""
+    from tether.jobs.submit import build_spec, queue
+
+    monkeypatch.setenv("TETHER_DB_BUSY_TIMEOUT_MS", "200")
+    tether.env["TETHER_DB_BUSY_TIMEOUT_MS"] = "200"
+    spec = build_spec(["echo", "it ran"], cwd=str(tether.cwd), home=tether.home)
+    [job] = queue([spec], tether.home, start_agent=False)
+    holder = sqlite3.connect(str(tether.home / "tether.db"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        tether("agent", "start")  # it finds the job queued and cannot claim it
+        pid = tether.json("agent", "status")["pid"]  # type: ignore[index]
+        log = tether.home / "agent.log"
+        wait_for(
+            lambda: "'schedule' failed" in log.read_text() or not psutil.pid_exists(pid),
+            "the agent's scheduling to meet the lock",
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    tether("wait", str(job.number), timeout=120)
+    assert "it ran" in tether("logs", str(job.number)).stdout
+    assert tether.json("agent", "status")["pid"] == pid  # type: ignore[index]
+    text = log.read_text()
+    assert text.count("'schedule' failed") == 1, text  # once, not once per tick

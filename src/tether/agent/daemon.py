@@ -22,6 +22,7 @@ from typing import Any
 
 from tether.agent import control, logfile, processes
 from tether.agent.scheduling import Scheduler
+from tether.agent.steps import Steps
 from tether.agent.supervisor import supervise
 from tether.jobs import lifecycle, state
 from tether.notify.service import NotifierProcess
@@ -43,6 +44,7 @@ class Agent:
         self.stopping = False
         self.children: set[int] = set()
         self.started = time.time()
+        self.steps = Steps()
 
     def serve(self) -> None:
         """Run until SIGTERM. Exits quietly if another agent already serves this home."""
@@ -112,18 +114,18 @@ class Agent:
     def loop(self) -> None:
         last_reconcile = time.monotonic()
         while not self.stopping:
-            self.schedule()
-            self.notifier.ensure()
+            self.steps.run("schedule", self.schedule)
+            self.steps.run("notifier", self.notifier.ensure)
             try:
                 ready, _, _ = select.select([self.sock], [], [], TICK)
             except InterruptedError:
                 continue
             if ready:
-                self.handle_messages()
-            self.reap()
-            self.slurm.tick()
+                self.steps.run("messages", self.handle_messages)
+            self.steps.run("reap", self.reap)
+            self.steps.run("slurm", self.slurm.tick)
             if time.monotonic() - last_reconcile > RECONCILE_EVERY:
-                self.reconcile_all()
+                self.steps.run("reconcile", self.reconcile_all)
                 last_reconcile = time.monotonic()
 
     def handle_messages(self) -> None:

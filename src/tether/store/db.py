@@ -7,6 +7,7 @@ run beside one writer; every write is a short ``BEGIN IMMEDIATE`` transaction, a
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,21 +17,31 @@ from tether.errors import TetherError
 from tether.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 30_000
+#: Overrides the busy timeout (milliseconds): fault tests shorten it to hold the lock briefly.
+BUSY_TIMEOUT_ENV = "TETHER_DB_BUSY_TIMEOUT_MS"
 
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open the store at ``path``, creating or migrating it as needed."""
+    busy_ms = _busy_timeout_ms()
     conn = sqlite3.connect(
-        str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        str(path), timeout=busy_ms / 1000, isolation_level=None, check_same_thread=False
     )
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version != SCHEMA_VERSION:
         _migrate(conn, path)
     return conn
+
+
+def _busy_timeout_ms() -> int:
+    try:
+        return max(1, int(os.environ.get(BUSY_TIMEOUT_ENV, BUSY_TIMEOUT_MS)))
+    except ValueError:
+        return BUSY_TIMEOUT_MS
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
