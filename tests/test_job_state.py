@@ -108,3 +108,26 @@ def test_mirror_copies_allowed_moves_only(store: JobStore, tmp_path: Path) -> No
 )
 def test_one_exit_code_rule(status: str, code: int | None, want: int) -> None:
     assert state.exit_code_of(status, code) == want
+
+
+def test_no_module_but_the_store_primitives_writes_a_jobs_status() -> None:
+    """Every status move goes through tether.jobs.state, whose only writes are the two
+    compare-and-set primitives of JobStore (the agent's claim included)."""
+    import re
+
+    import tether
+
+    root = Path(tether.__file__).parent
+    writes = re.compile(r"UPDATE\s+jobs\s+SET\s+[^;]*\bstatus\s*=", re.I | re.S)
+    found = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if writes.search(path.read_text())
+    )
+    assert found == ["store/jobs.py"], found
+    callers = sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if re.search(r"store\.(set_status|claim_next)\(", path.read_text())
+    )
+    assert callers == ["jobs/state.py"], callers

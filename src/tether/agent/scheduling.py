@@ -18,7 +18,6 @@ from typing import Any
 from tether.agent import gpus
 from tether.jobs import depends, retry
 from tether.jobs import state as job_state
-from tether.store.db import transaction
 from tether.store.jobs import CANCELLED, QUEUED, RUNNING, Job, JobStore
 
 log = logging.getLogger("tether.agent")
@@ -131,18 +130,8 @@ class Scheduler:
     def _claim(
         self, number: int, chosen: list[gpus.Gpu] | None
     ) -> tuple[Job, dict[str, str]] | None:
-        conn = self.store.conn
-        with transaction(conn):
-            row = conn.execute(
-                "UPDATE jobs SET status = ?, started = ? WHERE number = ? AND status = ?",
-                (RUNNING, time.time(), number, QUEUED),
-            )
-            if row.rowcount != 1:
-                return None
-            if chosen:
-                conn.execute(
-                    "UPDATE jobs SET extra = json_set(extra, '$.gpu_held', json(?)) "
-                    "WHERE number = ?",
-                    (json.dumps([g.index for g in chosen]), number),
-                )
-        return self.store.get(number), (gpus.env_for(chosen) if chosen else {})
+        held = [g.index for g in chosen] if chosen else None
+        job = job_state.claim(self.store, number, held_gpus=held)
+        if job is None:
+            return None
+        return job, (gpus.env_for(chosen) if chosen else {})

@@ -57,6 +57,16 @@ def claim_next(store: JobStore, target: str = "local") -> Job | None:
     return store.claim_next(target)
 
 
+def claim(store: JobStore, number: int, *, held_gpus: list[int] | None = None) -> Job | None:
+    """queued -> running for the job the agent chose to start (with the GPUs it will hold);
+    None when the job is no longer queued (cancelled meanwhile)."""
+    if not store.set_status(number, RUNNING, only_if=QUEUED, started=time.time()):
+        return None
+    if held_gpus:
+        store.merge_extra(number, gpu_held=held_gpus)
+    return store.get(number)
+
+
 def requeue(store: JobStore, job: Job) -> bool:
     """running -> queued for a job claimed by an agent that died before starting it."""
     check(job.status, QUEUED)
@@ -143,6 +153,7 @@ __all__ = [
     "allowed",
     "cancel_queued",
     "check",
+    "claim",
     "claim_next",
     "exit_code_of",
     "finish",
