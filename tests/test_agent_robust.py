@@ -128,3 +128,34 @@ def test_the_store_locked_longer_than_the_busy_timeout_does_not_end_the_agent(
     assert tether.json("agent", "status")["pid"] == pid  # type: ignore[index]
     text = log.read_text()
     assert text.count("'schedule' failed") == 1, text  # once, not once per tick
+
+
+@pytest.mark.parametrize("step", [3600.0, -3600.0])
+def test_a_wall_clock_step_never_makes_a_live_process_look_gone(
+    monkeypatch: pytest.MonkeyPatch, step: float
+) -> None:
+    """Liveness is the pid plus the kernel's start count (seconds after boot), not a wall-clock
+    time: the clock is stepped here the way psutil sees it (its boot time moves with the
+    wall clock), and a process started before the step is still the same process after it."""
+    import subprocess
+
+    import psutil._pslinux as linux
+
+    from tether.agent import processes
+
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        started = processes.start_time(child.pid)
+        legacy = psutil.Process(child.pid).create_time()  # what older records hold
+        assert processes.is_alive(child.pid, started)
+        real = linux.boot_time
+        monkeypatch.setattr(linux, "boot_time", lambda: real() + step)
+        assert psutil.Process(child.pid).create_time() != pytest.approx(legacy, abs=1)
+        assert processes.is_alive(child.pid, started)
+        assert not processes.is_alive(child.pid, started + 1)  # another process's start
+        monkeypatch.setattr(linux, "boot_time", real)
+        assert processes.is_alive(child.pid, legacy)  # older records still read
+    finally:
+        child.kill()
+        child.wait()
+    assert not processes.is_alive(child.pid, started)

@@ -7,9 +7,30 @@ import signal
 
 import psutil
 
+# A start time below this is seconds after boot (Linux, read from /proc: no wall clock in
+# it, so a clock step never makes a live job look gone); above it, seconds since the epoch
+# (other systems, and records written by older versions).
+_EPOCH_FLOOR = 1e9
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _since_boot(pid: int) -> float | None:
+    """When ``pid`` started, in seconds after boot (the kernel's own count), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        return int(fields[19]) / _CLOCK_TICKS  # field 22 of stat(5): starttime
+    except (OSError, ValueError, IndexError):
+        return None
+
 
 def start_time(pid: int) -> float | None:
-    """The process's creation time, or None if there is no such process."""
+    """An identity of the process's start that no clock step changes (seconds after boot on
+    Linux; the creation time elsewhere), or None if there is no such process."""
+    since_boot = _since_boot(pid)
+    if since_boot is not None:
+        return since_boot
     try:
         return psutil.Process(pid).create_time()
     except (psutil.Error, ValueError):
@@ -17,17 +38,20 @@ def start_time(pid: int) -> float | None:
 
 
 def is_alive(pid: int | None, started: float | None) -> bool:
-    """True if ``pid`` runs and is the same process that started at ``started``."""
+    """True if ``pid`` runs and is the same process that started at ``started`` (a value of
+    :func:`start_time`)."""
     if not pid:
         return False
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        created = proc.create_time()
+        if started is None:
+            return True
+        created = _since_boot(pid) if started < _EPOCH_FLOOR else proc.create_time()
     except (psutil.Error, ValueError):
         return False
-    return started is None or abs(created - started) < 0.05
+    return created is not None and abs(created - started) < 0.05
 
 
 def tree(pid: int) -> list[psutil.Process]:
