@@ -8,6 +8,7 @@ if importlib.util.find_spec("rigs") is not None:
     pytest_plugins = ["rigs.plugin"]
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# A suite started in the background by a non-interactive shell (nohup, some CI runners)
+# inherits SIGINT ignored, and so would every CLI it starts: the Ctrl-C tests would then wait
+# for nothing. A Python handler here is reset to the default across exec in the children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class Tether:
