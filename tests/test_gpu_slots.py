@@ -139,3 +139,53 @@ def test_bad_gpu_values_are_refused(gpu_tether: Tether) -> None:
         proc = gpu_tether("run", *args, "--", "true", check=False)
         assert proc.returncode != 0 and words in proc.stderr, proc.stderr
     assert gpu_tether.json("ls") == []
+
+
+def test_a_hanging_nvidia_smi_never_holds_back_jobs_that_need_no_gpu(
+    gpu_tether: Tether, tmp_path: Path
+) -> None:
+    """nvidia-smi runs off the agent's loop: while it hangs (a file makes the stand-in wait),
+    jobs without --gpus queued after a waiting GPU job run at once, many of them."""
+    t = gpu_tether
+    hold = tmp_path / "smi-hangs"
+    t.env["NVIDIA_SMI_STANDIN_HOLD"] = str(hold)
+    t.env["NVIDIA_SMI_STANDIN_USED"] = "81920,81920"  # both GPUs full: the GPU job waits
+    t("agent", "start")
+    gpu_job = t("run", "--gpus", "1", "--gpu-mem", "10G", "--", "true").stdout.strip()
+    hold.touch()  # from now on every nvidia-smi call hangs
+    try:
+        cpu_jobs = [t("run", "--", "true").stdout.strip() for _ in range(12)]
+        for number in cpu_jobs:  # the old loop lost 10 s (the timeout) per pass to each
+            t("wait", number, timeout=60)
+            assert _status(t, number) == "succeeded"
+        assert _status(t, gpu_job) == "queued"
+    finally:
+        hold.unlink()
+    t("cancel", gpu_job)
+
+
+def test_a_gpu_job_that_cannot_be_placed_says_why(gpu_tether: Tether, tmp_path: Path) -> None:
+    t = gpu_tether
+    broken = tmp_path / "driver-gone"
+    t.env["NVIDIA_SMI_STANDIN_BROKEN"] = str(broken)
+    t.env["NVIDIA_SMI_STANDIN_USED"] = "81920,81920"
+    t("agent", "start")
+    number = t("run", "--gpus", "2", "--gpu-mem", "10G", "--", "true").stdout.strip()
+    _until(lambda: "2 free GPUs with 10240 MiB free" in str(t.json("show", number)["reason"]))
+    broken.touch()  # the driver goes away after the submit
+    _until(
+        lambda: "nvidia-smi failed: NVIDIA-SMI has failed" in str(t.json("show", number)["reason"])
+    )
+    assert str(t.json("show", number)["reason"]).startswith("waiting: ")
+    shown = " ".join(t("show", number).stdout.split())
+    assert "reason waiting: 2 free GPUs" in shown and "nvidia-smi failed" in shown
+    t("cancel", number)
+
+
+def test_ls_shows_why_a_queued_job_waits(gpu_tether: Tether) -> None:
+    t = gpu_tether
+    t.env["NVIDIA_SMI_STANDIN_USED"] = "81920,81920"
+    t("agent", "start")
+    number = t("run", "--gpus", "1", "--gpu-mem", "10G", "--", "true").stdout.strip()
+    _until(lambda: "waiting: 1 free GPU with 10240 MiB free" in " ".join(t("ls").stdout.split()))
+    t("cancel", number)

@@ -3,11 +3,26 @@
 output of a real two-GPU ``nvidia-smi`` for the two queries tether makes. The memory used
 per GPU comes from $NVIDIA_SMI_STANDIN_USED (MiB, comma-separated) so a test can fill a GPU;
 $NVIDIA_SMI_STANDIN_COUNT (default 2) and $NVIDIA_SMI_STANDIN_TOTAL (MiB per GPU, default
-81920) make it report another number or size of GPUs.
+81920) make it report another number or size of GPUs. $NVIDIA_SMI_STANDIN_HOLD and
+$NVIDIA_SMI_STANDIN_BROKEN name files that make it hang or fail while they exist.
 """
 
 import os
 import sys
+import time
+
+# Fault hooks: while the file $NVIDIA_SMI_STANDIN_HOLD names exists, hang (a slow driver);
+# while $NVIDIA_SMI_STANDIN_BROKEN names an existing file, fail as a lost driver does.
+HOLD = os.environ.get("NVIDIA_SMI_STANDIN_HOLD")
+while HOLD and os.path.exists(HOLD):
+    time.sleep(0.05)
+BROKEN = os.environ.get("NVIDIA_SMI_STANDIN_BROKEN")
+if BROKEN and os.path.exists(BROKEN):
+    print(
+        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
+        "Make sure that the latest NVIDIA driver is installed and running."
+    )
+    sys.exit(9)
 
 GPUS = [
     ("0", "NVIDIA A100-SXM4-80GB", "GPU-4a2f6e1c-0b7d-2c3e-9f10-5d6a7b8c9d01"),

@@ -71,20 +71,26 @@ def available() -> bool:
 
 def query(timeout: float = 10.0) -> list[Gpu] | None:
     """The machine's GPUs now; None when there is no ``nvidia-smi`` (or it fails)."""
+    return read(timeout)[0]
+
+
+def read(timeout: float = 10.0) -> tuple[list[Gpu] | None, str | None]:
+    """The machine's GPUs now, or None and why not (one line)."""
     exe = shutil.which("nvidia-smi")
     if exe is None:
-        return None
+        return None, "no nvidia-smi on the agent's PATH"
     try:
-        out = subprocess.run(
-            [exe, QUERY, "--format=csv"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return parse(out)
+        proc = subprocess.run(
+            [exe, QUERY, "--format=csv"], capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"nvidia-smi did not answer within {timeout:.0f} s"
+    except OSError as exc:
+        return None, f"nvidia-smi could not run: {exc}"
+    if proc.returncode != 0:
+        said = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+        return None, f"nvidia-smi failed: {said[0] if said else f'exit {proc.returncode}'}"
+    return parse(proc.stdout), None
 
 
 def parse_mem(text: str | None) -> int | None:

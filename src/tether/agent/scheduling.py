@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from tether.agent import gpus
+from tether.agent.gpu_reader import GpuReader
 from tether.jobs import depends, retry
 from tether.jobs import state as job_state
 from tether.store.jobs import CANCELLED, QUEUED, RUNNING, Job, JobStore
@@ -31,7 +32,7 @@ _IS_SERVICE = (
 )
 # The queued jobs that may start next: every gated one, and the first ungated one.
 _CANDIDATES = (
-    "SELECT number, extra FROM jobs WHERE status = :q AND target = :t AND NOT "
+    "SELECT number, extra, reason FROM jobs WHERE status = :q AND target = :t AND NOT "
     + _IS_SERVICE
     + " AND (json_extract(extra, '$.gate') IS NOT NULL OR number <= ("
     "  SELECT min(number) FROM jobs WHERE status = :q AND target = :t"
@@ -45,19 +46,17 @@ _SLOTS_USED = "SELECT count(*) FROM jobs WHERE status = :r AND target = :t AND N
 
 
 class Scheduler:
-    """The agent's choice of the next job; ``nvidia-smi`` is asked at most once a pass."""
+    """The agent's choice of the next job; ``nvidia-smi`` is read off the loop (GpuReader)."""
 
-    def __init__(self, store: JobStore) -> None:
+    def __init__(self, store: JobStore, gpu_reader: GpuReader | None = None) -> None:
         self.store = store
-        self._gpus: list[gpus.Gpu] | None = None
-        self._asked = False
+        self.gpu_reader = gpu_reader or GpuReader()
 
     def tick(self) -> None:
         """Once a loop turn: queue retries of failed attempts."""
         for job in retry.process(self.store):
             log.info("job #%d queued as %s", job.number, retry.label(job.extra))
         self._cancel_broken()
-        self._asked = False
 
     def _cancel_broken(self) -> None:
         """End queued jobs whose dependency failed, even while every slot is taken."""
@@ -89,16 +88,24 @@ class Scheduler:
     def claim_next(self) -> tuple[Job, dict[str, str]] | None:
         """Mark the next job that may start as running; return it and its extra environment."""
         rows = self.store.conn.execute(_CANDIDATES, {"q": QUEUED, "t": "local"}).fetchall()
-        for number, extra_text in rows:
+        for number, extra_text, reason in rows:
             gate = (json.loads(extra_text or "{}")).get("gate")
             if not gate:
                 return self._claim(number, None)
-            claimed = self._try_gated(number, gate)
+            claimed = self._try_gated(number, gate, reason)
             if claimed is not None:
                 return claimed
         return None
 
-    def _try_gated(self, number: int, gate: dict[str, Any]) -> tuple[Job, dict[str, str]] | None:
+    def _waiting(self, number: int, old: str | None, why: str) -> None:
+        """Say why a queued job waits (``show``/``ls``), writing only when that changes."""
+        reason = f"waiting: {why}"
+        if reason != old:
+            self.store.update(number, reason=reason)
+
+    def _try_gated(
+        self, number: int, gate: dict[str, Any], reason: str | None = None
+    ) -> tuple[Job, dict[str, str]] | None:
         if float(gate.get("not_before") or 0) > time.time():
             return None
         if gate.get("after") or gate.get("after_any"):
@@ -114,18 +121,19 @@ class Scheduler:
         want = gate.get("gpus")
         if not want:
             return self._claim(number, None)
-        chosen = self._choose_gpus(int(want["count"]), want.get("mem"))
+        count, mem = int(want["count"]), want.get("mem")
+        found, error = self.gpu_reader.latest()  # read at launch, not at submit
+        if not found:
+            self._waiting(number, reason, error or "nvidia-smi reports no GPU")
+            return None
+        chosen = gpus.choose(found, gpus.held(self.store), gpus.allowed(self.store), count, mem)
         if chosen is None:
+            size = f" with {mem} MiB free" if mem else ""
+            need = f"{count} free GPU{'s' if count > 1 else ''}{size}"
+            stale = f" (the last good reading is used: {error})" if error else ""
+            self._waiting(number, reason, need + stale)
             return None
         return self._claim(number, chosen)
-
-    def _choose_gpus(self, count: int, mem: int | None) -> list[gpus.Gpu] | None:
-        if not self._asked:  # read at launch, not at submit; once per pass
-            self._gpus = gpus.query()
-            self._asked = True
-        if not self._gpus:
-            return None
-        return gpus.choose(self._gpus, gpus.held(self.store), gpus.allowed(self.store), count, mem)
 
     def _claim(
         self, number: int, chosen: list[gpus.Gpu] | None

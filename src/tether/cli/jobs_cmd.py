@@ -98,7 +98,7 @@ def ls(
             views.where(job),
             render.duration(job.runtime),
             str(prog) if prog else "",
-            render.metrics_text(views.latest_metrics(job)),
+            _waiting(job) or render.metrics_text(views.latest_metrics(job)),
         )
     if not jobs and status:
         click.echo(f"no {' or '.join(status)} jobs", err=True)
@@ -336,3 +336,9 @@ def _dataset_folders(store: JobStore, removed: list[Job], home: Path) -> list[Pa
         if job.number not in gone:
             found.discard(folder_of(job))  # still used by a job that stays
     return sorted(f for f in found if f is not None and f.is_dir())
+
+
+def _waiting(job: Job) -> str:
+    """Why a queued job waits (``waiting: 2 free GPUs``), shown in place of its metrics."""
+    reason = job.reason or ""
+    return reason if job.status == "queued" and reason.startswith("waiting: ") else ""

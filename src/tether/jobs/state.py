@@ -60,7 +60,7 @@ def claim_next(store: JobStore, target: str = "local") -> Job | None:
 def claim(store: JobStore, number: int, *, held_gpus: list[int] | None = None) -> Job | None:
     """queued -> running for the job the agent chose to start (with the GPUs it will hold);
     None when the job is no longer queued (cancelled meanwhile)."""
-    if not store.set_status(number, RUNNING, only_if=QUEUED, started=time.time()):
+    if not store.set_status(number, RUNNING, only_if=QUEUED, started=time.time(), reason=None):
         return None
     if held_gpus:
         store.merge_extra(number, gpu_held=held_gpus)
