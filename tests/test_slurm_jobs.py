@@ -185,8 +185,10 @@ def test_one_squeue_call_polls_all_jobs(slurm_setup: SlurmSetup, mode: str) -> N
     assert isinstance(rows, list)
     calls = slurm_setup.calls_log()[start:]
     squeue = [c for c in calls if c.startswith("squeue ")]
-    assert len(squeue) == 1, calls
-    assert squeue[0].endswith("--jobs=" + ",".join(ids))
+    # ls asks once; the agent's own poll may fall in this window too: every call (never one
+    # per job) covers all four jobs
+    assert 1 <= len(squeue) <= 2, calls
+    assert all(c.endswith("--jobs=" + ",".join(ids)) for c in squeue), calls
     assert all(not c.startswith(("scontrol", "sacct")) for c in calls), calls
     start = len(slurm_setup.calls_log())
     slurm_setup.tt("cancel", *numbers, timeout=120)
