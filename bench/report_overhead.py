@@ -1,7 +1,8 @@
 """Nanoseconds per ``tether.report(loss=x)`` call, beside a plain ``list.append(dict)`` and
 TensorBoardX's ``SummaryWriter.add_scalar`` (when installed), in the same run.
 
-Goal (issue 2): median <= 2 microseconds per call, within 10x of the plain append.
+Goal (issue 32): median <= 1 microsecond per call, within 4x of the plain append
+(issue 2 asked <= 2 us and 10x).
 Run: ``.venv/bin/python bench/report_overhead.py``
 """
 
@@ -57,8 +58,8 @@ def main() -> None:
     for name, ns in results.items():
         print(f"{name:<26}{ns:>10.0f}{ns / base:>10.1f}")
     ours = results["tether.report(loss=x)"]
-    met = ours <= 2000 and ours <= 10 * base
-    print(f"goal <= 2000 ns and <= 10x append: {'met' if met else 'NOT met'}")
+    met = ours <= 1000 and ours <= 4 * base
+    print(f"goal <= 1000 ns and <= 4x append: {'met' if met else 'NOT met'}")
     with open(os.path.join(folder, "metrics.jsonl")) as f:
         lines = sum(1 for _ in f)
     print(f"points written: {lines} (expected {BATCH * BATCHES})")
