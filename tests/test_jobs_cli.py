@@ -110,10 +110,8 @@ def test_no_such_job_says_so_and_what_to_do(tether: Tether, command: str) -> Non
 def test_an_agent_that_cannot_start_is_one_clear_line(tether: Tether) -> None:
     """The agent dies at once (its lock file is a directory): said at once, with the cause."""
     (tether.home / "agent.lock").mkdir()
-    started = time.monotonic()
     proc = tether("agent", "start", check=False)
-    assert time.monotonic() - started < 8  # not the 10 s start timeout: the exit is noticed
-    assert proc.returncode == 1
+    assert proc.returncode == 1  # "exited at once" below: its exit was seen, no start timeout
     log = tether.home / "agent.log"
     assert _one_error_line(proc) == (
         "tether: error: the agent exited at once (exit code 1): IsADirectoryError: "
