@@ -47,12 +47,6 @@ class GpuReader:
                 self._thread.start()
             return self._reading
 
-    def wait_idle(self, timeout: float) -> None:
-        """Wait for a read in progress (for tests and a clean stop)."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-
     def _refresh(self) -> None:
         try:
             reading = self._read()

@@ -10,15 +10,10 @@ What a snapshot covers: for a script inside a project (the nearest parent folder
 ``.git``, ``pyproject.toml``, ``setup.py``, ``tether.toml`` or ``.tetherignore``), the
 project's ``*.py`` files plus the entry script, honouring ``.gitignore`` and
 ``.tetherignore`` files at any depth (git semantics; ``.tetherignore`` is read after
-``.gitignore`` so it can re-include with ``!``). Always skipped: ``.git/``, virtualenvs
-(``.venv``, ``venv``, any folder holding ``pyvenv.cfg`` or ``conda-meta``), Python
-installs' standard libraries (``lib/python3.11``), ``site-packages``/``dist-packages``,
-``__pycache__``, tool caches, ``node_modules``, ``data/`` folders (unless the folder is a
-Python package, i.e. holds ``__init__.py``, since code imports it), and files over the size
-limit (listed in :attr:`Version.skipped`). The entry script itself is always included.
-For a script outside any project, its own folder is the project, without its hidden folders
-(``~/.local``, ``~/.pyenv``...) and with tighter caps (2,000 files, 64 MiB; a project: 50,000
-files, 256 MiB): over a cap nothing is stored and the refusal names the biggest folders.
+``.gitignore`` so it can re-include with ``!``). The entry script is always included; what
+else is skipped (virtualenvs, Python installs, caches, ``data/``, big files) and the caps
+(tighter for a script outside any project, whose own folder is then taken) are
+:mod:`tether.tuning.project_files`'s rules.
 
 Rehashing is avoided with a per-project cache (``root/cache/<project>.json``) of
 ``(size, mtime_ns, ctime_ns, inode) -> sha256``; files changed within the last two seconds
