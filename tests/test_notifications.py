@@ -184,6 +184,19 @@ def test_a_failed_jobs_mail_ends_with_the_traceback(tether: Tether, mail: MailSe
     assert body.index("Traceback (most recent call last)") < body.index("ValueError: learning")
 
 
+def test_the_end_notification_gives_the_jobs_peak_use(
+    tether: Tether, config_dir: Path, hook: Hook
+) -> None:
+    name = unique("peaks")
+    script(
+        tether, "busy.py", "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass\n"
+    )
+    number = run(tether, "-n", name, "--notify", hook.url(), "--notify-on", "ended", "busy.py")
+    tether("wait", str(number))
+    [post] = hook.wait(lambda p: name in p["title"] and "succeeded" in p["title"])
+    assert re.search(r"peak use: CPU \d+%, memory \d+ MB", post["message"]), post["message"]
+
+
 def test_every_sends_periodic_reports(tether: Tether, config_dir: Path, hook: Hook) -> None:
     name = unique("every")
     script(

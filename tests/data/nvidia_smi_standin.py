@@ -5,6 +5,10 @@ per GPU comes from $NVIDIA_SMI_STANDIN_USED (MiB, comma-separated) so a test can
 $NVIDIA_SMI_STANDIN_COUNT (default 2) and $NVIDIA_SMI_STANDIN_TOTAL (MiB per GPU, default
 81920) make it report another number or size of GPUs. $NVIDIA_SMI_STANDIN_HOLD and
 $NVIDIA_SMI_STANDIN_BROKEN name files that make it hang or fail while they exist.
+
+Compute apps: every process whose command line contains ``tether-gpu-user`` is reported as
+using GPU 0 with $NVIDIA_SMI_STANDIN_APP_MIB MiB (default 2048); $NVIDIA_SMI_STANDIN_UTIL is
+the utilisation (%) every GPU reports (default 0).
 """
 
 import os
@@ -34,14 +38,36 @@ GPUS = [*GPUS, *MORE][:COUNT]
 TOTAL = int(os.environ.get("NVIDIA_SMI_STANDIN_TOTAL", "81920"))
 USED = os.environ.get("NVIDIA_SMI_STANDIN_USED", ",".join(["4"] * COUNT))
 used = [int(x) for x in USED.split(",")]
+UTIL = int(os.environ.get("NVIDIA_SMI_STANDIN_UTIL", "0"))
 args = " ".join(sys.argv[1:])
+
+
+def gpu_users() -> list[int]:
+    """The pids of processes whose command line names ``tether-gpu-user``."""
+    pids = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                if b"tether-gpu-user" in f.read() and int(name) != os.getpid():
+                    pids.append(int(name))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
 if "--query-gpu=index,uuid,memory.total,memory.used,utilization.gpu" in args:
     print("index, uuid, memory.total [MiB], memory.used [MiB], utilization.gpu [%]")
     for (index, _, uuid), mem in zip(GPUS, used, strict=False):
-        print(f"{index}, {uuid}, {TOTAL} MiB, {mem} MiB, 0 %")
+        print(f"{index}, {uuid}, {TOTAL} MiB, {mem} MiB, {UTIL} %")
 elif "--query-gpu=index,name,memory.used,memory.total,utilization.gpu" in args:
     for (index, name, _), mem in zip(GPUS, used, strict=False):
         print(f"{index}, {name}, {mem}, {TOTAL}, 0")
+elif "--query-compute-apps=pid,gpu_uuid,used_memory" in args:
+    if "noheader" not in args:
+        print("pid, gpu_uuid, used_gpu_memory [MiB]")
+    mib = os.environ.get("NVIDIA_SMI_STANDIN_APP_MIB", "2048")
+    for pid in gpu_users():
+        print(f"{pid}, {GPUS[0][2]}, {mib}{'' if 'nounits' in args else ' MiB'}")
 elif "--query-compute-apps" in args:
     print("pid, used_gpu_memory [MiB]" if "noheader" not in args else "", end="")
 else:

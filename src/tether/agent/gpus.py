@@ -93,6 +93,34 @@ def read(timeout: float = 10.0) -> tuple[list[Gpu] | None, str | None]:
     return parse(proc.stdout), None
 
 
+APPS_QUERY = "--query-compute-apps=pid,gpu_uuid,used_memory"
+
+
+def compute_apps(timeout: float = 5.0) -> dict[int, tuple[str, int]] | None:
+    """pid -> (GPU uuid, MiB it holds) for each process using a GPU now; None when
+    ``nvidia-smi`` is missing or fails. The pids are the host's: inside a container that
+    does not share the host's pid namespace they match no process here."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    try:
+        proc = subprocess.run(
+            [exe, APPS_QUERY, "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    if proc.returncode != 0:
+        return None
+    apps: dict[int, tuple[str, int]] = {}
+    for row in csv.reader(io.StringIO(proc.stdout), skipinitialspace=True):
+        if len(row) >= 3 and (pid := _number(row[0])) is not None:
+            apps[pid] = (row[1].strip(), _number(row[2]) or 0)
+    return apps
+
+
 def parse_mem(text: str | None) -> int | None:
     """``20G``, ``500M``, ``16000`` (MiB) -> MiB."""
     if text is None:

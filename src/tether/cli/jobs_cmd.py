@@ -116,6 +116,7 @@ def ls(
 def show(host: str | None, as_json: bool, job: str | None) -> None:
     """Everything about one job."""
     from tether.jobs.logs import collapse_redraws, tail_lines
+    from tether.jobs.resources import read_usage
 
     if _is_remote(host):
         assert host is not None
@@ -132,6 +133,7 @@ def show(host: str | None, as_json: bool, job: str | None) -> None:
     summary = {k: v.to_json() for k, v in read_metrics(Path(record.job_dir)).summary().items()}
     events = read_events(Path(record.job_dir))
     prog = views.progress(record)
+    usage = read_usage(Path(record.job_dir))
     if as_json:
         data = record.to_json()
         data.update(
@@ -140,6 +142,7 @@ def show(host: str | None, as_json: bool, job: str | None) -> None:
             metrics=summary,
             events=events,
             progress=prog.to_json() if prog else None,
+            usage=usage.to_json() if usage else None,
         )
         print_json(data)
         return
@@ -169,6 +172,8 @@ def show(host: str | None, as_json: bool, job: str | None) -> None:
     con.print(f"  {'runtime':<10} {render.duration(record.runtime)}")
     if prog:
         con.print(f"  {'progress':<10} {prog} ({prog.done}/{prog.total})")
+    if usage is not None and usage.peaks_line():
+        con.print(f"  {'peak use':<10} {usage.peaks_line()}", markup=False)
     for key, value in record.extra.items():
         if key != "metrics":
             con.print(f"  {key:<10} {value}", markup=False)

@@ -1,4 +1,4 @@
-"""``tether top``: CPU and memory of running jobs (sampled by their supervisors)."""
+"""``tether top``: CPU, memory and GPU use of running jobs (sampled by their supervisors)."""
 
 from __future__ import annotations
 
@@ -8,24 +8,33 @@ import click
 
 from tether.cli import render
 from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.jobs import resources
 from tether.jobs.resources import Usage, read_usage
 from tether.store.jobs import RUNNING, Job
 
 
-def _mb(value: float | None) -> str:
-    return "" if value is None else f"{value:.0f} MB"
+def _pcts(*values: float | None) -> str:
+    """``45/60/180%``: now, mean, peak (those there are)."""
+    shown = [f"{v:.0f}" for v in values if v is not None]
+    return "/".join(shown) + "%" if shown else ""
 
 
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{value:.0f}%"
+def _mbs(now: float | None, peak: float | None) -> str:
+    """``1.2/2.1 GB``: now and peak, in the unit the peak reads best in."""
+    if now is None or peak is None:
+        return ""
+    if peak < 1000:
+        return f"{now:.0f}/{peak:.0f} MB"
+    return f"{now / 1024:.1f}/{peak / 1024:.1f} GB"
 
 
 @click.command()
 @json_option
 @click.argument("job_ref", metavar="[JOB]", required=False)
 def top(job_ref: str | None, as_json: bool) -> None:
-    """CPU (100% = one core), memory (RSS) and processes of each running job on this machine,
-    now, at peak and on average; with JOB, that job (finished ones too)."""
+    """CPU (100% = one core), memory (PSS: pages shared by forked workers counted once),
+    processes and GPU use of each running job on this machine, now, at peak and on average;
+    with JOB, that job (finished ones too)."""
     store = open_store()
     if job_ref is not None:
         jobs: list[Job] = [resolve_job(store, job_ref)]
@@ -38,22 +47,25 @@ def top(job_ref: str | None, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table(box=None)
-    for col in ("#", "name", "status", "cpu", "cpu mean", "cpu peak", "mem", "mem peak", "procs"):
+    table = Table(box=None, caption="cpu: now/mean/peak (100% = one core); mem, gpu: now/peak")
+    gpu = any(u is not None and resources.GPU_MEM in u.peak for _, u in rows)
+    columns = ["#", "name", "status", "cpu", "mem", "procs"]
+    for col in columns + (["gpu mem", "gpu"] if gpu else []):
         table.add_column(col)
     for job, use in rows:
-        if use is None:
-            table.add_row(str(job.number), job.name, job.status, *[""] * 6)
-            continue
-        table.add_row(
-            str(job.number),
-            job.name,
-            job.status,
-            _pct(use.latest.get("sys/cpu_pct")),
-            _pct(use.mean.get("sys/cpu_pct")),
-            _pct(use.peak.get("sys/cpu_pct")),
-            _mb(use.latest.get("sys/rss_mb")),
-            _mb(use.peak.get("sys/rss_mb")),
-            f"{use.latest.get('sys/procs', 0):.0f}",
-        )
+        cells = [str(job.number), job.name, job.status]
+        if use is not None:
+            cpu = [use.latest.get(resources.CPU), use.mean.get(resources.CPU)]
+            cells += [
+                _pcts(*cpu, use.peak.get(resources.CPU)),
+                _mbs(use.memory("latest"), use.memory("peak")),
+                f"{use.latest.get(resources.PROCS, 0):.0f}",
+            ]
+            if gpu:
+                gpu_mem = [use.latest.get(resources.GPU_MEM), use.peak.get(resources.GPU_MEM)]
+                cells += [
+                    _mbs(*gpu_mem),
+                    _pcts(use.latest.get(resources.GPU_UTIL), use.peak.get(resources.GPU_UTIL)),
+                ]
+        table.add_row(*cells)
     render.console().print(table)

@@ -173,6 +173,8 @@ def _facts(ctx: NotificationContext) -> list[tuple[str, str]]:
         rows.append(("Duration", humanize_duration(ctx.duration_s)))
     if ctx.reason:
         rows.append(("Reason", _one_line(ctx.reason)))
+    if ctx.peak_use:
+        rows.append(("Peak use", ctx.peak_use))
     if ctx.condition:
         met = f" (met at {_met(ctx)})" if ctx.condition_values else ""
         rows.append(("Condition", ctx.condition + met))
@@ -356,6 +358,8 @@ def _short(ctx: NotificationContext) -> str:
     lines = [" · ".join(f for f in facts if f)]
     if ctx.reason:
         lines.append(_clip(_one_line(ctx.reason), 200))
+    if ctx.peak_use:
+        lines.append(f"peak use: {ctx.peak_use}")
     if ctx.event == "condition" and ctx.condition_values:
         lines.append(_clip(f"condition met at {_met(ctx)}", 200))
     if ctx.event == "failed":

@@ -68,6 +68,7 @@ class NotificationContext:
     condition_values: dict[str, float] = field(default_factory=dict)
     """The metric values that met `condition` (not the latest ones), for a "condition" event."""
     attempt: str | None = None  # ``attempt 2 of 3`` for a job run with --retry
+    peak_use: str | None = None  # ``CPU 180%, memory 2.1 GB, ...`` once the job has ended
 
     def __post_init__(self) -> None:
         if self.event not in EVENT_KINDS:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.jobs.logs import collapse_redraws, tail_lines
+from tether.jobs.resources import read_usage
 from tether.jobs.retry import label as retry_label
 from tether.notify.message import NotificationContext, Series
 from tether.store.jobs import RUNNING, Job, JobStore
@@ -122,7 +123,13 @@ def build_context(
         condition=condition,
         condition_values=dict(condition_values or {}),
         attempt=retry_label(job.extra),
+        peak_use=_peak_use(job_dir) if job.finished and not started else None,
     )
+
+
+def _peak_use(job_dir: Path) -> str | None:
+    usage = read_usage(job_dir)
+    return (usage.peaks_line() or None) if usage is not None else None
 
 
 def to_payload(ctx: NotificationContext) -> dict[str, Any]:
