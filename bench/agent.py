@@ -3,7 +3,9 @@
 * a 200-job ``--batch`` of ``true`` end to end, without and with a GPU job waiting (both GPUs
   full) on a fake ``nvidia-smi`` that takes 8 s to answer: jobs/s of each (goal: within 10 %);
 * the supervisor's sampling cost, in % of one core, for a job of 1 and of 40 processes
-  (goal: <= 0.5 %), from the supervisor's own CPU time over the job's life.
+  (goal: <= 0.5 %), from the supervisor's own CPU time over the job's life;
+* a three-day job's ``sys.jsonl`` (its samples written and compacted as the sampler does):
+  its size (goal: < 2 MB) and the time of ``tether top JOB`` on it (goal: < 0.3 s).
 
 There is no GPU here: ``nvidia-smi`` is a small fake written by this script.
 Run: ``.venv/bin/python bench/agent.py``
@@ -97,6 +99,44 @@ def sampling_cost(processes: int, seconds: float = 20.0) -> float:
     return 100 * (cpu - cpu0) / elapsed
 
 
+def timed_top(env: dict[str, str], number: str, runs: int = 5) -> float:
+    """The best of ``runs`` timings of ``tether top JOB`` (a whole CLI call), in seconds."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        tether(env, "top", number)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def three_day_file() -> tuple[float, float, float]:
+    """MB of a three-day job's sys.jsonl, and seconds ``tether top JOB`` takes on one sample
+    and on that file."""
+    from tether.agent.sampling import INTERVAL
+    from tether.jobs import resources
+
+    env = fresh_env(False)
+    number = tether(env, "run", "--", "true").strip()
+    tether(env, "wait", number)
+    job_dir = Path(json.loads(tether(env, "show", number, "--json"))["log_path"]).parent
+    path = job_dir / resources.SYS_FILE
+    path.write_text(json.dumps({"step": 0, "time": 1.7e9, "values": {resources.CPU: 1.0}}) + "\n")
+    one_sample = timed_top(env, number)
+    path.unlink()
+    lines = 0
+    samples = int(3 * 24 * 3600 / INTERVAL)
+    for step in range(samples):
+        values = {resources.CPU: 97.5, resources.MEM: 1834.2 + step % 7, resources.PROCS: 5}
+        with open(path, "a") as out:
+            out.write(json.dumps({"step": step, "time": 1.7e9 + step, "values": values}) + "\n")
+        lines += 1
+        if lines >= resources.MAX_LINES:
+            lines = resources.compact(path)
+    three_days = timed_top(env, number)
+    tether(env, "agent", "stop")
+    return path.stat().st_size / 2**20, one_sample, three_days
+
+
 def main() -> None:
     plain = batch_rate(False)
     with_gpu = batch_rate(True)
@@ -107,6 +147,10 @@ def main() -> None:
     for n in (1, 40):
         cost = sampling_cost(n)
         print(f"sampling, job of {n:>2} processes, % of a core       {cost:8.2f}")
+    size, one_sample, three_days = three_day_file()
+    print(f"three-day sys.jsonl, MB (goal < 2)                 {size:8.2f}")
+    print(f"tether top JOB on one sample, s                    {one_sample:8.2f}")
+    print(f"tether top JOB on three days, s (goal < 0.3)       {three_days:8.2f}")
 
 
 if __name__ == "__main__":
