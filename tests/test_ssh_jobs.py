@@ -198,3 +198,24 @@ def _local_status(host: Remote, number: str) -> str:
     rows = host.tt.json("ls")
     assert isinstance(rows, list)
     return str(next(r for r in rows if str(r["number"]) == number)["status"])
+
+
+def test_top_on_host_and_top_of_a_local_record(host: Remote) -> None:
+    go = f"go-{uuid.uuid4().hex[:8]}"
+    held = f"while [ ! -e {go} ]; do sleep 0.05; done"
+    local = host.tt("run", "--on", HOST, "--", "sh", "-c", held).stdout.strip()
+    mine = host.tt.json("show", local)["uuid"]  # type: ignore[index]
+
+    def sampled() -> list[dict[str, object]]:
+        rows = host.tt.json("top", "--on", HOST)
+        assert isinstance(rows, list)
+        return [r for r in rows if r["uuid"] == mine and r["usage"] is not None]
+
+    [row] = wait_for(sampled, "a sample of the job on the host")
+    assert row["usage"]["peak"]["sys/procs"] >= 1  # type: ignore[index]
+    assert "cpu: now/mean/peak" in host.tt("top", "--on", HOST).stdout
+    host.remote_project(go).touch()
+    host.tt("wait", local, timeout=60)
+    [ended] = host.tt.json("top", local)  # type: ignore[misc]  # the local number: asks the host
+    assert ended["uuid"] == mine and ended["status"] == "succeeded"
+    assert ended["usage"]["samples"] >= 1

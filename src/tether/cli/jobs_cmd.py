@@ -20,11 +20,11 @@ on_option = click.option(
 )
 
 
-def _is_remote(host: str | None) -> bool:
+def is_remote(host: str | None) -> bool:
     return runs_elsewhere(host)
 
 
-def _remote(host: str, args: list[str], *, timeout: float | None = 120.0) -> None:
+def call_on_host(host: str, args: list[str], *, timeout: float | None = 120.0) -> None:
     """Run ``tether ARGS`` on HOST, print its output, exit with its code when not 0."""
     from tether.targets.ssh import remote_jobs
 
@@ -62,11 +62,11 @@ def ls(
 
         list_all(status, limit, as_json)
         return
-    if _is_remote(host):
+    if is_remote(host):
         assert host is not None
         args = ["ls", *[w for s in status for w in ("--status", s)]]
         args += [*(["--limit", str(limit)] if limit is not None else [])]
-        _remote(host, [*args, "--json"] if as_json else args)
+        call_on_host(host, [*args, "--json"] if as_json else args)
         if not as_json:  # the table too brings local records up to date (as --json does)
             from tether.targets.ssh import remote_jobs
 
@@ -118,9 +118,9 @@ def show(host: str | None, as_json: bool, job: str | None) -> None:
     from tether.jobs.logs import collapse_redraws, tail_lines
     from tether.jobs.resources import read_usage
 
-    if _is_remote(host):
+    if is_remote(host):
         assert host is not None
-        _remote(host, ["show", *(["--json"] if as_json else []), *([job] if job else [])])
+        call_on_host(host, ["show", *(["--json"] if as_json else []), *([job] if job else [])])
         return
     from tether.store.metrics import read_events, read_metrics
 
@@ -209,11 +209,11 @@ def wait(all_jobs: bool, timeout: float | None, host: str | None, job: str | Non
     from tether.errors import TetherError
     from tether.jobs.watch import exit_code_of, wait_for
 
-    if _is_remote(host):
+    if is_remote(host):
         assert host is not None
         args = ["wait", *(["--all"] if all_jobs else [])]
         args += [*(["--timeout", str(timeout)] if timeout is not None else [])]
-        _remote(host, [*args, *([job] if job else [])], timeout=None)
+        call_on_host(host, [*args, *([job] if job else [])], timeout=None)
         return
 
     store = open_store()
@@ -257,9 +257,9 @@ def cancel(grace: float, host: str | None, jobs: tuple[str, ...]) -> None:
     """Cancel JOBs (default: the last job): the whole process tree is stopped."""
     from tether.jobs.lifecycle import cancel as cancel_job
 
-    if _is_remote(host):
+    if is_remote(host):
         assert host is not None
-        _remote(host, ["cancel", "--grace", str(grace), *jobs], timeout=grace + 120)
+        call_on_host(host, ["cancel", "--grace", str(grace), *jobs], timeout=grace + 120)
         return
 
     store = open_store()

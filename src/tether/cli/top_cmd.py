@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from tether.cli import render
 from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.cli.jobs_cmd import call_on_host, is_remote, on_option
+from tether.cli.remote_records import remote_job, run_on_host
 from tether.jobs import resources
 from tether.jobs.resources import Usage, read_usage
 from tether.store.jobs import RUNNING, Job
@@ -29,20 +32,30 @@ def _mbs(now: float | None, peak: float | None) -> str:
 
 
 @click.command()
+@on_option
 @json_option
 @click.argument("job_ref", metavar="[JOB]", required=False)
-def top(job_ref: str | None, as_json: bool) -> None:
+def top(host: str | None, job_ref: str | None, as_json: bool) -> None:
     """CPU (100% = one core), memory (PSS: pages shared by forked workers counted once),
-    processes and GPU use of each running job on this machine, now, at peak and on average;
-    with JOB, that job (finished ones too)."""
+    processes and GPU use of each running job on this machine (or on HOST), now, at peak and
+    on average; with JOB, that job (finished ones too)."""
+    flags = ["--json"] if as_json else []
+    if is_remote(host):
+        assert host is not None
+        call_on_host(host, ["top", *flags, *([job_ref] if job_ref else [])])
+        return
     store = open_store()
     if job_ref is not None:
-        jobs: list[Job] = [resolve_job(store, job_ref)]
+        job = resolve_job(store, job_ref)
+        forward = remote_job(job, required=False)
+        if forward is not None:  # the local record of a job on a host: ask the host
+            sys.exit(run_on_host(forward, ["top", *flags, forward.uuid]))
+        jobs: list[Job] = [job]
     else:
         jobs = list(store.iter_where("status = ? AND target = 'local'", (RUNNING,)))
     rows: list[tuple[Job, Usage | None]] = [(j, read_usage(Path(j.job_dir))) for j in jobs]
     if as_json:
-        print_json([{"number": j.number, "name": j.name, "status": j.status,
+        print_json([{"number": j.number, "uuid": j.uuid, "name": j.name, "status": j.status,
                      "usage": u.to_json() if u else None} for j, u in rows])  # fmt: skip
         return
     from rich.table import Table
