@@ -159,3 +159,41 @@ def test_a_wall_clock_step_never_makes_a_live_process_look_gone(
         child.kill()
         child.wait()
     assert not processes.is_alive(child.pid, started)
+
+
+def test_a_record_from_another_boot_is_lost_and_one_from_this_boot_runs_on(
+    tether: Tether,
+) -> None:
+    """A pid and start time only name a process within one boot: a running job whose record
+    carries another boot id (as after a reboot) is reconciled as lost by the agent, even
+    though a process with its pid and start time is there; a job of this boot runs on."""
+    from tether.agent import processes
+    from tether.agent.files import RUN_FILE, read_json, write_json_atomic
+    from tether.store.jobs import JobStore
+
+    tether("agent", "start", "--parallel", "2")
+    old, new = (tether("run", "--", "sleep", "300").stdout.strip() for _ in range(2))
+    store = JobStore(tether.home)
+    try:
+
+        def recorded(number: str) -> dict[str, object] | None:
+            job = store.get(int(number))
+            run = read_json(Path(job.job_dir) / RUN_FILE)
+            return run if run and "boot_id" in job.extra else None
+
+        for number in (old, new):
+            wait_for(lambda n=number: recorded(n), f"job #{number} to run with its boot id")
+        assert store.get(int(new)).extra["boot_id"] == processes.boot_id()
+        job = store.get(int(old))
+        store.merge_extra(job.number, boot_id="another-boot")
+        run = read_json(Path(job.job_dir) / RUN_FILE) or {}
+        write_json_atomic(Path(job.job_dir) / RUN_FILE, {**run, "boot_id": "another-boot"})
+        shown = wait_for(
+            lambda: (got := tether.json("show", old)) and got["status"] != "running" and got,  # type: ignore[index]
+            "the agent to reconcile the job of another boot",
+        )
+        assert shown["status"] == "lost", shown
+        assert tether.json("show", new)["status"] == "running"  # type: ignore[index]
+        assert processes.is_alive(job.supervisor_pid, job.supervisor_started)  # the same pids
+    finally:
+        store.close()

@@ -227,3 +227,4 @@ class Agent:
         self.store.update(
             job.number, supervisor_pid=pid, supervisor_started=processes.start_time(pid)
         )
+        self.store.merge_extra(job.number, boot_id=processes.boot_id())

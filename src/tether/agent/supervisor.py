@@ -92,6 +92,7 @@ def _run(
         {
             "pid": pid,
             "pid_started": processes.start_time(pid),
+            "boot_id": processes.boot_id(),
             "supervisor_pid": os.getpid(),
             "started": time.time(),
         },

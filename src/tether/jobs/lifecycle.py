@@ -62,10 +62,10 @@ def reconcile(store: JobStore, job: Job) -> str:
     """Decide what a ``running`` local job really is now: running, finished, lost or requeued."""
     if record_result(store, job):
         return "finished"
-    if processes.is_alive(job.supervisor_pid, job.supervisor_started):
+    if _supervisor_alive(job):
         return RUNNING
     run = read_json(Path(job.job_dir) / RUN_FILE)
-    if run and processes.is_alive(run.get("pid"), run.get("pid_started")):
+    if run and _payload_alive(run):
         return RUNNING  # supervisor gone, payload alive: keep watching it
     if run is None and job.supervisor_pid is None:
         if time.time() - (job.started or 0) < CLAIM_GRACE:
@@ -78,6 +78,14 @@ def reconcile(store: JobStore, job: Job) -> str:
         store, job.number, LOST, exit_code=None, reason="its supervisor died without a result"
     )
     return LOST
+
+
+def _supervisor_alive(job: Job) -> bool:
+    return processes.is_alive(job.supervisor_pid, job.supervisor_started, job.extra.get("boot_id"))
+
+
+def _payload_alive(run: dict[str, Any]) -> bool:
+    return processes.is_alive(run.get("pid"), run.get("pid_started"), run.get("boot_id"))
 
 
 def refresh(store: JobStore, job: Job) -> Job:
@@ -123,7 +131,7 @@ def cancel(store: JobStore, job: Job, *, grace: float = 10.0) -> Job:
         raise TetherError(f"job #{job.number} runs on {job.target}; cancel it there")
     store.update(job.number, cancel_requested=1)
     Path(job.job_dir, GRACE_FILE).write_text(str(grace))
-    if processes.is_alive(job.supervisor_pid, job.supervisor_started):
+    if _supervisor_alive(job):
         assert job.supervisor_pid is not None
         os.kill(job.supervisor_pid, signal.SIGTERM)
     else:
@@ -150,12 +158,12 @@ def _wait_for_supervisor(store: JobStore, job: Job, timeout: float = 5.0) -> Job
 def _kill_orphan(store: JobStore, job: Job, grace: float) -> None:
     """The supervisor is gone but the payload lives: kill it ourselves and record that."""
     run = read_json(Path(job.job_dir) / RUN_FILE)
-    if run and processes.is_alive(run.get("pid"), run.get("pid_started")):
+    if run and _payload_alive(run):
         pid = int(run["pid"])
         procs = processes.tree(pid)
         processes.signal_group_and_tree(pid, procs, signal.SIGTERM)
         end = time.monotonic() + grace
-        while time.monotonic() < end and processes.is_alive(pid, run.get("pid_started")):
+        while time.monotonic() < end and _payload_alive(run):
             time.sleep(0.05)
         processes.signal_group_and_tree(pid, procs, signal.SIGKILL)
     state.finish(store, job.number, CANCELLED, exit_code=None, reason="cancelled")
