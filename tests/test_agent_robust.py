@@ -197,3 +197,52 @@ def test_a_record_from_another_boot_is_lost_and_one_from_this_boot_runs_on(
         assert processes.is_alive(job.supervisor_pid, job.supervisor_started)  # the same pids
     finally:
         store.close()
+
+
+def test_a_locked_store_during_reconcile_is_logged_once_then_works_again(
+    tether: Tether,
+) -> None:
+    """Two running jobs lose their supervisor and payload while another process holds the
+    store's write lock (busy timeout 50 ms): reconciling them fails on every job and pass,
+    yet the agent log holds one traceback for it and one "works again" line; once the lock
+    is gone both jobs are recorded as lost."""
+    import os
+    import signal
+    import time
+
+    from tether.agent.files import RUN_FILE, read_json
+    from tether.store.jobs import JobStore
+
+    tether.env["TETHER_DB_BUSY_TIMEOUT_MS"] = "50"
+    tether("agent", "start", "--parallel", "2")
+    numbers = [int(tether("run", "--", "sleep", "300").stdout.strip()) for _ in range(2)]
+    store = JobStore(tether.home)
+    runs = [
+        wait_for(
+            lambda n=n: store.get(n).supervisor_pid and read_json(store.get(n).dir / RUN_FILE),
+            f"job #{n} to run",
+        )
+        for n in numbers
+    ]
+    pids = [(store.get(n).supervisor_pid, run["pid"]) for n, run in zip(numbers, runs, strict=True)]
+    store.close()
+    log = tether.home / "agent.log"
+    holder = sqlite3.connect(str(tether.home / "tether.db"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        for supervisor, payload in pids:
+            os.kill(supervisor, signal.SIGKILL)
+            os.kill(payload, signal.SIGKILL)
+        wait_for(lambda: "database is locked" in log.read_text(), "reconcile to meet the lock")
+        for _ in range(3):  # keep it locked across further loop turns (~3 s)
+            time.sleep(1)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    for n in numbers:
+        wait_for(lambda n=n: tether.json("show", str(n))["status"] == "lost", f"#{n} lost")  # type: ignore[index]
+    text = log.read_text()
+    assert text.count("Traceback") == 1, text  # not one per job and pass
+    assert text.count("'reconcile' failed") == 1, text
+    text = wait_for(lambda: (t := log.read_text()) and "works again" in t and t, "recovery")
+    assert text.count("'reconcile' works again") == 1, text

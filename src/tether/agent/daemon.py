@@ -70,7 +70,7 @@ class Agent:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         log.info("agent started for %s (parallel %d)", self.home, self.parallel)
-        self.reconcile_all()
+        self.steps.run("reconcile", self.reconcile_all)
         self.notifier = NotifierProcess(self.home)
         from tether.targets.slurm.agent_watch import SlurmWatcher
 
@@ -129,15 +129,21 @@ class Agent:
                 last_reconcile = time.monotonic()
 
     def handle_messages(self) -> None:
+        """Handle every waiting message; the first error is raised once all are read (a lost
+        ``done`` is recorded by the next reconcile)."""
+        first: Exception | None = None
         while True:
             try:
                 data = self.sock.recv(512)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             try:
                 self.handle(data.decode(errors="replace").strip())
-            except Exception:
-                log.exception("could not handle %r", data)
+            except Exception as exc:
+                log.info("could not handle %r: %s", data, exc)
+                first = first or exc
+        if first is not None:
+            raise first
 
     def handle(self, message: str) -> None:
         verb, _, arg = message.partition(" ")
@@ -160,15 +166,22 @@ class Agent:
             self.children.discard(pid)
 
     def reconcile_all(self) -> None:
-        """Check every running local job against what its processes and files say."""
+        """Check every running local job against what its processes and files say.
+
+        One job that cannot be reconciled does not hold back the others; the first error is
+        raised at the end, so the step logs it once (not once per job and pass) and backs off.
+        """
+        first: Exception | None = None
         for job in self.store.jobs(statuses=[RUNNING], target="local"):
             try:
                 outcome = lifecycle.reconcile(self.store, job)
-            except Exception:
-                log.exception("could not reconcile job #%d", job.number)
+            except Exception as exc:
+                first = first or exc
                 continue
             if outcome not in (RUNNING,):
                 log.info("job #%d: %s", job.number, outcome)
+        if first is not None:
+            raise first
 
     # -- starting jobs ----------------------------------------------------------------------
     def schedule(self) -> None:
