@@ -246,3 +246,23 @@ def test_a_locked_store_during_reconcile_is_logged_once_then_works_again(
     assert text.count("'reconcile' failed") == 1, text
     text = wait_for(lambda: (t := log.read_text()) and "works again" in t and t, "recovery")
     assert text.count("'reconcile' works again") == 1, text
+
+
+def test_a_full_disk_for_the_jobs_log_is_a_clear_reason_and_the_job_is_recorded(
+    tether: Tether,
+) -> None:
+    """The job's output cannot be written (a test hook sends it to /dev/full, where every
+    write fails with "No space left on device"): the job still ends with its exit code, and
+    the reason says what happened and what to do."""
+    tether.env["TETHER_TEST_JOB_LOG_FULL"] = "1"
+    (tether.cwd / "talk.py").write_text("for i in range(3):\n    print('line', i)\n")
+    number = tether("run", "talk.py").stdout.strip()
+    tether("wait", number, check=False, timeout=120)
+    job = tether.json("show", number)
+    assert isinstance(job, dict)
+    assert job["status"] in ("succeeded", "failed"), job
+    assert isinstance(job["exit_code"], int), job
+    assert (job["status"] == "succeeded") == (job["exit_code"] == 0), job
+    reason = str(job["reason"])
+    assert "could not write the job's log: No space left on device" in reason, job
+    assert f"free some space in {Path(str(job['log_path'])).parent}" in reason, job

@@ -38,6 +38,8 @@ def record_result(store: JobStore, job: Job) -> bool:
     else:
         status = FAILED
         reason = f"killed by {result['signal']}" if result.get("signal") else f"exit code {code}"
+    if result.get("log_error"):
+        reason = "; ".join(filter(None, [reason, str(result["log_error"])]))
     summary = {k: v.to_json() for k, v in read_metrics(Path(job.job_dir)).summary().items()}
     if summary:
         store.merge_extra(job.number, metrics=summary)
