@@ -6,6 +6,7 @@ import itertools
 import json
 import logging
 import sqlite3
+import time
 from pathlib import Path
 
 import psutil
@@ -266,3 +267,61 @@ def test_a_full_disk_for_the_jobs_log_is_a_clear_reason_and_the_job_is_recorded(
     reason = str(job["reason"])
     assert "could not write the job's log: No space left on device" in reason, job
     assert f"free some space in {Path(str(job['log_path'])).parent}" in reason, job
+
+
+WAIT_FOR_GO = """import os
+import time
+
+while not os.path.exists("go"):
+    time.sleep(0.1)
+"""
+
+
+def test_the_whole_agents_clock_stepped_forward_and_back_leaves_jobs_alone(
+    tether: Tether,
+) -> None:
+    """The agent's wall clock is stepped (a test hook offsets ``time.time()`` in the agent
+    and its supervisors) a day forward, then a day back, while a job runs: the job's exit
+    code 0 is recorded as ``succeeded``. A job claimed by a dead agent whose clock was two
+    days ahead (its record's start time is in the future) is still requeued after the claim
+    grace, counted on the monotonic clock, and runs."""
+    from datetime import datetime
+
+    from tether.jobs import state
+    from tether.jobs.submit import build_spec, queue
+    from tether.store.jobs import JobStore
+
+    day = 86400.0
+    offset = tether.home.parent / "clock-offset"
+    offset.write_text(str(day))
+    tether.env["TETHER_TEST_CLOCK_OFFSET_FILE"] = str(offset)
+
+    def started(number: str) -> float:
+        text = tether.json("show", number)["started"]  # type: ignore[index]
+        return datetime.fromisoformat(text).timestamp() if text else 0.0
+
+    spec = build_spec(["true"], cwd=str(tether.cwd), home=tether.home)
+    [claimed] = queue([spec], tether.home, start_agent=False)
+    store = JobStore(tether.home)
+    try:
+        assert state.claim(store, claimed.number) is not None  # by an agent that died
+        store.update(claimed.number, started=time.time() + 2 * day)
+    finally:
+        store.close()
+    (tether.cwd / "wait_for_go.py").write_text(WAIT_FOR_GO)
+    tether("agent", "start", "--parallel", "3")
+    long = tether("run", "wait_for_go.py").stdout.strip()
+    wait_for(lambda: started(long), "the job to start")
+    assert started(long) > time.time() + day / 2  # claimed by the agent's clock, a day ahead
+    offset.write_text(str(-day))
+    marker = tether("run", "--", "true").stdout.strip()
+    tether("wait", marker, timeout=120)
+    assert started(marker) < time.time() - day / 2  # the agent's clock went back
+    tether("wait", str(claimed.number), timeout=180)
+    assert tether.json("show", str(claimed.number))["status"] == "succeeded"  # type: ignore[index]
+    assert tether.json("show", long)["status"] == "running"  # type: ignore[index]
+    (tether.cwd / "go").write_text("")
+    tether("wait", long, timeout=120)
+    job = tether.json("show", long)
+    assert isinstance(job, dict)
+    assert (job["status"], job["exit_code"]) == ("succeeded", 0), job

@@ -45,6 +45,8 @@ class Agent:
         self.children: set[int] = set()
         self.started = time.time()
         self.steps = Steps()
+        # running jobs with no supervisor recorded: when this agent first saw each (monotonic)
+        self.unstarted_since: dict[int, float] = {}
 
     def serve(self) -> None:
         """Run until SIGTERM. Exits quietly if another agent already serves this home."""
@@ -172,9 +174,16 @@ class Agent:
         raised at the end, so the step logs it once (not once per job and pass) and backs off.
         """
         first: Exception | None = None
-        for job in self.store.jobs(statuses=[RUNNING], target="local"):
+        now = time.monotonic()
+        jobs = self.store.jobs(statuses=[RUNNING], target="local")
+        unstarted = {job.number for job in jobs if job.supervisor_pid is None}
+        since = {n: self.unstarted_since.get(n, now) for n in unstarted}
+        self.unstarted_since = since
+        for job in jobs:
             try:
-                outcome = lifecycle.reconcile(self.store, job)
+                outcome = lifecycle.reconcile(
+                    self.store, job, unstarted_for=now - since.get(job.number, now)
+                )
             except Exception as exc:
                 first = first or exc
                 continue

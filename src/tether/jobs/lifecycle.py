@@ -60,8 +60,12 @@ def record_start(store: JobStore, job: Job) -> None:
         store.update(job.number, pid=run.get("pid"), pid_started=run.get("pid_started"))
 
 
-def reconcile(store: JobStore, job: Job) -> str:
-    """Decide what a ``running`` local job really is now: running, finished, lost or requeued."""
+def reconcile(store: JobStore, job: Job, *, unstarted_for: float = 0.0) -> str:
+    """Decide what a ``running`` local job really is now: running, finished, lost or requeued.
+
+    ``unstarted_for``: how long the caller has seen the job without a sign of its supervisor,
+    in seconds of a monotonic clock (no wall-clock step makes a job look older or newer).
+    """
     if record_result(store, job):
         return "finished"
     if _supervisor_alive(job):
@@ -70,7 +74,7 @@ def reconcile(store: JobStore, job: Job) -> str:
     if run and _payload_alive(run):
         return RUNNING  # supervisor gone, payload alive: keep watching it
     if run is None and job.supervisor_pid is None:
-        if time.time() - (job.started or 0) < CLAIM_GRACE:
+        if unstarted_for < CLAIM_GRACE:
             return RUNNING
         state.requeue(store, job)
         return QUEUED
