@@ -6,6 +6,7 @@ import itertools
 import json
 import logging
 import sqlite3
+import time
 from pathlib import Path
 
 import psutil
@@ -159,3 +160,168 @@ def test_a_wall_clock_step_never_makes_a_live_process_look_gone(
         child.kill()
         child.wait()
     assert not processes.is_alive(child.pid, started)
+
+
+def test_a_record_from_another_boot_is_lost_and_one_from_this_boot_runs_on(
+    tether: Tether,
+) -> None:
+    """A pid and start time only name a process within one boot: a running job whose record
+    carries another boot id (as after a reboot) is reconciled as lost by the agent, even
+    though a process with its pid and start time is there; a job of this boot runs on."""
+    from tether.agent import processes
+    from tether.agent.files import RUN_FILE, read_json, write_json_atomic
+    from tether.store.jobs import JobStore
+
+    tether("agent", "start", "--parallel", "2")
+    old, new = (tether("run", "--", "sleep", "300").stdout.strip() for _ in range(2))
+    store = JobStore(tether.home)
+    try:
+
+        def recorded(number: str) -> dict[str, object] | None:
+            job = store.get(int(number))
+            run = read_json(Path(job.job_dir) / RUN_FILE)
+            return run if run and "boot_id" in job.extra else None
+
+        for number in (old, new):
+            wait_for(lambda n=number: recorded(n), f"job #{number} to run with its boot id")
+        assert store.get(int(new)).extra["boot_id"] == processes.boot_id()
+        job = store.get(int(old))
+        store.merge_extra(job.number, boot_id="another-boot")
+        run = read_json(Path(job.job_dir) / RUN_FILE) or {}
+        write_json_atomic(Path(job.job_dir) / RUN_FILE, {**run, "boot_id": "another-boot"})
+        shown = wait_for(
+            lambda: (got := tether.json("show", old)) and got["status"] != "running" and got,  # type: ignore[index]
+            "the agent to reconcile the job of another boot",
+        )
+        assert shown["status"] == "lost", shown
+        assert tether.json("show", new)["status"] == "running"  # type: ignore[index]
+        assert processes.is_alive(job.supervisor_pid, job.supervisor_started)  # the same pids
+    finally:
+        store.close()
+
+
+def test_a_locked_store_during_reconcile_is_logged_once_then_works_again(
+    tether: Tether,
+) -> None:
+    """Two running jobs lose their supervisor and payload while another process holds the
+    store's write lock (busy timeout 50 ms): reconciling them fails on every job and pass,
+    yet the agent log holds one traceback for it and one "works again" line; once the lock
+    is gone both jobs are recorded as lost."""
+    import os
+    import signal
+    import time
+
+    from tether.agent.files import RUN_FILE, read_json
+    from tether.store.jobs import JobStore
+
+    tether.env["TETHER_DB_BUSY_TIMEOUT_MS"] = "50"
+    tether("agent", "start", "--parallel", "2")
+    numbers = [int(tether("run", "--", "sleep", "300").stdout.strip()) for _ in range(2)]
+    store = JobStore(tether.home)
+    runs = [
+        wait_for(
+            lambda n=n: store.get(n).supervisor_pid and read_json(store.get(n).dir / RUN_FILE),
+            f"job #{n} to run",
+        )
+        for n in numbers
+    ]
+    pids = [(store.get(n).supervisor_pid, run["pid"]) for n, run in zip(numbers, runs, strict=True)]
+    store.close()
+    log = tether.home / "agent.log"
+    holder = sqlite3.connect(str(tether.home / "tether.db"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        for supervisor, payload in pids:
+            os.kill(supervisor, signal.SIGKILL)
+            os.kill(payload, signal.SIGKILL)
+        wait_for(lambda: "database is locked" in log.read_text(), "reconcile to meet the lock")
+        for _ in range(3):  # keep it locked across further loop turns (~3 s)
+            time.sleep(1)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    for n in numbers:
+        wait_for(lambda n=n: tether.json("show", str(n))["status"] == "lost", f"#{n} lost")  # type: ignore[index]
+    text = log.read_text()
+    assert text.count("Traceback") == 1, text  # not one per job and pass
+    assert text.count("'reconcile' failed") == 1, text
+    text = wait_for(lambda: (t := log.read_text()) and "works again" in t and t, "recovery")
+    assert text.count("'reconcile' works again") == 1, text
+
+
+def test_a_full_disk_for_the_jobs_log_is_a_clear_reason_and_the_job_is_recorded(
+    tether: Tether,
+) -> None:
+    """The job's output cannot be written (a test hook sends it to /dev/full, where every
+    write fails with "No space left on device"): the job still ends with its exit code, and
+    the reason says what happened and what to do."""
+    tether.env["TETHER_TEST_JOB_LOG_FULL"] = "1"
+    (tether.cwd / "talk.py").write_text("for i in range(3):\n    print('line', i)\n")
+    number = tether("run", "talk.py").stdout.strip()
+    tether("wait", number, check=False, timeout=120)
+    job = tether.json("show", number)
+    assert isinstance(job, dict)
+    assert job["status"] in ("succeeded", "failed"), job
+    assert isinstance(job["exit_code"], int), job
+    assert (job["status"] == "succeeded") == (job["exit_code"] == 0), job
+    reason = str(job["reason"])
+    assert "could not write the job's log: No space left on device" in reason, job
+    assert f"free some space in {Path(str(job['log_path'])).parent}" in reason, job
+
+
+WAIT_FOR_GO = """import os
+import time
+
+while not os.path.exists("go"):
+    time.sleep(0.1)
+"""
+
+
+def test_the_whole_agents_clock_stepped_forward_and_back_leaves_jobs_alone(
+    tether: Tether,
+) -> None:
+    """The agent's wall clock is stepped (a test hook offsets ``time.time()`` in the agent
+    and its supervisors) a day forward, then a day back, while a job runs: the job's exit
+    code 0 is recorded as ``succeeded``. A job claimed by a dead agent whose clock was two
+    days ahead (its record's start time is in the future) is still requeued after the claim
+    grace, counted on the monotonic clock, and runs."""
+    from datetime import datetime
+
+    from tether.jobs import state
+    from tether.jobs.submit import build_spec, queue
+    from tether.store.jobs import JobStore
+
+    day = 86400.0
+    offset = tether.home.parent / "clock-offset"
+    offset.write_text(str(day))
+    tether.env["TETHER_TEST_CLOCK_OFFSET_FILE"] = str(offset)
+
+    def started(number: str) -> float:
+        text = tether.json("show", number)["started"]  # type: ignore[index]
+        return datetime.fromisoformat(text).timestamp() if text else 0.0
+
+    spec = build_spec(["true"], cwd=str(tether.cwd), home=tether.home)
+    [claimed] = queue([spec], tether.home, start_agent=False)
+    store = JobStore(tether.home)
+    try:
+        assert state.claim(store, claimed.number) is not None  # by an agent that died
+        store.update(claimed.number, started=time.time() + 2 * day)
+    finally:
+        store.close()
+    (tether.cwd / "wait_for_go.py").write_text(WAIT_FOR_GO)
+    tether("agent", "start", "--parallel", "3")
+    long = tether("run", "wait_for_go.py").stdout.strip()
+    wait_for(lambda: started(long), "the job to start")
+    assert started(long) > time.time() + day / 2  # claimed by the agent's clock, a day ahead
+    offset.write_text(str(-day))
+    marker = tether("run", "--", "true").stdout.strip()
+    tether("wait", marker, timeout=120)
+    assert started(marker) < time.time() - day / 2  # the agent's clock went back
+    tether("wait", str(claimed.number), timeout=180)
+    assert tether.json("show", str(claimed.number))["status"] == "succeeded"  # type: ignore[index]
+    assert tether.json("show", long)["status"] == "running"  # type: ignore[index]
+    (tether.cwd / "go").write_text("")
+    tether("wait", long, timeout=120)
+    job = tether.json("show", long)
+    assert isinstance(job, dict)
+    assert (job["status"], job["exit_code"]) == ("succeeded", 0), job

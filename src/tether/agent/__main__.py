@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tether.agent import testclock
 from tether.agent.daemon import Agent
 
 
@@ -13,6 +14,7 @@ def main() -> None:
     parser.add_argument("--home", required=True)
     parser.add_argument("--parallel", type=int, default=None)
     args = parser.parse_args()
+    testclock.install()
     Agent(Path(args.home), parallel=args.parallel).serve()
 
 

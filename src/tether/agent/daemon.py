@@ -45,6 +45,8 @@ class Agent:
         self.children: set[int] = set()
         self.started = time.time()
         self.steps = Steps()
+        # running jobs with no supervisor recorded: when this agent first saw each (monotonic)
+        self.unstarted_since: dict[int, float] = {}
 
     def serve(self) -> None:
         """Run until SIGTERM. Exits quietly if another agent already serves this home."""
@@ -70,7 +72,7 @@ class Agent:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         log.info("agent started for %s (parallel %d)", self.home, self.parallel)
-        self.reconcile_all()
+        self.steps.run("reconcile", self.reconcile_all)
         self.notifier = NotifierProcess(self.home)
         from tether.targets.slurm.agent_watch import SlurmWatcher
 
@@ -129,15 +131,21 @@ class Agent:
                 last_reconcile = time.monotonic()
 
     def handle_messages(self) -> None:
+        """Handle every waiting message; the first error is raised once all are read (a lost
+        ``done`` is recorded by the next reconcile)."""
+        first: Exception | None = None
         while True:
             try:
                 data = self.sock.recv(512)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             try:
                 self.handle(data.decode(errors="replace").strip())
-            except Exception:
-                log.exception("could not handle %r", data)
+            except Exception as exc:
+                log.info("could not handle %r: %s", data, exc)
+                first = first or exc
+        if first is not None:
+            raise first
 
     def handle(self, message: str) -> None:
         verb, _, arg = message.partition(" ")
@@ -160,15 +168,29 @@ class Agent:
             self.children.discard(pid)
 
     def reconcile_all(self) -> None:
-        """Check every running local job against what its processes and files say."""
-        for job in self.store.jobs(statuses=[RUNNING], target="local"):
+        """Check every running local job against what its processes and files say.
+
+        One job that cannot be reconciled does not hold back the others; the first error is
+        raised at the end, so the step logs it once (not once per job and pass) and backs off.
+        """
+        first: Exception | None = None
+        now = time.monotonic()
+        jobs = self.store.jobs(statuses=[RUNNING], target="local")
+        unstarted = {job.number for job in jobs if job.supervisor_pid is None}
+        since = {n: self.unstarted_since.get(n, now) for n in unstarted}
+        self.unstarted_since = since
+        for job in jobs:
             try:
-                outcome = lifecycle.reconcile(self.store, job)
-            except Exception:
-                log.exception("could not reconcile job #%d", job.number)
+                outcome = lifecycle.reconcile(
+                    self.store, job, unstarted_for=now - since.get(job.number, now)
+                )
+            except Exception as exc:
+                first = first or exc
                 continue
             if outcome not in (RUNNING,):
                 log.info("job #%d: %s", job.number, outcome)
+        if first is not None:
+            raise first
 
     # -- starting jobs ----------------------------------------------------------------------
     def schedule(self) -> None:
@@ -227,3 +249,4 @@ class Agent:
         self.store.update(
             job.number, supervisor_pid=pid, supervisor_started=processes.start_time(pid)
         )
+        self.store.merge_extra(job.number, boot_id=processes.boot_id())

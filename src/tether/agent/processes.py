@@ -25,6 +25,19 @@ def _since_boot(pid: int) -> float | None:
         return None
 
 
+_BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
+
+
+def boot_id() -> str | None:
+    """This boot's id (Linux), or None: a pid and start time only name a process within one
+    boot, so a record from before a reboot never matches a process of this one."""
+    try:
+        with open(_BOOT_ID_FILE) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
 def start_time(pid: int) -> float | None:
     """An identity of the process's start that no clock step changes (seconds after boot on
     Linux; the creation time elsewhere), or None if there is no such process."""
@@ -37,11 +50,13 @@ def start_time(pid: int) -> float | None:
         return None
 
 
-def is_alive(pid: int | None, started: float | None) -> bool:
+def is_alive(pid: int | None, started: float | None, boot: str | None = None) -> bool:
     """True if ``pid`` runs and is the same process that started at ``started`` (a value of
-    :func:`start_time`)."""
+    :func:`start_time`) in the boot ``boot`` (a :func:`boot_id`; None for older records)."""
     if not pid:
         return False
+    if boot is not None and boot != boot_id():
+        return False  # recorded before a reboot: whatever has that pid now is another process
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:

@@ -8,9 +8,11 @@ supervisor passes SIGTERM to the job's group and its whole tree, then SIGKILL af
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
+import stat
 import sys
 import time
 from pathlib import Path
@@ -21,9 +23,12 @@ from tether.agent.files import RESULT_FILE, RUN_FILE, write_json_atomic
 
 DEFAULT_GRACE = 10.0
 GRACE_FILE = "cancel-grace"
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 _TEST_DELAY = "TETHER_TEST_SUPERVISOR_DELAY"
+# fault tests: the job's output goes to /dev/full (every write fails: no space left on device)
+_TEST_LOG_FULL = "TETHER_TEST_JOB_LOG_FULL"
 
 
 def supervise(
@@ -80,18 +85,22 @@ def _run(
     signal.signal(signal.SIGALRM, on_alarm)
     job_dir.mkdir(parents=True, exist_ok=True)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    if _TEST_LOG_FULL in os.environ:
+        full = os.open("/dev/full", os.O_WRONLY)
+        os.dup2(full, log_fd)
+        os.close(full)
     pid = os.fork()
     if pid == 0:  # the job
         _exec_job(command, cwd, env, log_fd)
     state["pid"] = pid
     with contextlib.suppress(OSError):  # as the job does itself: its group exists from now on
         os.setpgid(pid, pid)
-    os.close(log_fd)
     write_json_atomic(
         job_dir / RUN_FILE,
         {
             "pid": pid,
             "pid_started": processes.start_time(pid),
+            "boot_id": processes.boot_id(),
             "supervisor_pid": os.getpid(),
             "started": time.time(),
         },
@@ -101,6 +110,8 @@ def _run(
     _, status = os.waitpid(pid, 0)
     sampler.set()
     ended = time.time()
+    log_error = _log_error(log_fd, log_path)
+    os.close(log_fd)
     if state["cancelled"]:
         # the payload is gone; make sure nothing it started is left behind
         signal.alarm(0)
@@ -111,6 +122,8 @@ def _run(
         result.update(exit_code=128 + sig, signal=processes.signal_name(sig))
     else:
         result.update(exit_code=os.WEXITSTATUS(status))
+    if log_error:
+        result["log_error"] = log_error
     write_json_atomic(job_dir / RESULT_FILE, result)
     _tell_agent(notify_address, f"done {number}")
     return 0
@@ -134,6 +147,22 @@ def _exec_job(command: list[str], cwd: str, env: dict[str, str], log_fd: int) ->
             msg = f"[tether] could not start {command[0]!r}: {exc}\n"
             os.write(2, msg.encode())
         os._exit(127)
+
+
+def _log_error(log_fd: int, log_path: Path) -> str | None:
+    """Why the job's output could not be written to its log, if it could not: a full disk."""
+    try:
+        os.write(log_fd, b"")  # a device that takes no more says so even for nothing
+        if stat.S_ISREG(os.fstat(log_fd).st_mode):
+            vfs = os.fstatvfs(log_fd)
+            free = vfs.f_bavail if os.geteuid() else vfs.f_bfree
+            if vfs.f_blocks and not free:  # (no blocks at all: a size-less tmpfs)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    except OSError as exc:
+        where = log_path.parent
+        todo = f"free some space in {where}" if exc.errno in _FULL else f"check {where}"
+        return f"could not write the job's log: {exc.strerror}; {todo}"
+    return None
 
 
 def _grace(job_dir: Path) -> float:

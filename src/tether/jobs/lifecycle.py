@@ -38,6 +38,8 @@ def record_result(store: JobStore, job: Job) -> bool:
     else:
         status = FAILED
         reason = f"killed by {result['signal']}" if result.get("signal") else f"exit code {code}"
+    if result.get("log_error"):
+        reason = "; ".join(filter(None, [reason, str(result["log_error"])]))
     summary = {k: v.to_json() for k, v in read_metrics(Path(job.job_dir)).summary().items()}
     if summary:
         store.merge_extra(job.number, metrics=summary)
@@ -58,17 +60,21 @@ def record_start(store: JobStore, job: Job) -> None:
         store.update(job.number, pid=run.get("pid"), pid_started=run.get("pid_started"))
 
 
-def reconcile(store: JobStore, job: Job) -> str:
-    """Decide what a ``running`` local job really is now: running, finished, lost or requeued."""
+def reconcile(store: JobStore, job: Job, *, unstarted_for: float = 0.0) -> str:
+    """Decide what a ``running`` local job really is now: running, finished, lost or requeued.
+
+    ``unstarted_for``: how long the caller has seen the job without a sign of its supervisor,
+    in seconds of a monotonic clock (no wall-clock step makes a job look older or newer).
+    """
     if record_result(store, job):
         return "finished"
-    if processes.is_alive(job.supervisor_pid, job.supervisor_started):
+    if _supervisor_alive(job):
         return RUNNING
     run = read_json(Path(job.job_dir) / RUN_FILE)
-    if run and processes.is_alive(run.get("pid"), run.get("pid_started")):
+    if run and _payload_alive(run):
         return RUNNING  # supervisor gone, payload alive: keep watching it
     if run is None and job.supervisor_pid is None:
-        if time.time() - (job.started or 0) < CLAIM_GRACE:
+        if unstarted_for < CLAIM_GRACE:
             return RUNNING
         state.requeue(store, job)
         return QUEUED
@@ -78,6 +84,14 @@ def reconcile(store: JobStore, job: Job) -> str:
         store, job.number, LOST, exit_code=None, reason="its supervisor died without a result"
     )
     return LOST
+
+
+def _supervisor_alive(job: Job) -> bool:
+    return processes.is_alive(job.supervisor_pid, job.supervisor_started, job.extra.get("boot_id"))
+
+
+def _payload_alive(run: dict[str, Any]) -> bool:
+    return processes.is_alive(run.get("pid"), run.get("pid_started"), run.get("boot_id"))
 
 
 def refresh(store: JobStore, job: Job) -> Job:
@@ -123,7 +137,7 @@ def cancel(store: JobStore, job: Job, *, grace: float = 10.0) -> Job:
         raise TetherError(f"job #{job.number} runs on {job.target}; cancel it there")
     store.update(job.number, cancel_requested=1)
     Path(job.job_dir, GRACE_FILE).write_text(str(grace))
-    if processes.is_alive(job.supervisor_pid, job.supervisor_started):
+    if _supervisor_alive(job):
         assert job.supervisor_pid is not None
         os.kill(job.supervisor_pid, signal.SIGTERM)
     else:
@@ -150,12 +164,12 @@ def _wait_for_supervisor(store: JobStore, job: Job, timeout: float = 5.0) -> Job
 def _kill_orphan(store: JobStore, job: Job, grace: float) -> None:
     """The supervisor is gone but the payload lives: kill it ourselves and record that."""
     run = read_json(Path(job.job_dir) / RUN_FILE)
-    if run and processes.is_alive(run.get("pid"), run.get("pid_started")):
+    if run and _payload_alive(run):
         pid = int(run["pid"])
         procs = processes.tree(pid)
         processes.signal_group_and_tree(pid, procs, signal.SIGTERM)
         end = time.monotonic() + grace
-        while time.monotonic() < end and processes.is_alive(pid, run.get("pid_started")):
+        while time.monotonic() < end and _payload_alive(run):
             time.sleep(0.05)
         processes.signal_group_and_tree(pid, procs, signal.SIGKILL)
     state.finish(store, job.number, CANCELLED, exit_code=None, reason="cancelled")
