@@ -207,7 +207,15 @@ def test_job_slurm_forgot_is_lost_not_running(slurm_setup: SlurmSetup) -> None:
     store = JobStore(slurm_setup.tt.home)
     try:
         extra = {"slurm_id": "987654", "slurm_local": True}
-        spec = JobSpec(["true"], str(slurm_setup.project), "ghost", target="here", extra=extra)
+        spec = JobSpec(
+            ["true"],
+            str(slurm_setup.project),
+            "ghost",
+            target="here",
+            extra=extra,
+            backend="slurm",
+            remote_id="987654",
+        )
         job = store.add(spec)
         from tether.jobs import state
 

@@ -202,7 +202,8 @@ def test_merge_shows_each_job_once(tmp_path: Path) -> None:
     def add(target: str = "local", uuid: str | None = None) -> Any:
         extra = {"remote_uuid": uuid, "remote_number": 1} if uuid else {}
         spec = JobSpec(command=["true"], cwd=str(tmp_path), name=f"{target}-{uuid}",
-                       target=target, extra=extra)  # fmt: skip
+                       target=target, extra=extra, backend="ssh" if uuid else None,
+                       remote_id=uuid, remote_number=1 if uuid else None)  # fmt: skip
         return store.add(spec)
 
     here, listed, gone, away = add(), add("a", "u-1"), add("a", "u-old"), add("b", "u-9")

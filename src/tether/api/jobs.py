@@ -300,6 +300,7 @@ def rerun_job(
         name=name or old.name,
         env=old.env,
         target=old.target,
+        backend=old.backend,
         parent=old.number,
         script=old.script,
         extra=extra,

@@ -100,6 +100,7 @@ def _rerun(home: Path, store: JobStore, job: Job, command: Command) -> str:
         name=job.name,
         env=job.env,
         target=job.target,
+        backend=job.backend,
         parent=job.number,
         script=job.script,
         extra=extra,

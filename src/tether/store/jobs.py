@@ -64,6 +64,21 @@ def _uuid4() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+BACKENDS: tuple[str, ...] = ("local", "ssh", "slurm")
+"""What runs a job: this machine's agent, an SSH host's tether, or a Slurm cluster."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a job runs: the backend, the host (``local`` for this machine), the job's id there
+    (a Slurm job id; the host's uuid of an SSH job) and the host's own number for it."""
+
+    backend: str
+    host: str
+    remote_id: str | None = None
+    remote_number: int | None = None
+
+
 @dataclass
 class JobSpec:
     """What to run: everything a caller decides before the job exists."""
@@ -78,6 +93,17 @@ class JobSpec:
     extra: dict[str, Any] = field(default_factory=dict)
     uuid: str | None = None
     """The job's uuid; None picks a fresh one (a record of a remote job keeps the host's)."""
+    backend: str | None = None
+    """One of :data:`BACKENDS`; None means ``local``, for a job whose target is ``local``."""
+    remote_id: str | None = None
+    remote_number: int | None = None
+
+    def placement(self) -> Placement:
+        """The checked placement: a job for another host must say which backend runs it."""
+        backend = self.backend or ("local" if self.target == "local" else None)
+        if backend not in BACKENDS:
+            raise ValueError(f"job {self.name!r} for {self.target!r}: backend {backend!r}")
+        return Placement(backend, self.target, self.remote_id, self.remote_number)
 
 
 @dataclass
@@ -107,6 +133,9 @@ class Job:
     cancel_requested: bool
     script: str | None
     extra: dict[str, Any]
+    backend: str = "local"
+    remote_id: str | None = None
+    remote_number: int | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -125,6 +154,11 @@ class Job:
     @property
     def host(self) -> str:
         return self.target
+
+    @property
+    def placement(self) -> Placement:
+        """Where the job runs (typed; no ``extra`` keys to read)."""
+        return Placement(self.backend, self.target, self.remote_id, self.remote_number)
 
     @property
     def runtime(self) -> float | None:
@@ -158,6 +192,9 @@ class Job:
             "exit_code": self.exit_code,
             "reason": self.reason,
             "host": self.host,
+            "backend": self.backend,
+            "remote_id": self.remote_id,
+            "remote_number": self.remote_number,
             "command": self.user_command,
             "launch": self.command,
             "cwd": self.cwd,
@@ -195,6 +232,7 @@ class JobStore:
         for spec in specs:
             job_uuid = spec.uuid or _uuid4()
             job_dir = self.home / "jobs" / job_uuid
+            where = spec.placement()
             rows.append(
                 (
                     job_uuid,
@@ -210,6 +248,9 @@ class JobStore:
                     str(job_dir / "output.log"),
                     spec.script,
                     json.dumps(spec.extra),
+                    where.backend,
+                    where.remote_id,
+                    where.remote_number,
                 )
             )
         numbers = []
@@ -217,8 +258,8 @@ class JobStore:
             for row in rows:
                 cur = self.conn.execute(
                     "INSERT INTO jobs (uuid, name, command, cwd, env, target, status, created,"
-                    " parent, job_dir, log_path, script, extra)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " parent, job_dir, log_path, script, extra, backend, remote_id, remote_number)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     row,
                 )
                 numbers.append(cur.lastrowid)

@@ -62,6 +62,27 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO notify_state (job, started_done, done) SELECT number, 1, 1 FROM jobs
     """,
+    # 3: typed placement: which backend runs the job (``target`` stays the host's name), the
+    # job's id there (a Slurm job id, the host's uuid for an SSH job) and the host's number.
+    # Filled from the ``extra`` keys earlier versions kept it in. A record on a host with
+    # neither key can only be a Slurm job whose submission failed (an SSH host's record is
+    # written after the host took the job). A re-run of an SSH record copied its parent's
+    # remote uuid without running anywhere: it gets no remote id.
+    """
+    ALTER TABLE jobs ADD COLUMN backend TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE jobs ADD COLUMN remote_id TEXT;
+    ALTER TABLE jobs ADD COLUMN remote_number INTEGER;
+    UPDATE jobs SET backend = 'slurm', remote_id = CAST(json_extract(extra, '$.slurm_id') AS TEXT)
+        WHERE json_extract(extra, '$.slurm_id') IS NOT NULL;
+    UPDATE jobs SET backend = 'ssh', remote_id = json_extract(extra, '$.remote_uuid'),
+            remote_number = json_extract(extra, '$.remote_number')
+        WHERE backend = 'local' AND json_extract(extra, '$.remote_uuid') IS NOT NULL;
+    UPDATE jobs SET backend = 'slurm' WHERE backend = 'local' AND target != 'local';
+    UPDATE jobs SET remote_id = NULL, remote_number = NULL
+        WHERE backend = 'ssh' AND parent IS NOT NULL
+        AND remote_id = (SELECT p.remote_id FROM jobs AS p WHERE p.number = jobs.parent);
+    CREATE INDEX jobs_by_remote ON jobs(backend, target, remote_id)
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

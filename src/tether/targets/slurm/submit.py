@@ -178,7 +178,7 @@ def job_specs(
                 env=env,
                 extra=more,
             )
-        specs.append(replace(spec, target=host.name))
+        specs.append(replace(spec, target=host.name, backend="slurm"))
     return specs
 
 
@@ -254,6 +254,7 @@ def submit_jobs(
                     state.finish(store, left.number, FAILED, exit_code=None,
                                  reason=f"not submitted: {exc}", expected=QUEUED)  # fmt: skip
                 raise
+            store.update(job.number, remote_id=str(slurm_id))
             store.merge_extra(
                 job.number,
                 slurm_id=slurm_id,
@@ -319,7 +320,7 @@ def show_script(
         cwd=cwd, env=None, target=host.name, status=QUEUED, exit_code=None, reason=None,
         pid=None, pid_started=None, supervisor_pid=None, supervisor_started=None, created=0.0,
         started=None, ended=None, parent=None, job_dir=folder, log_path="",
-        cancel_requested=False, script=None, extra={},
+        cancel_requested=False, script=None, extra={}, backend="slurm",
     )  # fmt: skip
     script, _ = job_script(job, merged, Placement(local=True), host_template(host))
     return script

@@ -217,6 +217,9 @@ def record_local(
                 env=None,
                 target=host,
                 extra={**(extra or {}), "remote_number": j["number"], "remote_uuid": j["uuid"]},
+                backend="ssh",
+                remote_id=str(j["uuid"]),
+                remote_number=int(j["number"]),
                 # One identity: the record has the job's uuid, so `show UUID` works here and
                 # there (unless this store has it already: a host that shares this home).
                 uuid=None if j["uuid"] in taken else str(j["uuid"]),
