@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Tether
+from gpu_fixtures import fake_nvidia_smi
 
-STANDIN = Path(__file__).parent / "data" / "nvidia_smi_standin.py"
 HOLD = (
     "echo $CUDA_VISIBLE_DEVICES > gpu-$TETHER_JOB_NUMBER;"
     " while [ ! -e go-$TETHER_JOB_NUMBER ]; do sleep 0.05; done"
@@ -26,15 +26,7 @@ HOLD = (
 @pytest.fixture
 def gpu_tether(tether: Tether, tmp_path: Path) -> Tether:
     """The ``tether`` fixture with the two-GPU stand-in ``nvidia-smi`` first on PATH."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shutil.copy(STANDIN, bin_dir / "nvidia-smi")
-    (bin_dir / "nvidia-smi").chmod(0o755)
-    tether.env["PATH"] = f"{bin_dir}:{tether.env['PATH']}"
-    config = tmp_path / "config"  # no hosts from other tests' fixtures
-    config.mkdir()
-    tether.env["TETHER_CONFIG_DIR"] = str(config)
-    return tether
+    return fake_nvidia_smi(tether, tmp_path)
 
 
 def _status(t: Tether, number: str) -> str:

@@ -8,14 +8,13 @@ environment how many GPUs to report and how big they are.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from conftest import Tether
+from gpu_fixtures import fake_nvidia_smi
 
-STANDIN = Path(__file__).parent / "data" / "nvidia_smi_standin.py"
 # Fails on its first two runs, succeeds on the third (counts in ./count).
 FLAKY = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; [ "$n" -ge 3 ]'
 
@@ -65,17 +64,9 @@ def test_wait_on_a_retried_run_exits_with_the_final_attempts_code(tether: Tether
 @pytest.fixture
 def three_40g(tether: Tether, tmp_path: Path) -> Tether:
     """The ``tether`` fixture with the fake ``nvidia-smi`` reporting three 40 GB GPUs."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shutil.copy(STANDIN, bin_dir / "nvidia-smi")
-    (bin_dir / "nvidia-smi").chmod(0o755)
-    tether.env["PATH"] = f"{bin_dir}:{tether.env['PATH']}"
-    tether.env["NVIDIA_SMI_STANDIN_COUNT"] = "3"
-    tether.env["NVIDIA_SMI_STANDIN_TOTAL"] = "40960"
-    config = tmp_path / "config"  # no hosts from other tests' fixtures
-    config.mkdir()
-    tether.env["TETHER_CONFIG_DIR"] = str(config)
-    return tether
+    return fake_nvidia_smi(
+        tether, tmp_path, NVIDIA_SMI_STANDIN_COUNT="3", NVIDIA_SMI_STANDIN_TOTAL="40960"
+    )
 
 
 def _refused(t: Tether, *flags: str) -> str:

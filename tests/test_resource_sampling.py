@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 from pathlib import Path
 
 from conftest import Tether
+from gpu_fixtures import fake_nvidia_smi
 from tether.jobs import resources
 from waiting import wait_for
-
-STANDIN = Path(__file__).parent / "data" / "nvidia_smi_standin.py"
 
 # A child process holding ~80 MB and spinning a core, under a shell parent.
 HOG = (
@@ -89,13 +87,7 @@ def test_memory_of_forked_workers_is_counted_once(tether: Tether) -> None:
 
 def test_gpu_memory_and_utilisation_of_the_jobs_own_processes(tether: Tether) -> None:
     t = tether
-    bin_dir = t.cwd / "bin"
-    bin_dir.mkdir()
-    shutil.copy(STANDIN, bin_dir / "nvidia-smi")
-    (bin_dir / "nvidia-smi").chmod(0o755)
-    t.env["PATH"] = f"{bin_dir}:{t.env['PATH']}"
-    t.env["NVIDIA_SMI_STANDIN_APP_MIB"] = "3000"
-    t.env["NVIDIA_SMI_STANDIN_UTIL"] = "87"
+    fake_nvidia_smi(t, t.cwd, NVIDIA_SMI_STANDIN_APP_MIB="3000", NVIDIA_SMI_STANDIN_UTIL="87")
     t("agent", "start")
     gpu_job = t("run", "--", "python3", "-c", "import time; time.sleep(4)", "tether-gpu-user")
     cpu_job = t("run", "--", "python3", "-c", "import time; time.sleep(4)")

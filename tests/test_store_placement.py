@@ -73,3 +73,17 @@ def test_new_jobs_carry_their_placement(tmp_path: Path, monkeypatch: pytest.Monk
         assert store.get(number).placement == Placement("ssh", "gpu1", SSH_UUID, 12)
     finally:
         store.close()
+
+
+def test_a_rerun_of_an_ssh_record_is_refused_not_queued_forever(tmp_path: Path) -> None:
+    from tether.api.jobs import rerun_job
+    from tether.errors import UsageError
+
+    shutil.copy(FIXTURE, tmp_path / "tether.db")
+    store = JobStore(tmp_path)
+    try:
+        with pytest.raises(UsageError, match=r"job #3 ran on gpu1: .*tether run --on gpu1"):
+            rerun_job(store, "3")
+        assert len(store.jobs()) == len(EXPECTED)  # nothing queued
+    finally:
+        store.close()

@@ -260,9 +260,9 @@ def cancel_job(store: JobStore, ref: str, *, grace: float = 10.0) -> dict[str, A
     job = find_job(store, ref)
     if job.finished:
         raise UsageError(f"job #{job.number} already {job.status}")
-    if job.target != "local" and "slurm_id" not in job.extra:
+    if job.target != "local" and job.slurm_id is None:
         raise UsageError(f"job #{job.number} runs on {job.host}: cancel it with `tether cancel`")
-    if "slurm_id" in job.extra:
+    if job.slurm_id is not None:
         from tether.targets.slurm.tracking import cancel_jobs
 
         return cancel_jobs(store, [job])[0].to_json()
@@ -283,6 +283,11 @@ def rerun_job(
     from tether.tuning.program import prepare_from_job
 
     old = ref if isinstance(ref, Job) else find_job(store, ref)
+    if old.backend == "ssh":  # a record of a job on an SSH host: nothing here would run it
+        raise UsageError(
+            f"job #{old.number} ran on {old.host}: re-running a job of an SSH host is not there"
+            f" yet; run it again with `tether run --on {old.host} ...`; nothing queued"
+        )
     overrides = dict(overrides or {})
     extra = {k: v for k, v in old.extra.items() if k not in PER_RUN_KEYS}
     command = list(old.command)
@@ -305,7 +310,7 @@ def rerun_job(
         script=old.script,
         extra=extra,
     )
-    if "slurm_id" in old.extra:  # back to the same Slurm host, with the same resources
+    if old.slurm_id is not None:  # back to the same Slurm host, with the same resources
         from tether.targets.slurm.submit import resubmit
 
         return [resubmit(spec, old.extra.get("slurm_resources") or {})]

@@ -58,7 +58,7 @@ def wait_jobs(
 
 def _log_path(store: JobStore, ref: str | int) -> Path:
     job = store.resolve(str(ref))
-    if job.extra.get("slurm_local") is False or job.extra.get("remote_uuid"):
+    if job.extra.get("slurm_local") is False or job.remote_uuid:
         raise UsageError(f"job #{job.number}'s log is on {job.target}: use `tether logs --on`")
     return Path(job.log_path)
 

@@ -275,7 +275,7 @@ def cancel(grace: float, host: str | None, jobs: tuple[str, ...]) -> None:
             if code := run_on_host(forward, args, timeout=grace + 120):
                 sys.exit(code)
             continue
-        if "slurm_id" in record.extra:
+        if record.slurm_id is not None:
             slurm.append(record)
             continue
         done = cancel_job(store, record, grace=grace)

@@ -110,7 +110,7 @@ def _remote_logs(
 
 def _bring_slurm_files(record: Job) -> None:
     """A Slurm job running on a cluster over ssh: copy its folder here first."""
-    if "slurm_id" in record.extra:
+    if record.slurm_id is not None:
         from tether.targets.slurm.output import bring_here
 
         bring_here(record)

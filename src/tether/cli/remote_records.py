@@ -1,9 +1,9 @@
 """Local records of jobs that run on an SSH host: the job verbs hand them to the host.
 
 ``tether run --on HOST`` keeps a local record of each job (``target`` = HOST,
-``extra.remote_uuid``). ``cancel``, ``logs``, ``show`` and ``wait`` given such a record
+``Job.remote_uuid``). ``cancel``, ``logs``, ``show`` and ``wait`` given such a record
 act on the job there, as if ``--on HOST UUID`` had been given. Jobs on a Slurm host are
-tracked here (``extra.slurm_id``) and are never handed over this way.
+tracked here (``Job.slurm_id``) and are never handed over this way.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ def remote_job(record: Job, *, required: bool = True) -> RemoteJob | None:
     A record whose host is no longer configured is an error when ``required`` (the job
     cannot be reached), else None (callers then show the record as last seen).
     """
-    uuid = record.extra.get("remote_uuid")
+    uuid = record.remote_uuid
     if record.target == "local" or not isinstance(uuid, str) or not uuid:
         return None
-    if "slurm_id" in record.extra:
+    if record.slurm_id is not None:
         return None
     from tether.targets.ssh.hosts_config import load_hosts
 
@@ -51,7 +51,7 @@ def remote_job(record: Job, *, required: bool = True) -> RemoteJob | None:
         )
     if getattr(spec, "scheduler", "none") != "none":
         return None
-    number = record.extra.get("remote_number")
+    number = record.remote_number
     return RemoteJob(
         record.target, uuid, record.number, number if isinstance(number, int) else None
     )
@@ -110,7 +110,7 @@ def split_by_host(jobs: list[Job]) -> tuple[list[int], list[RemoteJob]]:
     here: list[int] = []
     there: list[RemoteJob] = []
     for job in jobs:
-        if job.target == "local" or "slurm_id" in job.extra or "remote_uuid" not in job.extra:
+        if job.target == "local" or job.slurm_id is not None or job.remote_uuid is None:
             here.append(job.number)
             continue
         found = remote_job(job, required=False)

@@ -150,7 +150,7 @@ class SlurmTarget(Target):
         specs = job_specs(self.spec, placement, [argv], name=job_name, extra=extra)
         (job,) = submit_jobs(self.spec, specs, resources, placement, home=self.home)
         arrays = self._arrays_of(ddir)
-        arrays.append({"job": job.number, "slurm_id": str(job.extra["slurm_id"]),
+        arrays.append({"job": job.number, "slurm_id": str(job.slurm_id),
                        "batch": batch, "size": size, "tasks": tasks, "calls": calls})  # fmt: skip
         meta = ddir.read_meta()
         meta["arrays"] = arrays

@@ -96,7 +96,7 @@ def _payload_alive(run: dict[str, Any]) -> bool:
 
 def refresh(store: JobStore, job: Job) -> Job:
     """The job as it is now (records a result that landed since the last look)."""
-    if "slurm_id" in job.extra:
+    if job.slurm_id is not None:
         return job if job.finished else refresh_many(store, [job])[0]
     if job.status != RUNNING:
         return job
@@ -110,7 +110,7 @@ def refresh(store: JobStore, job: Job) -> Job:
 
 def refresh_many(store: JobStore, jobs: list[Job]) -> list[Job]:
     """Every job as it is now; Slurm jobs are asked about with one poll per host."""
-    if not any("slurm_id" in job.extra and not job.finished for job in jobs):
+    if not any(job.slurm_id is not None and not job.finished for job in jobs):
         return [refresh(store, job) for job in jobs]
     from tether.targets.slurm.tracking import is_slurm_job, refresh_jobs
 
@@ -124,7 +124,7 @@ def cancel(store: JobStore, job: Job, *, grace: float = 10.0) -> Job:
     Returns once the job is recorded as finished (its processes are gone).
     A Slurm job is cancelled with ``scancel`` (Slurm's KillWait is its grace).
     """
-    if "slurm_id" in job.extra:
+    if job.slurm_id is not None:
         from tether.targets.slurm.tracking import cancel_jobs
 
         return cancel_jobs(store, [job])[0]

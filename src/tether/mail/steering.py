@@ -105,7 +105,7 @@ def _rerun(home: Path, store: JobStore, job: Job, command: Command) -> str:
         script=job.script,
         extra=extra,
     )
-    if "slurm_id" in job.extra:  # back to the same Slurm host, with the same resources
+    if job.slurm_id is not None:  # back to the same Slurm host, with the same resources
         from tether.targets.slurm.submit import resubmit
 
         new = resubmit(spec, job.extra.get("slurm_resources") or {}, home)

@@ -161,6 +161,16 @@ class Job:
         return Placement(self.backend, self.target, self.remote_id, self.remote_number)
 
     @property
+    def slurm_id(self) -> str | None:
+        """The Slurm job id of a job submitted to Slurm; None otherwise (not submitted too)."""
+        return self.remote_id if self.backend == "slurm" else None
+
+    @property
+    def remote_uuid(self) -> str | None:
+        """The uuid on its host of the local record of a job on an SSH host; None otherwise."""
+        return self.remote_id if self.backend == "ssh" else None
+
+    @property
     def runtime(self) -> float | None:
         """Seconds run so far (or in all, once finished)."""
         if self.started is None:

@@ -36,7 +36,7 @@ _CHANGED = 10  # the child's exit code when a job's record changed
 
 def unfinished_slurm_jobs(store: JobStore, host: str | None = None) -> list[Job]:
     """Queued or running jobs submitted to Slurm (of ``host`` only, when given)."""
-    where = "status IN (?, ?) AND json_extract(extra, '$.slurm_id') IS NOT NULL"
+    where = "status IN (?, ?) AND backend = 'slurm' AND remote_id IS NOT NULL"
     args: tuple[str, ...] = (QUEUED, RUNNING)
     if host is not None:
         where += " AND target = ?"

@@ -60,7 +60,7 @@ def schedule_values(values: dict[str, Any]) -> dict[str, Any]:
     for flag, key in (("--after", "after"), ("--after-any", "after_any")):
         for ref in parse_refs(values.get(key, ())):
             job = store.resolve(ref)
-            slurm_id = job.extra.get("slurm_id")
+            slurm_id = job.slurm_id
             if not slurm_id:
                 raise UsageError(f"{flag} {ref}: job #{job.number} is not a Slurm job")
             ids.setdefault(key, []).append(str(slurm_id))

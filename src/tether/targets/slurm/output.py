@@ -20,7 +20,7 @@ FETCH_EVERY = 1.0
 
 def is_remote_output(job: Job) -> bool:
     """Whether ``job`` writes its output on a cluster reached over ssh."""
-    return "slurm_id" in job.extra and job.extra.get("slurm_local") is False
+    return job.slurm_id is not None and job.extra.get("slurm_local") is False
 
 
 def bring_here(job: Job) -> None:

@@ -34,7 +34,7 @@ _warned: set[str] = set()
 
 def is_slurm_job(job: Job) -> bool:
     """Whether ``job`` was submitted to a Slurm cluster."""
-    return "slurm_id" in job.extra
+    return job.slurm_id is not None
 
 
 def _due(host: str, now: float) -> bool:
@@ -88,10 +88,10 @@ def poll_host(store: JobStore, host: str, jobs: Iterable[Job]) -> bool:
 
     group = list(jobs)
     cluster = SlurmCluster(get_host(host))
-    found = cluster.poll(str(j.extra["slurm_id"]) for j in group)
+    found = cluster.poll(str(j.slurm_id) for j in group)
     changed = False
     for job in group:  # an array's tasks count as one job
-        changed |= apply_state(store, job, array_state(found, str(job.extra["slurm_id"])))
+        changed |= apply_state(store, job, array_state(found, str(job.slurm_id)))
     return changed
 
 
@@ -99,7 +99,7 @@ def apply_state(store: JobStore, job: Job, state: SlurmJobState | None) -> bool:
     """Record Slurm's ``state`` for ``job``; ``None`` means Slurm no longer knows it."""
     if state is None:
         reason = (
-            f"Slurm no longer knows job {job.extra['slurm_id']} and kept no final state "
+            f"Slurm no longer knows job {job.slurm_id} and kept no final state "
             "(no accounting); see its output"
         )
         return jobstate.finish(
@@ -167,7 +167,7 @@ def cancel_jobs(store: JobStore, jobs: Sequence[Job], *, timeout: float = 60.0) 
     groups: dict[str, list[str]] = {}
     for job in jobs:
         if not job.finished:
-            groups.setdefault(job.target, []).append(str(job.extra["slurm_id"]))
+            groups.setdefault(job.target, []).append(str(job.slurm_id))
     for host, ids in groups.items():
         SlurmCluster(get_host(host)).cancel(ids)
     deadline = time.monotonic() + timeout

@@ -2,7 +2,7 @@
 
 Every SSH host (``scheduler = "none"``) is asked for its jobs in parallel, each call with its
 own time limit. A job started with ``run --on HOST`` has a local record (``target`` = HOST,
-``extra.remote_uuid``) mirroring the job there: when HOST answers, its live row is shown
+``Job.remote_uuid``) mirroring the job there: when HOST answers, its live row is shown
 instead (with ``local_number``) and the record is brought up to date; when HOST cannot be
 reached, the record is shown as last seen and one warning says so. Slurm jobs are tracked
 locally already, so Slurm hosts are not asked.
@@ -95,7 +95,7 @@ def merge(
     answered = {listing.host: listing.rows or [] for listing in listings if listing.answered}
     mirrors: dict[tuple[str, str], int] = {}
     for job, _row in local:
-        uuid = job.extra.get("remote_uuid")
+        uuid = job.remote_uuid
         if job.target in answered and isinstance(uuid, str):
             mirrors[(job.target, uuid)] = job.number
     rows: list[dict[str, Any]] = []
@@ -106,7 +106,7 @@ def merge(
             listed.add(key)
             rows.append({**row, "host": host, "local_number": mirrors.get(key)})
     for job, row in local:
-        if (job.target, str(job.extra.get("remote_uuid"))) not in listed:
+        if (job.target, str(job.remote_uuid)) not in listed:
             rows.append(row)
     wanted = set(statuses)
     if wanted:

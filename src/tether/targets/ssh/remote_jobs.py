@@ -261,7 +261,7 @@ def update_local(host: str, rows: list[dict[str, Any]]) -> None:
     store = JobStore(tether_home())
     try:
         for job in store.jobs(target=host):
-            row = by_uuid.get(job.extra.get("remote_uuid"))
+            row = by_uuid.get(job.remote_uuid)
             if row is not None and row.get("status") != job.status:
                 _apply_status(store, job.number, row)
     finally:
