@@ -417,3 +417,47 @@ def test_base_job_id() -> None:
 def test_is_unknown_job_error() -> None:
     assert is_unknown_job_error("slurm_load_jobs error: Invalid job id specified\n")
     assert not is_unknown_job_error("squeue: error: Unable to contact slurm controller")
+
+
+class Recorded:
+    """A Slurm host that answers each command with its recorded output (a moment when sacct
+    has not caught up with a failure squeue already shows), and notes what it was asked."""
+
+    where = "here"
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def run(self, argv, *, input=None, timeout=None):  # type: ignore[no-untyped-def]
+        from tether.targets.slurm.runner import Output
+
+        self.asked.append(argv[0])
+        return Output(0, self.answers[argv[0]].encode(), "")
+
+
+def test_a_failure_sacct_has_not_recorded_yet_gets_its_exit_code_from_scontrol() -> None:
+    from tether.targets.slurm import cluster
+    from tether.targets.ssh.hostspec import HostSpec
+
+    host = HostSpec(name="lagging", dest="local", scheduler="slurm")
+    cluster._ACCOUNTING[host.name] = True
+    recorded = Recorded(
+        {
+            "squeue": "85|FAILED|NonZeroExitCode\n86|FAILED|NonZeroExitCode\n",
+            "sacct": "85|RUNNING|0:0|None\n",  # 86 not in the database yet either
+            "scontrol": "\n".join(
+                scontrol_line(
+                    f"JobId={i} JobName=t", "JobState=FAILED Reason=NonZeroExitCode", code, str(i)
+                )
+                for i, code in ((85, "9:0"), (86, "0:9"))
+            ),
+        }
+    )
+    try:
+        found = cluster.SlurmCluster(host, recorded).poll(["85", "86"])
+    finally:
+        del cluster._ACCOUNTING[host.name]
+    assert recorded.asked == ["squeue", "sacct", "scontrol"]
+    assert found["85"] == SlurmJobState("FAILED", "failed", 9, "exit 9")
+    assert found["86"].reason == "killed by signal 9"

@@ -105,7 +105,17 @@ class SlurmCluster:
             more = states.parse_scontrol(later.text)
         wanted = set(missing)
         kept = {k: v for k, v in more.items() if states.base_job_id(k) in wanted}
-        return states.combine_states(found, kept)
+        merged = states.combine_states(found, kept)
+        if self.accounting():  # sacct lags slurmctld: a failure squeue saw may lack its code
+            vague = sorted({states.base_job_id(k) for k, v in merged.items()
+                            if states.base_job_id(k) in wanted and _vague_failure(v)})  # fmt: skip
+            if vague:
+                late = self._run(states.scontrol_command(vague), allow_unknown_job=True)
+                told = states.parse_scontrol(late.text)
+                merged = states.combine_states(
+                    merged, {k: v for k, v in told.items() if states.base_job_id(k) in vague}
+                )
+        return merged
 
     def accounting(self) -> bool:
         """Whether sacct answers on this cluster (checked once per process)."""
@@ -149,3 +159,10 @@ class SlurmCluster:
     def sinfo(self) -> str:
         """One line per partition: name, availability, time limit, nodes and their states."""
         return self._run(["sinfo", "--noheader", "--format=%P %a %l %D %T"]).text
+
+
+def _vague_failure(state: states.SlurmJobState) -> bool:
+    """FAILED with neither an exit code nor a signal: squeue's word before sacct has more."""
+    return (
+        state.state == "FAILED" and state.exit_code is None and "signal" not in (state.reason or "")
+    )
