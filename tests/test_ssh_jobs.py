@@ -219,3 +219,25 @@ def test_top_on_host_and_top_of_a_local_record(host: Remote) -> None:
     [ended] = host.tt.json("top", local)  # type: ignore[misc]  # the local number: asks the host
     assert ended["uuid"] == mine and ended["status"] == "succeeded"
     assert ended["usage"]["samples"] >= 1
+
+
+def test_ctrl_c_in_run_on_wait_says_the_job_keeps_running_there(host: Remote) -> None:
+    go = f"go-{uuid.uuid4().hex[:8]}"
+    _script(host, "slow_there.py", "import os, time\nprint('started', flush=True)\n"
+            f"while not os.path.exists({go!r}):\n    time.sleep(0.05)\n")  # fmt: skip
+    proc = host.tt.popen(
+        "run", "--on", HOST, "--wait", "slow_there.py",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert b"started" in proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    text = err.decode()
+    assert "keeps running on rig1" in text and "aborted" not in text, text
+    number = re.search(r"tether cancel (\d+)", text)
+    assert number, text
+    host.remote_project(go).touch()  # it went on there: it ends when told to
+    host.tt("wait", number.group(1), timeout=60)
+    assert host.tt.json("show", number.group(1))["status"] == "succeeded"  # type: ignore[index]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -55,3 +57,20 @@ def print_json(data: Any) -> None:
     """``data`` as indented JSON on stdout; non-finite floats as "nan", "inf", "-inf"."""
     json.dump(json_safe(data), sys.stdout, indent=2, default=str, allow_nan=False)
     sys.stdout.write("\n")
+
+
+@contextmanager
+def ctrl_c_detaches(numbers: list[int], host: str | None = None) -> Iterator[None]:
+    """Ctrl-C while following jobs stops following them; they keep running (on ``host``)."""
+    try:
+        yield
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        where = f" on {host}" if host else ""
+        listed = ", #".join(map(str, numbers))
+        click.echo(
+            f"\ntether: stopped following; job #{listed} keeps running{where}. "
+            f"Follow it again with `tether logs -f {numbers[-1]}`, "
+            f"stop it with `tether cancel {' '.join(map(str, numbers))}`.",
+            err=True,
+        )
+        sys.exit(130)

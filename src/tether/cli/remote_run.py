@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from tether.cli.context import print_json
+from tether.cli.context import ctrl_c_detaches, print_json
 
 
 def pick_host(host: str | None) -> str | None:
@@ -134,7 +134,8 @@ def run_remote(
                        f"{submitted.host}", err=True)  # fmt: skip
             click.echo(f"follow it with: tether logs -f {job['local_number']}", err=True)
     if wait:
-        _wait_remote(submitted.host, jobs)
+        with ctrl_c_detaches([int(job["local_number"]) for job in jobs], submitted.host):
+            _wait_remote(submitted.host, jobs)
 
 
 def _wait_remote(host: str, jobs: list[dict[str, Any]]) -> None:

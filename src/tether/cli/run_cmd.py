@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.cli.context import (
+    ctrl_c_detaches,
+    json_option,
+    open_store,
+    print_json,
+    resolve_job,
+)
 from tether.cli.notify_options import notify_extra, notify_options
 from tether.cli.schedule_options import schedule_extra, schedule_options, take_schedule_values
 from tether.config import check_config_files
@@ -69,22 +73,6 @@ def _note_unread_stdin() -> None:
             "no stdin); give the data as a file instead, e.g. `tether run main.py input.txt`",
             err=True,
         )
-
-
-@contextmanager
-def _ctrl_c_detaches(jobs: list[Job]) -> Iterator[None]:
-    """Ctrl-C while following a job stops following it; the job keeps running."""
-    try:
-        yield
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        numbers = " ".join(str(job.number) for job in jobs)
-        click.echo(
-            f"\ntether: stopped following; job #{numbers.replace(' ', ', #')} keeps running. "
-            f"Follow it again with `tether logs -f {jobs[-1].number}`, "
-            f"stop it with `tether cancel {numbers}`.",
-            err=True,
-        )
-        sys.exit(130)
 
 
 def _wait_and_exit(jobs: list[Job]) -> None:
@@ -189,7 +177,7 @@ def run(
                                  extra=notify_extra(**notify), values=values)  # fmt: skip
             _announce(jobs, as_json, wait)
             if wait:
-                with _ctrl_c_detaches(jobs):
+                with ctrl_c_detaches([job.number for job in jobs]):
                     _wait_and_exit(jobs)
             return
     if remote is not None:
@@ -217,7 +205,7 @@ def run(
     jobs = queue(specs)
     _announce(jobs, as_json, wait)
     if wait:
-        with _ctrl_c_detaches(jobs):
+        with ctrl_c_detaches([job.number for job in jobs]):
             _wait_and_exit(jobs)
 
 
@@ -252,7 +240,7 @@ def rerun(
     jobs = rerun_job(store, old, overrides=overrides, edited_source=edited, name=name)
     _announce(jobs, as_json, wait)
     if wait:
-        with _ctrl_c_detaches(jobs):
+        with ctrl_c_detaches([job.number for job in jobs]):
             _wait_and_exit(jobs)
 
 

@@ -333,6 +333,9 @@ def follow(
                     _copy(proc.stdout, out, tail_bytes)
                     offset = start
                     offset += _copy(proc.stdout, out, None)
+            except BaseException:  # Ctrl-C (to this process alone, too): ssh goes with us
+                proc.kill()
+                raise
             finally:
                 proc.stdout.close()
                 code = proc.wait()
