@@ -146,3 +146,30 @@ def test_failed_dependency_cancels_its_dependent_while_every_slot_is_taken(tethe
     _until(lambda: _jobs(t)[int(dep)]["status"] == "cancelled", timeout=20)
     assert _jobs(t)[int(blocker)]["status"] == "running"
     t("cancel", blocker)
+
+
+def test_wait_all_waits_for_a_retry_the_agent_has_not_queued_yet(tether: Tether) -> None:
+    """A failed attempt whose next attempt is due (the agent has not looked yet) is not done:
+    ``wait --all`` waits for the attempts after it."""
+    from tether.jobs import state
+    from tether.store.jobs import FAILED, JobSpec, JobStore
+
+    t = tether
+    held = f"while [ ! -e go ]; do sleep 0.05; done; {FLAKY}"  # attempts wait for ./go
+    (t.cwd / "count").write_text("1\n")  # attempt 1 ran and failed
+    store = JobStore(t.home)
+    try:  # ... a moment ago: no agent has seen it yet (none runs)
+        spec = JobSpec(["sh", "-c", held], str(t.cwd), "flaky", env=dict(t.env),
+                       extra={"retry": {"max": 2, "attempt": 1}})  # fmt: skip
+        first = store.add(spec).number
+        state.claim(store, first)
+        state.finish(store, first, FAILED, exit_code=1, reason="exit code 1", expected="running")
+    finally:
+        store.close()
+    early = t("wait", "--all", "--timeout", "1", check=False)
+    assert early.returncode == 124, early  # not done: its next attempt is coming
+    t("agent", "start")
+    waiting = t.popen("wait", "--all", "--timeout", "120")
+    (t.cwd / "go").touch()
+    assert waiting.wait(timeout=150) == 0  # followed to attempt 3, which succeeded
+    assert [j["status"] for _, j in sorted(_jobs(t).items())] == ["failed", "failed", "succeeded"]

@@ -207,6 +207,7 @@ def show(host: str | None, as_json: bool, job: str | None) -> None:
 def wait(all_jobs: bool, timeout: float | None, host: str | None, job: str | None) -> None:
     """Wait for JOB (or --all) to finish; exit with its exit code."""
     from tether.errors import TetherError
+    from tether.jobs import retry
     from tether.jobs.watch import exit_code_of, wait_for
 
     if is_remote(host):
@@ -222,6 +223,7 @@ def wait(all_jobs: bool, timeout: float | None, host: str | None, job: str | Non
         if job:
             raise UsageError("give JOB or --all, not both")
         numbers, on_hosts = split_by_host(store.jobs(statuses=["queued", RUNNING]))
+        numbers += [j.number for j in retry.coming(store)]  # failed; the next attempt is due
         args = ["wait", *(["--timeout", str(timeout)] if timeout is not None else [])]
         codes = [run_on_host(f, [*args, f.uuid], timeout=None) for f in on_hosts]
         if 124 in codes:  # a host's wait timed out

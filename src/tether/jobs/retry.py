@@ -54,18 +54,28 @@ def wanted(job: Job) -> bool:
     return job.status == LOST or not codes or job.exit_code in codes
 
 
-def process(store: JobStore) -> list[Job]:
-    """Queue the next attempt of every failed or lost job that asked for retries and has not
-    been looked at yet; returns the new jobs."""
-    new: list[Job] = []
-    pending = list(
+def unseen(store: JobStore) -> list[Job]:
+    """Failed or lost attempts of jobs run with ``--retry`` the agent has not looked at yet
+    (it sets ``retried_by``: the next attempt's number, or 0 for none)."""
+    return list(
         store.iter_where(
             "status IN (?, ?) AND target = 'local' AND json_extract(extra, '$.retry') IS NOT NULL"
             " AND json_extract(extra, '$.retried_by') IS NULL",
             (FAILED, LOST),
         )
     )
-    for job in pending:
+
+
+def coming(store: JobStore) -> list[Job]:
+    """Those attempts whose next attempt the agent is about to queue."""
+    return [job for job in unseen(store) if wanted(job)]
+
+
+def process(store: JobStore) -> list[Job]:
+    """Queue the next attempt of every failed or lost job that asked for retries and has not
+    been looked at yet; returns the new jobs."""
+    new: list[Job] = []
+    for job in unseen(store):
         if not wanted(job):
             store.merge_extra(job.number, retried_by=0)
             continue
