@@ -292,3 +292,16 @@ def test_with_matplotlib_the_notification_has_its_chart_and_no_hint() -> None:
 
     email = render(succeeded(), for_email=True)
     assert email.png is not None and CHARTS_HINT not in email.text
+
+
+def test_chat_shows_every_message_of_one_look_in_order() -> None:
+    ctx = NotificationContext(
+        event="message", job_number=4, program="train.py", status="running",
+        messages=["epoch 1 done", "epoch 2 done", "checkpoint saved"],
+    )  # fmt: skip
+    short = render(ctx, for_email=False, chart=False).short
+    assert short.index("epoch 1 done") < short.index("epoch 2 done") < short.index("checkpoint")
+    many = NotificationContext(event="message", job_number=4, program="train.py",
+                               messages=[f"m{i}" for i in range(25)])  # fmt: skip
+    short = render(many, for_email=False, chart=False).short
+    assert "(15 earlier messages not shown)" in short and "m15" in short and "m14" not in short

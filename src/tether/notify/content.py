@@ -16,6 +16,7 @@ from tether.notify.message import (
 MAX_SUBJECT = 160
 MAX_LOG_LINES = 40
 MAX_MESSAGES = 20
+MAX_CHAT_MESSAGES = 10
 MAX_METRICS = 30
 MAX_LINE = 300
 
@@ -370,8 +371,11 @@ def _short(ctx: NotificationContext) -> str:
         lines.append(f"{name}={last} (step {step}, min {low}, max {high})")
     if ctx.messages and ctx.event != "message":
         lines.append(_clip(_one_line(ctx.messages[-1]), 200))
-    elif ctx.event == "message" and ctx.messages:
-        lines.append(_clip(ctx.messages[-1].strip(), 500))
+    elif ctx.event == "message" and ctx.messages:  # every message of this look, in order
+        shown = ctx.messages[-MAX_CHAT_MESSAGES:]
+        if len(shown) < len(ctx.messages):
+            lines.append(f"({len(ctx.messages) - len(shown)} earlier messages not shown)")
+        lines.extend(_clip(message.strip(), 500) for message in shown)
     return "\n".join(line for line in lines if line) or _name(ctx)
 
 
