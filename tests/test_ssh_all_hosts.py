@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from rigs.common import free_port
 from rigs.sshd import NetNamespace, SSHServer
 from ssh_fixtures import Remote, module_cli, remote
+from waiting import wait_for
 
 __all__ = ["remote"]
 
@@ -141,10 +141,7 @@ def test_ls_all_with_a_cut_link_warns_once_and_shows_last_seen(
 def test_local_verbs_on_a_remote_record_go_to_the_host(two: Remote) -> None:
     data = _run(two, "rig1", "sh", "-c", "echo started; sleep 60")
     local = str(data["local_number"])
-    deadline = time.monotonic() + 30
-    while two.tt("logs", local).stdout != "started\n":
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    wait_for(lambda: two.tt("logs", local).stdout == "started\n", "the job's first line")
     shown = two.tt.json("show", local)
     assert isinstance(shown, dict)
     assert shown["uuid"] == data["uuid"] and shown["status"] == "running"

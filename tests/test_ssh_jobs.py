@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -160,10 +159,10 @@ def test_run_on_prints_one_identity_that_local_verbs_accept(host: Remote) -> Non
 def test_cancel_on_host(host: Remote) -> None:
     number = host.tt("run", "--on", HOST, "--json", "--", "sleep", "60").stdout
     number = str(json.loads(number)["number"])  # the host's number, for --on HOST
-    deadline = time.monotonic() + 20
-    while host.tt.json("show", "--on", HOST, number)["status"] != "running":  # type: ignore[index]
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for(
+        lambda: host.tt.json("show", "--on", HOST, number)["status"] == "running",  # type: ignore[index]
+        "the job to run on the host",
+    )
     out = host.tt("cancel", "--on", HOST, "--grace", "1", number).stdout
     assert f"job #{number} cancelled" in out
     missing = host.tt("show", "--on", HOST, "99999", check=False)
