@@ -76,10 +76,12 @@ def test_retry_delay_holds_the_next_attempt(tether: Tether) -> None:
 def test_after_orders_jobs_with_parallel_4(tether: Tether) -> None:
     t = tether
     t("agent", "start", "--parallel", "4")
-    a = t("run", "--", "sh", "-c", "sleep 1.5; touch a-done").stdout.strip()
+    # a ends only once `free` has run: were `free` held behind a, b, c, nothing would end
+    held = "while [ ! -e free-ran ]; do sleep 0.05; done; touch a-done"
+    a = t("run", "--", "sh", "-c", held).stdout.strip()
     b = t("run", "--after", a, "--", "sh", "-c", "test -e a-done && touch b-done").stdout.strip()
     c = t("run", "--after", f"{a},{b}", "--", "sh", "-c", "test -e b-done").stdout.strip()
-    free = t("run", "--", "sh", "-c", "test ! -e a-done").stdout.strip()  # not held behind them
+    free = t("run", "--", "sh", "-c", "test ! -e a-done && touch free-ran").stdout.strip()
     _until(lambda: _settled(t))
     jobs = _jobs(t)
     assert [jobs[int(n)]["status"] for n in (a, b, c, free)] == ["succeeded"] * 4
@@ -173,3 +175,15 @@ def test_wait_all_waits_for_a_retry_the_agent_has_not_queued_yet(tether: Tether)
     (t.cwd / "go").touch()
     assert waiting.wait(timeout=150) == 0  # followed to attempt 3, which succeeded
     assert [j["status"] for _, j in sorted(_jobs(t).items())] == ["failed", "failed", "succeeded"]
+
+
+def test_run_wait_batch_says_as_each_job_ends_and_each_retry_starts(tether: Tether) -> None:
+    t = tether
+    t("agent", "start")
+    (t.cwd / "batch.txt").write_text(f"true\nsh -c '{FLAKY}'\n")
+    proc = t("run", "--wait", "--retry", "2", "--batch", "batch.txt")
+    lines = proc.stderr.splitlines()
+    assert "tether: job #1 succeeded" in lines
+    assert "tether: job #2 failed (exit code 1); attempt 2 of 3 started as job #3" in lines
+    assert "tether: job #3 failed (exit code 1); attempt 3 of 3 started as job #4" in lines
+    assert "tether: job #4 succeeded" in lines

@@ -77,7 +77,7 @@ def _note_unread_stdin() -> None:
 
 def _wait_and_exit(jobs: list[Job]) -> None:
     from tether.jobs.retry import label
-    from tether.jobs.watch import exit_code_of, follow_job, next_attempt, wait_for
+    from tether.jobs.watch import endings, exit_code_of, follow_job, next_attempt, wait_for
 
     store = open_store()
     out = sys.stdout.buffer
@@ -96,11 +96,19 @@ def _wait_and_exit(jobs: list[Job]) -> None:
                     err=True,
                 )
             number = nxt.number if nxt is not None else None
+    else:  # a batch: a line as each job ends, and as a retry of one starts
+        for ended, nxt in endings(store, [j.number for j in jobs]):
+            line = f"tether: job #{ended.number} {ended.status}"
+            if ended.status != "succeeded":
+                line += f" ({ended.reason})"
+            if nxt is not None:
+                line += f"; {label(nxt.extra)} started as job #{nxt.number}"
+            click.echo(line, err=True)
     finished = wait_for(store, [j.number for j in jobs])
     codes = [exit_code_of(j) for j in finished]
-    for job in finished:
-        if job.status != "succeeded":
-            click.echo(f"tether: job #{job.number} {job.status} ({job.reason})", err=True)
+    if len(jobs) == 1 and finished[0].status != "succeeded":
+        job = finished[0]
+        click.echo(f"tether: job #{job.number} {job.status} ({job.reason})", err=True)
     sys.exit(next((c for c in codes if c), 0))
 
 

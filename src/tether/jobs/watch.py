@@ -88,6 +88,27 @@ def wait_for(
         delay = min(delay * 1.5, 0.2)
 
 
+def endings(store: JobStore, numbers: list[int]) -> Iterator[tuple[Job, Job | None]]:
+    """Each job of ``numbers`` as it ends, with its next attempt when ``--retry`` queued one
+    (that attempt is then followed the same way); stops when all have ended for good."""
+    pending = list(numbers)
+    delay = 0.01
+    while pending:
+        still = []
+        for job in refresh_many(store, [store.get(n) for n in pending]):
+            if not job.finished or _retry_coming(job):
+                still.append(job.number)
+                continue
+            nxt = int(job.extra.get("retried_by") or 0)
+            yield job, store.get(nxt) if nxt else None
+            if nxt:
+                still.append(nxt)
+        if still == pending:
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.2)
+        pending = still
+
+
 def exit_code_of(job: Job) -> int:
     """The exit code a CLI waiting on ``job`` should exit with (:func:`state.exit_code_of`)."""
     from tether.jobs import state
