@@ -60,7 +60,7 @@ def top(host: str | None, job_ref: str | None, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table(box=None, caption="cpu: now/mean/peak (100% = one core); mem, gpu: now/peak")
+    table = Table(box=None)
     gpu = any(u is not None and resources.GPU_MEM in u.peak for _, u in rows)
     columns = ["#", "name", "status", "cpu", "mem", "procs"]
     for col in columns + (["gpu mem", "gpu"] if gpu else []):
@@ -81,4 +81,6 @@ def top(host: str | None, job_ref: str | None, as_json: bool) -> None:
                     _pcts(use.latest.get(resources.GPU_UTIL), use.peak.get(resources.GPU_UTIL)),
                 ]
         table.add_row(*cells)
-    render.console().print(table)
+    con = render.console()
+    con.print(table)
+    con.print("cpu: now/mean/peak (100% = one core); mem, gpu: now/peak", style="dim")
