@@ -38,7 +38,7 @@ MAX_BATCH = 10_000
 FIRST_POLL = 0.002
 MAX_POLL = 0.02
 STATUS_EVERY = 0.5
-DONE_WAIT = 5.0  # shutdown(wait=True) waits this long for the job to record its end
+DONE_WAIT = 15.0  # shutdown(wait=True) waits at most this long for the job to record its end
 
 _Pending = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
@@ -305,6 +305,11 @@ class Executor(_BaseExecutor):
         deadline = time.monotonic() + DONE_WAIT
         while self._target.read_done(self._dir) is None and time.monotonic() < deadline:
             time.sleep(0.005)
+        # the worker is done; its process then exits and the job's end is recorded
+        while time.monotonic() < deadline:
+            if self._target.job_ended(self._dir, self._job) is not None:
+                return
+            time.sleep(0.02)
 
     def _close_at_exit(self) -> None:
         """Tell the job no more batches come (at shutdown, or when the interpreter exits)."""
