@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -240,3 +241,26 @@ def test_ctrl_c_in_run_on_wait_says_the_job_keeps_running_there(host: Remote) ->
     host.remote_project(go).touch()  # it went on there: it ends when told to
     host.tt("wait", number.group(1), timeout=60)
     assert host.tt.json("show", number.group(1))["status"] == "succeeded"  # type: ignore[index]
+
+
+def test_the_api_cancels_the_record_of_a_job_on_a_host_there(host: Remote) -> None:
+    """``tether.api.cancel_job`` on the local record of an SSH job goes through the SSH
+    backend: the job stops on the host and the record says so (issue 25)."""
+    number = host.tt("run", "--on", HOST, "--", "sleep", "60").stdout.strip()
+    uuid_there = host.tt.json("show", number)["uuid"]  # type: ignore[index]
+    wait_for(
+        lambda: host.tt.json("show", "--on", HOST, uuid_there)["status"] == "running",  # type: ignore[index]
+        "the job to run on the host",
+    )
+    code = (
+        "from tether import api\n"
+        f"print(api.cancel_job(api.open_store(), {number!r}, grace=1)['status'])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=host.tt.env, cwd=host.project,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "cancelled"
+    there = host.tt.json("show", "--on", HOST, uuid_there)
+    assert isinstance(there, dict) and there["status"] == "cancelled"

@@ -8,14 +8,11 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from tether.backends import refresh, refresh_many
 from tether.errors import UsageError
 from tether.jobs import views
-from tether.jobs.lifecycle import refresh, refresh_many
 from tether.jobs.logs import collapse_redraws
-from tether.store.jobs import STATUSES, Job, JobSpec, JobStore
-
-# What belongs to one run only, and is not inherited by a re-run.
-PER_RUN_KEYS = ("metrics", "param_diff", "param_notes", "sweep", "token")
+from tether.store.jobs import STATUSES, Job, JobStore
 
 
 @dataclass
@@ -254,18 +251,13 @@ def _tail_offset(path: Path, size: int, lines: int, floor: int = 0) -> int:
 
 
 def cancel_job(store: JobStore, ref: str, *, grace: float = 10.0) -> dict[str, Any]:
-    """Cancel a job of this machine (its process tree, or its Slurm job): its new record."""
-    from tether.jobs.lifecycle import cancel
+    """Cancel a job where it runs (its process tree here, ``scancel`` on a cluster, the
+    host's tether for an SSH host): its new record."""
+    from tether.backends import cancel
 
     job = find_job(store, ref)
     if job.finished:
         raise UsageError(f"job #{job.number} already {job.status}")
-    if job.target != "local" and job.slurm_id is None:
-        raise UsageError(f"job #{job.number} runs on {job.host}: cancel it with `tether cancel`")
-    if job.slurm_id is not None:
-        from tether.targets.slurm.tracking import cancel_jobs
-
-        return cancel_jobs(store, [job])[0].to_json()
     return cancel(store, job, grace=grace).to_json()
 
 
@@ -277,44 +269,15 @@ def rerun_job(
     edited_source: str | None = None,
     name: str | None = None,
 ) -> list[Job]:
-    """Queue JOB again (its parent is JOB) from JOB's program, with more parameter overrides
-    on top or an edited program (refused, nothing queued, when it does not compile)."""
-    from tether.jobs.submit import queue
-    from tether.tuning.program import prepare_from_job
+    """Queue JOB again where it ran (its parent is JOB), from JOB's program, with more
+    parameter overrides on top or an edited program (refused, nothing queued, when it does
+    not compile)."""
+    from tether.backends import backend_for
+    from tether.tuning.rerun import rerun_spec
 
     old = ref if isinstance(ref, Job) else find_job(store, ref)
-    if old.backend == "ssh":  # a record of a job on an SSH host: nothing here would run it
-        raise UsageError(
-            f"job #{old.number} ran on {old.host}: re-running a job of an SSH host is not there"
-            f" yet; run it again with `tether run --on {old.host} ...`; nothing queued"
-        )
-    overrides = dict(overrides or {})
-    extra = {k: v for k, v in old.extra.items() if k not in PER_RUN_KEYS}
-    command = list(old.command)
-    if "version" in old.extra:
-        prepared = prepare_from_job(store.home, old.extra, overrides, edited_source=edited_source)
-        extra.update(prepared.extra)
-        command[1] = str(prepared.entry_path)
-    elif edited_source is not None:
-        raise UsageError(f"job #{old.number} has no stored program to edit or change")
-    elif overrides:
-        extra["params"] = {**(old.extra.get("params") or {}), **overrides}
-    spec = JobSpec(
-        command=command,
-        cwd=old.cwd,
-        name=name or old.name,
-        env=old.env,
-        target=old.target,
-        backend=old.backend,
-        parent=old.number,
-        script=old.script,
-        extra=extra,
-    )
-    if old.slurm_id is not None:  # back to the same Slurm host, with the same resources
-        from tether.targets.slurm.submit import resubmit
-
-        return [resubmit(spec, old.extra.get("slurm_resources") or {})]
-    return queue([spec], store.home)
+    spec = rerun_spec(store.home, old, overrides=overrides, edited_source=edited_source, name=name)
+    return [backend_for(old).resubmit(store, spec, old)]
 
 
 def job_program(store: JobStore, ref: str) -> dict[str, Any]:

@@ -50,16 +50,17 @@ def wait_jobs(
 ) -> list[dict[str, Any]]:
     """Block until every job of ``refs`` (numbers or uuids) has finished; their records.
     Raises :class:`tether.errors.TetherError` naming the ones still running after ``timeout``."""
-    from tether.jobs.watch import wait_for
+    from tether.api.watch import wait_for
 
     numbers = [store.resolve(str(ref)).number for ref in refs]
     return [job.to_json() for job in wait_for(store, numbers, timeout)]
 
 
 def _log_path(store: JobStore, ref: str | int) -> Path:
+    from tether.backends import backend_for
+
     job = store.resolve(str(ref))
-    if job.extra.get("slurm_local") is False or job.remote_uuid:
-        raise UsageError(f"job #{job.number}'s log is on {job.target}: use `tether logs --on`")
+    backend_for(job).files_here(store, job)
     return Path(job.log_path)
 
 
@@ -87,7 +88,7 @@ def grep_log(
 
 def follow_log(store: JobStore, ref: str | int, start: int = 0) -> Iterator[bytes]:
     """A job's output from byte ``start`` on, as it is written, until the job has finished."""
-    from tether.jobs.watch import follow_job
+    from tether.api.watch import follow_job
 
     return follow_job(store, store.resolve(str(ref)).number, start)
 
@@ -97,9 +98,12 @@ def job_history(
 ) -> list[dict[str, Any]]:
     """Every attempt of ``script`` (its original path) or of a sweep, oldest first, with what
     changed and the final metrics (``tether history --json`` rows)."""
+    from tether.backends import refresh_many
     from tether.tuning.history import attempts
 
     if script is None and sweep is None:
         raise UsageError("give script= or sweep=")
     path = str(Path(script).resolve()) if script is not None else None
-    return [row.to_json() for row in attempts(store, script=path, sweep=sweep)]
+    return [
+        row.to_json() for row in attempts(store, script=path, sweep=sweep, refresh=refresh_many)
+    ]

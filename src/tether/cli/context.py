@@ -37,7 +37,7 @@ def open_store() -> JobStore:
 
 def resolve_job(store: JobStore, ref: str | None) -> Job:
     """Resolve JOB and bring it up to date with its supervisor's result."""
-    from tether.jobs.lifecycle import refresh
+    from tether.backends import refresh
 
     return refresh(store, store.resolve(ref))
 

@@ -77,7 +77,7 @@ def ls(
     store = open_store()
     jobs = store.jobs(statuses=status or None, limit=limit)
     if any(not j.finished for j in jobs):  # only those can change (and need the import)
-        from tether.jobs.lifecycle import refresh_many
+        from tether.backends import refresh_many
 
         jobs = refresh_many(store, jobs)
     if as_json:
@@ -206,9 +206,9 @@ def show(host: str | None, as_json: bool, job: str | None) -> None:
 @click.argument("job", required=False)
 def wait(all_jobs: bool, timeout: float | None, host: str | None, job: str | None) -> None:
     """Wait for JOB (or --all) to finish; exit with its exit code."""
+    from tether.api.watch import exit_code_of, wait_for
     from tether.errors import TetherError
     from tether.jobs import retry
-    from tether.jobs.watch import exit_code_of, wait_for
 
     if is_remote(host):
         assert host is not None
@@ -257,7 +257,7 @@ def wait(all_jobs: bool, timeout: float | None, host: str | None, job: str | Non
 @click.argument("jobs", nargs=-1)
 def cancel(grace: float, host: str | None, jobs: tuple[str, ...]) -> None:
     """Cancel JOBs (default: the last job): the whole process tree is stopped."""
-    from tether.jobs.lifecycle import cancel as cancel_job
+    from tether.backends import cancel_many
 
     if is_remote(host):
         assert host is not None
@@ -265,28 +265,21 @@ def cancel(grace: float, host: str | None, jobs: tuple[str, ...]) -> None:
         return
 
     store = open_store()
-    slurm: list[Job] = []  # cancelled together below: one scancel per Slurm host
+    here: list[Job] = []  # cancelled together below: one scancel per Slurm host
     for ref in jobs or (None,):
         record = resolve_job(store, ref)
         if record.finished:
             click.echo(f"job #{record.number} already {record.status}", err=True)
             continue
         forward = remote_job(record)
-        if forward is not None:
+        if forward is not None:  # the host's own answer is printed as it comes
             args = ["cancel", "--grace", str(grace), forward.uuid]
             if code := run_on_host(forward, args, timeout=grace + 120):
                 sys.exit(code)
             continue
-        if record.slurm_id is not None:
-            slurm.append(record)
-            continue
-        done = cancel_job(store, record, grace=grace)
+        here.append(record)
+    for done in cancel_many(store, here, grace=grace):
         click.echo(f"job #{done.number} {done.status}")
-    if slurm:
-        from tether.targets.slurm.tracking import cancel_jobs
-
-        for done in cancel_jobs(store, slurm):
-            click.echo(f"job #{done.number} {done.status}")
 
 
 @click.command()
@@ -300,7 +293,7 @@ def cancel(grace: float, host: str | None, jobs: tuple[str, ...]) -> None:
 )
 def clean(yes: bool, status: tuple[str, ...]) -> None:
     """Remove finished jobs and their files (logs, metrics)."""
-    from tether.jobs.lifecycle import refresh_many
+    from tether.backends import refresh_many
 
     store = open_store()
     wanted = status or tuple(FINISHED)

@@ -13,7 +13,6 @@ from tether.cli.context import json_option, open_store, print_json, resolve_job,
 from tether.cli.remote_records import remote_job
 from tether.errors import UsageError
 from tether.jobs import logs as logfiles
-from tether.store.jobs import Job
 
 
 @click.command()
@@ -34,7 +33,8 @@ def logs(
     job: str | None,
 ) -> None:
     """Print JOB's output (stdout and stderr together)."""
-    from tether.jobs.watch import follow_job
+    from tether.api.watch import follow_job
+    from tether.backends import backend_for
 
     if runs_elsewhere(host):
         assert host is not None
@@ -46,7 +46,7 @@ def logs(
     if forward is not None:  # the local record of a job on a host: its output is there
         _remote_logs(forward.host, follow, tail, pattern, forward.uuid)
         return
-    _bring_slurm_files(record)
+    backend_for(record).files_here(store, record)  # a cluster's output copied here first
     path = Path(record.log_path)
     out = sys.stdout.buffer
     regex = None
@@ -108,24 +108,17 @@ def _remote_logs(
         sys.exit(code)
 
 
-def _bring_slurm_files(record: Job) -> None:
-    """A Slurm job running on a cluster over ssh: copy its folder here first."""
-    if record.slurm_id is not None:
-        from tether.targets.slurm.output import bring_here
-
-        bring_here(record)
-
-
 @click.command()
 @json_option
 @click.argument("job", required=False)
 def scalars(as_json: bool, job: str | None) -> None:
     """JOB's metrics: latest value, min, max and a sparkline of each."""
+    from tether.backends import backend_for
     from tether.store.metrics import read_metrics
 
     store = open_store()
     record = resolve_job(store, job)
-    _bring_slurm_files(record)
+    backend_for(record).files_here(store, record)
     metrics = read_metrics(Path(record.job_dir))
     summary = metrics.summary()
     if as_json:

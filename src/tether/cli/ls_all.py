@@ -15,8 +15,8 @@ from tether.cli.context import open_store, print_json
 
 def list_all(statuses: tuple[str, ...], limit: int | None, as_json: bool) -> None:
     """Ask every SSH host for its jobs (in parallel), merge them with the local ones, print."""
+    from tether.backends import refresh_many
     from tether.jobs import views
-    from tether.jobs.lifecycle import refresh_many
     from tether.targets.ssh import all_hosts
     from tether.targets.ssh.hosts_config import load_hosts
     from tether.targets.ssh.remote_jobs import update_local

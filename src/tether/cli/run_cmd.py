@@ -76,8 +76,8 @@ def _note_unread_stdin() -> None:
 
 
 def _wait_and_exit(jobs: list[Job]) -> None:
+    from tether.api.watch import endings, exit_code_of, follow_job, next_attempt, wait_for
     from tether.jobs.retry import label
-    from tether.jobs.watch import endings, exit_code_of, follow_job, next_attempt, wait_for
 
     store = open_store()
     out = sys.stdout.buffer

@@ -183,6 +183,7 @@ def history(
     script: str | None,
 ) -> None:
     """Every attempt of SCRIPT (default: the last job's program), or of a --sweep."""
+    from tether.backends import refresh_many
     from tether.tuning.history import attempts, best
 
     store = open_store()
@@ -194,7 +195,7 @@ def history(
         path = last.extra.get("original") or last.script
         if path is None:
             raise UsageError(f"job #{last.number} is not a .py program; name a SCRIPT")
-    rows = attempts(store, script=path, sweep=sweep_id)
+    rows = attempts(store, script=path, sweep=sweep_id, refresh=refresh_many)
     if not rows:
         raise UsageError(f"no jobs of {path or 'sweep ' + str(sweep_id)}")
     if sort_by:

@@ -159,7 +159,7 @@ class LocalTarget(Target):
         return ddir.read_done()
 
     def job_status(self, job_number: int) -> tuple[str, str | None]:
-        from tether.jobs.lifecycle import refresh
+        from tether.backends import refresh
         from tether.store.jobs import JobStore
 
         store = JobStore(self.home)
@@ -170,7 +170,7 @@ class LocalTarget(Target):
             store.close()
 
     def cancel(self, job_number: int, grace: float = 10.0) -> None:
-        from tether.jobs.lifecycle import cancel
+        from tether.backends import cancel
         from tether.store.jobs import JobStore
 
         store = JobStore(self.home)

@@ -25,7 +25,7 @@ CLAIM_GRACE = 30.0
 
 def record_result(store: JobStore, job: Job) -> bool:
     """If the job's supervisor wrote a result, record it. True when the job is now finished."""
-    if job.status != RUNNING or job.target != "local":
+    if job.status != RUNNING or job.backend != "local":
         return job.finished
     result = read_json(Path(job.job_dir) / RESULT_FILE)
     if result is None:
@@ -95,9 +95,8 @@ def _payload_alive(run: dict[str, Any]) -> bool:
 
 
 def refresh(store: JobStore, job: Job) -> Job:
-    """The job as it is now (records a result that landed since the last look)."""
-    if job.slurm_id is not None:
-        return job if job.finished else refresh_many(store, [job])[0]
+    """The local job as it is now (records a result that landed since the last look). Jobs
+    of other backends: :func:`tether.backends.refresh`."""
     if job.status != RUNNING:
         return job
     if record_result(store, job):
@@ -108,33 +107,15 @@ def refresh(store: JobStore, job: Job) -> Job:
     return job
 
 
-def refresh_many(store: JobStore, jobs: list[Job]) -> list[Job]:
-    """Every job as it is now; Slurm jobs are asked about with one poll per host."""
-    if not any(job.slurm_id is not None and not job.finished for job in jobs):
-        return [refresh(store, job) for job in jobs]
-    from tether.targets.slurm.tracking import is_slurm_job, refresh_jobs
-
-    jobs = refresh_jobs(store, jobs)
-    return [job if is_slurm_job(job) else refresh(store, job) for job in jobs]
-
-
 def cancel(store: JobStore, job: Job, *, grace: float = 10.0) -> Job:
-    """Cancel a queued or running job: SIGTERM to its whole tree, SIGKILL after ``grace`` s.
-
-    Returns once the job is recorded as finished (its processes are gone).
-    A Slurm job is cancelled with ``scancel`` (Slurm's KillWait is its grace).
-    """
-    if job.slurm_id is not None:
-        from tether.targets.slurm.tracking import cancel_jobs
-
-        return cancel_jobs(store, [job])[0]
+    """Cancel a queued or running local job: SIGTERM to its whole tree, SIGKILL after
+    ``grace`` s. Returns once the job is recorded as finished (its processes are gone).
+    Jobs of other backends: :func:`tether.backends.cancel`."""
     if job.status == QUEUED and state.cancel_queued(store, job.number):
         return store.get(job.number)
     job = _wait_for_supervisor(store, job)
     if job.finished:
         return job
-    if job.target != "local":
-        raise TetherError(f"job #{job.number} runs on {job.target}; cancel it there")
     store.update(job.number, cancel_requested=1)
     Path(job.job_dir, GRACE_FILE).write_text(str(grace))
     if _supervisor_alive(job):

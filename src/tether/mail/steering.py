@@ -11,17 +11,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from tether import backends
 from tether.errors import TetherError
-from tether.jobs import lifecycle
 from tether.jobs.logs import tail_lines
 from tether.mail.reply import Command
 from tether.mail.tokens import make_token, tokens_equal
-from tether.store.jobs import Job, JobSpec, JobStore
+from tether.store.jobs import Job, JobStore
 
 DEFAULT_LOG_LINES = 30
 MAX_LOG_LINES = 500
-# What belongs to one run only and is not inherited by a re-run (as `tether rerun`).
-_PER_RUN_KEYS = ("metrics", "param_diff", "param_notes", "sweep", "token", "steering")
 
 
 def find_job(store: JobStore, token: str) -> Job | None:
@@ -62,55 +60,37 @@ def _apply(home: Path, store: JobStore, job: Job, command: Command) -> str:
 
 
 def _quit(store: JobStore, job: Job) -> str:
-    job = lifecycle.refresh(store, store.get(job.number))
+    job = backends.refresh(store, store.get(job.number))
     done = f"was already {job.status}"
     if not job.finished:
-        job = lifecycle.cancel(store, job)
+        job = backends.cancel(store, job)
         done = "cancelled"
     store.merge_extra(job.number, steering="stopped")
     return f"job #{job.number} {done}; it is no longer steered by mail"
 
 
 def _rerun(home: Path, store: JobStore, job: Job, command: Command) -> str:
-    from tether.jobs.submit import queue
-    from tether.tuning.program import check_compiles, prepare_from_job, version_diff
+    from tether.backends import backend_for
+    from tether.tuning.program import check_compiles, version_diff
+    from tether.tuning.rerun import rerun_spec
 
-    entry = str(job.extra.get("entry") or "program.py")
     if command.program is not None:
         if "version" not in job.extra:
             return f"error: job #{job.number} ran a command, not a stored .py program; nothing run"
-        check_compiles(command.program, Path(entry).name)
-    extra = {k: v for k, v in job.extra.items() if k not in _PER_RUN_KEYS}
-    argv = list(job.command)
-    if "version" in job.extra:
-        prepared = prepare_from_job(home, job.extra, command.params, edited_source=command.program)
-        extra.update(prepared.extra)
-        argv[1] = str(prepared.entry_path)
-    elif command.params:
-        extra["params"] = {**(job.extra.get("params") or {}), **command.params}
-    extra["token"] = make_token()
-    lines = []
-    current = lifecycle.refresh(store, store.get(job.number))
-    if not current.finished and not command.queue:
-        lifecycle.cancel(store, current)
-        lines.append(f"cancelled job #{job.number}")
-    spec = JobSpec(
-        command=argv,
-        cwd=job.cwd,
-        name=job.name,
-        env=job.env,
-        target=job.target,
-        backend=job.backend,
-        parent=job.number,
-        script=job.script,
-        extra=extra,
+        check_compiles(command.program, Path(str(job.extra.get("entry") or "program.py")).name)
+    spec = rerun_spec(
+        home,
+        job,
+        overrides=command.params,
+        edited_source=command.program,
+        extra={"token": make_token()},
     )
-    if job.slurm_id is not None:  # back to the same Slurm host, with the same resources
-        from tether.targets.slurm.submit import resubmit
-
-        new = resubmit(spec, job.extra.get("slurm_resources") or {}, home)
-    else:
-        [new] = queue([spec], home)
+    lines = []
+    current = backends.refresh(store, store.get(job.number))
+    if not current.finished and not command.queue:
+        backends.cancel(store, current)
+        lines.append(f"cancelled job #{job.number}")
+    new = backend_for(job).resubmit(store, spec, job)
     lines.insert(0, f"job #{new.number} queued: a re-run of job #{job.number}")
     if command.params:
         lines.append("parameters: " + ", ".join(f"{k} = {v!r}" for k, v in command.params.items()))

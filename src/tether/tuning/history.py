@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +32,18 @@ class Attempt:
         }
 
 
+Refresher = Callable[[JobStore, Sequence[Job]], list[Job]]
+
+
 def attempts(
-    store: JobStore, *, script: str | None = None, sweep: str | None = None
+    store: JobStore,
+    *,
+    script: str | None = None,
+    sweep: str | None = None,
+    refresh: Refresher | None = None,
 ) -> list[Attempt]:
-    """Every job of ``script`` (its original path) or of a sweep, oldest first."""
-    from tether.jobs.lifecycle import refresh
+    """Every job of ``script`` (its original path) or of a sweep, oldest first, each as
+    ``refresh`` (e.g. :func:`tether.backends.refresh_many`) says it is now."""
     from tether.jobs.views import latest_metrics
 
     jobs = []
@@ -44,7 +52,9 @@ def attempts(
             continue
         if script is not None and job.extra.get("original", job.script) != script:
             continue
-        jobs.append(refresh(store, job))
+        jobs.append(job)
+    if refresh is not None:
+        jobs = refresh(store, jobs)
     if not jobs:
         return []
     rows = []

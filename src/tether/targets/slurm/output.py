@@ -33,14 +33,13 @@ def bring_here(job: Job) -> None:
 
 def follow_remote_job(store: JobStore, job: Job, start: int = 0) -> Iterator[bytes]:
     """The output from byte ``start`` on, copied from the cluster, until the job ends."""
-    from tether.jobs.lifecycle import refresh
-    from tether.targets.slurm.tracking import fetch_files
+    from tether.targets.slurm.tracking import fetch_files, refresh_jobs
 
     last_fetch = 0.0
 
     def finished() -> bool:
         nonlocal job, last_fetch
-        job = refresh(store, store.get(job.number))
+        [job] = refresh_jobs(store, [store.get(job.number)])
         if job.finished:  # its files were copied when its end was recorded
             return True
         if time.monotonic() - last_fetch >= FETCH_EVERY:

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
+from tether.backends import backend_for, refresh, refresh_many
 from tether.errors import TetherError
-from tether.jobs import logs
-from tether.jobs.lifecycle import refresh, refresh_many
 from tether.store.jobs import Job, JobStore
 
 
 def follow_job(store: JobStore, number: int, start: int = 0) -> Iterator[bytes]:
     """The job's output from byte ``start`` on, live, until the job has finished."""
     job = store.get(number)
-    if job.extra.get("slurm_local") is False:  # a Slurm job whose output is on the cluster
-        from tether.targets.slurm.output import follow_remote_job
-
-        yield from follow_remote_job(store, job, start)
-        return
-
-    def finished() -> bool:
-        nonlocal job
-        job = refresh(store, store.get(number))
-        return job.finished
-
-    yield from logs.follow(Path(job.log_path), start=start, is_done=finished)
+    yield from backend_for(job).follow(store, job, start)
 
 
 def _retry_coming(job: Job) -> bool:

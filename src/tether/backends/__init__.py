@@ -1,0 +1,23 @@
+"""Where jobs run, behind one protocol (:class:`~tether.backends.base.Backend`): this
+machine's agent (``local``), an SSH host's tether (``ssh``), a Slurm cluster (``slurm``).
+:mod:`tether.backends.choose` is the one place that picks the backend of a job or a host."""
+
+from tether.backends.base import Backend
+from tether.backends.choose import (
+    backend_for,
+    backend_for_host,
+    cancel,
+    cancel_many,
+    refresh,
+    refresh_many,
+)
+
+__all__ = [
+    "Backend",
+    "backend_for",
+    "backend_for_host",
+    "cancel",
+    "cancel_many",
+    "refresh",
+    "refresh_many",
+]

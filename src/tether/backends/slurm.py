@@ -1,0 +1,62 @@
+"""Slurm clusters: jobs submitted with sbatch, on the login node or over ssh; this machine's
+store tracks them (``Job.backend == "slurm"``, ``Job.remote_id`` is the Slurm job id)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tether.jobs import logs
+from tether.store.jobs import Job, JobSpec, JobStore
+
+if TYPE_CHECKING:
+    from tether.targets.ssh.remote_probe import ProbeRow
+
+
+class SlurmBackend:
+    """Jobs on a Slurm cluster; one squeue/sacct poll per cluster brings them all up to date."""
+
+    kind = "slurm"
+
+    def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
+        from tether.targets.slurm.tracking import refresh_jobs
+
+        return refresh_jobs(store, jobs)
+
+    def cancel(self, store: JobStore, jobs: Sequence[Job], *, grace: float) -> list[Job]:
+        """``scancel`` (one call per cluster); Slurm's KillWait is the grace."""
+        from tether.targets.slurm.tracking import cancel_jobs
+
+        return cancel_jobs(store, jobs)
+
+    def resubmit(self, store: JobStore, spec: JobSpec, old: Job) -> Job:
+        """To the same cluster with the same resources."""
+        from tether.targets.slurm.submit import resubmit
+
+        return resubmit(spec, old.extra.get("slurm_resources") or {}, store.home)
+
+    def files_here(self, store: JobStore, job: Job) -> Path:
+        from tether.targets.slurm.output import bring_here
+
+        bring_here(job)  # over ssh: copy the job's folder here first
+        return Path(job.job_dir)
+
+    def follow(self, store: JobStore, job: Job, start: int = 0) -> Iterator[bytes]:
+        from tether.targets.slurm.output import follow_remote_job, is_remote_output
+
+        if is_remote_output(job):
+            yield from follow_remote_job(store, job, start)
+            return
+        number = job.number
+
+        def finished() -> bool:
+            return self.refresh(store, [store.get(number)])[0].finished
+
+        yield from logs.follow(Path(job.log_path), start=start, is_done=finished)
+
+    def probe(self, host: str, *, timeout: float) -> ProbeRow:
+        """The login node's resources (where tether runs on the cluster)."""
+        from tether.backends.ssh import probe_host_named
+
+        return probe_host_named(host, timeout=timeout)
