@@ -105,12 +105,12 @@ def test_the_store_locked_longer_than_the_busy_timeout_does_not_end_the_agent(
     """Another process holds the store's write lock well past the busy timeout (shortened
     to 0.2 s for the test) while a job waits to be claimed: the agent logs it once, waits
     with backoff, and runs the job once the lock is gone."""
-    from tether.jobs.submit import build_spec, queue
+    from tether.jobs.submit import add_jobs, build_spec
 
     monkeypatch.setenv("TETHER_DB_BUSY_TIMEOUT_MS", "200")
     tether.env["TETHER_DB_BUSY_TIMEOUT_MS"] = "200"
     spec = build_spec(["echo", "it ran"], cwd=str(tether.cwd), home=tether.home)
-    [job] = queue([spec], tether.home, start_agent=False)
+    [job] = add_jobs([spec], tether.home)
     holder = sqlite3.connect(str(tether.home / "tether.db"), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
@@ -288,7 +288,7 @@ def test_the_whole_agents_clock_stepped_forward_and_back_leaves_jobs_alone(
     from datetime import datetime
 
     from tether.jobs import state
-    from tether.jobs.submit import build_spec, queue
+    from tether.jobs.submit import add_jobs, build_spec
     from tether.store.jobs import JobStore
 
     day = 86400.0
@@ -301,7 +301,7 @@ def test_the_whole_agents_clock_stepped_forward_and_back_leaves_jobs_alone(
         return datetime.fromisoformat(text).timestamp() if text else 0.0
 
     spec = build_spec(["true"], cwd=str(tether.cwd), home=tether.home)
-    [claimed] = queue([spec], tether.home, start_agent=False)
+    [claimed] = add_jobs([spec], tether.home)
     store = JobStore(tether.home)
     try:
         assert state.claim(store, claimed.number) is not None  # by an agent that died

@@ -73,10 +73,10 @@ def test_queued_jobs_wait_for_the_agent_and_run_when_it_returns(tether: Tether) 
     tether("agent", "start")
     tether("agent", "stop")
     # queue directly in the store, with no agent at all
-    from tether.jobs.submit import build_spec, queue
+    from tether.jobs.submit import add_jobs, build_spec
 
     specs = [build_spec(["true"], cwd=str(tether.cwd)) for _ in range(3)]
-    queue(specs, tether.home, start_agent=False)
+    add_jobs(specs, tether.home)
     assert [j["status"] for j in tether.json("ls")] == ["queued"] * 3
     tether("agent", "start")
     tether("wait", "--all", timeout=30)

@@ -35,3 +35,23 @@ def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
     result = _lint(tmp_path)
     assert result.returncode != 0
     assert "tether.store is not allowed to import tether.cli" in result.stdout
+
+
+def test_independent_siblings_may_not_import_each_other(tmp_path: Path) -> None:
+    """``functions | notify``: two packages of one layer that must not use each other."""
+    shutil.copytree(ROOT / "src" / "tether", tmp_path / "tether",
+                    ignore=shutil.ignore_patterns("__pycache__", "static"))  # fmt: skip
+    worker = tmp_path / "tether" / "functions" / "memo.py"
+    worker.write_text(worker.read_text() + "\nfrom tether.notify import content as _side  # noqa\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert "tether.functions is not allowed to import tether.notify" in result.stdout
+
+
+def test_the_contract_has_no_exemptions_but_the_package_root() -> None:
+    """Every upward import the contract used to excuse is gone (issue 25); keep it so."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    [contract] = config["contracts"]
+    assert contract["ignore_imports"] == ["tether.** -> tether"]

@@ -8,6 +8,7 @@ import zlib
 
 import pytest
 
+from tether.mail import CHART_CID
 from tether.notify.chart import metrics_png
 from tether.notify.content import (
     SUBJECT_TAG_RE,
@@ -17,7 +18,7 @@ from tether.notify.content import (
     render,
     subject_tag,
 )
-from tether.notify.message import CHART_CID, NotificationContext
+from tether.notify.message import NotificationContext
 
 TRACEBACK = [
     "epoch 3 loss 0.41",

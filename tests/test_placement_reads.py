@@ -19,7 +19,7 @@ READ = re.compile(
     r"|target\s*(==|!=)\s*['\"]local['\"]|target = 'local'"
     r"|extra(\.get\(|\[)['\"](slurm_\w+|remote_\w+)['\"]"
 )
-CEILING = 8
+CEILING = 6
 
 
 def placement_reads() -> list[str]:

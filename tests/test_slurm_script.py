@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tether.backends.slurm_submit import dependency_line
 from tether.errors import ConfigError, UsageError
-from tether.targets.slurm.cli import dependency_line
 from tether.targets.slurm.resources import Resources, parse_resources
 from tether.targets.slurm.script import (
     DEFAULT_TEMPLATE,

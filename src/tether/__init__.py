@@ -25,7 +25,7 @@ _LAZY = {
     "notify": "tether.runtime.events",
     "send_status": "tether.runtime.events",
     "param": "tether.runtime.params",
-    "submit": "tether.jobs.submit",
+    "submit": "tether.api.verbs",
     "Dataset": "tether.functions.dataset",
     "Executor": "tether.functions.executor",
 }
@@ -46,9 +46,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from tether.api.verbs import submit
     from tether.functions.dataset import Dataset
     from tether.functions.executor import Executor
-    from tether.jobs.submit import submit
     from tether.runtime.events import notify, send_status
     from tether.runtime.metrics import add_condition, flush, report, report_scalar
     from tether.runtime.params import param

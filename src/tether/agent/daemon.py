@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tether.agent import control, logfile, processes
+from tether.agent import control, lifecycle, logfile, processes
+from tether.agent.notifier import NotifierProcess
 from tether.agent.scheduling import Scheduler
 from tether.agent.steps import Steps
 from tether.agent.supervisor import supervise
-from tether.jobs import lifecycle, state
-from tether.notify.service import NotifierProcess
+from tether.jobs import state
 from tether.runtime import context
 from tether.store.jobs import FAILED, RUNNING, Job, JobStore
 

@@ -39,7 +39,8 @@ def submit_job(
     """Queue ``argv`` (``["train.py", ARGS...]``, ``["-m", "pkg.mod", ...]`` or any command)
     on this machine, as ``tether run`` does; refused with nothing queued when the program is
     missing or does not compile. Returns the new job records (``tether show --json`` fields)."""
-    from tether.jobs.submit import build_spec, queue
+    from tether.backends.local import queue
+    from tether.jobs.submit import build_spec
 
     spec = build_spec(list(argv), name=name, cwd=cwd, params=params, home=store.home)
     return [job.to_json() for job in queue([spec], store.home)]
@@ -99,7 +100,7 @@ def job_history(
     """Every attempt of ``script`` (its original path) or of a sweep, oldest first, with what
     changed and the final metrics (``tether history --json`` rows)."""
     from tether.backends import refresh_many
-    from tether.tuning.history import attempts
+    from tether.jobs.history import attempts
 
     if script is None and sweep is None:
         raise UsageError("give script= or sweep=")
@@ -107,3 +108,24 @@ def job_history(
     return [
         row.to_json() for row in attempts(store, script=path, sweep=sweep, refresh=refresh_many)
     ]
+
+
+def submit(
+    *commands: str | Sequence[str],
+    name: str | None = None,
+    cwd: str | None = None,
+) -> list[int]:
+    """Queue one job per command (a shell-style string or an argv list) on this machine;
+    returns their numbers. ``tether.submit`` is this function.
+
+    ``tether.submit("python train.py --lr 0.1", "python train.py --lr 0.01")``
+    """
+    import shlex
+
+    from tether.backends.local import queue
+    from tether.jobs.submit import build_spec, captured_env
+
+    argvs = [shlex.split(c) if isinstance(c, str) else list(c) for c in commands]
+    env = captured_env()
+    specs = [build_spec(a, name=name, cwd=cwd, env=env) for a in argvs]
+    return [job.number for job in queue(specs)]

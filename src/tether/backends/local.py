@@ -6,11 +6,30 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tether.jobs import lifecycle, logs
+from tether.agent import lifecycle
+from tether.jobs import logs
 from tether.store.jobs import Job, JobSpec, JobStore
 
 if TYPE_CHECKING:
     from tether.targets.ssh.remote_probe import ProbeRow
+
+
+def queue(specs: list[JobSpec], home: Path | None = None) -> list[Job]:
+    """Store the jobs and make sure this machine's agent is running to run them."""
+    from tether.agent import control
+    from tether.errors import AgentError
+    from tether.jobs.submit import add_jobs
+    from tether.paths import tether_home
+
+    home = home or tether_home()
+    jobs = add_jobs(specs, home)
+    try:
+        control.ensure_running(home)
+    except AgentError as exc:
+        numbers = ", ".join(f"#{job.number}" for job in jobs)
+        what = "job" if len(jobs) == 1 else "jobs"
+        raise AgentError(f"{what} {numbers} queued, but {exc}") from None
+    return jobs
 
 
 class LocalBackend:
@@ -25,8 +44,6 @@ class LocalBackend:
         return [lifecycle.cancel(store, job, grace=grace) for job in jobs]
 
     def resubmit(self, store: JobStore, spec: JobSpec, old: Job) -> Job:
-        from tether.jobs.submit import queue
-
         return queue([spec], store.home)[0]
 
     def files_here(self, store: JobStore, job: Job) -> Path:

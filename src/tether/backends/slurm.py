@@ -32,9 +32,12 @@ class SlurmBackend:
 
     def resubmit(self, store: JobStore, spec: JobSpec, old: Job) -> Job:
         """To the same cluster with the same resources."""
+        from tether.agent import control
         from tether.targets.slurm.submit import resubmit
 
-        return resubmit(spec, old.extra.get("slurm_resources") or {}, store.home)
+        job = resubmit(spec, old.extra.get("slurm_resources") or {}, store.home)
+        control.ensure_running(store.home)  # the agent records its end, sends notifications
+        return job
 
     def files_here(self, store: JobStore, job: Job) -> Path:
         from tether.targets.slurm.output import bring_here

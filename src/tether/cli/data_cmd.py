@@ -50,8 +50,8 @@ def data(host: str | None, to: str | None, as_json: bool, urls: tuple[str, ...])
 
 
 def _here(to: str | None, urls: tuple[str, ...], say: Any) -> list[dict[str, Any]]:
-    from tether.envs.records import project_root
     from tether.files.download import data_folder, download
+    from tether.jobs.env_records import project_root
 
     root = project_root(Path.cwd())
     folder = data_folder(root, to)

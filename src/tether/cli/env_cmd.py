@@ -97,7 +97,7 @@ def _describe_env(data: dict[str, Any], host: str | None) -> None:
 
 
 def _project_root() -> Path:
-    from tether.envs.records import project_root
+    from tether.jobs.env_records import project_root
 
     return project_root(Path.cwd())
 

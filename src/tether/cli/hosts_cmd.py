@@ -53,7 +53,7 @@ def add(
     A Slurm cluster: --scheduler slurm, DEST its login node (or `local` when tether runs on
     the login node); the resource flags set defaults for its jobs.
     """
-    from tether.targets.slurm.cli import host_settings
+    from tether.cli.slurm_hosts import host_settings
 
     spec = HostSpec(
         name=name,
@@ -118,7 +118,7 @@ def check(name: str, as_json: bool) -> None:
 
     spec = hosts_config.get_host(name)
     if spec.scheduler == "slurm":
-        from tether.targets.slurm.cli import check_cluster
+        from tether.cli.slurm_hosts import check_cluster
 
         sys.exit(check_cluster(spec, as_json))
     result = check_host(Transport(spec))
@@ -177,8 +177,8 @@ def setup(name: str, force: bool) -> None:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def show_script(name: str, command: tuple[str, ...], **slurm: object) -> None:
     """Print the sbatch script `run --on NAME [flags] -- COMMAND` would submit."""
+    from tether.cli.slurm_hosts import print_script
     from tether.errors import UsageError
-    from tether.targets.slurm.cli import print_script
 
     spec = hosts_config.get_host(name)
     if spec.scheduler != "slurm":

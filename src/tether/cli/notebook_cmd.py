@@ -38,10 +38,12 @@ def notebook(host: str | None, port: int | None, name: str | None, as_json: bool
     if host is None or host == "local":
         if port is not None:
             raise UsageError("--port is the local end of the forward of --on HOST; leave it out")
+        from tether.backends import refresh
+        from tether.backends.local import queue
         from tether.cli.context import open_store
 
-        job = nb.start(name)
-        url = nb.wait_for_url(job)
+        [job] = queue([nb.server_spec(name)])
+        url = nb.wait_for_url(job, refresh)
         job = open_store().get(job.number)
         if as_json:
             print_json({**job.to_json(), **url.to_json()})

@@ -19,7 +19,7 @@ from tether.cli.notify_options import notify_extra, notify_options
 from tether.cli.schedule_options import schedule_extra, schedule_options, take_schedule_values
 from tether.config import check_config_files
 from tether.errors import UsageError
-from tether.jobs.submit import build_spec, parse_batch, queue
+from tether.jobs.submit import build_spec, parse_batch
 from tether.store.jobs import Job, JobSpec
 from tether.targets.slurm.options import resource_options, take_resource_values
 from tether.tuning.values import parse_assignments
@@ -172,15 +172,15 @@ def run(
     sched = take_schedule_values(notify)
     gpus_text: str | None = None
     if remote is not None or slurm:
-        from tether.targets.slurm import cli as slurm_cli
+        from tether.backends import slurm_submit
 
-        cluster = slurm_cli.slurm_host(remote)
+        cluster = slurm_submit.slurm_host(remote)
         if cluster is None:
             gpus_text = slurm.pop("gpus", None)  # GPU slots of this machine or the SSH host
-            slurm_cli.refuse_resources(slurm, remote)
+            slurm_submit.refuse_resources(slurm, remote)
         else:
-            values = slurm_cli.with_schedule(slurm, sched)
-            jobs = slurm_cli.run(cluster, name=name, wait=wait, batch=batch, as_json=as_json,
+            values = slurm_submit.with_schedule(slurm, sched)
+            jobs = slurm_submit.run(cluster, name=name, wait=wait, batch=batch, as_json=as_json,
                                  params=parse_assignments(param), command=command,
                                  extra=notify_extra(**notify), values=values)  # fmt: skip
             _announce(jobs, as_json, wait)
@@ -210,6 +210,8 @@ def run(
             raise UsageError(f"{batch}: no commands in it")
     else:
         specs = [build_spec(list(command), name=name, params=params, extra=extra)]
+    from tether.backends.local import queue
+
     jobs = queue(specs)
     _announce(jobs, as_json, wait)
     if wait:

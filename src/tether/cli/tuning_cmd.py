@@ -184,7 +184,7 @@ def history(
 ) -> None:
     """Every attempt of SCRIPT (default: the last job's program), or of a --sweep."""
     from tether.backends import refresh_many
-    from tether.tuning.history import attempts, best
+    from tether.jobs.history import attempts, best
 
     store = open_store()
     path = None
@@ -261,8 +261,9 @@ def sweep(
     **slurm: object,
 ) -> None:
     """Queue one job per point of a parameter grid (or N random points) for SCRIPT.py."""
+    from tether.backends.local import queue
     from tether.cli.argv_checks import refuse_unknown_option, warn_options_after_script
-    from tether.jobs.submit import build_spec, captured_env, queue
+    from tether.jobs.submit import build_spec, captured_env
     from tether.tuning.sweep import grid, parse_sweep_assignments, random_points
 
     refuse_unknown_option(sweep, command)
@@ -277,17 +278,17 @@ def sweep(
     gpus_text: str | None = None
     cluster = None
     if (host is not None and host != "local") or values:
-        from tether.targets.slurm import cli as slurm_cli
+        from tether.backends import slurm_submit
 
-        cluster = slurm_cli.slurm_host(host)
+        cluster = slurm_submit.slurm_host(host)
         if cluster is None and host not in (None, "local"):
             raise UsageError(f"sweep --on needs a Slurm host; {host!r} is not one")
         if cluster is None:
             gpus_text = values.pop("gpus", None)  # GPU slots of this machine
         else:
-            values = slurm_cli.with_schedule(values, sched)
-        slurm_cli.refuse_resources(values if cluster is None else {}, host)
-        slurm_cli.resources_of(values)
+            values = slurm_submit.with_schedule(values, sched)
+        slurm_submit.refuse_resources(values if cluster is None else {}, host)
+        slurm_submit.resources_of(values)
     if not param:
         raise UsageError("give at least one -p NAME=V1,V2,... to sweep over")
     if random_n:
@@ -304,7 +305,7 @@ def sweep(
         points = grid(parse_sweep_assignments(param))
     sweep_id = secrets.token_hex(4)
     if cluster is not None:
-        jobs = slurm_cli.submit_sweep(cluster, command, points, values, name=name,
+        jobs = slurm_submit.submit_sweep(cluster, command, points, values, name=name,
                                       extra={"sweep": sweep_id})  # fmt: skip
     else:
         env = captured_env()

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from tether.envs.installer import IndexOptions, Installer, pick_installer, stream
 from tether.envs.lines import Requirements, canonical_name, requirements_hash
-from tether.envs.records import (
+from tether.jobs.env_records import (
     MARKER,
     EnvRecord,
     env_dir_for,

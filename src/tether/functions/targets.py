@@ -126,7 +126,8 @@ class LocalTarget(Target):
         return None  # the worker reads the folder in place
 
     def start_worker_job(self, ddir: layout.DatasetDir, *, job_name: str, runs: int) -> int:
-        from tether.jobs.submit import captured_env, queue
+        from tether.backends.local import queue
+        from tether.jobs.submit import captured_env
         from tether.store.jobs import JobSpec
 
         spec = JobSpec(

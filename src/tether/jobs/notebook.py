@@ -15,12 +15,13 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tether.errors import ProgramError, UsageError
-from tether.store.jobs import Job
+from tether.store.jobs import Job, JobSpec, JobStore
 
 #: Where a fresh ``tether notebook --on HOST`` points users without Jupyter.
 INSTALL_HINT = "`tether install jupyterlab`"
@@ -65,7 +66,7 @@ def parse_url(text: bytes) -> ServerUrl | None:
 
 def find_jupyter(workdir: Path, home: Path) -> str:
     """The ``jupyter-lab`` (or ``jupyter-notebook``) program to run for the project."""
-    from tether.envs.records import env_python_for
+    from tether.jobs.env_records import env_python_for
 
     folders = []
     env_python = env_python_for(workdir, home)
@@ -94,24 +95,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(name: str | None = None, cwd: Path | None = None) -> Job:
-    """Queue the Jupyter server of the project around ``cwd`` as a job; return it."""
-    from tether.jobs.submit import build_spec, queue
+def server_spec(name: str | None = None, cwd: Path | None = None) -> JobSpec:
+    """The job that runs the Jupyter server of the project around ``cwd`` (queue it with
+    :func:`tether.backends.local.queue`)."""
+    from tether.jobs.submit import build_spec
     from tether.paths import tether_home
 
     workdir = Path(os.path.abspath(cwd or Path.cwd()))
     exe = find_jupyter(workdir, tether_home())
     argv = [exe, "--no-browser", "--ip", "127.0.0.1", "--port", str(free_port())]
-    spec = build_spec(argv, name=name or "notebook", cwd=str(workdir), extra={"kind": "notebook"})
-    return queue([spec])[0]
+    return build_spec(argv, name=name or "notebook", cwd=str(workdir), extra={"kind": "notebook"})
 
 
-def wait_for_url(job: Job, timeout: float = START_TIMEOUT) -> ServerUrl:
-    """Read the server's URL from the job's output; an error if it ends or says nothing."""
-    from tether.jobs.lifecycle import refresh
+def wait_for_url(
+    job: Job, refresh: Callable[[JobStore, Job], Job], timeout: float = START_TIMEOUT
+) -> ServerUrl:
+    """Read the server's URL from the job's output; an error if it ends or says nothing.
+    ``refresh`` brings the job's record up to date (:func:`tether.backends.refresh`)."""
     from tether.jobs.logs import tail_lines
     from tether.paths import tether_home
-    from tether.store.jobs import JobStore
 
     store = JobStore(tether_home())
     log = Path(job.log_path)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tether.errors import AgentError, ProgramError, UsageError
+from tether.errors import ProgramError, UsageError
 from tether.paths import tether_home
 from tether.store.jobs import Job, JobSpec, JobStore
 
@@ -147,7 +147,7 @@ def check_command(word: str, workdir: str) -> str:
 
 def _interpreter(folder: Path, home: Path | None) -> str:
     """The python of the project's env (made by ``tether env``) when it has one, else this one."""
-    from tether.envs.records import env_python_for
+    from tether.jobs.env_records import env_python_for
 
     return env_python_for(folder, home or tether_home()) or sys.executable
 
@@ -165,36 +165,11 @@ def parse_batch(text: str) -> list[list[str]]:
     return commands
 
 
-def queue(specs: list[JobSpec], home: Path | None = None, *, start_agent: bool = True) -> list[Job]:
-    """Store the jobs and make sure an agent will run them."""
-    from tether.agent import control
-
-    home = home or tether_home()
-    store = JobStore(home)
+def add_jobs(specs: list[JobSpec], home: Path | None = None) -> list[Job]:
+    """Store the jobs (``queued``). Nothing runs them until an agent is started:
+    :func:`tether.backends.local.queue` does both."""
+    store = JobStore(home or tether_home())
     try:
-        jobs = store.add_many(specs)
+        return store.add_many(specs)
     finally:
         store.close()
-    if start_agent and any(s.target == "local" for s in specs):
-        try:
-            control.ensure_running(home)
-        except AgentError as exc:
-            numbers = ", ".join(f"#{job.number}" for job in jobs)
-            what = "job" if len(jobs) == 1 else "jobs"
-            raise AgentError(f"{what} {numbers} queued, but {exc}") from None
-    return jobs
-
-
-def submit(
-    *commands: str | Sequence[str],
-    name: str | None = None,
-    cwd: str | None = None,
-) -> list[int]:
-    """Queue one job per command (a shell-style string or an argv list); returns job numbers.
-
-    ``tether.submit("python train.py --lr 0.1", "python train.py --lr 0.01")``
-    """
-    argvs = [shlex.split(c) if isinstance(c, str) else list(c) for c in commands]
-    env = captured_env()
-    specs = [build_spec(a, name=name, cwd=cwd, env=env) for a in argvs]
-    return [job.number for job in queue(specs)]

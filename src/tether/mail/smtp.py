@@ -14,10 +14,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Literal, get_args
+from typing import Literal, Protocol, get_args
 
 from tether.errors import ConfigError, NotifyError
-from tether.notify.message import CHART_CID, CHART_FILENAME, Notification
+from tether.mail import CHART_CID, CHART_FILENAME
+
+
+class MailContent(Protocol):
+    """What a mail says (a :class:`tether.notify.message.Notification` is one)."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def html(self) -> str | None: ...
+    @property
+    def png(self) -> bytes | None: ...
+
 
 Security = Literal["none", "starttls", "ssl"]
 SECURITY_CHOICES: tuple[str, ...] = get_args(Security)
@@ -69,7 +83,7 @@ class SmtpSettings:
 
 
 def build_email(
-    notification: Notification,
+    notification: MailContent,
     settings: SmtpSettings,
     *,
     message_id: str,

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ConfigError, NotifyError
-from tether.notify.message import CHART_FILENAME, Notification
+from tether.mail import CHART_FILENAME
+from tether.notify.message import Notification
 
 EMAIL_CHANNEL = "email"
 APPRISE_DOCS = "https://github.com/caronc/apprise/wiki"

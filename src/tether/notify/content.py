@@ -6,12 +6,8 @@ import html
 import math
 import re
 
-from tether.notify.message import (
-    CHART_CID,
-    Level,
-    Notification,
-    NotificationContext,
-)
+from tether.mail import CHART_CID
+from tether.notify.message import Level, Notification, NotificationContext
 
 MAX_SUBJECT = 160
 MAX_LOG_LINES = 40

@@ -31,11 +31,6 @@ Level = Literal["info", "success", "warning", "failure"]
 Series = dict[str, list[tuple[int, float]]]
 """Metric name -> [(step, value), ...] in the order they were reported."""
 
-CHART_CID = "metrics-chart@tether"
-"""Content-ID (without angle brackets) of the chart image that the HTML body refers to."""
-
-CHART_FILENAME = "metrics.png"
-
 
 @dataclass
 class NotificationContext:

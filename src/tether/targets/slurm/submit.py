@@ -294,12 +294,7 @@ def resubmit(spec: JobSpec, resources: dict[str, Any], home: Path | None = None)
             )
         placement = Placement(local=False, home=remote_home(host), workdir=spec.cwd)
     job_spec = replace(spec, extra=extra)
-    job = submit_jobs(host, [job_spec], parse_resources(**resources), placement, home=home)[0]
-    from tether.agent import control  # the agent records its end, sends its notifications
-    from tether.paths import tether_home
-
-    control.ensure_running(home or tether_home())
-    return job
+    return submit_jobs(host, [job_spec], parse_resources(**resources), placement, home=home)[0]
 
 
 def show_script(

@@ -1,5 +1,6 @@
-"""The agent's side of the notifier: start it as a separate process, restart it if it dies,
-stop it with the agent. Nothing here blocks for long; the agent calls `ensure` every tick."""
+"""The agent's side of the notifier (`python -m tether.notify.worker`): start it as a separate
+process, restart it if it dies, stop it with the agent. Nothing here blocks for long; the
+agent calls `ensure` every tick."""
 
 from __future__ import annotations
 
