@@ -16,10 +16,10 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "tether"
 OWNERS = ("store", "agent", "targets", "backends")
 READ = re.compile(
     r"\.slurm_id\b|\.remote_uuid\b|\.remote_id\b|\.remote_number\b|\.backend\b|\.placement\b"
-    r"|target\s*(==|!=)\s*['\"]local['\"]|target = 'local'"
+    r"|target\s*(==|!=)\s*['\"]local['\"]|(target|backend) = '\w+'"
     r"|extra(\.get\(|\[)['\"](slurm_\w+|remote_\w+)['\"]"
 )
-CEILING = 6
+CEILING = 2
 
 
 def placement_reads() -> list[str]:
@@ -45,4 +45,5 @@ def test_the_count_finds_what_it_looks_for() -> None:
     assert READ.search("if job.slurm_id is not None:")
     assert READ.search("if record.target == 'local' or x:")
     assert READ.search('job.extra.get("slurm_local")')
+    assert READ.search("status = ? AND backend = 'local'")
     assert not READ.search('job.extra.get("params")')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,13 @@ def queue(specs: list[JobSpec], home: Path | None = None) -> list[Job]:
     return jobs
 
 
+def running_jobs(store: JobStore) -> list[Job]:
+    """The jobs this machine's agent is running now."""
+    from tether.store.jobs import RUNNING
+
+    return list(store.iter_where("status = ? AND backend = 'local'", (RUNNING,)))
+
+
 class LocalBackend:
     """Jobs of this machine's agent (``Job.backend == "local"``)."""
 
@@ -44,7 +52,7 @@ class LocalBackend:
         return [lifecycle.cancel(store, job, grace=grace) for job in jobs]
 
     def resubmit(self, store: JobStore, spec: JobSpec, old: Job) -> Job:
-        return queue([spec], store.home)[0]
+        return queue([replace(spec, backend=self.kind)], store.home)[0]
 
     def files_here(self, store: JobStore, job: Job) -> Path:
         return Path(job.job_dir)

@@ -4,6 +4,7 @@ store tracks them (``Job.backend == "slurm"``, ``Job.remote_id`` is the Slurm jo
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,8 @@ class SlurmBackend:
         from tether.agent import control
         from tether.targets.slurm.submit import resubmit
 
-        job = resubmit(spec, old.extra.get("slurm_resources") or {}, store.home)
+        resources = old.extra.get("slurm_resources") or {}
+        job = resubmit(replace(spec, backend=self.kind), resources, store.home)
         control.ensure_running(store.home)  # the agent records its end, sends notifications
         return job
 

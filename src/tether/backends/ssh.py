@@ -26,7 +26,7 @@ class RemoteJob:
     host: str
     uuid: str
     local_number: int
-    remote_number: int | None = None
+    host_number: int | None = None
     """The job's number on the host, which its answers use (shown as the local one)."""
 
 

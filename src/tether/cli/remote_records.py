@@ -19,9 +19,9 @@ _HOST_LINE = re.compile(r"^(  host\s+)local$", re.MULTILINE)
 
 def _local_numbers(job: RemoteJob, text: str) -> str:
     """The host's answer with its number for the job (``#25``) written as the local one."""
-    if job.remote_number is None or job.remote_number == job.local_number:
+    if job.host_number is None or job.host_number == job.local_number:
         return text
-    return re.sub(rf"#{job.remote_number}\b", f"#{job.local_number}", text)
+    return re.sub(rf"#{job.host_number}\b", f"#{job.local_number}", text)
 
 
 def run_on_host(job: RemoteJob, args: list[str], *, timeout: float | None = 120.0) -> int:

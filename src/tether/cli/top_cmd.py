@@ -13,7 +13,7 @@ from tether.cli.jobs_cmd import call_on_host, is_remote, on_option
 from tether.cli.remote_records import remote_job, run_on_host
 from tether.jobs import resources
 from tether.jobs.resources import Usage, read_usage
-from tether.store.jobs import RUNNING, Job
+from tether.store.jobs import Job
 
 
 def _pcts(*values: float | None) -> str:
@@ -52,7 +52,9 @@ def top(host: str | None, job_ref: str | None, as_json: bool) -> None:
             sys.exit(run_on_host(forward, ["top", *flags, forward.uuid]))
         jobs: list[Job] = [job]
     else:
-        jobs = list(store.iter_where("status = ? AND target = 'local'", (RUNNING,)))
+        from tether.backends.local import running_jobs
+
+        jobs = running_jobs(store)
     rows: list[tuple[Job, Usage | None]] = [(j, read_usage(Path(j.job_dir))) for j in jobs]
     if as_json:
         print_json([{"number": j.number, "uuid": j.uuid, "name": j.name, "status": j.status,

@@ -6,7 +6,6 @@ still says what was true when it happened.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ MAX_POINTS = 400
 
 def host_name(job: Job) -> str:
     """Where the job runs: this machine's name for local jobs."""
-    return socket.gethostname() if job.target == "local" else job.target
+    return job.machine
 
 
 def program_name(job: Job) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -154,6 +155,12 @@ class Job:
     @property
     def host(self) -> str:
         return self.target
+
+    @property
+    def machine(self) -> str:
+        """The name of the machine the job runs on: this machine's own name for a local job,
+        else the host's name in ``hosts.toml``."""
+        return socket.gethostname() if self.target == "local" else self.target
 
     @property
     def placement(self) -> Placement:

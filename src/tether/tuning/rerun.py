@@ -24,8 +24,9 @@ def rerun_spec(
     extra: dict[str, Any] | None = None,
 ) -> JobSpec:
     """The next attempt of ``old`` (its parent is ``old``): ``old``'s stored program, or
-    ``edited_source`` in its place (refused when it does not compile), with ``overrides`` on
-    top of its parameters, and ``extra`` added to its record."""
+        ``edited_source`` in its place (refused when it does not compile), with ``overrides`` on
+        top of its parameters, and ``extra`` added to its record. Its backend is set by the one
+    that submits it (``backend_for(old).resubmit``)."""
     from tether.tuning.program import prepare_from_job
 
     overrides = dict(overrides or {})
@@ -46,7 +47,6 @@ def rerun_spec(
         name=name or old.name,
         env=old.env,
         target=old.target,
-        backend=old.backend,
         parent=old.number,
         script=old.script,
         extra=new_extra,
