@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Tether
 from tether.backends import Backend, backend_for, backend_for_host, refresh_many
 from tether.errors import UsageError
 from tether.store.jobs import JobStore
@@ -86,3 +87,47 @@ def test_files_of_a_job_on_an_ssh_host_are_refused_with_what_to_do(old_store: Jo
     record = old_store.get(3)
     with pytest.raises(UsageError, match=r"job #3's files are on gpu1: read its output with"):
         backend_for(record).files_here(old_store, record)
+
+
+def test_a_run_through_the_api_is_queued_and_followed_to_its_end_here(
+    tether: Tether, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tether.api.running.run`` picks the local backend, which queues the job for the
+    agent; ``backends.endings`` says when it has ended, with its exit code."""
+    from tether.api.running import run
+    from tether.backends import RunRequest, endings
+
+    monkeypatch.chdir(tether.cwd)
+    (tether.cwd / "three.py").write_text("import sys\nprint('ran')\nsys.exit(3)\n")
+    [submitted] = run(RunRequest(command=("three.py",), name="three"), on="local")
+    assert submitted.job.backend == "local" and submitted.shown["name"] == "three"
+    store = JobStore(tether.home)
+    try:
+        [(ended, nxt)] = list(endings(store, [submitted.job]))
+    finally:
+        store.close()
+    assert (ended.number, ended.status, ended.exit_code, nxt) == (
+        submitted.job.number, "failed", 3, None
+    )  # fmt: skip
+    assert (tether.home / "jobs").exists() and b"ran" in Path(ended.log_path).read_bytes()
+
+
+def test_flags_that_do_not_apply_where_the_job_goes_are_refused_before_anything_runs(
+    tether: Tether, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tether.api.running import run
+    from tether.backends import RunRequest
+    from tether.targets.ssh.hosts_config import save_hosts
+    from tether.targets.ssh.hostspec import HostSpec
+
+    monkeypatch.setenv("TETHER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.chdir(tether.cwd)
+    save_hosts({"gpu1": HostSpec("gpu1", "me@gpu1.invalid")})
+    (tether.cwd / "train.py").write_text("print(1)\n")
+    with pytest.raises(UsageError, match=r"^--cpus: Slurm options, but the job runs here"):
+        run(RunRequest(command=("train.py",), resources={"cpus": 4}), on="local")
+    with pytest.raises(UsageError, match=r"^sweep --on needs a Slurm host; 'gpu1' is not one"):
+        run(RunRequest(command=("train.py",), points=({"lr": 1},)), on="gpu1")
+    with pytest.raises(UsageError, match=r"host 'gpu1' is not a Slurm cluster"):
+        run(RunRequest(command=("train.py",), resources={"mem": "4G"}), on="gpu1")
+    assert JobStore(tether.home).jobs() == []  # nothing queued, nothing reached gpu1.invalid

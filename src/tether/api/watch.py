@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from tether.backends import backend_for, refresh, refresh_many
 from tether.errors import TetherError
+from tether.jobs.retry import retry_coming
 from tether.store.jobs import Job, JobStore
 
 
@@ -16,26 +17,13 @@ def follow_job(store: JobStore, number: int, start: int = 0) -> Iterator[bytes]:
     yield from backend_for(job).follow(store, job, start)
 
 
-def _retry_coming(job: Job) -> bool:
-    """Has ``job`` ended in a way ``--retry`` will try again, with the next attempt not yet
-    queued by the agent? (It sets ``retried_by``: the new job's number, or 0 for none.)"""
-    from tether.jobs import retry
-
-    return (
-        job.finished
-        and "retry" in job.extra
-        and job.extra.get("retried_by") is None
-        and retry.wanted(job)
-    )
-
-
 def next_attempt(store: JobStore, number: int) -> Job | None:
     """Block until job ``number`` has finished and, if it asked for retries, the agent has
     decided; the next attempt (a new job whose parent is ``number``), or None if there is none."""
     delay = 0.01
     while True:
         job = refresh(store, store.get(number))
-        if job.finished and not _retry_coming(job):
+        if job.finished and not retry_coming(job):
             nxt = int(job.extra.get("retried_by") or 0)
             return store.get(nxt) if nxt else None
         time.sleep(delay)
@@ -62,7 +50,7 @@ def wait_for(
         pending = {j.number for j in current if not j.finished}
         if not pending:
             finals = [store.get(j.number) for j in heads]
-            coming = {j.number for j in finals if follow_retries and _retry_coming(j)}
+            coming = {j.number for j in finals if follow_retries and retry_coming(j)}
             if not coming:
                 return finals
             pending = coming
@@ -73,27 +61,6 @@ def wait_for(
             )
         time.sleep(delay)
         delay = min(delay * 1.5, 0.2)
-
-
-def endings(store: JobStore, numbers: list[int]) -> Iterator[tuple[Job, Job | None]]:
-    """Each job of ``numbers`` as it ends, with its next attempt when ``--retry`` queued one
-    (that attempt is then followed the same way); stops when all have ended for good."""
-    pending = list(numbers)
-    delay = 0.01
-    while pending:
-        still = []
-        for job in refresh_many(store, [store.get(n) for n in pending]):
-            if not job.finished or _retry_coming(job):
-                still.append(job.number)
-                continue
-            nxt = int(job.extra.get("retried_by") or 0)
-            yield job, store.get(nxt) if nxt else None
-            if nxt:
-                still.append(nxt)
-        if still == pending:
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.2)
-        pending = still
 
 
 def exit_code_of(job: Job) -> int:

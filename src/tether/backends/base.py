@@ -9,13 +9,52 @@ call these methods and never branch on the kind of host.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from tether.store.jobs import Job, JobSpec, JobStore
 
 if TYPE_CHECKING:
     from tether.targets.ssh.remote_probe import ProbeRow
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What ``tether run`` or ``tether sweep`` asks for, before a host is involved; each
+    backend turns it into jobs its own way (job specs here or for Slurm, the same flags for an
+    SSH host's tether)."""
+
+    command: tuple[str, ...] = ()
+    """SCRIPT.py ARGS, ``-m MODULE ARGS`` or any command; empty with ``batch_text``."""
+    batch_text: str | None = None
+    """``--batch``: one shell-quoted command per line, a job each."""
+    batch_from: str = "--batch"
+    """Where ``batch_text`` was read from (a file's name, or ``-``), for messages."""
+    name: str | None = None
+    params: tuple[str, ...] = ()
+    """``-p NAME=VALUE`` as typed (a host's tether parses them itself)."""
+    points: tuple[dict[str, object], ...] | None = None
+    """A sweep: one job of ``command`` per point (its parameter values)."""
+    notify: dict[str, Any] = field(default_factory=dict)
+    """The notification options as given (forwarded to a host as flags)."""
+    schedule: dict[str, Any] = field(default_factory=dict)
+    """``--after``, ``--retry``, ``--gpu-mem`` ... as given."""
+    resources: dict[str, Any] = field(default_factory=dict)
+    """``--cpus``, ``--mem``, ``--gpus`` ... (Slurm's; ``--gpus`` is GPU slots elsewhere)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Added to each job's record here (the checked notification options, a sweep's id)."""
+    say: IO[str] | None = None
+    """Where to tell what is being done (syncing, installing), or nowhere."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """One queued job: its record here, and what ``--json`` shows of it (a job on an SSH
+    host: the host's fields, with ``host`` and ``local_number``)."""
+
+    job: Job
+    shown: dict[str, Any]
 
 
 class Backend(Protocol):
@@ -25,8 +64,18 @@ class Backend(Protocol):
     kind: str
     """The value of ``Job.backend`` for the jobs it runs: ``local``, ``ssh`` or ``slurm``."""
 
+    def submit(self, host: str, request: RunRequest) -> list[Submitted]:
+        """Queue the jobs of ``request`` on ``host`` (refused, nothing queued, when a flag
+        does not apply there or the program is missing or does not compile)."""
+        ...
+
     def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
         """``jobs`` as they are now, in the order given; one call per host, not per job."""
+        ...
+
+    def endings(self, store: JobStore, jobs: Sequence[Job]) -> Iterator[tuple[Job, Job | None]]:
+        """Each of ``jobs`` as it ends, with its next attempt when ``--retry`` queued one
+        (that attempt is then followed the same way); blocks until all have ended."""
         ...
 
     def cancel(self, store: JobStore, jobs: Sequence[Job], *, grace: float) -> list[Job]:

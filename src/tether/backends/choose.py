@@ -1,5 +1,6 @@
 """Where a job runs is decided here and nowhere else: from a job's stored placement
-(:func:`backend_for`) or from a host's configuration (:func:`backend_for_host`).
+(:func:`backend_for`), from a host's configuration (:func:`backend_for_host`), and for a new
+run from ``--on``, the project's pinned host or this machine (:func:`pick_host`).
 
 A new kind of host is one more class implementing :class:`tether.backends.base.Backend`
 and one more line in ``_BACKENDS``.
@@ -7,7 +8,9 @@ and one more line in ``_BACKENDS``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from tether.backends.base import Backend
 from tether.backends.local import LocalBackend
@@ -33,6 +36,36 @@ def backend_for_host(name: str) -> Backend:
     return _BACKENDS["slurm" if get_host(name).scheduler == "slurm" else "ssh"]
 
 
+def pick_host(host: str | None) -> str | None:
+    """The host a ``run`` goes to: ``--on``, else the project's pinned one; None for here.
+    ``auto`` (given or pinned) probes every host and picks the least busy one."""
+    if host == "local":
+        return None
+    if host is not None:
+        return _auto_host() if host == "auto" else host
+    if not _any_project_file_above(Path.cwd()):
+        return None  # the common case, decided without importing the project machinery
+    from tether.targets.ssh.hosts_config import PROJECT_FILE, project_default_host
+    from tether.targets.ssh.project import find_project
+
+    root = find_project().root
+    if not (root / PROJECT_FILE).is_file():
+        return None
+    pinned = project_default_host(root)
+    return _auto_host() if pinned == "auto" else pinned
+
+
+def _auto_host() -> str:
+    from tether.targets.ssh.auto_host import choose_host
+
+    return choose_host(say=sys.stderr)
+
+
+def _any_project_file_above(folder: Path) -> bool:
+    """Is there a ``tether.toml`` in ``folder`` or any folder above it?"""
+    return any((candidate / "tether.toml").is_file() for candidate in (folder, *folder.parents))
+
+
 def refresh_many(store: JobStore, jobs: Sequence[Job]) -> list[Job]:
     """Every job as it is now, in the order given: each backend is asked once for all of its
     jobs (one Slurm poll per cluster), and finished jobs are not asked about at all."""
@@ -51,6 +84,16 @@ def refresh_many(store: JobStore, jobs: Sequence[Job]) -> list[Job]:
 def refresh(store: JobStore, job: Job) -> Job:
     """``job`` as it is now (a result that landed since the last look is recorded)."""
     return refresh_many(store, [job])[0]
+
+
+def endings(store: JobStore, jobs: Sequence[Job]) -> Iterator[tuple[Job, Job | None]]:
+    """Each of ``jobs`` as it ends, with its next attempt when ``--retry`` queued one; the
+    jobs of each backend in turn (a ``run`` queues all of its jobs in one place)."""
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.backend, []).append(job)
+    for kind, group in groups.items():
+        yield from _BACKENDS[kind].endings(store, group)
 
 
 def cancel_many(store: JobStore, jobs: Sequence[Job], *, grace: float = 10.0) -> list[Job]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tether.agent import lifecycle
+from tether.backends.base import RunRequest, Submitted
+from tether.errors import UsageError
 from tether.jobs import logs
 from tether.store.jobs import Job, JobSpec, JobStore
 
@@ -40,13 +42,105 @@ def running_jobs(store: JobStore) -> list[Job]:
     return list(store.iter_where("status = ? AND backend = 'local'", (RUNNING,)))
 
 
+def schedule_extra(values: dict[str, Any], gpus_text: str | None) -> dict[str, Any]:
+    """``{"gate": ..., "retry": ...}`` for jobs run on this machine (``{}`` when none given);
+    an unknown job, a bad value or ``--gpus``/``--gpu-mem`` this machine or its agent can
+    never give is refused."""
+    from tether.agent import gpus
+    from tether.jobs import depends, retry
+    from tether.paths import tether_home
+
+    extra: dict[str, Any] = retry.options(
+        values.get("retry"), values.get("retry_delay"), values.get("retry_on")
+    )
+    gate: dict[str, Any] = {}
+    allowed_set = None
+    if gpus_text is not None:  # the GPUs `agent start --gpus` left the agent
+        store = JobStore(tether_home())
+        try:
+            allowed_set = gpus.allowed(store)
+        finally:
+            store.close()
+    want = gpus.request(gpus_text, values.get("gpu_mem"), allowed_set)
+    if want:
+        gate["gpus"] = want
+    if values.get("after") or values.get("after_any"):
+        after, after_any = values.get("after", ()), values.get("after_any", ())
+        store = JobStore(tether_home())
+        try:
+            gate.update(depends.gate(store, after, after_any))
+        finally:
+            store.close()
+    if gate:
+        extra["gate"] = gate
+    return extra
+
+
+def job_specs(request: RunRequest) -> list[JobSpec]:
+    """The specs of the jobs ``request`` asks for on this machine (or on a Slurm cluster):
+    one per command of a batch or point of a sweep; the program is checked for each."""
+    from tether.jobs.submit import build_spec, captured_env
+    from tether.tuning.values import parse_assignments
+
+    params = parse_assignments(request.params)
+    if request.points is not None:
+        captured = captured_env()
+        command, name, extra = list(request.command), request.name, request.extra
+        return [
+            build_spec(command, name=name, env=captured, params=point, extra=extra)
+            for point in request.points
+        ]
+    argvs = batch_commands(request)
+    if len(argvs) == 1 and request.batch_text is None:
+        return [build_spec(argvs[0], name=request.name, params=params, extra=request.extra)]
+    specs: list[JobSpec] = []
+    env = None
+    for argv in argvs:
+        spec = build_spec(argv, name=request.name, env=env, params=params, extra=request.extra)
+        env = spec.env
+        specs.append(spec)
+    return specs
+
+
+def batch_commands(request: RunRequest) -> list[list[str]]:
+    """The command of each job of a ``run``: the one given, or each line of ``--batch``."""
+    from tether.jobs.submit import parse_batch
+
+    if request.batch_text is not None:
+        if request.command:
+            raise UsageError("give either --batch FILE or a command, not both")
+        argvs = parse_batch(request.batch_text)
+        if not argvs:
+            raise UsageError(f"{request.batch_from}: no commands in it")
+        return argvs
+    if not request.command:
+        raise UsageError("nothing to run: give a SCRIPT.py or `-- COMMAND ARGS...`")
+    return [list(request.command)]
+
+
 class LocalBackend:
     """Jobs of this machine's agent (``Job.backend == "local"``)."""
 
     kind = "local"
 
+    def submit(self, host: str, request: RunRequest) -> list[Submitted]:
+        """Jobs for this machine's agent; ``--gpus`` and ``--gpu-mem`` are GPU slots here."""
+        from tether.backends.slurm_submit import refuse_resources
+
+        resources = dict(request.resources)
+        gpus_text = resources.pop("gpus", None)
+        refuse_resources(resources, None)
+        more = schedule_extra(request.schedule, gpus_text)
+        request = replace(request, extra={**request.extra, **more})
+        return [Submitted(job, job.to_json()) for job in queue(job_specs(request))]
+
     def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
         return [lifecycle.refresh(store, job) for job in jobs]
+
+    def endings(self, store: JobStore, jobs: Sequence[Job]) -> Iterator[tuple[Job, Job | None]]:
+        from tether.backends.polling import poll_endings
+
+        yield from poll_endings(store, [job.number for job in jobs], self.refresh)
 
     def cancel(self, store: JobStore, jobs: Sequence[Job], *, grace: float) -> list[Job]:
         return [lifecycle.cancel(store, job, grace=grace) for job in jobs]

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tether.backends.base import RunRequest, Submitted
 from tether.jobs import logs
 from tether.store.jobs import Job, JobSpec, JobStore
 
@@ -20,10 +21,36 @@ class SlurmBackend:
 
     kind = "slurm"
 
+    def submit(self, host: str, request: RunRequest) -> list[Submitted]:
+        """sbatch on the cluster ``host`` (its resource defaults under the flags given), and
+        the agent started here to watch the jobs."""
+        from tether.backends import slurm_submit
+        from tether.backends.local import batch_commands
+        from tether.targets.ssh.hosts_config import get_host
+        from tether.tuning.values import parse_assignments
+
+        cluster = get_host(host)
+        values = slurm_submit.with_schedule(dict(request.resources), request.schedule)
+        slurm_submit.resources_of(values)  # a bad value fails before the cluster is asked
+        if request.points is not None:
+            jobs = slurm_submit.submit_sweep(cluster, request.command, request.points, values,
+                                             name=request.name, extra=request.extra)  # fmt: skip
+        else:
+            argvs = batch_commands(request)
+            params = parse_assignments(request.params)
+            jobs = slurm_submit.submit(cluster, argvs, values, name=request.name,
+                                       params=params, extra=request.extra)  # fmt: skip
+        return [Submitted(job, job.to_json()) for job in jobs]
+
     def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
         from tether.targets.slurm.tracking import refresh_jobs
 
         return refresh_jobs(store, jobs)
+
+    def endings(self, store: JobStore, jobs: Sequence[Job]) -> Iterator[tuple[Job, Job | None]]:
+        from tether.backends.polling import poll_endings
+
+        yield from poll_endings(store, [job.number for job in jobs], self.refresh)
 
     def cancel(self, store: JobStore, jobs: Sequence[Job], *, grace: float) -> list[Job]:
         """``scancel`` (one call per cluster); Slurm's KillWait is the grace."""

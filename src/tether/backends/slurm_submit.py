@@ -136,35 +136,3 @@ def submit_sweep(
     jobs = slurm_submit.submit_jobs(host, specs, resources, placement)
     _start_agent(host)
     return jobs
-
-
-def run(
-    host: HostSpec,
-    *,
-    name: str | None,
-    wait: bool,
-    batch: str | None,
-    params: dict[str, object],
-    as_json: bool,
-    command: Sequence[str],
-    extra: dict[str, Any],
-    values: dict[str, Any],
-) -> list[Job]:
-    """``tether run --on CLUSTER``: the submitted jobs (announcing them is the caller's)."""
-    from pathlib import Path
-
-    from tether.jobs.submit import parse_batch
-
-    resources_of(values)
-    if batch:
-        if command:
-            raise UsageError("give either --batch FILE or a command, not both")
-        text = sys.stdin.read() if batch == "-" else Path(batch).read_text()
-        argvs = parse_batch(text)
-        if not argvs:
-            raise UsageError(f"{batch}: no commands in it")
-    elif not command:
-        raise UsageError("nothing to run: give a SCRIPT.py or `-- COMMAND ARGS...`")
-    else:
-        argvs = [list(command)]
-    return submit(host, argvs, values, name=name, params=params, extra=extra)

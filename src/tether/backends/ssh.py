@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from tether.backends.base import RunRequest, Submitted
 from tether.errors import UsageError
 from tether.store.jobs import Job, JobSpec, JobStore
 
@@ -53,6 +54,14 @@ def remote_job(record: Job, *, required: bool = True) -> RemoteJob | None:
     return RemoteJob(record.target, record.remote_id, record.number, record.remote_number)
 
 
+def _reachable(record: Job) -> RemoteJob:
+    """Where ``record``'s job runs; an error saying why when it cannot be reached."""
+    where = remote_job(record)
+    if where is None:
+        raise UsageError(f"job #{record.number} has no job on {record.target} to reach")
+    return where
+
+
 def split_by_host(jobs: list[Job]) -> tuple[list[int], list[RemoteJob]]:
     """The numbers of ``jobs`` tracked here, and where the others (records of jobs on SSH
     hosts) run. Records of hosts no longer configured are in neither: nothing to wait for."""
@@ -66,6 +75,47 @@ def split_by_host(jobs: list[Job]) -> tuple[list[int], list[RemoteJob]]:
         if found is not None:
             there.append(found)
     return here, there
+
+
+def option_words(options: dict[str, Any]) -> list[str]:
+    """Click option values back to words: ``{"stall_after": "5m"}`` -> ``--stall-after 5m``."""
+    words: list[str] = []
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None or value is False or value == ():
+            continue
+        if value is True:
+            words.append(flag)
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                words += [flag, str(item)]
+        else:
+            words += [flag, str(value)]
+    return words
+
+
+def remote_dependencies(host: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``--after``/``--after-any`` JOBs given as local records of jobs on ``host`` become
+    those jobs' uuids, which the host knows them by (one identity on both sides)."""
+    from tether.errors import TetherError
+    from tether.paths import tether_home
+
+    store = None
+    out = dict(options)
+    for key in ("after", "after_any"):
+        refs: list[str] = []
+        for value in options.get(key) or ():
+            for ref in filter(None, (r.strip() for r in str(value).split(","))):
+                store = store or JobStore(tether_home())
+                try:
+                    job = store.resolve(ref)
+                except TetherError:
+                    refs.append(ref)  # not known here: the host resolves it
+                    continue
+                refs.append(job.uuid if job.target == host else ref)
+        if refs:
+            out[key] = tuple(refs)
+    return out
 
 
 def probe_host_named(host: str, *, timeout: float) -> ProbeRow:
@@ -84,10 +134,63 @@ class SshBackend:
 
     kind = "ssh"
 
+    def submit(self, host: str, request: RunRequest) -> list[Submitted]:
+        """Sync the project, install tether there if needed, run ``tether run`` on the host
+        with the same flags, and keep a record here of each job it queued."""
+        from tether.backends.slurm_submit import refuse_resources
+        from tether.paths import tether_home
+        from tether.targets.ssh import remote_jobs
+
+        if request.points is not None:
+            raise UsageError(f"sweep --on needs a Slurm host; {host!r} is not one")
+        resources = dict(request.resources)
+        gpus_text = resources.pop("gpus", None)  # GPU slots of the host's agent
+        refuse_resources(resources, host)
+        if request.batch_text is not None and request.command:
+            raise UsageError("give either --batch FILE or a command, not both")
+        if request.batch_text is None and not request.command:
+            raise UsageError("nothing to run: give a SCRIPT.py or `-- COMMAND ARGS...`")
+        options = {
+            **request.notify,
+            **request.schedule,
+            **({"gpus": gpus_text} if gpus_text else {}),
+        }
+        words = [*(["--name", request.name] if request.name else [])]
+        words += [w for p in request.params for w in ("-p", p)]
+        words += option_words(remote_dependencies(host, options))
+        command = request.command
+        if command[:1] == ("-m",) and len(command) > 1:  # `run -m MODULE ARGS`: -m goes as -m
+            words += ["-m", command[1], "--", *command[2:]]
+        elif command:
+            words += ["--", *command]
+        done = remote_jobs.submit(host, words, batch_text=request.batch_text, say=request.say)
+        store = JobStore(tether_home())
+        try:
+            return [
+                Submitted(store.get(local), {**job, "host": done.host, "local_number": local})
+                for job, local in zip(done.jobs, done.local_numbers, strict=True)
+            ]
+        finally:
+            store.close()
+
     def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
         """The records as last seen: asking each host on every local look would make ``ls``
         as slow as the slowest link. ``show``, ``wait`` and ``ls --all`` ask the host."""
         return list(jobs)
+
+    def endings(self, store: JobStore, jobs: Sequence[Job]) -> Iterator[tuple[Job, Job | None]]:
+        """``tether wait`` on the host (it follows retries there), then the record here
+        brought up to date from the host's ``show``."""
+        from tether.targets.ssh import remote_jobs
+
+        for job in jobs:
+            where = _reachable(job)
+            transport = remote_jobs.transport_for(where.host)
+            remote_jobs.call(transport, ["wait", where.uuid], timeout=None)
+            data = remote_jobs.call_json(transport, ["show", where.uuid], timeout=CONTROL_TIMEOUT)
+            if isinstance(data, dict):
+                remote_jobs.update_local(where.host, [data])
+            yield store.get(job.number), None
 
     def cancel(self, store: JobStore, jobs: Sequence[Job], *, grace: float) -> list[Job]:
         """``tether cancel`` on each job's host, then its record brought up to date."""
@@ -95,9 +198,7 @@ class SshBackend:
 
         done = []
         for job in jobs:
-            where = remote_job(job)
-            if where is None:
-                raise UsageError(f"job #{job.number} has no job on {job.target} to cancel")
+            where = _reachable(job)
             transport = remote_jobs.transport_for(where.host)
             timeout = grace + CONTROL_TIMEOUT
             result = remote_jobs.call(
@@ -127,10 +228,12 @@ class SshBackend:
         )
 
     def follow(self, store: JobStore, job: Job, start: int = 0) -> Iterator[bytes]:
-        raise UsageError(
-            f"job #{job.number}'s log is on {job.target}: follow it with "
-            f"`tether logs -f {job.number}`"
-        )
+        """The host's ``logs -f``, reconnected from the byte reached when the link drops."""
+        from tether.targets.ssh import remote_jobs
+
+        where = _reachable(job)
+        transport = remote_jobs.transport_for(where.host)
+        yield from remote_jobs.stream(transport, where.uuid, start=start)
 
     def probe(self, host: str, *, timeout: float) -> ProbeRow:
         return probe_host_named(host, timeout=timeout)

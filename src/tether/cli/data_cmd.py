@@ -27,7 +27,7 @@ def data(host: str | None, to: str | None, as_json: bool, urls: tuple[str, ...])
     A partial file from an interrupted download is resumed (HTTP Range); data/ is never
     synced, so a big data set is fetched where it is used.
     """
-    from tether.cli.remote_run import pick_host
+    from tether.backends import pick_host
     from tether.files.download import file_name
 
     for url in urls:

@@ -104,7 +104,7 @@ def _project_root() -> Path:
 
 def _host(host: str | None) -> str | None:
     """The host to work on (None: here); an unknown one is refused before anything is done."""
-    from tether.cli.remote_run import pick_host
+    from tether.backends import pick_host
 
     remote = pick_host(host)
     if remote is not None:

@@ -40,17 +40,3 @@ def notify_options(func: F) -> F:
     for option in reversed(_OPTIONS):
         func = option(func)
     return func
-
-
-def notify_extra(
-    notify: tuple[str, ...] = (),
-    every: str | None = None,
-    stall_after: str | None = None,
-    notify_on: str | None = None,
-) -> dict[str, Any]:
-    """``{"notify": {...}}`` for a job's extra, or ``{}`` when no option was given."""
-    if not (notify or every or stall_after or notify_on):
-        return {}
-    from tether.notify.routing import job_options
-
-    return {"notify": job_options(notify, every, stall_after, notify_on)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,14 +15,16 @@ from tether.cli.context import (
     print_json,
     resolve_job,
 )
-from tether.cli.notify_options import notify_extra, notify_options
-from tether.cli.schedule_options import schedule_extra, schedule_options, take_schedule_values
+from tether.cli.notify_options import notify_options
+from tether.cli.schedule_options import schedule_options, take_schedule_values
 from tether.config import check_config_files
 from tether.errors import UsageError
-from tether.jobs.submit import build_spec, parse_batch
-from tether.store.jobs import Job, JobSpec
+from tether.store.jobs import Job
 from tether.targets.slurm.options import resource_options, take_resource_values
 from tether.tuning.values import parse_assignments
+
+if TYPE_CHECKING:
+    from tether.backends.base import Submitted
 
 param_option = click.option(
     "--param",
@@ -34,21 +36,31 @@ param_option = click.option(
 )
 
 
-def _announce(jobs: list[Job], as_json: bool, wait: bool) -> None:
+def _announce(submitted: list[Submitted], as_json: bool, wait: bool) -> None:
+    jobs = [s.job for s in submitted]
     notes = [n for job in jobs for n in (job.extra or {}).get("param_notes", [])]
     for note in dict.fromkeys(notes):  # e.g. a -p value that changes a tunable's type
         click.echo(f"tether: note: {note}", err=True)
     if as_json:
-        print_json([j.to_json() for j in jobs] if len(jobs) != 1 else jobs[0].to_json())
+        shown = [s.shown for s in submitted]
+        print_json(shown[0] if len(shown) == 1 else shown)
         return
     if wait:
         for job in jobs:
-            click.echo(f"tether: job #{job.number} ({job.name}) queued", err=True)
+            click.echo(f"tether: job #{job.number} ({job.name}) queued{_on(job)}", err=True)
         return
     for job in jobs:
         click.echo(job.number)
     if len(jobs) == 1 and sys.stderr.isatty():
+        if jobs[0].host != "local":
+            click.echo(f"tether: job #{jobs[0].number} (uuid {jobs[0].uuid}) queued"
+                       f"{_on(jobs[0])}", err=True)  # fmt: skip
         click.echo(f"follow it with: tether logs -f {jobs[0].number}", err=True)
+
+
+def _on(job: Job) -> str:
+    """`` on HOST`` for a job of another host, else nothing."""
+    return "" if job.host == "local" else f" on {job.host}"
 
 
 def _note_unread_stdin() -> None:
@@ -76,39 +88,39 @@ def _note_unread_stdin() -> None:
 
 
 def _wait_and_exit(jobs: list[Job]) -> None:
-    from tether.api.watch import endings, exit_code_of, follow_job, next_attempt, wait_for
+    """Follow the jobs until they end (one job: its output, then each retry's), saying as
+    each ends; exit with the first non-zero exit code."""
+    from tether.api.watch import exit_code_of, follow_job
+    from tether.backends import endings
     from tether.jobs.retry import label
 
     store = open_store()
     out = sys.stdout.buffer
-    if len(jobs) == 1:  # follow its output, then each retry's
-        number: int | None = jobs[0].number
-        while number is not None:
-            for chunk in follow_job(store, number):
-                out.write(chunk)
-                out.flush()
-            nxt = next_attempt(store, number)
-            if nxt is not None:
-                ended = store.get(number)
-                click.echo(
-                    f"tether: job #{number} {ended.status} ({ended.reason});"
-                    f" {label(nxt.extra)} started as job #{nxt.number}",
-                    err=True,
-                )
-            number = nxt.number if nxt is not None else None
-    else:  # a batch: a line as each job ends, and as a retry of one starts
-        for ended, nxt in endings(store, [j.number for j in jobs]):
-            line = f"tether: job #{ended.number} {ended.status}"
+    single = len(jobs) == 1
+    host = None if jobs[0].host == "local" else jobs[0].host
+
+    def stream(number: int) -> None:
+        for chunk in follow_job(store, number):
+            out.write(chunk)
+            out.flush()
+
+    finals: list[Job] = []
+    with ctrl_c_detaches([job.number for job in jobs], host):
+        if single:
+            stream(jobs[0].number)
+        for ended, nxt in endings(store, jobs):
+            line = f"tether: job #{ended.number}{_on(ended)} {ended.status}"
             if ended.status != "succeeded":
                 line += f" ({ended.reason})"
             if nxt is not None:
-                line += f"; {label(nxt.extra)} started as job #{nxt.number}"
-            click.echo(line, err=True)
-    finished = wait_for(store, [j.number for j in jobs])
-    codes = [exit_code_of(j) for j in finished]
-    if len(jobs) == 1 and finished[0].status != "succeeded":
-        job = finished[0]
-        click.echo(f"tether: job #{job.number} {job.status} ({job.reason})", err=True)
+                click.echo(f"{line}; {label(nxt.extra)} started as job #{nxt.number}", err=True)
+                if single:
+                    stream(nxt.number)
+                continue
+            finals.append(ended)
+            if not single or ended.status != "succeeded":
+                click.echo(line, err=True)
+    codes = [exit_code_of(j) for j in finals]
     sys.exit(next((c for c in codes if c), 0))
 
 
@@ -151,8 +163,9 @@ def run(
     -p NAME=VALUE sets a tunable of the script: a module-level constant (rewritten in the
     job's copy, never in your file) or a tether.param("NAME", default) call.
     """
+    from tether.api.running import run as run_jobs
+    from tether.backends import RunRequest
     from tether.cli import argv_checks
-    from tether.cli.remote_run import pick_host, remote_dependencies, run_remote
 
     if module:  # the module's own arguments may look like options
         argv_checks.warn_options_after_script((module, *command))
@@ -167,56 +180,28 @@ def run(
     check_config_settings(Path.cwd())  # bad [notify] values: refused now, not queued
     if batch != "-":
         _note_unread_stdin()
-    remote = pick_host(host)
-    slurm = take_resource_values(notify)
-    sched = take_schedule_values(notify)
-    gpus_text: str | None = None
-    if remote is not None or slurm:
-        from tether.backends import slurm_submit
-
-        cluster = slurm_submit.slurm_host(remote)
-        if cluster is None:
-            gpus_text = slurm.pop("gpus", None)  # GPU slots of this machine or the SSH host
-            slurm_submit.refuse_resources(slurm, remote)
-        else:
-            values = slurm_submit.with_schedule(slurm, sched)
-            jobs = slurm_submit.run(cluster, name=name, wait=wait, batch=batch, as_json=as_json,
-                                 params=parse_assignments(param), command=command,
-                                 extra=notify_extra(**notify), values=values)  # fmt: skip
-            _announce(jobs, as_json, wait)
-            if wait:
-                with ctrl_c_detaches([job.number for job in jobs]):
-                    _wait_and_exit(jobs)
-            return
-    if remote is not None:
-        forwarded = {**notify, **sched, **({"gpus": gpus_text} if gpus_text else {})}
-        forwarded = remote_dependencies(remote, forwarded)
-        run_remote(remote, name=name, wait=wait, batch=batch, param=param, as_json=as_json,
-                   command=command, notify=forwarded)  # fmt: skip
-        return
-    params = parse_assignments(param)
-    extra = {**notify_extra(**notify), **schedule_extra(sched, gpus_text)}
+    resources = take_resource_values(notify)
+    schedule = take_schedule_values(notify)
+    batch_text = None
     if batch:
         if command:
             raise UsageError("give either --batch FILE or a command, not both")
-        text = sys.stdin.read() if batch == "-" else Path(batch).read_text()
-        specs: list[JobSpec] = []
-        env = None
-        for argv in parse_batch(text):
-            spec = build_spec(argv, name=name, env=env, params=params, extra=extra)
-            env = spec.env
-            specs.append(spec)
-        if not specs:
-            raise UsageError(f"{batch}: no commands in it")
-    else:
-        specs = [build_spec(list(command), name=name, params=params, extra=extra)]
-    from tether.backends.local import queue
-
-    jobs = queue(specs)
-    _announce(jobs, as_json, wait)
+        batch_text = sys.stdin.read() if batch == "-" else Path(batch).read_text()
+    request = RunRequest(
+        command=command,
+        batch_text=batch_text,
+        batch_from=batch or "--batch",
+        name=name,
+        params=param,
+        notify=notify,
+        schedule=schedule,
+        resources=resources,
+        say=sys.stderr if sys.stderr.isatty() else None,
+    )
+    submitted = run_jobs(request, on=host)
+    _announce(submitted, as_json, wait)
     if wait:
-        with ctrl_c_detaches([job.number for job in jobs]):
-            _wait_and_exit(jobs)
+        _wait_and_exit([s.job for s in submitted])
 
 
 @click.command()
@@ -248,10 +233,11 @@ def rerun(
         raise UsageError(f"job #{old.number} has no stored program to edit or change")
     edited = _edit_program(old) if edit else None
     jobs = rerun_job(store, old, overrides=overrides, edited_source=edited, name=name)
-    _announce(jobs, as_json, wait)
+    from tether.backends.base import Submitted
+
+    _announce([Submitted(job, job.to_json()) for job in jobs], as_json, wait)
     if wait:
-        with ctrl_c_detaches([job.number for job in jobs]):
-            _wait_and_exit(jobs)
+        _wait_and_exit(jobs)
 
 
 def _edit_program(job: Job) -> str:

@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import click
 
 from tether.cli import render
 from tether.cli.context import json_option, open_store, print_json, resolve_job
-from tether.cli.schedule_options import schedule_extra, schedule_options, take_schedule_values
+from tether.cli.schedule_options import schedule_options, take_schedule_values
 from tether.errors import ProgramError, UsageError
 from tether.paths import tether_home
 from tether.store.jobs import Job
@@ -261,9 +262,9 @@ def sweep(
     **slurm: object,
 ) -> None:
     """Queue one job per point of a parameter grid (or N random points) for SCRIPT.py."""
-    from tether.backends.local import queue
+    from tether.api.running import run as run_jobs
+    from tether.backends import RunRequest
     from tether.cli.argv_checks import refuse_unknown_option, warn_options_after_script
-    from tether.jobs.submit import build_spec, captured_env
     from tether.tuning.sweep import grid, parse_sweep_assignments, random_points
 
     refuse_unknown_option(sweep, command)
@@ -275,20 +276,6 @@ def sweep(
     warn_options_after_script(command)
     values = take_resource_values(slurm)
     sched = take_schedule_values(slurm)
-    gpus_text: str | None = None
-    cluster = None
-    if (host is not None and host != "local") or values:
-        from tether.backends import slurm_submit
-
-        cluster = slurm_submit.slurm_host(host)
-        if cluster is None and host not in (None, "local"):
-            raise UsageError(f"sweep --on needs a Slurm host; {host!r} is not one")
-        if cluster is None:
-            gpus_text = values.pop("gpus", None)  # GPU slots of this machine
-        else:
-            values = slurm_submit.with_schedule(values, sched)
-        slurm_submit.refuse_resources(values if cluster is None else {}, host)
-        slurm_submit.resources_of(values)
     if not param:
         raise UsageError("give at least one -p NAME=V1,V2,... to sweep over")
     if random_n:
@@ -304,17 +291,16 @@ def sweep(
     else:
         points = grid(parse_sweep_assignments(param))
     sweep_id = secrets.token_hex(4)
-    if cluster is not None:
-        jobs = slurm_submit.submit_sweep(cluster, command, points, values, name=name,
-                                      extra={"sweep": sweep_id})  # fmt: skip
-    else:
-        env = captured_env()
-        extra = {"sweep": sweep_id, **schedule_extra(sched, gpus_text)}
-        specs = [
-            build_spec(list(command), name=name, env=env, params=point, extra=extra)
-            for point in points
-        ]
-        jobs = queue(specs)
+    request = RunRequest(
+        command=command,
+        name=name,
+        points=tuple(points),
+        schedule=sched,
+        resources=values,
+        extra={"sweep": sweep_id},
+        say=sys.stderr if sys.stderr.isatty() else None,
+    )
+    jobs = [s.job for s in run_jobs(request, on=host or "local")]
     if as_json:
         print_json({"sweep": sweep_id, "jobs": [j.number for j in jobs], "points": points})
         return

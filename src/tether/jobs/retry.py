@@ -54,6 +54,17 @@ def wanted(job: Job) -> bool:
     return job.status == LOST or not codes or job.exit_code in codes
 
 
+def retry_coming(job: Job) -> bool:
+    """Has ``job`` ended in a way ``--retry`` will try again, with the next attempt not yet
+    queued by the agent? (It sets ``retried_by``: the new job's number, or 0 for none.)"""
+    return (
+        job.finished
+        and "retry" in job.extra
+        and job.extra.get("retried_by") is None
+        and wanted(job)
+    )
+
+
 def unseen(store: JobStore) -> list[Job]:
     """Failed or lost attempts of jobs run with ``--retry`` the agent has not looked at yet
     (it sets ``retried_by``: the next attempt's number, or 0 for none)."""

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -280,18 +280,16 @@ def _header(stream: IO[bytes]) -> tuple[int, int] | None:
         return None
 
 
-def _copy(stream: IO[bytes], out: IO[bytes], count: int | None) -> int:
-    """Copy ``count`` bytes (or all) from ``stream`` to ``out``; return how many."""
+def _chunks(stream: IO[bytes], count: int | None) -> Iterator[bytes]:
+    """The next ``count`` bytes (or all) of ``stream``, as they come."""
     done = 0
     while count is None or done < count:
         want = 1 << 16 if count is None else min(1 << 16, count - done)
         chunk = stream.read1(want) if hasattr(stream, "read1") else stream.read(want)
         if not chunk:
             break
-        out.write(chunk)
-        out.flush()
         done += len(chunk)
-    return done
+        yield chunk
 
 
 def follow(
@@ -302,16 +300,31 @@ def follow(
     out: IO[bytes] | None = None,
     reconnect_seconds: float = RECONNECT_SECONDS,
 ) -> None:
-    """Stream a remote job's output until it ends; reconnect when the link drops.
+    """Print a remote job's output until it ends (:func:`stream`)."""
+    out = out or sys.stdout.buffer
+    for chunk in stream(transport, ref, tail=tail, reconnect_seconds=reconnect_seconds):
+        out.write(chunk)
+        out.flush()
+
+
+def stream(
+    transport: Transport,
+    ref: str | None,
+    *,
+    tail: int | None = None,
+    start: int | None = None,
+    reconnect_seconds: float = RECONNECT_SECONDS,
+) -> Iterator[bytes]:
+    """A remote job's output (from byte ``start``, or its last ``tail`` lines, or all) until
+    it ends; the link is reconnected when it drops.
 
     Each connection runs ``tether logs -f --framed [--tail N | --from-byte OFFSET] UUID``;
     the first line it prints is ``START TAILBYTES``, so the offset reached is always known
     and a reconnection goes on from exactly there.
     """
-    out = out or sys.stdout.buffer
     job = call_json(transport, ["show", *([ref] if ref else [])])
     uuid = str(job["uuid"])
-    offset: int | None = None
+    offset: int | None = start
     lost_since: float | None = None
     while True:
         args = ["logs", "-f", "--framed"]
@@ -329,11 +342,13 @@ def follow(
                 head = _header(proc.stdout)
                 if head is not None:
                     lost_since = None
-                    start, tail_bytes = head
-                    _copy(proc.stdout, out, tail_bytes)
-                    offset = start
-                    offset += _copy(proc.stdout, out, None)
-            except BaseException:  # Ctrl-C (to this process alone, too): ssh goes with us
+                    start_at, tail_bytes = head
+                    yield from _chunks(proc.stdout, tail_bytes)
+                    offset = start_at
+                    for chunk in _chunks(proc.stdout, None):
+                        offset += len(chunk)
+                        yield chunk
+            except BaseException:  # Ctrl-C, or the reader stopped: ssh goes with us
                 proc.kill()
                 raise
             finally:
