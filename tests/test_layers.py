@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 LINT = Path(sys.executable).with_name("lint-imports")
 
@@ -27,25 +29,32 @@ def test_layers_hold() -> None:
     assert "tether layers KEPT" in result.stdout
 
 
-def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
+def _lint_with(tmp_path: Path, module: str, line: str) -> subprocess.CompletedProcess[str]:
+    """The contract checked on a copy of the source with ``line`` added to ``module``."""
     shutil.copytree(ROOT / "src" / "tether", tmp_path / "tether",
                     ignore=shutil.ignore_patterns("__pycache__", "static"))  # fmt: skip
-    store = tmp_path / "tether" / "store" / "__init__.py"
-    store.write_text(store.read_text() + "\nfrom tether.cli import main as _upward  # noqa\n")
-    result = _lint(tmp_path)
-    assert result.returncode != 0
-    assert "tether.store is not allowed to import tether.cli" in result.stdout
+    path = tmp_path / "tether" / module
+    path.write_text(path.read_text() + f"\n{line}  # noqa\n")
+    return _lint(tmp_path)
 
 
-def test_independent_siblings_may_not_import_each_other(tmp_path: Path) -> None:
-    """``functions | notify``: two packages of one layer that must not use each other."""
-    shutil.copytree(ROOT / "src" / "tether", tmp_path / "tether",
-                    ignore=shutil.ignore_patterns("__pycache__", "static"))  # fmt: skip
-    worker = tmp_path / "tether" / "functions" / "memo.py"
-    worker.write_text(worker.read_text() + "\nfrom tether.notify import content as _side  # noqa\n")
-    result = _lint(tmp_path)
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        # a lower layer using a higher one
+        ("store/__init__.py", "from tether.cli import main as _upward",
+         "tether.store is not allowed to import tether.cli"),
+        # ``functions | notify``: two packages of one layer that must not use each other
+        ("functions/memo.py", "from tether.notify import content as _side",
+         "tether.functions is not allowed to import tether.notify"),
+    ],
+)  # fmt: skip
+def test_an_import_against_the_layers_breaks_the_contract(
+    tmp_path: Path, module: str, line: str, broken: str
+) -> None:
+    result = _lint_with(tmp_path, module, line)
     assert result.returncode != 0
-    assert "tether.functions is not allowed to import tether.notify" in result.stdout
+    assert broken in result.stdout
 
 
 def test_the_contract_has_no_exemptions_but_the_package_root() -> None:

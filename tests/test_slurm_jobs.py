@@ -83,6 +83,22 @@ def test_failing_job_is_failed_with_its_exit_code(slurm_setup: SlurmSetup, mode:
     assert slurm_setup.show(str(last["number"]))["reason"] == "exit 3"
 
 
+def test_ls_on_a_cluster_lists_the_jobs_submitted_there(slurm_setup: SlurmSetup) -> None:
+    """``ls --on CLUSTER`` lists the jobs this machine submitted to that cluster, from either
+    mode (before, ``here`` listed every local job and ``far`` the login node's own list)."""
+    here = slurm_setup.run("here", "--", "true")
+    far = slurm_setup.run("far", "--", "true")
+    slurm_setup.tt("run", "--wait", "--name", "not-slurm", "--", "true")
+    for mode, mine, other in (("here", here, far), ("far", far, here)):
+        rows = slurm_setup.tt.json("ls", "--on", mode)
+        assert isinstance(rows, list) and rows
+        assert {r["host"] for r in rows} == {mode}
+        numbers = {r["number"] for r in rows}
+        assert int(mine) in numbers and int(other) not in numbers
+        table = slurm_setup.tt("ls", "--on", mode).stdout
+        assert f" {mine} " in f" {table} " and "not-slurm" not in table
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_rerun_goes_back_to_slurm_with_the_same_resources(
     slurm_setup: SlurmSetup, mode: str

@@ -3,6 +3,7 @@ cancel and re-run. Everything calls the jobs/tuning/targets code; nothing is re-
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -61,6 +62,24 @@ def list_jobs(
     if any(not j.finished for j in jobs):
         jobs = refresh_many(store, jobs)
     return Page([views.listing_json(j) for j in jobs], int(total), offset, limit)
+
+
+def ls(
+    store: JobStore,
+    *,
+    on: str | None = None,
+    statuses: Sequence[str] = (),
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """The rows of ``tether ls --json``, oldest first: every record here, or with ``on`` the
+    jobs of that host (an SSH host's own list; a cluster's jobs submitted from here)."""
+    from tether.backends import backend_for_host
+
+    bad = [s for s in statuses if s not in STATUSES]
+    if bad:
+        raise UsageError(f"unknown status {bad[0]!r}; one of {', '.join(STATUSES)}")
+    host = on or "local"
+    return backend_for_host(host).list_jobs(store, host, statuses=statuses, limit=limit)
 
 
 def find_job(store: JobStore, ref: str) -> Job:

@@ -69,6 +69,13 @@ class Backend(Protocol):
         does not apply there or the program is missing or does not compile)."""
         ...
 
+    def list_jobs(
+        self, store: JobStore, host: str, *, statuses: Sequence[str], limit: int | None
+    ) -> list[dict[str, Any]]:
+        """The jobs of ``host`` (``tether ls --json`` rows, oldest first; the last ``limit``
+        with one of ``statuses`` when given), brought up to date."""
+        ...
+
     def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
         """``jobs`` as they are now, in the order given; one call per host, not per job."""
         ...

@@ -134,6 +134,16 @@ class LocalBackend:
         request = replace(request, extra={**request.extra, **more})
         return [Submitted(job, job.to_json()) for job in queue(job_specs(request))]
 
+    def list_jobs(
+        self, store: JobStore, host: str, *, statuses: Sequence[str], limit: int | None
+    ) -> list[dict[str, Any]]:
+        """Every record here: this machine's jobs and those of other hosts it keeps."""
+        from tether.backends.choose import refresh_many
+        from tether.jobs.views import listing_json
+
+        jobs = refresh_many(store, store.jobs(statuses=statuses or None, limit=limit))
+        return [listing_json(job) for job in jobs]
+
     def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
         return [lifecycle.refresh(store, job) for job in jobs]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tether.backends.base import RunRequest, Submitted
 from tether.jobs import logs
@@ -41,6 +41,16 @@ class SlurmBackend:
             jobs = slurm_submit.submit(cluster, argvs, values, name=request.name,
                                        params=params, extra=request.extra)  # fmt: skip
         return [Submitted(job, job.to_json()) for job in jobs]
+
+    def list_jobs(
+        self, store: JobStore, host: str, *, statuses: Sequence[str], limit: int | None
+    ) -> list[dict[str, Any]]:
+        """The jobs submitted from here to the cluster ``host`` (this store tracks them),
+        brought up to date with one poll."""
+        from tether.jobs.views import listing_json
+
+        jobs = store.jobs(statuses=statuses or None, target=host, limit=limit)
+        return [listing_json(job) for job in self.refresh(store, jobs)]
 
     def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
         from tether.targets.slurm.tracking import refresh_jobs

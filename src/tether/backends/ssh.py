@@ -173,6 +173,21 @@ class SshBackend:
         finally:
             store.close()
 
+    def list_jobs(
+        self, store: JobStore, host: str, *, statuses: Sequence[str], limit: int | None
+    ) -> list[dict[str, Any]]:
+        """The host's own ``tether ls --json`` (its numbers), which also brings the records
+        here of its jobs up to date."""
+        from tether.targets.ssh import remote_jobs
+
+        args = ["ls", *[w for s in statuses for w in ("--status", s)]]
+        args += ["--limit", str(limit)] if limit is not None else []
+        transport = remote_jobs.transport_for(host)
+        rows = remote_jobs.call_json(transport, args, timeout=CONTROL_TIMEOUT)
+        rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+        remote_jobs.update_local(transport.spec.name, rows)
+        return rows
+
     def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
         """The records as last seen: asking each host on every local look would make ``ls``
         as slow as the slowest link. ``show``, ``wait`` and ``ls --all`` ask the host."""

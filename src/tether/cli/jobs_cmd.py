@@ -62,51 +62,21 @@ def ls(
 
         list_all(status, limit, as_json)
         return
-    if is_remote(host):
-        assert host is not None
-        args = ["ls", *[w for s in status for w in ("--status", s)]]
-        args += [*(["--limit", str(limit)] if limit is not None else [])]
-        call_on_host(host, [*args, "--json"] if as_json else args)
-        if not as_json:  # the table too brings local records up to date (as --json does)
-            from tether.targets.ssh import remote_jobs
+    from tether.api.jobs import ls as list_rows
+    from tether.cli.ls_all import rows_table
 
-            transport = remote_jobs.transport_for(host)
-            rows = remote_jobs.call_json(transport, args, timeout=30)
-            remote_jobs.update_local(transport.spec.name, rows if isinstance(rows, list) else [])
-        return
     store = open_store()
-    jobs = store.jobs(statuses=status or None, limit=limit)
-    if any(not j.finished for j in jobs):  # only those can change (and need the import)
-        from tether.backends import refresh_many
-
-        jobs = refresh_many(store, jobs)
+    rows = list_rows(store, on=host, statuses=status, limit=limit)
     if as_json:
-        print_json([views.listing_json(j) for j in jobs])
+        print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold")
-    for col in ("#", "name", "status", "host", "runtime", "progress", "metrics"):
-        table.add_column(col, justify="right" if col == "#" else "left", no_wrap=col != "metrics")
-    for job in jobs:
-        style = render.STATUS_STYLE.get(job.status, "")
-        prog = views.progress(job)
-        table.add_row(
-            str(job.number),
-            job.name,
-            f"[{style}]{job.status}[/]",
-            views.where(job),
-            render.duration(job.runtime),
-            str(prog) if prog else "",
-            _waiting(job) or render.metrics_text(views.latest_metrics(job)),
-        )
-    if not jobs and status:
+    if not rows and status:
         click.echo(f"no {' or '.join(status)} jobs", err=True)
         return
-    if not jobs:
+    if not rows:
         click.echo("no jobs yet: start one with `tether run SCRIPT.py`", err=True)
         return
-    render.console().print(table)
+    render.console().print(rows_table(rows, host_first=False))
 
 
 @click.command()
@@ -336,9 +306,3 @@ def _dataset_folders(store: JobStore, removed: list[Job], home: Path) -> list[Pa
         if job.number not in gone:
             found.discard(folder_of(job))  # still used by a job that stays
     return sorted(f for f in found if f is not None and f.is_dir())
-
-
-def _waiting(job: Job) -> str:
-    """Why a queued job waits (``waiting: 2 free GPUs``), shown in place of its metrics."""
-    reason = job.reason or ""
-    return reason if job.status == "queued" and reason.startswith("waiting: ") else ""
