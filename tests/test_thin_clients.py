@@ -1,0 +1,36 @@
+"""The CLI and the dashboard are thin clients of ``tether.api`` (issue 25, step 3): a ratchet
+on the lines of ``cli/`` and ``web/`` that import the store, the agent or the targets
+directly. The count may only go down (lower ``CEILING`` when a command moves onto the API);
+the goal is 0, when the import contract can forbid these imports outright."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "tether"
+BELOW_THE_API = re.compile(r"^\s*(from|import)\s+tether\.(store|agent|targets)\b")
+CEILING = 62  # when this test was added (issue 25, after `run`, `sweep` and `ls` moved)
+
+
+def direct_imports() -> list[str]:
+    """``path:line: text`` of each import of the store, agent or targets in cli/ and web/."""
+    found = []
+    for package in ("cli", "web"):
+        for path in sorted((SRC / package).rglob("*.py")):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if BELOW_THE_API.match(line):
+                    found.append(f"{path.relative_to(SRC)}:{number}: {line.strip()}")
+    return found
+
+
+def test_the_clients_import_below_the_api_in_no_more_places_than_before() -> None:
+    found = direct_imports()
+    assert len(found) <= CEILING, "new direct imports below the API:\n" + "\n".join(found)
+
+
+def test_the_count_finds_what_it_looks_for() -> None:
+    assert BELOW_THE_API.match("    from tether.store.jobs import Job")
+    assert BELOW_THE_API.match("from tether.targets.ssh import remote_jobs")
+    assert not BELOW_THE_API.match("from tether.api.jobs import ls")
+    assert not BELOW_THE_API.match("from tether.errors import UsageError")
