@@ -343,6 +343,7 @@ def test_show_json_is_complete(tether: Tether) -> None:
     job = tether.json("show", "1")
     assert job["command"] == ["echo", "hi"]
     assert Path(job["log_path"]).read_text() == "hi\n"
+    assert job["output_tail"] == ["hi"] and job["env_size"] > 0
     json.dumps(job)
 
 

@@ -82,6 +82,15 @@ def ls(
     return backend_for_host(host).list_jobs(store, host, statuses=statuses, limit=limit)
 
 
+def show(store: JobStore, ref: str | None) -> dict[str, Any]:
+    """Everything about one job (``tether show --json``), asked of wherever it runs: its
+    record, extra, metrics summary, events, progress, resource use and last lines of output."""
+    from tether.backends import backend_for
+
+    job = store.resolve(ref)
+    return backend_for(job).show(store, job)
+
+
 def find_job(store: JobStore, ref: str) -> Job:
     """A job by number, uuid or uuid prefix, brought up to date."""
     return refresh(store, store.resolve(ref))

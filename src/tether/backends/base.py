@@ -94,6 +94,10 @@ class Backend(Protocol):
         """Queue ``spec``, a new attempt built from ``old``, where ``old`` ran."""
         ...
 
+    def show(self, store: JobStore, job: Job) -> dict[str, Any]:
+        """Everything about ``job`` (the fields of ``tether show --json``), as it is now."""
+        ...
+
     def files_here(self, store: JobStore, job: Job) -> Path:
         """The job's folder on this machine (its output, metrics, events), brought up to date
         first where the job writes elsewhere; a UsageError when only its host has them."""

@@ -158,6 +158,11 @@ class LocalBackend:
     def resubmit(self, store: JobStore, spec: JobSpec, old: Job) -> Job:
         return queue([replace(spec, backend=self.kind)], store.home)[0]
 
+    def show(self, store: JobStore, job: Job) -> dict[str, Any]:
+        from tether.jobs.views import show_json
+
+        return show_json(lifecycle.refresh(store, job))
+
     def files_here(self, store: JobStore, job: Job) -> Path:
         return Path(job.job_dir)
 

@@ -78,6 +78,14 @@ class SlurmBackend:
         control.ensure_running(store.home)  # the agent records its end, sends notifications
         return job
 
+    def show(self, store: JobStore, job: Job) -> dict[str, Any]:
+        """From the files copied here (over ssh, fetched first while the job runs)."""
+        from tether.jobs.views import show_json
+
+        [job] = self.refresh(store, [job])
+        self.files_here(store, job)
+        return show_json(job)
+
     def files_here(self, store: JobStore, job: Job) -> Path:
         from tether.targets.slurm.output import bring_here
 

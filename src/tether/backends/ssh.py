@@ -236,6 +236,24 @@ class SshBackend:
             f" yet; run it again with `tether run --on {old.host} ...`; nothing queued"
         )
 
+    def show(self, store: JobStore, job: Job) -> dict[str, Any]:
+        """The host's ``show --json`` of the job, with this machine's number for it (the
+        host's is ``remote_number``); the record here is brought up to date with it."""
+        from tether.jobs.views import show_json
+        from tether.targets.ssh import remote_jobs
+
+        where = remote_job(job, required=False)
+        if where is None:  # its host is no longer configured: the record as last seen
+            return show_json(job)
+        transport = remote_jobs.transport_for(where.host)
+        data = remote_jobs.call_json(transport, ["show", where.uuid], timeout=CONTROL_TIMEOUT)
+        if not isinstance(data, dict):
+            raise UsageError(f"{where.host} sent no record for job #{job.number}")
+        remote_jobs.update_local(where.host, [data])
+        data.update(host=where.host, local_number=job.number)
+        data.update(remote_number=data.get("number"), number=job.number)
+        return data
+
     def files_here(self, store: JobStore, job: Job) -> Path:
         raise UsageError(
             f"job #{job.number}'s files are on {job.target}: read its output with "

@@ -5,14 +5,15 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.markup import escape
 
 from tether.cli import render
 from tether.cli.context import json_option, open_store, print_json, resolve_job, runs_elsewhere
 from tether.cli.remote_records import remote_job, run_on_host, split_by_host
 from tether.errors import UsageError
-from tether.jobs import views
 from tether.store.jobs import FINISHED, RUNNING, STATUSES, Job, JobStore
 
 on_option = click.option(
@@ -85,88 +86,70 @@ def ls(
 @click.argument("job", required=False)
 def show(host: str | None, as_json: bool, job: str | None) -> None:
     """Everything about one job."""
-    from tether.jobs.logs import collapse_redraws, tail_lines
-    from tether.jobs.resources import read_usage
+    from tether.api.jobs import show as show_job
 
     if is_remote(host):
         assert host is not None
         call_on_host(host, ["show", *(["--json"] if as_json else []), *([job] if job else [])])
         return
-    from tether.store.metrics import read_events, read_metrics
-
-    store = open_store()
-    record = resolve_job(store, job)
-    forward = remote_job(record, required=False)
-    if forward is not None:  # the local record of a job on a host: ask the host
-        code = run_on_host(forward, ["show", *(["--json"] if as_json else []), forward.uuid])
-        sys.exit(code)
-    summary = {k: v.to_json() for k, v in read_metrics(Path(record.job_dir)).summary().items()}
-    events = read_events(Path(record.job_dir))
-    prog = views.progress(record)
-    usage = read_usage(Path(record.job_dir))
+    data = show_job(open_store(), job)
     if as_json:
-        data = record.to_json()
-        data.update(
-            env_size=len(record.env or {}),
-            extra={k: v for k, v in record.extra.items() if k != "metrics"},
-            metrics=summary,
-            events=events,
-            progress=prog.to_json() if prog else None,
-            usage=usage.to_json() if usage else None,
-        )
         print_json(data)
         return
+    _print_job(data)
+
+
+def _print_job(data: dict[str, Any]) -> None:
+    """``show``'s text: the record's fields, peaks, extra, metrics, messages, last output."""
+    from tether.jobs.resources import Usage
+
     con = render.console()
-    style = render.STATUS_STYLE.get(record.status, "")
-    con.print(f"[bold]#{record.number}[/] {record.name}  [{style}]{record.status}[/]")
-    fields = record.to_json()
-    for key in (
-        "uuid",
-        "host",
-        "command",
-        "cwd",
-        "script",
-        "pid",
-        "exit_code",
-        "reason",
-        "parent",
-        "created",
-        "started",
-        "ended",
-        "log_path",
-    ):
-        value = fields.get(key)
+    status = str(data.get("status"))
+    style = render.STATUS_STYLE.get(status, "")
+    con.print(f"[bold]#{data.get('number')}[/] {escape(str(data.get('name')))}  "
+              f"[{style}]{status}[/]")  # fmt: skip
+    for key in SHOWN_FIELDS:
+        value = data.get(key)
         if value is not None:
-            shown = " ".join(value) if isinstance(value, list) else value
+            shown = " ".join(map(str, value)) if isinstance(value, list) else value
             con.print(f"  {key:<10} {shown}", markup=False)
-    con.print(f"  {'runtime':<10} {render.duration(record.runtime)}")
-    if prog:
-        con.print(f"  {'progress':<10} {prog} ({prog.done}/{prog.total})")
+    runtime = data.get("runtime")
+    seconds = runtime if isinstance(runtime, (int, float)) else None
+    con.print(f"  {'runtime':<10} {render.duration(seconds)}")
+    prog = data.get("progress")
+    if isinstance(prog, dict) and prog.get("percent") is not None:
+        eta = prog.get("eta")
+        text = f"{prog['percent']}%" + (f" eta {eta}" if eta and eta != "?" else "")
+        con.print(f"  {'progress':<10} {text} ({prog.get('done')}/{prog.get('total')})")
+    usage = Usage.from_json(data.get("usage"))
     if usage is not None and usage.peaks_line():
         con.print(f"  {'peak use':<10} {usage.peaks_line()}", markup=False)
-    for key, value in record.extra.items():
-        if key != "metrics":
-            con.print(f"  {key:<10} {value}", markup=False)
-    if summary:
+    extra = data.get("extra")
+    for key, value in (extra if isinstance(extra, dict) else {}).items():
+        con.print(f"  {key:<10} {value}", markup=False)
+    summary = data.get("metrics")
+    if isinstance(summary, dict) and summary:
         con.print("[bold]metrics[/] (last / min / max)")
-        for name, s in summary.items():
-            con.print(
-                f"  {name:<16} {render.number(s['last'])} / {render.number(s['min'])}"
-                f" / {render.number(s['max'])}",
-                markup=False,
-            )
-    messages = [e for e in events if e.get("kind") in ("message", "condition")]
+        for name, m in summary.items():
+            con.print(f"  {name:<16} {render.number(m['last'])} / {render.number(m['min'])}"
+                      f" / {render.number(m['max'])}", markup=False)  # fmt: skip
+    events = data.get("events")
+    messages = [e for e in events or [] if e.get("kind") in ("message", "condition")]
     if messages:
         con.print("[bold]messages[/]")
         for event in messages[-10:]:
             text = event.get("text") or f"condition {event.get('condition')} turned true"
             con.print(f"  {text}", markup=False)
-    tail = tail_lines(Path(record.log_path), 10)
+    tail = data.get("output_tail")
     if tail:
         con.print("[bold]last lines of output[/]")
         for line in tail:
-            shown = collapse_redraws(line.decode(errors="replace").rstrip("\r\n"))
-            con.print("  " + shown.rstrip(), markup=False)
+            con.print("  " + str(line), markup=False)
+
+
+SHOWN_FIELDS = ("uuid", "host", "command", "cwd", "script", "pid", "exit_code", "reason",
+                "parent", "created", "started", "ended", "log_path")  # fmt: skip
+"""The record's fields ``show`` prints, in this order (when set)."""
 
 
 @click.command()

@@ -42,6 +42,22 @@ class Usage:
         return {"latest": self.latest, "peak": self.peak, "mean": self.mean,
                 "samples": self.samples}  # fmt: skip
 
+    @classmethod
+    def from_json(cls, data: Any) -> Usage | None:
+        """The figures of ``to_json`` (as a host's ``show --json`` sends them); None for
+        none or a shape this version does not know."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(
+                latest={str(k): float(v) for k, v in (data.get("latest") or {}).items()},
+                peak={str(k): float(v) for k, v in (data.get("peak") or {}).items()},
+                mean={str(k): float(v) for k, v in (data.get("mean") or {}).items()},
+                samples=int(data.get("samples") or 0),
+            )
+        except (AttributeError, TypeError, ValueError):
+            return None
+
     def memory(self, which: str = "peak") -> float | None:
         """Memory in MB (PSS; an RSS sum for jobs sampled by older versions)."""
         figures = getattr(self, which)

@@ -41,3 +41,34 @@ def listing_json(job: Job) -> dict[str, Any]:
     data["metrics"] = latest_metrics(job)
     data["gpus"] = gpus_held(job)
     return data
+
+
+TAIL_LINES = 10
+"""Lines of output ``show`` ends with."""
+
+
+def show_json(job: Job) -> dict[str, Any]:
+    """``tether show --json``: the record, the size of its environment, its ``extra`` (but
+    the metrics summary, given apart as ``metrics``), its events, progress and resource use,
+    and the last lines of its output (``output_tail``)."""
+    from tether.jobs.logs import collapse_redraws, tail_lines
+    from tether.jobs.resources import read_usage
+    from tether.store.metrics import read_events, read_metrics
+
+    folder = Path(job.job_dir)
+    prog = progress(job)
+    usage = read_usage(folder)
+    tail = tail_lines(Path(job.log_path), TAIL_LINES)
+    data = job.to_json()
+    data.update(
+        env_size=len(job.env or {}),
+        extra={k: v for k, v in job.extra.items() if k != "metrics"},
+        metrics={k: v.to_json() for k, v in read_metrics(folder).summary().items()},
+        events=read_events(folder),
+        progress=prog.to_json() if prog else None,
+        usage=usage.to_json() if usage else None,
+        output_tail=[
+            collapse_redraws(line.decode(errors="replace").rstrip("\r\n")).rstrip() for line in tail
+        ],
+    )
+    return data
