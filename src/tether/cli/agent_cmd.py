@@ -33,7 +33,7 @@ def start(parallel: int | None, gpus: str | None) -> None:
     """Start the agent (or change its --parallel or --gpus while it runs)."""
     if gpus is not None:
         from tether.agent import gpus as gpu_slots
-        from tether.store.jobs import JobStore
+        from tether.api.types import JobStore
 
         value = "" if gpus == "all" else ",".join(map(str, gpu_slots.parse_allowed(gpus)))
         store = JobStore(tether_home())
@@ -56,7 +56,7 @@ def stop() -> None:
 @json_option
 def status(as_json: bool) -> None:
     """Is the agent running: pid, uptime, queue length."""
-    from tether.store.jobs import JobStore
+    from tether.api.types import JobStore
 
     home = tether_home()
     info = control.info(home)

@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
+from tether.api.types import Job, JobStore
 from tether.errors import TetherError
 from tether.paths import tether_home
-from tether.store.jobs import Job, JobStore
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable fields).")
 

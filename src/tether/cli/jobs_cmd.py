@@ -10,11 +10,11 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from tether.api.types import FINISHED, RUNNING, STATUSES, Job, JobStore
 from tether.cli import render
 from tether.cli.context import json_option, open_store, print_json, resolve_job, runs_elsewhere
 from tether.cli.remote_records import remote_job, run_on_host, split_by_host
 from tether.errors import UsageError
-from tether.store.jobs import FINISHED, RUNNING, STATUSES, Job, JobStore
 
 on_option = click.option(
     "--on", "host", metavar="HOST", help="Jobs on this host (JOB is its number there)."

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
+from tether.api.types import FINISHED
 from tether.cli.context import json_option, print_json
 from tether.errors import UsageError
-from tether.store.jobs import FINISHED
 
 #: Seconds between checks that the server's job still runs on the host.
 CHECK_EVERY = 10.0

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tether.api.types import Job
 from tether.cli.context import (
     ctrl_c_detaches,
     json_option,
@@ -19,7 +20,6 @@ from tether.cli.notify_options import notify_options
 from tether.cli.schedule_options import schedule_options, take_schedule_values
 from tether.config import check_config_files
 from tether.errors import UsageError
-from tether.store.jobs import Job
 from tether.targets.slurm.options import resource_options, take_resource_values
 from tether.tuning.values import parse_assignments
 

@@ -21,8 +21,8 @@ from starlette.staticfiles import StaticFiles
 
 from tether import api
 from tether.api.jobs import find_job
+from tether.api.types import JobStore
 from tether.errors import JobNotFound, TetherError
-from tether.store.jobs import JobStore
 from tether.web import audit
 from tether.web.security import Gate
 
