@@ -91,8 +91,8 @@ def show(store: JobStore, ref: str | None) -> dict[str, Any]:
     return backend_for(job).show(store, job)
 
 
-def find_job(store: JobStore, ref: str) -> Job:
-    """A job by number, uuid or uuid prefix, brought up to date."""
+def find_job(store: JobStore, ref: str | None) -> Job:
+    """A job by number, uuid or uuid prefix (None: the last job), brought up to date."""
     return refresh(store, store.resolve(ref))
 
 
@@ -287,6 +287,20 @@ def cancel_job(store: JobStore, ref: str, *, grace: float = 10.0) -> dict[str, A
     if job.finished:
         raise UsageError(f"job #{job.number} already {job.status}")
     return cancel(store, job, grace=grace).to_json()
+
+
+def cancel_jobs(
+    store: JobStore, refs: Sequence[str | None], *, grace: float = 10.0
+) -> list[dict[str, Any]]:
+    """Cancel each job of ``refs`` where it runs (None: the last job), every backend once for
+    all of its jobs (one ``scancel`` per cluster); each job's record after, with ``already``
+    true for one that had ended before."""
+    from tether.backends import cancel_many
+
+    jobs = [find_job(store, ref) for ref in refs]
+    running = [job for job in jobs if not job.finished]
+    done = {job.number: job for job in cancel_many(store, running, grace=grace)}
+    return [{**done.get(job.number, job).to_json(), "already": job.finished} for job in jobs]
 
 
 def rerun_job(

@@ -210,29 +210,17 @@ def wait(all_jobs: bool, timeout: float | None, host: str | None, job: str | Non
 @click.argument("jobs", nargs=-1)
 def cancel(grace: float, host: str | None, jobs: tuple[str, ...]) -> None:
     """Cancel JOBs (default: the last job): the whole process tree is stopped."""
-    from tether.backends import cancel_many
+    from tether.api.jobs import cancel_jobs
 
     if is_remote(host):
         assert host is not None
         call_on_host(host, ["cancel", "--grace", str(grace), *jobs], timeout=grace + 120)
         return
-
-    store = open_store()
-    here: list[Job] = []  # cancelled together below: one scancel per Slurm host
-    for ref in jobs or (None,):
-        record = resolve_job(store, ref)
-        if record.finished:
-            click.echo(f"job #{record.number} already {record.status}", err=True)
-            continue
-        forward = remote_job(record)
-        if forward is not None:  # the host's own answer is printed as it comes
-            args = ["cancel", "--grace", str(grace), forward.uuid]
-            if code := run_on_host(forward, args, timeout=grace + 120):
-                sys.exit(code)
-            continue
-        here.append(record)
-    for done in cancel_many(store, here, grace=grace):
-        click.echo(f"job #{done.number} {done.status}")
+    for row in cancel_jobs(open_store(), list(jobs) or [None], grace=grace):
+        if row["already"]:
+            click.echo(f"job #{row['number']} already {row['status']}", err=True)
+        else:
+            click.echo(f"job #{row['number']} {row['status']}")
 
 
 @click.command()
