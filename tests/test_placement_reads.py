@@ -9,9 +9,9 @@ Backend seam, never raise it. The goal of issue 25 is 0 for the verbs it moves.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-SRC = Path(__file__).resolve().parent.parent / "src" / "tether"
+from ratchets import matching_lines
+
 # The backends' own code (and the store, which defines the placement) may read it freely.
 OWNERS = ("store", "agent", "targets", "backends")
 READ = re.compile(
@@ -24,16 +24,7 @@ CEILING = 2
 
 def placement_reads() -> list[str]:
     """``path:line: text`` of each line outside the owners that reads a job's placement."""
-    found = []
-    for path in sorted(SRC.rglob("*.py")):
-        relative = path.relative_to(SRC)
-        if relative.parts[0] in OWNERS:
-            continue
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            code = line.split("#", 1)[0]
-            if READ.search(code):
-                found.append(f"{relative}:{number}: {line.strip()}")
-    return found
+    return matching_lines(READ, lambda relative: relative.parts[0] not in OWNERS)
 
 
 def test_placement_is_read_in_no_more_places_than_before() -> None:

@@ -6,22 +6,16 @@ the goal is 0, when the import contract can forbid these imports outright."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-SRC = Path(__file__).resolve().parent.parent / "src" / "tether"
+from ratchets import matching_lines
+
 BELOW_THE_API = re.compile(r"^\s*(from|import)\s+tether\.(store|agent|targets)\b")
 CEILING = 52  # 62 when added (issue 25); then `show` moved, and the types via tether.api.types
 
 
 def direct_imports() -> list[str]:
     """``path:line: text`` of each import of the store, agent or targets in cli/ and web/."""
-    found = []
-    for package in ("cli", "web"):
-        for path in sorted((SRC / package).rglob("*.py")):
-            for number, line in enumerate(path.read_text().splitlines(), 1):
-                if BELOW_THE_API.match(line):
-                    found.append(f"{path.relative_to(SRC)}:{number}: {line.strip()}")
-    return found
+    return matching_lines(BELOW_THE_API, lambda relative: relative.parts[0] in ("cli", "web"))
 
 
 def test_the_clients_import_below_the_api_in_no_more_places_than_before() -> None:
