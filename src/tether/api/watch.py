@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from tether.backends import backend_for, refresh, refresh_many
+from tether.backends import backend_for, refresh_many
 from tether.errors import TetherError
 from tether.jobs.retry import retry_coming
 from tether.store.jobs import Job, JobStore
@@ -15,19 +15,6 @@ def follow_job(store: JobStore, number: int, start: int = 0) -> Iterator[bytes]:
     """The job's output from byte ``start`` on, live, until the job has finished."""
     job = store.get(number)
     yield from backend_for(job).follow(store, job, start)
-
-
-def next_attempt(store: JobStore, number: int) -> Job | None:
-    """Block until job ``number`` has finished and, if it asked for retries, the agent has
-    decided; the next attempt (a new job whose parent is ``number``), or None if there is none."""
-    delay = 0.01
-    while True:
-        job = refresh(store, store.get(number))
-        if job.finished and not retry_coming(job):
-            nxt = int(job.extra.get("retried_by") or 0)
-            return store.get(nxt) if nxt else None
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.2)
 
 
 def wait_for(

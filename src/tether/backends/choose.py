@@ -9,7 +9,7 @@ and one more line in ``_BACKENDS``.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from tether.backends.base import Backend
@@ -66,19 +66,27 @@ def _any_project_file_above(folder: Path) -> bool:
     return any((candidate / "tether.toml").is_file() for candidate in (folder, *folder.parents))
 
 
-def refresh_many(store: JobStore, jobs: Sequence[Job]) -> list[Job]:
-    """Every job as it is now, in the order given: each backend is asked once for all of its
-    jobs (one Slurm poll per cluster), and finished jobs are not asked about at all."""
+def _per_backend(
+    jobs: Sequence[Job], call: Callable[[Backend, list[Job]], list[Job]], *, skip_finished: bool
+) -> list[Job]:
+    """``jobs`` in the order given, each group of one backend replaced by what ``call`` of
+    that backend returns for it (one call per backend)."""
     out = list(jobs)
     groups: dict[str, list[int]] = {}
     for i, job in enumerate(out):
-        if not job.finished:
+        if not (skip_finished and job.finished):
             groups.setdefault(job.backend, []).append(i)
     for kind, places in groups.items():
-        fresh = _BACKENDS[kind].refresh(store, [out[i] for i in places])
-        for i, job in zip(places, fresh, strict=True):
+        done = call(_BACKENDS[kind], [out[i] for i in places])
+        for i, job in zip(places, done, strict=True):
             out[i] = job
     return out
+
+
+def refresh_many(store: JobStore, jobs: Sequence[Job]) -> list[Job]:
+    """Every job as it is now, in the order given: each backend is asked once for all of its
+    jobs (one Slurm poll per cluster), and finished jobs are not asked about at all."""
+    return _per_backend(jobs, lambda b, group: b.refresh(store, group), skip_finished=True)
 
 
 def refresh(store: JobStore, job: Job) -> Job:
@@ -98,15 +106,9 @@ def endings(store: JobStore, jobs: Sequence[Job]) -> Iterator[tuple[Job, Job | N
 
 def cancel_many(store: JobStore, jobs: Sequence[Job], *, grace: float = 10.0) -> list[Job]:
     """Cancel ``jobs``, each backend once for all of its jobs; their records, in order."""
-    out = list(jobs)
-    groups: dict[str, list[int]] = {}
-    for i, job in enumerate(out):
-        groups.setdefault(job.backend, []).append(i)
-    for kind, places in groups.items():
-        done = _BACKENDS[kind].cancel(store, [out[i] for i in places], grace=grace)
-        for i, job in zip(places, done, strict=True):
-            out[i] = job
-    return out
+    return _per_backend(
+        jobs, lambda b, group: b.cancel(store, group, grace=grace), skip_finished=False
+    )
 
 
 def cancel(store: JobStore, job: Job, *, grace: float = 10.0) -> Job:

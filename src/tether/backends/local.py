@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tether.agent import lifecycle
 from tether.backends.base import RunRequest, Submitted
 from tether.errors import UsageError
-from tether.jobs import logs
-from tether.store.jobs import Job, JobSpec, JobStore
+from tether.store.jobs import RUNNING, Job, JobSpec, JobStore
 
 if TYPE_CHECKING:
     from tether.targets.ssh.remote_probe import ProbeRow
@@ -37,8 +36,6 @@ def queue(specs: list[JobSpec], home: Path | None = None) -> list[Job]:
 
 def running_jobs(store: JobStore) -> list[Job]:
     """The jobs this machine's agent is running now."""
-    from tether.store.jobs import RUNNING
-
     return list(store.iter_where("status = ? AND backend = 'local'", (RUNNING,)))
 
 
@@ -54,22 +51,18 @@ def schedule_extra(values: dict[str, Any], gpus_text: str | None) -> dict[str, A
         values.get("retry"), values.get("retry_delay"), values.get("retry_on")
     )
     gate: dict[str, Any] = {}
-    allowed_set = None
-    if gpus_text is not None:  # the GPUs `agent start --gpus` left the agent
-        store = JobStore(tether_home())
-        try:
-            allowed_set = gpus.allowed(store)
-        finally:
-            store.close()
-    want = gpus.request(gpus_text, values.get("gpu_mem"), allowed_set)
-    if want:
-        gate["gpus"] = want
-    if values.get("after") or values.get("after_any"):
-        after, after_any = values.get("after", ()), values.get("after_any", ())
-        store = JobStore(tether_home())
-        try:
+    after, after_any = values.get("after", ()), values.get("after_any", ())
+    store = JobStore(tether_home()) if gpus_text is not None or after or after_any else None
+    try:
+        # the GPUs `agent start --gpus` left the agent
+        allowed_set = gpus.allowed(store) if store is not None and gpus_text is not None else None
+        want = gpus.request(gpus_text, values.get("gpu_mem"), allowed_set)
+        if want:
+            gate["gpus"] = want
+        if store is not None and (after or after_any):
             gate.update(depends.gate(store, after, after_any))
-        finally:
+    finally:
+        if store is not None:
             store.close()
     if gate:
         extra["gate"] = gate
@@ -90,31 +83,33 @@ def job_specs(request: RunRequest) -> list[JobSpec]:
             build_spec(command, name=name, env=captured, params=point, extra=extra)
             for point in request.points
         ]
-    argvs = batch_commands(request)
-    if len(argvs) == 1 and request.batch_text is None:
-        return [build_spec(argvs[0], name=request.name, params=params, extra=request.extra)]
     specs: list[JobSpec] = []
     env = None
-    for argv in argvs:
+    for argv in batch_commands(request):
         spec = build_spec(argv, name=request.name, env=env, params=params, extra=request.extra)
         env = spec.env
         specs.append(spec)
     return specs
 
 
+def check_what_to_run(request: RunRequest) -> None:
+    """A ``run`` names one command or gives ``--batch``, not both and not neither."""
+    if request.batch_text is not None and request.command:
+        raise UsageError("give either --batch FILE or a command, not both")
+    if request.batch_text is None and not request.command:
+        raise UsageError("nothing to run: give a SCRIPT.py or `-- COMMAND ARGS...`")
+
+
 def batch_commands(request: RunRequest) -> list[list[str]]:
     """The command of each job of a ``run``: the one given, or each line of ``--batch``."""
     from tether.jobs.submit import parse_batch
 
+    check_what_to_run(request)
     if request.batch_text is not None:
-        if request.command:
-            raise UsageError("give either --batch FILE or a command, not both")
         argvs = parse_batch(request.batch_text)
         if not argvs:
             raise UsageError(f"{request.batch_from}: no commands in it")
         return argvs
-    if not request.command:
-        raise UsageError("nothing to run: give a SCRIPT.py or `-- COMMAND ARGS...`")
     return [list(request.command)]
 
 
@@ -167,12 +162,9 @@ class LocalBackend:
         return Path(job.job_dir)
 
     def follow(self, store: JobStore, job: Job, start: int = 0) -> Iterator[bytes]:
-        number = job.number
+        from tether.backends.polling import follow_file
 
-        def finished() -> bool:
-            return lifecycle.refresh(store, store.get(number)).finished
-
-        yield from logs.follow(Path(job.log_path), start=start, is_done=finished)
+        yield from follow_file(store, job, start, self.refresh)
 
     def probe(self, host: str, *, timeout: float) -> ProbeRow:
         from tether import __version__

@@ -1,15 +1,28 @@
-"""Waiting by looking again: each job of a backend that can say how its jobs are now (the
-agent's records, a Slurm poll) is looked at until it has ended and its retry is decided."""
+"""Waiting by looking again, for backends that can say how their jobs are now (the agent's
+records, a Slurm poll): a job's log followed until it has ended, and each job looked at until
+it has ended and its retry is decided."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
+from tether.jobs import logs
 from tether.jobs.retry import retry_coming
 from tether.store.jobs import Job, JobStore
 
 Refresh = Callable[[JobStore, Sequence[Job]], list[Job]]
+
+
+def follow_file(store: JobStore, job: Job, start: int, refresh: Refresh) -> Iterator[bytes]:
+    """The job's log here from byte ``start`` on, live, until ``refresh`` says it ended."""
+    number = job.number
+
+    def finished() -> bool:
+        return refresh(store, [store.get(number)])[0].finished
+
+    yield from logs.follow(Path(job.log_path), start=start, is_done=finished)
 
 
 def poll_endings(

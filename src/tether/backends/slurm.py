@@ -9,11 +9,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.backends.base import RunRequest, Submitted
-from tether.jobs import logs
 from tether.store.jobs import Job, JobSpec, JobStore
 
 if TYPE_CHECKING:
     from tether.targets.ssh.remote_probe import ProbeRow
+
+
+def _watch_here(home: Path | None = None) -> None:
+    """Start this machine's agent, which watches the cluster's jobs (records their end,
+    sends their notifications)."""
+    from tether.agent import control
+    from tether.paths import tether_home
+
+    control.ensure_running(home or tether_home())
 
 
 class SlurmBackend:
@@ -40,6 +48,7 @@ class SlurmBackend:
             params = parse_assignments(request.params)
             jobs = slurm_submit.submit(cluster, argvs, values, name=request.name,
                                        params=params, extra=request.extra)  # fmt: skip
+        _watch_here()
         return [Submitted(job, job.to_json()) for job in jobs]
 
     def list_jobs(
@@ -70,12 +79,11 @@ class SlurmBackend:
 
     def resubmit(self, store: JobStore, spec: JobSpec, old: Job) -> Job:
         """To the same cluster with the same resources."""
-        from tether.agent import control
         from tether.targets.slurm.submit import resubmit
 
         resources = old.extra.get("slurm_resources") or {}
         job = resubmit(replace(spec, backend=self.kind), resources, store.home)
-        control.ensure_running(store.home)  # the agent records its end, sends notifications
+        _watch_here(store.home)
         return job
 
     def show(self, store: JobStore, job: Job) -> dict[str, Any]:
@@ -97,13 +105,10 @@ class SlurmBackend:
 
         if is_remote_output(job):
             yield from follow_remote_job(store, job, start)
-            return
-        number = job.number
+        else:
+            from tether.backends.polling import follow_file
 
-        def finished() -> bool:
-            return self.refresh(store, [store.get(number)])[0].finished
-
-        yield from logs.follow(Path(job.log_path), start=start, is_done=finished)
+            yield from follow_file(store, job, start, self.refresh)
 
     def probe(self, host: str, *, timeout: float) -> ProbeRow:
         """The login node's resources (where tether runs on the cluster)."""

@@ -1,5 +1,5 @@
 """``run`` and ``sweep --on CLUSTER``: the checks of the Slurm flags, the cluster made ready,
-the jobs submitted and the agent started to watch them (the CLI only announces them)."""
+the jobs submitted (the backend then starts the agent to watch them)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,6 @@ from tether.errors import UsageError
 from tether.store.jobs import Job
 from tether.targets.slurm.resources import Resources, parse_resources
 from tether.targets.ssh.hostspec import HostSpec
-
-FLAGS = "--cpus, --mem, --gpus, --time, --partition, --account, --qos, --constraint, --sbatch"
-
-
-def slurm_host(name: str | None) -> HostSpec | None:
-    """The configured host ``name`` when it is a Slurm cluster, else None."""
-    if name is None or name == "local":
-        return None
-    from tether.targets.ssh.hosts_config import get_host
-
-    spec = get_host(name)
-    return spec if spec.scheduler == "slurm" else None
 
 
 def refuse_resources(values: dict[str, Any], host: str | None) -> None:
@@ -79,14 +67,6 @@ def resources_of(values: dict[str, Any]) -> Resources:
     return parse_resources(**values)
 
 
-def _start_agent(host: HostSpec) -> None:
-    """The agent watches the jobs (records their end, sends notifications)."""
-    from tether.agent import control
-    from tether.paths import tether_home
-
-    control.ensure_running(tether_home())
-
-
 def submit(
     host: HostSpec,
     argvs: Sequence[Sequence[str]],
@@ -96,7 +76,7 @@ def submit(
     params: dict[str, object] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> list[Job]:
-    """Check, get the cluster ready, record and submit; starts the agent in local mode."""
+    """Check, get the cluster ready, record and submit (the backend starts the agent)."""
     from tether.targets.slurm import submit as slurm_submit
 
     resources = resources_of(values)
@@ -105,9 +85,7 @@ def submit(
     say = sys.stderr if sys.stderr.isatty() else None
     placement = slurm_submit.prepare(host, say)
     specs = slurm_submit.job_specs(host, placement, argvs, name=name, params=params, extra=extra)
-    jobs = slurm_submit.submit_jobs(host, specs, resources, placement)
-    _start_agent(host)
-    return jobs
+    return slurm_submit.submit_jobs(host, specs, resources, placement)
 
 
 def submit_sweep(
@@ -133,6 +111,4 @@ def submit_sweep(
             host, placement, [command], name=name, params=point, extra=extra
         )
     ]
-    jobs = slurm_submit.submit_jobs(host, specs, resources, placement)
-    _start_agent(host)
-    return jobs
+    return slurm_submit.submit_jobs(host, specs, resources, placement)

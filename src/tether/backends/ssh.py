@@ -62,6 +62,18 @@ def _reachable(record: Job) -> RemoteJob:
     return where
 
 
+def _mirror(where: RemoteJob) -> dict[str, Any] | None:
+    """The host's ``show --json`` of the job, also brought into its record here."""
+    from tether.targets.ssh import remote_jobs
+
+    transport = remote_jobs.transport_for(where.host)
+    data = remote_jobs.call_json(transport, ["show", where.uuid], timeout=CONTROL_TIMEOUT)
+    if not isinstance(data, dict):
+        return None
+    remote_jobs.update_local(where.host, [data])
+    return data
+
+
 def split_by_host(jobs: list[Job]) -> tuple[list[int], list[RemoteJob]]:
     """The numbers of ``jobs`` tracked here, and where the others (records of jobs on SSH
     hosts) run. Records of hosts no longer configured are in neither: nothing to wait for."""
@@ -137,6 +149,7 @@ class SshBackend:
     def submit(self, host: str, request: RunRequest) -> list[Submitted]:
         """Sync the project, install tether there if needed, run ``tether run`` on the host
         with the same flags, and keep a record here of each job it queued."""
+        from tether.backends.local import check_what_to_run
         from tether.backends.slurm_submit import refuse_resources
         from tether.paths import tether_home
         from tether.targets.ssh import remote_jobs
@@ -146,10 +159,7 @@ class SshBackend:
         resources = dict(request.resources)
         gpus_text = resources.pop("gpus", None)  # GPU slots of the host's agent
         refuse_resources(resources, host)
-        if request.batch_text is not None and request.command:
-            raise UsageError("give either --batch FILE or a command, not both")
-        if request.batch_text is None and not request.command:
-            raise UsageError("nothing to run: give a SCRIPT.py or `-- COMMAND ARGS...`")
+        check_what_to_run(request)
         options = {
             **request.notify,
             **request.schedule,
@@ -202,9 +212,7 @@ class SshBackend:
             where = _reachable(job)
             transport = remote_jobs.transport_for(where.host)
             remote_jobs.call(transport, ["wait", where.uuid], timeout=None)
-            data = remote_jobs.call_json(transport, ["show", where.uuid], timeout=CONTROL_TIMEOUT)
-            if isinstance(data, dict):
-                remote_jobs.update_local(where.host, [data])
+            _mirror(where)
             yield store.get(job.number), None
 
     def cancel(self, store: JobStore, jobs: Sequence[Job], *, grace: float) -> list[Job]:
@@ -224,9 +232,7 @@ class SshBackend:
                     f"{where.host} refused to cancel job #{job.number}: "
                     f"{(result.stderr or result.stdout).strip()[:300]}"
                 )
-            data = remote_jobs.call_json(transport, ["show", where.uuid], timeout=CONTROL_TIMEOUT)
-            if isinstance(data, dict):
-                remote_jobs.update_local(where.host, [data])
+            _mirror(where)
             done.append(store.get(job.number))
         return done
 
@@ -240,16 +246,13 @@ class SshBackend:
         """The host's ``show --json`` of the job, with this machine's number for it (the
         host's is ``remote_number``); the record here is brought up to date with it."""
         from tether.jobs.views import show_json
-        from tether.targets.ssh import remote_jobs
 
         where = remote_job(job, required=False)
         if where is None:  # its host is no longer configured: the record as last seen
             return show_json(job)
-        transport = remote_jobs.transport_for(where.host)
-        data = remote_jobs.call_json(transport, ["show", where.uuid], timeout=CONTROL_TIMEOUT)
-        if not isinstance(data, dict):
+        data = _mirror(where)
+        if data is None:
             raise UsageError(f"{where.host} sent no record for job #{job.number}")
-        remote_jobs.update_local(where.host, [data])
         data.update(host=where.host, local_number=job.number)
         data.update(remote_number=data.get("number"), number=job.number)
         return data
