@@ -8,7 +8,9 @@ import pytest
 
 from tether.errors import InvalidTransition
 from tether.jobs import state
-from tether.store.jobs import JobSpec, JobStore, Status
+from tether.jobs import status as status_model
+from tether.jobs.status import Status
+from tether.store.jobs import JobSpec, JobStore
 
 
 @pytest.fixture
@@ -23,20 +25,43 @@ def _add(store: JobStore, tmp_path: Path) -> int:
 def test_status_is_an_enum_equal_to_its_text(store: JobStore, tmp_path: Path) -> None:
     number = _add(store, tmp_path)
     job = store.get(number)
-    assert job.status is Status.QUEUED
+    assert job.status == Status.QUEUED
     assert job.status == "queued" and f"{job.status}" == "queued" and str(job.status) == "queued"
+    assert f"{Status.FAILED}" == "failed" and Status.LOST in {"lost"}
+
+
+def test_the_store_acts_on_the_models_values() -> None:
+    """The store knows only the status values it acts on; they are the model's."""
+    from tether.store import records
+
+    assert records.QUEUED_VALUE == Status.QUEUED and records.RUNNING_VALUE == Status.RUNNING
+    assert records.FINISHED_VALUES == status_model.FINISHED
+
+
+def test_the_state_model_does_no_io() -> None:
+    """tether.jobs.status imports nothing but the enum and the error it raises."""
+    import ast
+
+    tree = ast.parse(Path(status_model.__file__).read_text())
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert imported == {"__future__", "enum", "tether.errors"}, imported
 
 
 def test_claim_then_finish(store: JobStore, tmp_path: Path) -> None:
     number = _add(store, tmp_path)
     job = state.claim_next(store)
-    assert job is not None and job.number == number and job.status is Status.RUNNING
+    assert job is not None and job.number == number and job.status == Status.RUNNING
     assert state.finish(store, number, Status.SUCCEEDED, exit_code=0)
     done = store.get(number)
-    assert done.status is Status.SUCCEEDED and done.exit_code == 0 and done.ended is not None
+    assert done.status == Status.SUCCEEDED and done.exit_code == 0 and done.ended is not None
     # a second writer racing with the first records nothing
     assert not state.finish(store, number, Status.FAILED, exit_code=3)
-    assert store.get(number).status is Status.SUCCEEDED
+    assert store.get(number).status == Status.SUCCEEDED
 
 
 def test_requeue_after_a_claim_that_never_started(store: JobStore, tmp_path: Path) -> None:
@@ -45,7 +70,7 @@ def test_requeue_after_a_claim_that_never_started(store: JobStore, tmp_path: Pat
     assert job is not None
     assert state.requeue(store, job)
     again = store.get(number)
-    assert again.status is Status.QUEUED and again.started is None
+    assert again.status == Status.QUEUED and again.started is None
 
 
 @pytest.mark.parametrize("final", ["succeeded", "failed", "cancelled", "lost"])
@@ -54,7 +79,7 @@ def test_finished_is_final(store: JobStore, tmp_path: Path, final: str) -> None:
     state.finish(store, number, final, exit_code=None, expected=Status.QUEUED)
     job = store.get(number)
     for new in Status:
-        assert not state.allowed(final, new)
+        assert not status_model.allowed(final, new)
     with pytest.raises(InvalidTransition):
         state.requeue(store, job)
     with pytest.raises(InvalidTransition):
@@ -74,14 +99,14 @@ def test_queued_cannot_requeue_and_finish_needs_a_final_status(
     with pytest.raises(InvalidTransition):
         state.finish(store, number, Status.RUNNING, exit_code=None)
     assert state.cancel_queued(store, number)
-    assert store.get(number).status is Status.CANCELLED
+    assert store.get(number).status == Status.CANCELLED
 
 
 def test_only_the_model_writes_status(store: JobStore, tmp_path: Path) -> None:
     number = _add(store, tmp_path)
     with pytest.raises(ValueError):
         store.update(number, status="running")
-    assert store.get(number).status is Status.QUEUED
+    assert store.get(number).status == Status.QUEUED
 
 
 def test_mirror_copies_allowed_moves_only(store: JobStore, tmp_path: Path) -> None:
@@ -90,7 +115,7 @@ def test_mirror_copies_allowed_moves_only(store: JobStore, tmp_path: Path) -> No
     assert not state.mirror(store, job, "bogus", exit_code=None, reason=None)
     assert state.mirror(store, job, "running", exit_code=None, reason="on host")
     job = store.get(number)
-    assert job.status is Status.RUNNING
+    assert job.status == Status.RUNNING
     assert state.mirror(store, job, "failed", exit_code=2, reason="exit code 2")
     assert store.get(number).exit_code == 2
 
@@ -107,7 +132,7 @@ def test_mirror_copies_allowed_moves_only(store: JobStore, tmp_path: Path) -> No
     ],
 )
 def test_one_exit_code_rule(status: str, code: int | None, want: int) -> None:
-    assert state.exit_code_of(status, code) == want
+    assert status_model.exit_code_of(status, code) == want
 
 
 def test_no_module_but_the_store_primitives_writes_a_jobs_status() -> None:

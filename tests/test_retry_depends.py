@@ -154,7 +154,8 @@ def test_wait_all_waits_for_a_retry_the_agent_has_not_queued_yet(tether: Tether)
     """A failed attempt whose next attempt is due (the agent has not looked yet) is not done:
     ``wait --all`` waits for the attempts after it."""
     from tether.jobs import state
-    from tether.store.jobs import FAILED, JobSpec, JobStore
+    from tether.jobs.status import FAILED
+    from tether.store.jobs import JobSpec, JobStore
 
     t = tether
     held = f"while [ ! -e go ]; do sleep 0.05; done; {FLAKY}"  # attempts wait for ./go

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from tether.api.jobs import rerun_job
 from tether.jobs import state
-from tether.store.jobs import FAILED, QUEUED, JobSpec, JobStore
+from tether.jobs.status import FAILED, QUEUED
+from tether.store.jobs import JobSpec, JobStore
 from tether.targets.ssh.remote_jobs import record_local
 
 home = Path(os.environ["TETHER_HOME"])

@@ -26,8 +26,9 @@ from tether.agent.scheduling import Scheduler
 from tether.agent.steps import Steps
 from tether.agent.supervisor import supervise
 from tether.jobs import state
+from tether.jobs.status import FAILED, RUNNING
 from tether.runtime import context
-from tether.store.jobs import FAILED, RUNNING, Job, JobStore
+from tether.store.jobs import Job, JobStore
 
 log = logging.getLogger("tether.agent")
 

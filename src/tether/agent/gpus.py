@@ -16,7 +16,8 @@ import subprocess
 from dataclasses import dataclass
 
 from tether.errors import UsageError
-from tether.store.jobs import RUNNING, JobStore
+from tether.jobs.status import RUNNING
+from tether.store.jobs import JobStore
 
 QUERY = "--query-gpu=index,uuid,memory.total,memory.used,utilization.gpu"
 ALLOWED_SETTING = "agent.gpus"

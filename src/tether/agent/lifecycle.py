@@ -16,7 +16,8 @@ from tether.agent.files import RESULT_FILE, RUN_FILE, read_json
 from tether.agent.supervisor import GRACE_FILE
 from tether.errors import TetherError
 from tether.jobs import state
-from tether.store.jobs import CANCELLED, FAILED, LOST, QUEUED, RUNNING, SUCCEEDED, Job, JobStore
+from tether.jobs.status import CANCELLED, FAILED, LOST, QUEUED, RUNNING, SUCCEEDED
+from tether.store.jobs import Job, JobStore
 from tether.store.metrics import read_metrics
 
 # A job claimed this long ago with no sign of its supervisor was dropped by a dying agent.

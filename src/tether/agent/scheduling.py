@@ -19,7 +19,8 @@ from tether.agent import gpus
 from tether.agent.gpu_reader import GpuReader
 from tether.jobs import depends, retry
 from tether.jobs import state as job_state
-from tether.store.jobs import CANCELLED, QUEUED, RUNNING, Job, JobStore
+from tether.jobs.status import CANCELLED, QUEUED, RUNNING
+from tether.store.jobs import Job, JobStore
 
 log = logging.getLogger("tether.agent")
 

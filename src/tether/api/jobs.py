@@ -13,7 +13,8 @@ from tether.backends import refresh, refresh_many
 from tether.errors import UsageError
 from tether.jobs import views
 from tether.jobs.logs import collapse_redraws
-from tether.store.jobs import STATUSES, Job, JobStore
+from tether.jobs.status import STATUSES
+from tether.store.jobs import Job, JobStore
 
 
 @dataclass

@@ -51,7 +51,8 @@ def wait_for(
 
 
 def exit_code_of(job: Job) -> int:
-    """The exit code a CLI waiting on ``job`` should exit with (:func:`state.exit_code_of`)."""
-    from tether.jobs import state
+    """The exit code a CLI waiting on ``job`` should exit with (the rule of
+    :func:`tether.jobs.status.exit_code_of`)."""
+    from tether.jobs import status
 
-    return state.exit_code_of(job.status, job.exit_code)
+    return status.exit_code_of(job.status, job.exit_code)

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from tether.agent import lifecycle
 from tether.backends.base import RunRequest, Submitted
 from tether.errors import UsageError
-from tether.store.jobs import RUNNING, Job, JobSpec, JobStore
+from tether.jobs.status import RUNNING
+from tether.store.jobs import Job, JobSpec, JobStore
 
 if TYPE_CHECKING:
     from tether.targets.ssh.remote_probe import ProbeRow

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from tether.errors import UsageError
-from tether.store.jobs import CANCELLED, FINISHED, SUCCEEDED, Job, JobStore
+from tether.jobs.status import CANCELLED, FINISHED, SUCCEEDED
+from tether.store.jobs import Job, JobStore
 
 READY, WAIT, BROKEN = "ready", "wait", "broken"
 

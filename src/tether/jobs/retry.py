@@ -10,7 +10,8 @@ import time
 from typing import Any
 
 from tether.errors import UsageError
-from tether.store.jobs import FAILED, LOST, Job, JobSpec, JobStore
+from tether.jobs.status import FAILED, LOST
+from tether.store.jobs import Job, JobSpec, JobStore
 
 # Belong to one attempt only.
 _PER_ATTEMPT = ("metrics", "gpu_held", "retried_by", "token", "sys")

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from tether.jobs.progress import Progress, read_progress
-from tether.store.jobs import RUNNING, Job
+from tether.jobs.status import RUNNING
+from tether.store.jobs import Job
 from tether.store.metrics import read_latest
 
 

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import JobNotFound, TetherError
+from tether.jobs.status import RUNNING
 from tether.notify.content import humanize_duration
 from tether.notify.message import NotificationContext
 from tether.notify.routing import NotifySettings, settings_for
 from tether.notify.snapshot import build_context, to_payload
 from tether.runtime.context import EVENTS_FILE, METRICS_FILE
-from tether.store.jobs import RUNNING, Job, JobStore
+from tether.store.jobs import Job, JobStore
 from tether.store.outbox import NewRow, Outbox, WatchState
 
 log = logging.getLogger("tether.notify")

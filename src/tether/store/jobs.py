@@ -14,37 +14,21 @@ from tether.errors import JobNotFound
 from tether.store.db import connect, transaction
 from tether.store.records import (
     BACKENDS,
-    CANCELLED,
-    FAILED,
-    FINISHED,
-    LOST,
-    QUEUED,
-    RUNNING,
-    STATUSES,
-    SUCCEEDED,
+    QUEUED_VALUE,
+    RUNNING_VALUE,
     Job,
     JobSpec,
     Placement,
-    Status,
     _uuid4,
     iso,
 )
 
 __all__ = [
     "BACKENDS",
-    "CANCELLED",
-    "FAILED",
-    "FINISHED",
-    "LOST",
-    "QUEUED",
-    "RUNNING",
-    "STATUSES",
-    "SUCCEEDED",
     "Job",
     "JobSpec",
     "JobStore",
     "Placement",
-    "Status",
     "iso",
 ]
 
@@ -80,7 +64,7 @@ class JobStore:
                     spec.cwd,
                     json.dumps(spec.env) if spec.env is not None else None,
                     spec.target,
-                    QUEUED,
+                    QUEUED_VALUE,
                     now,
                     spec.parent,
                     str(job_dir),
@@ -146,7 +130,7 @@ class JobStore:
                 for r in self.conn.execute(
                     f"SELECT * FROM jobs WHERE number IN ({','.join('?' * len(chunk))})"
                     " AND status IN (?, ?) ORDER BY number",
-                    (*chunk, QUEUED, RUNNING),
+                    (*chunk, QUEUED_VALUE, RUNNING_VALUE),
                 )
             )
         return found
@@ -202,13 +186,13 @@ class JobStore:
         with transaction(self.conn):
             row = self.conn.execute(
                 "SELECT number FROM jobs WHERE status = ? AND target = ? ORDER BY number LIMIT 1",
-                (QUEUED, target),
+                (QUEUED_VALUE, target),
             ).fetchone()
             if row is None:
                 return None
             self.conn.execute(
                 "UPDATE jobs SET status = ?, started = ? WHERE number = ?",
-                (RUNNING, time.time(), row[0]),
+                (RUNNING_VALUE, time.time(), row[0]),
             )
         return self.get(row[0])
 

@@ -10,37 +10,15 @@ import socket
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-
-class Status(str, Enum):
-    """A job's status. Equal to (and stored as) its lower-case value; ``tether.jobs.state``
-    owns the moves between them."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    LOST = "lost"
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return self.value.__format__(spec)
-
-
-QUEUED = Status.QUEUED
-RUNNING = Status.RUNNING
-SUCCEEDED = Status.SUCCEEDED
-FAILED = Status.FAILED
-CANCELLED = Status.CANCELLED
-LOST = Status.LOST
-STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
-FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED, LOST})
+QUEUED_VALUE = "queued"
+RUNNING_VALUE = "running"
+FINISHED_VALUES = frozenset({"succeeded", "failed", "cancelled", "lost"})
+"""The values of the status column the store itself acts on (a claim, a finished record).
+The state model, :mod:`tether.jobs.status`, names every status and owns the moves between
+them; ``tests/test_job_state.py`` checks that these agree with it."""
 
 
 def iso(ts: float | None) -> str | None:
@@ -143,12 +121,11 @@ class Job:
         data["env"] = json.loads(data["env"]) if data["env"] else None
         data["extra"] = json.loads(data["extra"] or "{}")
         data["cancel_requested"] = bool(data["cancel_requested"])
-        data["status"] = Status(data["status"])
         return cls(**data)
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED
+        return self.status in FINISHED_VALUES
 
     @property
     def host(self) -> str:

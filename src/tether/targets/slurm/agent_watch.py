@@ -21,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from tether.store.jobs import QUEUED, RUNNING, Job, JobStore
+from tether.jobs.status import QUEUED, RUNNING
+from tether.store.jobs import Job, JobStore
 
 log = logging.getLogger("tether.agent")
 

@@ -23,8 +23,9 @@ from typing import IO, Any
 
 from tether.errors import TetherError, UsageError
 from tether.jobs import state
+from tether.jobs.status import FAILED, QUEUED
 from tether.runtime import context
-from tether.store.jobs import FAILED, QUEUED, Job, JobSpec, JobStore
+from tether.store.jobs import Job, JobSpec, JobStore
 from tether.targets.slurm.cluster import SlurmCluster
 from tether.targets.slurm.resources import Resources, merge, parse_resources
 from tether.targets.slurm.script import load_template, render_script

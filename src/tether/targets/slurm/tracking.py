@@ -20,7 +20,8 @@ from pathlib import Path
 
 from tether.errors import TetherError
 from tether.jobs import state as jobstate
-from tether.store.jobs import LOST, QUEUED, RUNNING, Job, JobStore
+from tether.jobs.status import LOST, QUEUED, RUNNING
+from tether.store.jobs import Job, JobStore
 from tether.targets.slurm.states import SlurmJobState
 
 MIN_INTERVAL = 0.5
