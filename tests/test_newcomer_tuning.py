@@ -78,6 +78,10 @@ def test_diff_of_a_job_without_parent_compares_with_the_file(tether: Tether) -> 
     assert "param layers: 2 -> 5" in proc.stdout
     assert "-layers = 2" in proc.stdout and "+layers = 5" in proc.stdout
     assert "0.7" not in proc.stdout  # the later edit is not the job's
+    data = tether.json("diff", "1")  # the same answer, as tether.api.tuning.diff gives it
+    assert data["old"].endswith("train.py (as submitted)") and data["new"] == "job #1"
+    assert data["params"] == {"layers": {"before": 2, "after": 5}}
+    assert "+layers = 5" in data["program_diff"] and "0.7" not in data["program_diff"]
 
 
 # -- 3. save: the first backup is kept; the file is replaced atomically, mode kept ----------
@@ -90,7 +94,8 @@ def test_save_twice_keeps_the_original_backup_and_the_file_mode(tether: Tether) 
     tether("save")
     assert Path(f"{script}.bak").read_text() == TRAIN
     tether("run", "-w", "-p", "layers=9", "train.py")
-    tether("save")
+    saved = tether.json("save")
+    assert saved == {"number": 2, "path": str(script), "backup": f"{script}.bak.1"}
     assert Path(f"{script}.bak").read_text() == TRAIN  # the original is not lost
     assert "layers = 8" in Path(f"{script}.bak.1").read_text()
     assert "layers = 9" in script.read_text()
