@@ -16,10 +16,10 @@ import click
 from tether.api.types import Job
 from tether.cli import render
 from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.cli.resource_options import resource_options, take_resource_values
 from tether.cli.schedule_options import schedule_options, take_schedule_values
 from tether.errors import ProgramError, UsageError
 from tether.paths import tether_home
-from tether.targets.slurm.options import resource_options, take_resource_values
 
 
 @click.command()
