@@ -23,10 +23,10 @@ def runs_elsewhere(host: str | None) -> bool:
     commands run here (DEST ``local``, e.g. a Slurm login node): its jobs are in this store."""
     if host is None or host == "local":
         return False
-    from tether.targets.ssh.hosts_config import get_host
+    from tether.api.hosts import host_runs_here
 
     try:
-        return not get_host(host).is_local
+        return not host_runs_here(host)
     except TetherError:  # an unknown host: the remote path gives the clear error
         return True
 

@@ -6,10 +6,10 @@ import sys
 
 import click
 
+from tether.api import hosts as api
+from tether.api.hosts import SCHEDULERS, HostSpec, parse_options
 from tether.cli.context import json_option, print_json
-from tether.targets.slurm.options import resource_options, take_resource_values
-from tether.targets.ssh import hosts_config
-from tether.targets.ssh.hostspec import SCHEDULERS, HostSpec, parse_options
+from tether.cli.resource_options import resource_options, take_resource_values
 
 
 @click.group()
@@ -53,8 +53,6 @@ def add(
     A Slurm cluster: --scheduler slurm, DEST its login node (or `local` when tether runs on
     the login node); the resource flags set defaults for its jobs.
     """
-    from tether.cli.slurm_hosts import host_settings
-
     spec = HostSpec(
         name=name,
         dest=dest,
@@ -64,9 +62,9 @@ def add(
         python=python,
         scheduler=scheduler,
         template=template,
-        **host_settings(take_resource_values(slurm), env),
+        **api.slurm_settings(take_resource_values(slurm), env),
     )
-    path = hosts_config.add_host(spec, replace=replace)
+    path = api.add_host(spec, replace=replace)
     click.echo(f"added host {name} ({dest}) to {path}; test it with `tether hosts check {name}`")
 
 
@@ -74,7 +72,7 @@ def add(
 @json_option
 def ls(as_json: bool) -> None:
     """List the configured hosts."""
-    configured = hosts_config.load_hosts()
+    configured = api.list_hosts()
     if as_json:
         print_json([{"name": n, **s.to_dict()} for n, s in configured.items()])
         return
@@ -100,11 +98,7 @@ def ls(as_json: bool) -> None:
 @click.argument("name")
 def rm(name: str) -> None:
     """Forget host NAME (nothing on the host is touched)."""
-    from tether.targets.ssh.transport import Transport
-
-    spec = hosts_config.get_host(name)
-    hosts_config.remove_host(name)
-    Transport(spec).close()
+    api.remove_host(name)
     click.echo(f"removed host {name}")
 
 
@@ -113,15 +107,12 @@ def rm(name: str) -> None:
 @json_option
 def check(name: str, as_json: bool) -> None:
     """Connect to NAME: Python version, rsync, tether; one clear line when it fails."""
-    from tether.targets.ssh.check import check_host
-    from tether.targets.ssh.transport import Transport
-
-    spec = hosts_config.get_host(name)
+    spec = api.get_host(name)
     if spec.scheduler == "slurm":
-        from tether.cli.slurm_hosts import check_cluster
+        from tether.cli.slurm_hosts import print_cluster_check
 
-        sys.exit(check_cluster(spec, as_json))
-    result = check_host(Transport(spec))
+        sys.exit(print_cluster_check(api.check_cluster(spec), as_json))
+    result = api.check_host(spec)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -141,22 +132,8 @@ def ssh(host: str | None, command: tuple[str, ...]) -> None:
     with ssh (`tether ssh gpu1 'pwd; ls'`); several words are a program and its arguments,
     each passed as is.
     """
-    from tether.targets.ssh.command import remote_join
-    from tether.targets.ssh.project import find_project
-    from tether.targets.ssh.transport import Transport
-
-    project = find_project()
-    transport = Transport(hosts_config.resolve_host(host, project.root))
-    folder = f'"$HOME"/{remote_join([project.remote_dir])}'
-    if len(command) == 1:  # a command line for the shell, like `ssh HOST 'pwd; ls'`
-        run = f"exec sh -c {remote_join(list(command))}"
-    elif command:
-        run = f"exec {remote_join(list(command))}"
-    else:
-        run = 'exec "${SHELL:-/bin/sh}" -l'
-    script = f"mkdir -p {folder} && cd {folder} && {run}"
     tty = not command and sys.stdin.isatty()
-    sys.exit(transport.interactive(["sh", "-c", script], tty=tty))
+    sys.exit(api.shell_on_host(host, command, tty=tty))
 
 
 @hosts.command("setup")
@@ -164,11 +141,8 @@ def ssh(host: str | None, command: tuple[str, ...]) -> None:
 @click.option("--force", is_flag=True, help="Reinstall even when the same version is there.")
 def setup(name: str, force: bool) -> None:
     """Install this tether version on NAME (~/.tether/venv), from wheels built here."""
-    from tether.targets.ssh.bootstrap import bootstrap
-    from tether.targets.ssh.transport import Transport
-
     click.echo("building wheels here and installing on the host (the first time takes a while)")
-    click.echo(bootstrap(Transport(hosts_config.get_host(name)), force=force))
+    click.echo(api.bootstrap_host(name, force=force))
 
 
 @hosts.command("show-script", context_settings={"ignore_unknown_options": True})
@@ -177,10 +151,4 @@ def setup(name: str, force: bool) -> None:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def show_script(name: str, command: tuple[str, ...], **slurm: object) -> None:
     """Print the sbatch script `run --on NAME [flags] -- COMMAND` would submit."""
-    from tether.cli.slurm_hosts import print_script
-    from tether.errors import UsageError
-
-    spec = hosts_config.get_host(name)
-    if spec.scheduler != "slurm":
-        raise UsageError(f"host {name!r} is not a Slurm cluster (added without --scheduler slurm)")
-    print_script(spec, take_resource_values(slurm), list(command))
+    click.echo(api.slurm_script(name, take_resource_values(slurm), command), nl=False)

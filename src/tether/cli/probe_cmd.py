@@ -21,11 +21,11 @@ def _gib(value: int | None) -> str:
 @json_option
 def probe(timeout: float, no_local: bool, as_json: bool) -> None:
     """One row per host: reachable, CPUs, load, free RAM and disk, GPUs, tether version."""
-    from tether.targets.ssh.hosts_config import load_hosts
-    from tether.targets.ssh.remote_probe import probe_all
+    from tether.api.hosts import gpu_holders
+    from tether.api.hosts import probe as probe_hosts
 
-    rows = probe_all(load_hosts(), timeout=timeout, include_local=not no_local)
-    holders = {} if no_local else _local_holders()
+    rows = probe_hosts(timeout=timeout, include_local=not no_local)
+    holders = {} if no_local else gpu_holders()
     if as_json:
         data = [row.to_dict() for row in rows]
         for item in data:
@@ -63,11 +63,3 @@ def probe(timeout: float, no_local: bool, as_json: bool) -> None:
             row.tether_version or "-",
         )
     render.console().print(table)
-
-
-def _local_holders() -> dict[int, int]:
-    """GPU index -> the running tether job here that holds it (``run --gpus N``)."""
-    from tether.agent.gpus import held
-    from tether.cli.context import open_store
-
-    return held(open_store())

@@ -17,10 +17,10 @@ from tether.cli.context import (
     resolve_job,
 )
 from tether.cli.notify_options import notify_options
+from tether.cli.resource_options import resource_options, take_resource_values
 from tether.cli.schedule_options import schedule_options, take_schedule_values
 from tether.config import check_config_files
 from tether.errors import UsageError
-from tether.targets.slurm.options import resource_options, take_resource_values
 from tether.tuning.values import parse_assignments
 
 if TYPE_CHECKING:

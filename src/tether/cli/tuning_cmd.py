@@ -8,9 +8,9 @@ import click
 
 from tether.cli import render
 from tether.cli.context import json_option, open_store, print_json
+from tether.cli.resource_options import resource_options, take_resource_values
 from tether.cli.schedule_options import schedule_options, take_schedule_values
 from tether.errors import UsageError
-from tether.targets.slurm.options import resource_options, take_resource_values
 
 
 @click.command()
