@@ -72,6 +72,14 @@ def tail_log(store: JobStore, ref: str | int, lines: int = 100) -> list[str]:
     return [line.decode(errors="replace") for line in tail_lines(_log_path(store, ref), lines)]
 
 
+def read_log(store: JobStore, ref: str | int) -> list[str]:
+    """A job's whole output, as lines."""
+    path = _log_path(store, ref)
+    if not path.exists():
+        return []
+    return path.read_bytes().decode(errors="replace").splitlines(keepends=True)
+
+
 def grep_log(
     store: JobStore, ref: str | int, pattern: str, *, tail: int | None = None
 ) -> list[str]:

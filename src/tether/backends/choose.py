@@ -36,6 +36,17 @@ def backend_for_host(name: str) -> Backend:
     return _BACKENDS["slurm" if get_host(name).scheduler == "slurm" else "ssh"]
 
 
+def kept_by_host(name: str | None) -> bool:
+    """True when the jobs of host ``name`` are kept by the host itself (an SSH host's own
+    tether), so a verb given ``on=name`` is asked of it. False for this machine, for a
+    cluster (its jobs are recorded here) and for a host whose commands run here."""
+    if name is None or name == "local":
+        return False
+    from tether.targets.ssh.hosts_config import get_host
+
+    return backend_for_host(name).kind == "ssh" and not get_host(name).is_local
+
+
 def pick_host(host: str | None) -> str | None:
     """The host a ``run`` goes to: ``--on``, else the project's pinned one; None for here.
     ``auto`` (given or pinned) probes every host and picks the least busy one."""

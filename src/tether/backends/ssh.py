@@ -74,6 +74,20 @@ def _mirror(where: RemoteJob) -> dict[str, Any] | None:
     return data
 
 
+def ask_host(host: str, args: Sequence[str], *, timeout: float | None = CONTROL_TIMEOUT) -> Any:
+    """The host's own answer to ``tether ARGS --json``; job records in it (rows with a uuid)
+    bring the records here of the host's jobs up to date."""
+    from tether.targets.ssh import remote_jobs
+
+    transport = remote_jobs.transport_for(host)
+    answer = remote_jobs.call_json(transport, list(args), timeout=timeout)
+    rows = answer if isinstance(answer, list) else [answer]
+    jobs = [r for r in rows if isinstance(r, dict) and "uuid" in r and "status" in r]
+    if jobs:
+        remote_jobs.update_local(transport.spec.name, jobs)
+    return answer
+
+
 def split_by_host(jobs: list[Job]) -> tuple[list[int], list[RemoteJob]]:
     """The numbers of ``jobs`` tracked here, and where the others (records of jobs on SSH
     hosts) run. Records of hosts no longer configured are in neither: nothing to wait for."""

@@ -1,0 +1,311 @@
+"""Every verb of the CLI as one function, each taking ``on=HOST``: what scripts and notebooks
+call. Each returns what ``tether VERB --json`` prints.
+
+``on`` names where the jobs are: None (or ``"local"``) for the records here; a cluster's
+name for its jobs, which are recorded here too; an SSH host's name for the jobs its own tether
+keeps, in which case the verb is asked of the host (``tether VERB --json`` there, over SSH,
+with a timeout) and its job numbers are the host's. Which of these applies is decided once,
+by :func:`tether.backends.kept_by_host`.
+
+    from tether import api
+    [job] = api.run(["train.py", "--epochs", "3"], params={"lr": 0.1}, on="gpu1")
+    print(api.wait(job["number"])[0]["status"], api.scalars(job["number"]))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from tether.errors import UsageError
+from tether.store.jobs import JobStore
+
+Ref = str | int | None
+"""A job: its number (here, or the host's with an SSH ``on``), uuid or uuid prefix; None is
+the last job."""
+
+
+@contextmanager
+def _opened(store: JobStore | None) -> Iterator[JobStore]:
+    """``store``, or the store of ``$TETHER_HOME`` for the length of one call."""
+    if store is not None:
+        yield store
+        return
+    from tether.paths import tether_home
+
+    opened = JobStore(tether_home())
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _asked(on: str | None, *args: object) -> Any:
+    """The answer of the SSH host ``on`` to ``tether ARGS --json``; None when the jobs of
+    ``on`` are here (this machine, a cluster), so the caller answers from the store."""
+    from tether.backends import kept_by_host
+
+    if not kept_by_host(on):
+        return None
+    from tether.backends.ssh import ask_host
+
+    assert on is not None
+    return ask_host(on, [str(a) for a in args if a is not None], timeout=None)
+
+
+def _words(flag: str, values: Sequence[object] | object) -> list[str]:
+    """``--flag V`` for each of ``values`` (one value, a sequence, or None for none)."""
+    if values is None or values is False:
+        return []
+    if values is True:
+        return [flag]
+    items = values if isinstance(values, (list, tuple)) else [values]
+    return [w for v in items for w in (flag, str(v))]
+
+
+def run(
+    command: str | Sequence[str],
+    *,
+    params: Mapping[str, object] | None = None,
+    name: str | None = None,
+    on: str | None = None,
+) -> list[dict[str, Any]]:
+    """Queue ``command`` (``"train.py ARGS"`` or an argv list; ``-m MODULE`` works) on ``on``
+    (default: where ``tether run`` would: the host ``tether.toml`` pins, else here), with its
+    tunables overridden by ``params``. Refused, with nothing queued, when the program is
+    missing or does not compile. Returns the new jobs (``tether run --json``)."""
+    import shlex
+
+    from tether.api.running import run as run_request
+    from tether.backends import RunRequest
+    from tether.tuning.values import to_source
+
+    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    if not argv:
+        raise UsageError("give a program to run")
+    texts = tuple(f"{k}={to_source(v)}" for k, v in (params or {}).items())
+    request = RunRequest(command=tuple(argv), name=name, params=texts)
+    return [s.shown for s in run_request(request, on=on)]
+
+
+def sweep(
+    command: str | Sequence[str],
+    params: Sequence[str],
+    *,
+    random_n: int | None = None,
+    seed: str | None = None,
+    name: str | None = None,
+    on: str | None = None,
+) -> dict[str, Any]:
+    """One job of ``command`` per point of the grid of ``params`` (``"lr=0.1,0.01"``), or
+    ``random_n`` random points; on this machine or a cluster (``on``). ``tether sweep --json``:
+    the sweep's id, its jobs and their points."""
+    import shlex
+
+    from tether.api.tuning import sweep as queue_sweep
+
+    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    made = queue_sweep(argv, params, random_n=random_n, seed=seed, name=name, on=on)
+    return made.to_json()
+
+
+def ls(
+    *,
+    status: Sequence[str] = (),
+    limit: int | None = None,
+    on: str | None = None,
+    store: JobStore | None = None,
+) -> list[dict[str, Any]]:
+    """The jobs, oldest first (``tether ls --json``): every record here, or those of ``on``."""
+    from tether.api.jobs import ls as list_rows
+
+    with _opened(store) as opened:
+        return list_rows(opened, on=on, statuses=status, limit=limit)
+
+
+def show(job: Ref = None, *, on: str | None = None, store: JobStore | None = None) -> Any:
+    """Everything about one job (``tether show --json``), asked of wherever it runs."""
+    from tether.api.jobs import show as show_job
+
+    asked = _asked(on, "show", job)
+    if asked is not None:
+        return asked
+    with _opened(store) as opened:
+        return show_job(opened, None if job is None else str(job))
+
+
+def logs(
+    job: Ref = None,
+    *,
+    tail: int | None = None,
+    grep: str | None = None,
+    on: str | None = None,
+    store: JobStore | None = None,
+) -> list[str]:
+    """A job's output as lines (the last ``tail``; only those matching the regular
+    expression ``grep``), from wherever it runs."""
+    from tether.api.verbs import grep_log, read_log, tail_log
+
+    if on is not None and _kept_there(on):
+        return _host_log(on, job, tail, grep)
+    with _opened(store) as opened:
+        ref = opened.resolve(None if job is None else str(job)).number
+        if grep is not None:
+            return grep_log(opened, ref, grep, tail=tail)
+        if tail is not None:
+            return tail_log(opened, ref, tail)
+        return read_log(opened, ref)
+
+
+def _kept_there(on: str) -> bool:
+    from tether.backends import kept_by_host
+
+    return kept_by_host(on)
+
+
+def _host_log(on: str, job: Ref, tail: int | None, grep: str | None) -> list[str]:
+    """``tether logs`` on the SSH host ``on`` (its output has no JSON form: it is the log)."""
+    from tether.targets.ssh import remote_jobs
+
+    args = ["logs", *_words("--tail", tail), *_words("--grep", grep)]
+    args += [] if job is None else [str(job)]
+    transport = remote_jobs.transport_for(on)
+    result = remote_jobs.call(transport, args, timeout=None)
+    if result.returncode:
+        raise UsageError(f"{on}: {result.stderr.strip() or 'tether logs failed'}")
+    return result.stdout.splitlines(keepends=True)
+
+
+def wait(
+    *jobs: str | int,
+    timeout: float | None = None,
+    on: str | None = None,
+    store: JobStore | None = None,
+) -> list[dict[str, Any]]:
+    """Block until each of ``jobs`` (default: the last) has finished, wherever it runs;
+    their records. A TetherError names the ones still running after ``timeout`` seconds."""
+    from tether.api.verbs import wait_jobs
+
+    refs: Sequence[str | int] = jobs or ("",)
+    if on is not None and _kept_there(on):
+        from tether.targets.ssh import remote_jobs
+
+        transport = remote_jobs.transport_for(on)
+        for ref in refs:
+            args = ["wait", *_words("--timeout", timeout), *([str(ref)] if ref != "" else [])]
+            remote_jobs.call(transport, args, timeout=None)
+        return [_asked(on, "show", *([str(r)] if r != "" else [])) for r in refs]
+    with _opened(store) as opened:
+        numbers = [opened.resolve(str(r) if r != "" else None).number for r in refs]
+        return wait_jobs(opened, numbers, timeout=timeout)
+
+
+def cancel(
+    *jobs: str | int,
+    grace: float = 10.0,
+    on: str | None = None,
+    store: JobStore | None = None,
+) -> list[dict[str, Any]]:
+    """Cancel each of ``jobs`` (default: the last) where it runs; each one's record after,
+    with ``already`` true for a job that had ended before (``tether cancel --json``)."""
+    from tether.api.jobs import cancel_jobs
+
+    asked = _asked(on, "cancel", "--grace", grace, *jobs)
+    if asked is not None:
+        return list(asked)
+    with _opened(store) as opened:
+        return cancel_jobs(opened, [str(j) for j in jobs] or [None], grace=grace)
+
+
+def rerun(
+    job: Ref = None,
+    *,
+    params: Mapping[str, object] | None = None,
+    name: str | None = None,
+    on: str | None = None,
+    store: JobStore | None = None,
+) -> list[dict[str, Any]]:
+    """Queue ``job`` again where it ran, from its version of the program, with more
+    ``params`` overrides on top; the new jobs (``tether rerun --json``)."""
+    from tether.api.jobs import rerun_job
+    from tether.tuning.values import to_source
+
+    texts = [f"{k}={to_source(v)}" for k, v in (params or {}).items()]
+    asked = _asked(on, "rerun", *_words("--param", texts), *_words("--name", name), job)
+    if asked is not None:
+        return asked if isinstance(asked, list) else [asked]
+    with _opened(store) as opened:
+        ref = opened.resolve(None if job is None else str(job)).number
+        new = rerun_job(opened, str(ref), overrides=dict(params or {}), name=name)
+        return [j.to_json() for j in new]
+
+
+def save(
+    job: Ref = None,
+    *,
+    to: str | None = None,
+    force: bool = False,
+    on: str | None = None,
+    store: JobStore | None = None,
+) -> dict[str, Any]:
+    """Write ``job``'s program back over the file it came from (on ``on``: that host's
+    file), keeping a ``.bak``; where it went (``tether save --json``)."""
+    from tether.api.tuning import save as save_program
+
+    asked = _asked(on, "save", *_words("--to", to), *_words("--force", force), job)
+    if asked is not None:
+        return dict(asked)
+    with _opened(store) as opened:
+        return save_program(opened, job, to=to, force=force).to_json()
+
+
+def history(
+    script: str | None = None,
+    *,
+    sweep: str | None = None,
+    sort_by: str | None = None,
+    best_of: str | None = None,
+    minimize: bool = False,
+    on: str | None = None,
+    store: JobStore | None = None,
+) -> list[dict[str, Any]]:
+    """Every attempt of ``script`` (default: the last job's program) or of a sweep, with
+    what changed and the final metrics (``tether history --json``)."""
+    from tether.api.tuning import history as attempts
+
+    words = [*_words("--sweep", sweep), *_words("--sort", sort_by), *_words("--best", best_of)]
+    asked = _asked(on, "history", *words, *_words("--minimize", minimize), script)
+    if asked is not None:
+        return list(asked)
+    with _opened(store) as opened:
+        rows = attempts(
+            opened, script, sweep=sweep, sort_by=sort_by, best_of=best_of, minimize=minimize
+        )
+        return [r.to_json() for r in rows]
+
+
+def diff(
+    job: Ref = None, other: Ref = None, *, on: str | None = None, store: JobStore | None = None
+) -> dict[str, Any]:
+    """What changed between ``job`` and ``other`` (default: its parent, or the file it came
+    from): parameters and the program's diff (``tether diff --json``)."""
+    from tether.api.tuning import diff as diff_jobs
+
+    if other is not None and job is None:
+        raise UsageError("give job= with other=")
+    asked = _asked(on, "diff", job, other)
+    if asked is not None:
+        return dict(asked)
+    with _opened(store) as opened:
+        return diff_jobs(opened, job, other).to_json()
+
+
+def hosts(*, on: str | None = None) -> list[dict[str, Any]]:
+    """The configured hosts (``tether hosts ls --json``), or only ``on``: the name,
+    destination, scheduler and options of each."""
+    from tether.api.hosts import get_host, list_hosts
+
+    if on is not None and on != "local":
+        return [{"name": on, **get_host(on).to_dict()}]
+    return [{"name": name, **spec.to_dict()} for name, spec in list_hosts().items()]
