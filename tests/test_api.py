@@ -81,3 +81,26 @@ def test_bad_input_is_one_clear_error_and_queues_nothing(tether: Tether) -> None
             api.job_history(store)
     finally:
         store.close()
+
+
+def test_wait_scalars_notifications_and_clean_of_a_finished_job(tether: Tether) -> None:
+    from tether.api.agent import agent_status
+    from tether.api.jobs import clean_jobs, job_scalars, wait_for_exit
+    from tether.api.notifications import job_notifications
+
+    (tether.cwd / "train.py").write_text(TRAIN)
+    store = api.open_store(tether.home)
+    try:
+        [job] = api.submit_job(store, ["train.py"], cwd=str(tether.cwd))
+        assert wait_for_exit(store, str(job["number"]), timeout=60).code == 0
+        record = store.get(job["number"])
+        assert job_scalars(store, record).summary()["loss"].count == 3
+        assert job_notifications(store, job["number"]) == []  # no channel configured
+        assert agent_status()["queued"] == 0
+        asked: list[int] = []
+        assert clean_jobs(store, ["failed"], confirm=asked.append) == []
+        assert clean_jobs(store, confirm=asked.append) == [job["number"]]
+        assert asked == [1] and store.jobs() == []
+        assert not Path(record.job_dir).exists()
+    finally:
+        store.close()

@@ -10,7 +10,8 @@ import re
 from ratchets import matching_lines
 
 BELOW_THE_API = re.compile(r"^\s*(from|import)\s+tether\.(store|agent|targets)\b")
-CEILING = 15  # 62 when added (issue 25); 52 after `show` and the types; 15 after the host commands
+CEILING = 0  # 62 when added (issue 25); `show`, the types (tether.api.types), the host
+# commands, then the job verbs that ask hosts, ls --all, agent, notifications and notebook
 
 
 def direct_imports() -> list[str]:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
-from tether.agent import control
 from tether.cli import render
 from tether.cli.context import json_option, print_json
-from tether.paths import tether_home
 
 
 @click.group()
@@ -31,22 +27,18 @@ def agent() -> None:
 )
 def start(parallel: int | None, gpus: str | None) -> None:
     """Start the agent (or change its --parallel or --gpus while it runs)."""
-    if gpus is not None:
-        from tether.agent import gpus as gpu_slots
-        from tether.api.types import JobStore
+    from tether.api.agent import start_agent
 
-        value = "" if gpus == "all" else ",".join(map(str, gpu_slots.parse_allowed(gpus)))
-        store = JobStore(tether_home())
-        store.set_setting(gpu_slots.ALLOWED_SETTING, value)
-        store.close()
-    info = control.start(tether_home(), parallel)
+    info = start_agent(parallel, gpus)
     click.echo(f"agent running (pid {info.pid}, parallel {info.parallel})")
 
 
 @agent.command()
 def stop() -> None:
     """Stop the agent. Running jobs keep running; queued jobs wait for the next start."""
-    if control.stop(tether_home()):
+    from tether.api.agent import stop_agent
+
+    if stop_agent():
         click.echo("agent stopped")
     else:
         click.echo("no agent was running")
@@ -56,29 +48,17 @@ def stop() -> None:
 @json_option
 def status(as_json: bool) -> None:
     """Is the agent running: pid, uptime, queue length."""
-    from tether.api.types import JobStore
+    from tether.api.agent import agent_status
 
-    home = tether_home()
-    info = control.info(home)
-    store = JobStore(home)
-    queued, running = store.count("queued"), store.count("running")
-    uptime = time.time() - info.started if info else None
-    data = {
-        "running": info is not None,
-        "pid": info.pid if info else None,
-        "uptime": uptime,
-        "parallel": info.parallel if info else int(store.get_setting("agent.parallel", "1") or 1),
-        "queued": queued,
-        "jobs_running": running,
-        "home": str(home),
-    }
+    data = agent_status()
     if as_json:
         print_json(data)
         return
-    if info is None:
+    queued, running, home = data["queued"], data["jobs_running"], data["home"]
+    if not data["running"]:
         click.echo(f"agent not running ({queued} queued, {running} running); home {home}")
         return
     click.echo(
-        f"agent running: pid {info.pid}, up {render.duration(uptime)}, "
-        f"parallel {info.parallel}, {queued} queued, {running} running; home {home}"
+        f"agent running: pid {data['pid']}, up {render.duration(data['uptime'])}, "
+        f"parallel {data['parallel']}, {queued} queued, {running} running; home {home}"
     )

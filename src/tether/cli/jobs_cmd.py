@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 from rich.markup import escape
 
-from tether.api.types import FINISHED, RUNNING, STATUSES, Job, JobStore
+from tether.api.types import FINISHED, STATUSES
 from tether.cli import render
-from tether.cli.context import json_option, open_store, print_json, resolve_job, runs_elsewhere
-from tether.cli.remote_records import remote_job, run_on_host, split_by_host
+from tether.cli.context import json_option, open_store, print_json, runs_elsewhere
 from tether.errors import UsageError
 
 on_option = click.option(
@@ -27,23 +24,13 @@ def is_remote(host: str | None) -> bool:
 
 def call_on_host(host: str, args: list[str], *, timeout: float | None = 120.0) -> None:
     """Run ``tether ARGS`` on HOST, print its output, exit with its code when not 0."""
-    from tether.targets.ssh import remote_jobs
+    from tether.api.remote import call_on_host as ask
 
-    transport = remote_jobs.transport_for(host)
-    result = remote_jobs.call(transport, args, timeout=timeout)
-    if "--json" in args and result.returncode == 0:
-        import json
-
-        try:
-            data = json.loads(result.stdout)
-        except ValueError:
-            data = None
-        rows = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
-        remote_jobs.update_local(transport.spec.name, rows)
-    sys.stdout.write(result.stdout)
-    sys.stderr.write(result.stderr)
-    if result.returncode:
-        sys.exit(result.returncode)
+    answer = ask(host, args, timeout=timeout)
+    sys.stdout.write(answer.stdout)
+    sys.stderr.write(answer.stderr)
+    if answer.returncode:
+        sys.exit(answer.returncode)
 
 
 @click.command()
@@ -159,9 +146,7 @@ SHOWN_FIELDS = ("uuid", "host", "command", "cwd", "script", "pid", "exit_code", 
 @click.argument("job", required=False)
 def wait(all_jobs: bool, timeout: float | None, host: str | None, job: str | None) -> None:
     """Wait for JOB (or --all) to finish; exit with its exit code."""
-    from tether.api.watch import exit_code_of, wait_for
-    from tether.errors import TetherError
-    from tether.jobs import retry
+    from tether.api.jobs import wait_for_exit
 
     if is_remote(host):
         assert host is not None
@@ -169,33 +154,19 @@ def wait(all_jobs: bool, timeout: float | None, host: str | None, job: str | Non
         args += [*(["--timeout", str(timeout)] if timeout is not None else [])]
         call_on_host(host, [*args, *([job] if job else [])], timeout=None)
         return
+    outcome = wait_for_exit(
+        open_store(), job, all_jobs=all_jobs, timeout=timeout, on_answer=_print_answer
+    )
+    if outcome.message:
+        click.echo(f"tether: {outcome.message}", err=True)
+    sys.exit(outcome.code)
 
-    store = open_store()
-    codes: list[int] = []
-    if all_jobs:
-        if job:
-            raise UsageError("give JOB or --all, not both")
-        numbers, on_hosts = split_by_host(store.jobs(statuses=["queued", RUNNING]))
-        numbers += [j.number for j in retry.coming(store)]  # failed; the next attempt is due
-        args = ["wait", *(["--timeout", str(timeout)] if timeout is not None else [])]
-        codes = [run_on_host(f, [*args, f.uuid], timeout=None) for f in on_hosts]
-        if 124 in codes:  # a host's wait timed out
-            sys.exit(124)
-    else:
-        record = resolve_job(store, job)
-        forward = remote_job(record)
-        if forward is not None:
-            args = ["wait", *(["--timeout", str(timeout)] if timeout is not None else [])]
-            sys.exit(run_on_host(forward, [*args, forward.uuid], timeout=None))
-        numbers = [record.number]
-    try:
-        jobs = wait_for(store, numbers, timeout)
-    except TetherError as exc:
-        click.echo(f"tether: {exc}", err=True)
-        sys.exit(124)
-    if all_jobs:
-        sys.exit(0 if all(j.status == "succeeded" for j in jobs) and not any(codes) else 1)
-    sys.exit(exit_code_of(jobs[0]))
+
+def _print_answer(answer: Any) -> None:
+    """Print a host's answer (a :class:`tether.api.remote.HostAnswer`) as it came."""
+    sys.stdout.write(answer.stdout)
+    sys.stdout.flush()
+    sys.stderr.write(answer.stderr)
 
 
 @click.command()
@@ -234,46 +205,16 @@ def cancel(grace: float, host: str | None, jobs: tuple[str, ...]) -> None:
 )
 def clean(yes: bool, status: tuple[str, ...]) -> None:
     """Remove finished jobs and their files (logs, metrics)."""
-    from tether.backends import refresh_many
+    from tether.api.jobs import clean_jobs
 
-    store = open_store()
-    wanted = status or tuple(FINISHED)
-    jobs = refresh_many(store, store.jobs(statuses=wanted))
-    jobs = [j for j in jobs if j.finished]
-    if not jobs:
+    def confirm(count: int) -> None:
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError(f"{count} jobs would be removed; add --yes to confirm")
+            click.confirm(f"Remove {count} finished jobs and their files?", abort=True)
+
+    removed = clean_jobs(open_store(), status, confirm=confirm)
+    if not removed:
         click.echo("nothing to clean")
         return
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError(f"{len(jobs)} jobs would be removed; add --yes to confirm")
-        click.confirm(f"Remove {len(jobs)} finished jobs and their files?", abort=True)
-    home = store.home.resolve()
-    datasets = _dataset_folders(store, jobs, home)
-    for job in jobs:
-        folder = Path(job.job_dir).resolve()
-        if folder.is_relative_to(home / "jobs"):
-            shutil.rmtree(folder, ignore_errors=True)
-    for folder in datasets:
-        shutil.rmtree(folder, ignore_errors=True)
-    store.delete(j.number for j in jobs)
-    click.echo(f"removed {len(jobs)} jobs")
-
-
-def _dataset_folders(store: JobStore, removed: list[Job], home: Path) -> list[Path]:
-    """The local TETHER_HOME/datasets/NAME folders of the removed function jobs that no job
-    left in the store still uses (never anything outside TETHER_HOME/datasets)."""
-    root = home / "datasets"
-
-    def folder_of(job: Job) -> Path | None:
-        path = job.extra.get("dataset_dir") if job.extra.get("kind") == "functions" else None
-        if not isinstance(path, str) or not path:
-            return None
-        folder = Path(path).resolve()
-        return folder if folder.parent == root else None
-
-    gone = {j.number for j in removed}
-    found = {folder_of(j) for j in removed}
-    for job in store.iter_where("extra LIKE ?", ('%"dataset_dir"%',)):
-        if job.number not in gone:
-            found.discard(folder_of(job))  # still used by a job that stays
-    return sorted(f for f in found if f is not None and f.is_dir())
+    click.echo(f"removed {len(removed)} jobs")

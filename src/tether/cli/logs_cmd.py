@@ -94,16 +94,9 @@ def _remote_logs(
     host: str, follow: bool, tail: int | None, pattern: str | None, job: str | None
 ) -> None:
     """``logs --on HOST``: the remote output, followed with reconnection when ``-f``."""
-    from tether.targets.ssh import remote_jobs
+    from tether.api.remote import host_logs
 
-    transport = remote_jobs.transport_for(host)
-    if follow and pattern is None:
-        remote_jobs.follow(transport, job, tail=tail)
-        return
-    args = ["logs", *(["-f"] if follow else [])]
-    args += [*(["--tail", str(tail)] if tail is not None else [])]
-    args += [*(["--grep", pattern] if pattern is not None else [])]
-    code = remote_jobs.passthrough(transport, [*args, *([job] if job else [])], timeout=None)
+    code = host_logs(host, job, follow=follow, tail=tail, pattern=pattern)
     if code:
         sys.exit(code)
 
@@ -113,13 +106,11 @@ def _remote_logs(
 @click.argument("job", required=False)
 def scalars(as_json: bool, job: str | None) -> None:
     """JOB's metrics: latest value, min, max and a sparkline of each."""
-    from tether.backends import backend_for
-    from tether.store.metrics import read_metrics
+    from tether.api.jobs import job_scalars
 
     store = open_store()
     record = resolve_job(store, job)
-    backend_for(record).files_here(store, record)
-    metrics = read_metrics(Path(record.job_dir))
+    metrics = job_scalars(store, record)
     summary = metrics.summary()
     if as_json:
         print_json({name: s.to_json() for name, s in summary.items()})

@@ -1,6 +1,6 @@
 """``tether ls --all``: this machine's jobs and every SSH host's, in one table with a host column.
 
-The gathering is in :mod:`tether.targets.ssh.all_hosts`; this module prints.
+The gathering is :func:`tether.api.remote.list_all`; this module prints.
 """
 
 from __future__ import annotations
@@ -10,27 +10,16 @@ from typing import Any
 import click
 
 from tether.cli import render
-from tether.cli.context import open_store, print_json
+from tether.cli.context import print_json
 
 
 def list_all(statuses: tuple[str, ...], limit: int | None, as_json: bool) -> None:
     """Ask every SSH host for its jobs (in parallel), merge them with the local ones, print."""
-    from tether.backends import refresh_many
-    from tether.jobs import views
-    from tether.targets.ssh import all_hosts
-    from tether.targets.ssh.hosts_config import load_hosts
-    from tether.targets.ssh.remote_jobs import update_local
+    from tether.api.remote import list_all as gather
 
-    listings = all_hosts.query_hosts(all_hosts.ssh_hosts(load_hosts()))
-    for listing in listings:
-        if listing.answered:
-            update_local(listing.host, listing.rows or [])
-        else:
-            click.echo(all_hosts.warning(listing), err=True)
-    store = open_store()
-    jobs = refresh_many(store, store.jobs(statuses=statuses or None, limit=limit))
-    local = [(job, views.listing_json(job)) for job in jobs]
-    rows = all_hosts.merge(local, listings, statuses=statuses, limit=limit)
+    rows, warnings = gather(statuses, limit)
+    for warning in warnings:
+        click.echo(warning, err=True)
     if as_json:
         print_json(rows)
         return

@@ -58,12 +58,12 @@ def test() -> None:
 @click.argument("job", required=False)
 def notifications(as_json: bool, job: str | None) -> None:
     """Each notification of JOB: event, channel, time and delivery status."""
+    from tether.api.notifications import job_notifications
     from tether.cli import render
-    from tether.store.outbox import Outbox
 
     store = open_store()
     found = resolve_job(store, job)
-    rows = Outbox(store.conn).for_job(found.number)
+    rows = job_notifications(store, found.number)
     if as_json:
         print_json([row.to_json() for row in rows])
         return

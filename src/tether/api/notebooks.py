@@ -1,0 +1,124 @@
+"""A Jupyter server on an SSH host through the API: started as a job in the project's copy
+there, reached through a local port forwarded over the ssh connection, kept until Ctrl-C or
+until the server's job ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from tether.api.types import FINISHED
+from tether.errors import UsageError
+
+#: Seconds between checks that the server's job still runs on the host.
+CHECK_EVERY = 10.0
+
+
+@dataclass
+class HostNotebook:
+    """A notebook server started on a host, and the open forward of a local port to it."""
+
+    host: str
+    job: dict[str, Any]
+    """The host's ``notebook --json`` row of the server's job (its number there)."""
+    local_number: int
+    url: str
+    """The server's URL with the token, through the local port."""
+    forward: Any = field(repr=False)
+
+    @property
+    def local_port(self) -> int:
+        """The local end of the forward."""
+        return int(self.forward.local_port)
+
+
+def start_on_host(
+    host: str,
+    *,
+    name: str | None = None,
+    port: int | None = None,
+    say: IO[str] | None = None,
+    auto_say: IO[str] | None = None,
+) -> HostNotebook:
+    """Start Jupyter as a job on HOST (``auto``: the freest host, said on ``auto_say``) and
+    forward PORT here (default: a free one) to it; ``say`` gets the progress of the start."""
+    from tether.errors import RemoteError
+    from tether.jobs.notebook import INSTALL_HINT, free_port, parse_url
+    from tether.targets.ssh import remote_jobs
+    from tether.targets.ssh.forward import Forward, port_is_free
+    from tether.targets.ssh.hosts_config import get_host
+
+    if host == "auto":
+        from tether.targets.ssh.auto_host import choose_host
+
+        host = choose_host(say=auto_say)
+    if get_host(host).scheduler != "none":
+        raise UsageError(f"{host} is a Slurm cluster: `tether notebook --on` needs an SSH host")
+    if port is not None and not port_is_free(port):
+        raise UsageError(f"port {port} is in use here; pick another with --port PORT")
+    try:
+        submitted = remote_jobs.submit(
+            host, ["--name", name] if name else [], say=say, verb="notebook"
+        )
+    except RemoteError as exc:
+        if INSTALL_HINT not in str(exc):
+            raise
+        hint = f"`tether install jupyterlab --on {host}`"
+        raise UsageError(str(exc).replace(INSTALL_HINT, hint)) from None
+    data: dict[str, Any] = submitted.jobs[0]
+    server = parse_url(str(data.get("url", "")).encode())
+    if server is None:
+        raise RemoteError(f"{submitted.host}: the notebook job #{data['number']} gave no URL")
+    transport = remote_jobs.transport_for(submitted.host)
+    forward = Forward(transport, port or free_port(), server.port)
+    forward.open()
+    url = server.local_url(forward.local_port)
+    return HostNotebook(submitted.host, data, submitted.local_numbers[0], url, forward)
+
+
+def keep_forwarding(notebook: HostNotebook, say: Callable[[str], None]) -> str | None:
+    """Keep the forward (reconnecting when the link drops; ``say`` tells) until Ctrl-C or the
+    server's job ends on the host, then close it. The job's final status when it ended (its
+    local record updated), else None."""
+    from tether.targets.ssh.remote_jobs import update_local
+
+    ended = _ServerWatch(notebook.forward.transport, str(notebook.job["uuid"]))
+    try:
+        notebook.forward.keep(say, stop=ended)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        notebook.forward.close()
+    if ended.status is not None:
+        update_local(notebook.host, [ended.row])
+    return ended.status
+
+
+class _ServerWatch:
+    """``stop`` for :meth:`Forward.keep`: true once the server's job has ended on the host
+    (asked every :data:`CHECK_EVERY` s; a failed call counts as still running)."""
+
+    def __init__(self, transport: Any, uuid: str) -> None:
+        self.transport = transport
+        self.uuid = uuid
+        self.row: dict[str, Any] = {}
+        self.status: str | None = None
+        self._next = time.monotonic() + CHECK_EVERY
+
+    def __call__(self) -> bool:
+        from tether.errors import TetherError
+        from tether.targets.ssh.remote_jobs import call_json
+
+        if time.monotonic() < self._next:
+            return False
+        self._next = time.monotonic() + CHECK_EVERY
+        try:
+            row = call_json(self.transport, ["show", self.uuid], timeout=20)
+        except TetherError:
+            return False
+        if isinstance(row, dict) and row.get("status") in FINISHED:
+            self.row, self.status = row, str(row["status"])
+            return True
+        return False

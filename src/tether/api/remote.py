@@ -1,0 +1,132 @@
+"""Asking a host: run ``tether ARGS`` on an SSH host, hand it a job tracked here, follow its
+output, list every host's jobs. Each verb keeps the local records of the host's jobs up to date
+and returns plain data; printing is the caller's.
+
+The local record of a job that runs on a host (its backend is ``ssh``; see
+:func:`tether.backends.ssh.remote_job`) is handed to the host with :func:`run_on_host`, which
+writes the host's numbers for the job as the local ones in its answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tether.backends.ssh import RemoteJob
+
+_HOST_LINE = re.compile(r"^(  host\s+)local$", re.MULTILINE)
+
+
+@dataclass
+class HostAnswer:
+    """What ``tether ARGS`` on a host printed and its exit code."""
+
+    stdout: str
+    stderr: str
+    returncode: int
+
+
+def call_on_host(host: str, args: list[str], *, timeout: float | None = 120.0) -> HostAnswer:
+    """Run ``tether ARGS`` on HOST; a ``--json`` answer also updates the local records."""
+    import json
+
+    from tether.targets.ssh import remote_jobs
+
+    transport = remote_jobs.transport_for(host)
+    result = remote_jobs.call(transport, args, timeout=timeout)
+    if "--json" in args and result.returncode == 0:
+        try:
+            data = json.loads(result.stdout)
+        except ValueError:
+            data = None
+        rows = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+        remote_jobs.update_local(transport.spec.name, rows)
+    return HostAnswer(result.stdout, result.stderr, result.returncode)
+
+
+def _local_numbers(job: RemoteJob, text: str) -> str:
+    """The host's answer with its number for the job (``#25``) written as the local one."""
+    if job.host_number is None or job.host_number == job.local_number:
+        return text
+    return re.sub(rf"#{job.host_number}\b", f"#{job.local_number}", text)
+
+
+def run_on_host(job: RemoteJob, args: list[str], *, timeout: float | None = 120.0) -> HostAnswer:
+    """Run ``tether ARGS`` on the job's host with its numbers written as the local ones, and
+    bring the local record up to date (one more call, ``show --json``, unless ARGS was it)."""
+    import json
+
+    from tether.errors import TetherError
+    from tether.targets.ssh import remote_jobs
+
+    transport = remote_jobs.transport_for(job.host)
+    result = remote_jobs.call(transport, args, timeout=timeout)
+    shown = args[0] == "show" and result.returncode == 0
+    data: object = None
+    if shown and "--json" in args:
+        try:
+            data = json.loads(result.stdout)  # the fresh state already: no second call
+        except ValueError:
+            data = None
+    if isinstance(data, dict):
+        # One identity: "number" is the local one (what local verbs take), as for local jobs.
+        data.update(host=job.host, local_number=job.local_number)
+        data.update(remote_number=data.get("number"), number=job.local_number)
+        stdout = json.dumps(data, indent=2, default=str) + "\n"
+    elif shown:  # the host calls itself "local"
+        stdout = _local_numbers(job, _HOST_LINE.sub(rf"\g<1>{job.host}", result.stdout, count=1))
+    else:
+        stdout = _local_numbers(job, result.stdout)
+    answer = HostAnswer(stdout, _local_numbers(job, result.stderr), result.returncode)
+    if data is None:
+        try:
+            data = remote_jobs.call_json(transport, ["show", job.uuid], timeout=30)
+        except TetherError:
+            return answer  # the answer stands; the record is refreshed next time
+    if isinstance(data, dict):
+        remote_jobs.update_local(job.host, [data])
+    return answer
+
+
+def host_logs(
+    host: str, job: str | None, *, follow: bool, tail: int | None, pattern: str | None
+) -> int:
+    """``logs --on HOST``: the host's output of JOB streamed to stdout (followed with
+    reconnection when FOLLOW without PATTERN); the host's exit code."""
+    from tether.targets.ssh import remote_jobs
+
+    transport = remote_jobs.transport_for(host)
+    if follow and pattern is None:
+        remote_jobs.follow(transport, job, tail=tail)
+        return 0
+    args = ["logs", *(["-f"] if follow else [])]
+    args += [*(["--tail", str(tail)] if tail is not None else [])]
+    args += [*(["--grep", pattern] if pattern is not None else [])]
+    return remote_jobs.passthrough(transport, [*args, *([job] if job else [])], timeout=None)
+
+
+def list_all(statuses: Sequence[str], limit: int | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """``ls --all``: this machine's jobs and every SSH host's (asked in parallel; the local
+    records of their jobs updated), as ``ls --json`` rows with a host; and a warning for each
+    host that did not answer."""
+    from tether.api.verbs import open_store
+    from tether.backends import refresh_many
+    from tether.jobs import views
+    from tether.targets.ssh import all_hosts
+    from tether.targets.ssh.hosts_config import load_hosts
+    from tether.targets.ssh.remote_jobs import update_local
+
+    listings = all_hosts.query_hosts(all_hosts.ssh_hosts(load_hosts()))
+    warnings: list[str] = []
+    for listing in listings:
+        if listing.answered:
+            update_local(listing.host, listing.rows or [])
+        else:
+            warnings.append(all_hosts.warning(listing))
+    store = open_store()
+    jobs = refresh_many(store, store.jobs(statuses=list(statuses) or None, limit=limit))
+    local = [(job, views.listing_json(job)) for job in jobs]
+    rows = all_hosts.merge(local, listings, statuses=tuple(statuses), limit=limit)
+    return rows, warnings
