@@ -1,5 +1,5 @@
 """Counting lines of the source that match a pattern, for the ratchet tests (counts that may
-only go down: ``test_placement_reads.py``, ``test_thin_clients.py``)."""
+only go down, like ``test_placement_reads.py``)."""
 
 from __future__ import annotations
 

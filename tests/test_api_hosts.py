@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tether.api import hosts as api
+from tether.api import host_admin as api
 from tether.errors import UsageError
 
 

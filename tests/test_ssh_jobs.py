@@ -264,3 +264,43 @@ def test_the_api_cancels_the_record_of_a_job_on_a_host_there(host: Remote) -> No
     assert out.stdout.strip() == "cancelled"
     there = host.tt.json("show", "--on", HOST, uuid_there)
     assert isinstance(there, dict) and there["status"] == "cancelled"
+
+
+def test_the_api_verbs_take_on_an_ssh_host(host: Remote) -> None:
+    """A script drives a job on the host through ``tether.api`` with ``on=``: the numbers are
+    the host's, the answers its own, and the records here follow."""
+    from api_scripts import api_script
+
+    _script(host, "tune.py", "import tether\n\nscale = 1.0\nprint('scale', scale)\n"
+            "tether.report(loss=scale)\n")  # fmt: skip
+    answer = api_script(
+        host.tt,
+        """
+        [job] = api.run("tune.py", params={"scale": 2.0}, on="rig1")
+        n = job["number"]  # the host's number
+        [done] = api.wait(n, on="rig1", timeout=60)
+        [again] = api.rerun(n, params={"scale": 3.0}, on="rig1")
+        api.wait(again["number"], on="rig1", timeout=60)
+        answer = {
+            "local_number": job["local_number"], "done": done["status"],
+            "show": api.show(again["number"], on="rig1")["parent"], "n": n,
+            "logs": api.logs(again["number"], on="rig1", tail=1),
+            "scalars": api.scalars(again["number"], on="rig1"),
+            "diff": api.diff(again["number"], on="rig1")["params"],
+            "history": [r["params"] for r in api.history("tune.py", on="rig1")],
+            "cancel": api.cancel(n, on="rig1"),
+            "on_host": [r["uuid"] for r in api.ls(on="rig1")],
+            "here": {r["uuid"]: r["status"] for r in api.ls()},
+            "uuid": job["uuid"],
+        }
+        """,
+    )
+    assert answer["done"] == "succeeded" and answer["show"] == answer["n"]
+    assert answer["logs"] == ["scale 3.0\n"]
+    assert answer["scalars"]["loss"]["last"] == 3.0
+    assert answer["diff"] == {"scale": {"before": 2.0, "after": 3.0}}
+    assert answer["history"][-2:] == [{"scale": 2.0}, {"scale": 3.0}]
+    [cancelled] = answer["cancel"]
+    assert cancelled["already"] is True and cancelled["status"] == "succeeded"
+    assert answer["uuid"] in answer["on_host"]
+    assert answer["here"][answer["uuid"]] == "succeeded"  # the record here followed

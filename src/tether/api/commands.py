@@ -41,9 +41,10 @@ def _opened(store: JobStore | None) -> Iterator[JobStore]:
         opened.close()
 
 
-def _asked(on: str | None, *args: object) -> Any:
-    """The answer of the SSH host ``on`` to ``tether ARGS --json``; None when the jobs of
-    ``on`` are here (this machine, a cluster), so the caller answers from the store."""
+def _asked(on: str | None, *args: object, in_project: bool = False) -> Any:
+    """The answer of the SSH host ``on`` to ``tether ARGS --json`` (``in_project``: run in
+    the project's copy there, for a verb given paths); None when the jobs of ``on`` are here
+    (this machine, a cluster), so the caller answers from the store."""
     from tether.backends import kept_by_host
 
     if not kept_by_host(on):
@@ -51,7 +52,8 @@ def _asked(on: str | None, *args: object) -> Any:
     from tether.backends.ssh import ask_host
 
     assert on is not None
-    return ask_host(on, [str(a) for a in args if a is not None], timeout=None)
+    words = [str(a) for a in args if a is not None]
+    return ask_host(on, words, timeout=None, in_project=in_project)
 
 
 def _words(flag: str, values: Sequence[object] | object) -> list[str]:
@@ -253,7 +255,8 @@ def save(
     file), keeping a ``.bak``; where it went (``tether save --json``)."""
     from tether.api.tuning import save as save_program
 
-    asked = _asked(on, "save", *_words("--to", to), *_words("--force", force), job)
+    words = [*_words("--to", to), *_words("--force", force)]
+    asked = _asked(on, "save", *words, job, in_project=to is not None)
     if asked is not None:
         return dict(asked)
     with _opened(store) as opened:
@@ -275,7 +278,8 @@ def history(
     from tether.api.tuning import history as attempts
 
     words = [*_words("--sweep", sweep), *_words("--sort", sort_by), *_words("--best", best_of)]
-    asked = _asked(on, "history", *words, *_words("--minimize", minimize), script)
+    words += _words("--minimize", minimize)
+    asked = _asked(on, "history", *words, script, in_project=script is not None)
     if asked is not None:
         return list(asked)
     with _opened(store) as opened:
@@ -301,10 +305,53 @@ def diff(
         return diff_jobs(opened, job, other).to_json()
 
 
+def scalars(job: Ref = None, *, on: str | None = None, store: JobStore | None = None) -> Any:
+    """A job's metrics: for each, its last value, min, max and count (``tether scalars
+    --json``)."""
+    from tether.api.jobs import find_job, job_scalars
+
+    asked = _asked(on, "scalars", job)
+    if asked is not None:
+        return asked
+    with _opened(store) as opened:
+        record = find_job(opened, None if job is None else str(job))
+        return {name: s.to_json() for name, s in job_scalars(opened, record).summary().items()}
+
+
+def clean(
+    *, status: Sequence[str] = (), on: str | None = None, store: JobStore | None = None
+) -> dict[str, list[int]]:
+    """Remove the finished jobs (only those of ``status`` when given) and their files, here
+    or on the SSH host ``on``; the numbers removed (``tether clean --yes --json``)."""
+    from tether.api.jobs import clean_jobs
+
+    asked = _asked(on, "clean", "--yes", *_words("--status", list(status)))
+    if asked is not None:
+        return dict(asked)
+    with _opened(store) as opened:
+        return {"removed": clean_jobs(opened, status)}
+
+
+def notifications(
+    job: Ref = None, *, on: str | None = None, store: JobStore | None = None
+) -> list[dict[str, Any]]:
+    """Each notification of a job, oldest first: event, channel, when queued and sent, and
+    whether it was delivered (``tether notifications --json``)."""
+    from tether.api.jobs import find_job
+    from tether.api.outbox import job_notifications
+
+    asked = _asked(on, "notifications", job)
+    if asked is not None:
+        return list(asked)
+    with _opened(store) as opened:
+        number = find_job(opened, None if job is None else str(job)).number
+        return [row.to_json() for row in job_notifications(opened, number)]
+
+
 def hosts(*, on: str | None = None) -> list[dict[str, Any]]:
     """The configured hosts (``tether hosts ls --json``), or only ``on``: the name,
     destination, scheduler and options of each."""
-    from tether.api.hosts import get_host, list_hosts
+    from tether.api.host_admin import get_host, list_hosts
 
     if on is not None and on != "local":
         return [{"name": on, **get_host(on).to_dict()}]

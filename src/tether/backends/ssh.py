@@ -74,13 +74,25 @@ def _mirror(where: RemoteJob) -> dict[str, Any] | None:
     return data
 
 
-def ask_host(host: str, args: Sequence[str], *, timeout: float | None = CONTROL_TIMEOUT) -> Any:
+def ask_host(
+    host: str,
+    args: Sequence[str],
+    *,
+    timeout: float | None = CONTROL_TIMEOUT,
+    in_project: bool = False,
+) -> Any:
     """The host's own answer to ``tether ARGS --json``; job records in it (rows with a uuid)
-    bring the records here of the host's jobs up to date."""
+    bring the records here of the host's jobs up to date. ``in_project`` runs it in the
+    project's copy there, in the folder matching the current one (for verbs given paths)."""
     from tether.targets.ssh import remote_jobs
 
+    folder = ""
+    if in_project:
+        from tether.targets.ssh.project import find_project
+
+        folder = remote_jobs.project_folder(find_project())
     transport = remote_jobs.transport_for(host)
-    answer = remote_jobs.call_json(transport, list(args), timeout=timeout)
+    answer = remote_jobs.call_json(transport, list(args), folder=folder, timeout=timeout)
     rows = answer if isinstance(answer, list) else [answer]
     jobs = [r for r in rows if isinstance(r, dict) and "uuid" in r and "status" in r]
     if jobs:

@@ -23,7 +23,7 @@ def runs_elsewhere(host: str | None) -> bool:
     commands run here (DEST ``local``, e.g. a Slurm login node): its jobs are in this store."""
     if host is None or host == "local":
         return False
-    from tether.api.hosts import host_runs_here
+    from tether.api.host_admin import host_runs_here
 
     try:
         return not host_runs_here(host)

@@ -108,7 +108,7 @@ def _host(host: str | None) -> str | None:
 
     remote = pick_host(host)
     if remote is not None:
-        from tether.api.hosts import get_host
+        from tether.api.host_admin import get_host
 
         get_host(remote)
     return remote

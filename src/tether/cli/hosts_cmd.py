@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from tether.api import hosts as api
-from tether.api.hosts import SCHEDULERS, HostSpec, parse_options
+from tether.api import host_admin as api
+from tether.api.host_admin import SCHEDULERS, HostSpec, parse_options
 from tether.cli.context import json_option, print_json
 from tether.cli.resource_options import resource_options, take_resource_values
 

@@ -178,16 +178,22 @@ def _print_answer(answer: Any) -> None:
     help="Seconds between SIGTERM and SIGKILL.",
 )
 @on_option
+@json_option
 @click.argument("jobs", nargs=-1)
-def cancel(grace: float, host: str | None, jobs: tuple[str, ...]) -> None:
+def cancel(grace: float, host: str | None, as_json: bool, jobs: tuple[str, ...]) -> None:
     """Cancel JOBs (default: the last job): the whole process tree is stopped."""
     from tether.api.jobs import cancel_jobs
 
     if is_remote(host):
         assert host is not None
-        call_on_host(host, ["cancel", "--grace", str(grace), *jobs], timeout=grace + 120)
+        args = ["cancel", "--grace", str(grace), *(["--json"] if as_json else []), *jobs]
+        call_on_host(host, args, timeout=grace + 120)
         return
-    for row in cancel_jobs(open_store(), list(jobs) or [None], grace=grace):
+    rows = cancel_jobs(open_store(), list(jobs) or [None], grace=grace)
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
         if row["already"]:
             click.echo(f"job #{row['number']} already {row['status']}", err=True)
         else:
@@ -203,7 +209,8 @@ def cancel(grace: float, host: str | None, jobs: tuple[str, ...]) -> None:
     multiple=True,
     help="Only jobs with these statuses (default: every finished job).",
 )
-def clean(yes: bool, status: tuple[str, ...]) -> None:
+@json_option
+def clean(yes: bool, status: tuple[str, ...], as_json: bool) -> None:
     """Remove finished jobs and their files (logs, metrics)."""
     from tether.api.jobs import clean_jobs
 
@@ -214,6 +221,9 @@ def clean(yes: bool, status: tuple[str, ...]) -> None:
             click.confirm(f"Remove {count} finished jobs and their files?", abort=True)
 
     removed = clean_jobs(open_store(), status, confirm=confirm)
+    if as_json:
+        print_json({"removed": removed})
+        return
     if not removed:
         click.echo("nothing to clean")
         return

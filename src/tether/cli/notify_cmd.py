@@ -58,7 +58,7 @@ def test() -> None:
 @click.argument("job", required=False)
 def notifications(as_json: bool, job: str | None) -> None:
     """Each notification of JOB: event, channel, time and delivery status."""
-    from tether.api.notifications import job_notifications
+    from tether.api.outbox import job_notifications
     from tether.cli import render
 
     store = open_store()

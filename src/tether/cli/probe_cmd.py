@@ -21,8 +21,8 @@ def _gib(value: int | None) -> str:
 @json_option
 def probe(timeout: float, no_local: bool, as_json: bool) -> None:
     """One row per host: reachable, CPUs, load, free RAM and disk, GPUs, tether version."""
-    from tether.api.hosts import gpu_holders
-    from tether.api.hosts import probe as probe_hosts
+    from tether.api.host_admin import gpu_holders
+    from tether.api.host_admin import probe as probe_hosts
 
     rows = probe_hosts(timeout=timeout, include_local=not no_local)
     holders = {} if no_local else gpu_holders()

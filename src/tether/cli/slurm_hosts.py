@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tether.api.hosts import ClusterCheck
+from tether.api.host_admin import ClusterCheck
 from tether.cli.context import print_json
 
 
