@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from tether.errors import UsageError
+from tether.errors import TetherError, UsageError
 from tether.store.jobs import JobStore
 
 Ref = str | int | None
@@ -41,6 +41,10 @@ def _opened(store: JobStore | None) -> Iterator[JobStore]:
         opened.close()
 
 
+HOST_TIMEOUT = 120.0
+"""Seconds a verb asked of a host may take (the ssh connection has its own, shorter one)."""
+
+
 def _asked(on: str | None, *args: object, in_project: bool = False) -> Any:
     """The answer of the SSH host ``on`` to ``tether ARGS --json`` (``in_project``: run in
     the project's copy there, for a verb given paths); None when the jobs of ``on`` are here
@@ -53,7 +57,7 @@ def _asked(on: str | None, *args: object, in_project: bool = False) -> Any:
 
     assert on is not None
     words = [str(a) for a in args if a is not None]
-    return ask_host(on, words, timeout=None, in_project=in_project)
+    return ask_host(on, words, timeout=HOST_TIMEOUT, in_project=in_project)
 
 
 def _words(flag: str, values: Sequence[object] | object) -> list[str]:
@@ -173,7 +177,7 @@ def _host_log(on: str, job: Ref, tail: int | None, grep: str | None) -> list[str
     args = ["logs", *_words("--tail", tail), *_words("--grep", grep)]
     args += [] if job is None else [str(job)]
     transport = remote_jobs.transport_for(on)
-    result = remote_jobs.call(transport, args, timeout=None)
+    result = remote_jobs.call(transport, args, timeout=HOST_TIMEOUT)
     if result.returncode:
         raise UsageError(f"{on}: {result.stderr.strip() or 'tether logs failed'}")
     return result.stdout.splitlines(keepends=True)
@@ -189,17 +193,19 @@ def wait(
     their records. A TetherError names the ones still running after ``timeout`` seconds."""
     from tether.api.verbs import wait_jobs
 
-    refs: Sequence[str | int] = jobs or ("",)
+    refs: list[str | None] = [str(j) for j in jobs] or [None]
     if on is not None and _kept_there(on):
         from tether.targets.ssh import remote_jobs
 
         transport = remote_jobs.transport_for(on)
+        bound = None if timeout is None else timeout + HOST_TIMEOUT
         for ref in refs:
-            args = ["wait", *_words("--timeout", timeout), *([str(ref)] if ref != "" else [])]
-            remote_jobs.call(transport, args, timeout=None)
-        return [_asked(on, "show", *([str(r)] if r != "" else [])) for r in refs]
+            args = ["wait", *_words("--timeout", timeout), ref]
+            if remote_jobs.call(transport, [a for a in args if a], timeout=bound).returncode == 124:
+                raise TetherError(f"job {ref or 'last'} on {on} still running after {timeout} s")
+        return [_asked(on, "show", ref) for ref in refs]
     with _opened(store) as opened:
-        numbers = [opened.resolve(str(r) if r != "" else None).number for r in refs]
+        numbers = [opened.resolve(ref).number for ref in refs]
         return wait_jobs(opened, numbers, timeout=timeout)
 
 
