@@ -65,7 +65,7 @@ def test_every_backend_implements_the_whole_protocol() -> None:
     from tether.backends.choose import _BACKENDS
 
     wanted = {n for n in [*dir(Backend), *Backend.__annotations__] if not n.startswith("_")}
-    assert wanted >= {"refresh", "cancel", "resubmit", "files_here", "follow", "probe", "kind"}
+    assert wanted >= {"refresh", "cancel", "rerun", "files_here", "follow", "probe", "kind"}
     for backend in _BACKENDS.values():
         assert wanted <= set(dir(backend)), type(backend).__name__
     assert sorted(_BACKENDS) == ["local", "slurm", "ssh"]

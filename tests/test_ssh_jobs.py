@@ -304,3 +304,28 @@ def test_the_api_verbs_take_on_an_ssh_host(host: Remote) -> None:
     assert cancelled["already"] is True and cancelled["status"] == "succeeded"
     assert answer["uuid"] in answer["on_host"]
     assert answer["here"][answer["uuid"]] == "succeeded"  # the record here followed
+
+
+def test_rerun_of_a_records_job_runs_on_its_host(host: Remote) -> None:
+    """``tether rerun N`` of the record of a job on a host: the host re-runs it (with -p, or
+    an edited program from --program), and the new record here is its child."""
+    _script(host, "again.py", "scale = 1.0\nprint('scale', scale)\n")
+    first = json.loads(host.tt("run", "--on", HOST, "--json", "again.py").stdout)
+    local = str(first["local_number"])
+    assert host.tt("wait", local).returncode == 0
+    new = host.tt.json("rerun", "-p", "scale=5.0", local)
+    assert isinstance(new, dict)
+    number = str(new["number"])
+    assert host.tt("wait", number).returncode == 0
+    assert host.tt("logs", number).stdout == "scale 5.0\n"
+    shown = host.tt.json("show", number)
+    assert isinstance(shown, dict)
+    assert shown["host"] == HOST and shown["parent"] == int(local)
+    assert shown["uuid"] != first["uuid"]  # a new job there, not the old one again
+    edited = host.tt("rerun", "--json", "--program", "-", local, input="print('edited')\n")
+    number = str(json.loads(edited.stdout)["number"])
+    assert host.tt("wait", number).returncode == 0
+    assert host.tt("logs", number).stdout == "edited\n"
+    broken = host.tt("rerun", "--program", "-", local, input="def (:\n", check=False)
+    assert broken.returncode != 0 and broken.stderr.count("\n") == 1, broken.stderr
+    assert "nothing" in broken.stderr or "compile" in broken.stderr or "syntax" in broken.stderr

@@ -322,11 +322,11 @@ def rerun_job(
     parameter overrides on top or an edited program (refused, nothing queued, when it does
     not compile)."""
     from tether.backends import backend_for
-    from tether.tuning.rerun import rerun_spec
+    from tether.backends.base import Change
 
     old = ref if isinstance(ref, Job) else find_job(store, ref)
-    spec = rerun_spec(store.home, old, overrides=overrides, edited_source=edited_source, name=name)
-    return [backend_for(old).resubmit(store, spec, old)]
+    change = Change(overrides=dict(overrides or {}), edited_source=edited_source, name=name)
+    return [backend_for(old).rerun(store, old, change)]
 
 
 def job_program(store: JobStore, ref: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from tether.store.jobs import Job, JobSpec, JobStore
+from tether.store.jobs import Job, JobStore
 
 if TYPE_CHECKING:
     from tether.targets.ssh.remote_probe import ProbeRow
@@ -57,6 +57,18 @@ class Submitted:
     shown: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Change:
+    """What a re-run changes: more parameter overrides on top of the old job's, its program
+    edited (refused with nothing queued when it does not compile), a new name, and entries
+    for the new record's ``extra`` (a mail reply's steering token)."""
+
+    overrides: dict[str, object] = field(default_factory=dict)
+    edited_source: str | None = None
+    name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 class Backend(Protocol):
     """What tether needs from a place that runs jobs: this machine's agent, an SSH host's
     tether, a Slurm cluster. Every method that talks to another machine has a bound wait."""
@@ -90,8 +102,9 @@ class Backend(Protocol):
         return their records once they are recorded as ended."""
         ...
 
-    def resubmit(self, store: JobStore, spec: JobSpec, old: Job) -> Job:
-        """Queue ``spec``, a new attempt built from ``old``, where ``old`` ran."""
+    def rerun(self, store: JobStore, old: Job, change: Change) -> Job:
+        """Queue the next attempt of ``old`` where it ran (its parent is ``old``), from its
+        version of the program with ``change``; its record here."""
         ...
 
     def show(self, store: JobStore, job: Job) -> dict[str, Any]:

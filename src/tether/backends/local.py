@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tether.agent import lifecycle
-from tether.backends.base import RunRequest, Submitted
+from tether.backends.base import Change, RunRequest, Submitted
 from tether.errors import UsageError
 from tether.jobs.status import RUNNING
 from tether.store.jobs import Job, JobSpec, JobStore
@@ -114,6 +114,21 @@ def batch_commands(request: RunRequest) -> list[list[str]]:
     return [list(request.command)]
 
 
+def rerun_spec_for(store: JobStore, old: Job, change: Change) -> JobSpec:
+    """The next attempt of ``old``, built from its program as kept in this store, with
+    ``change`` (for the backends whose jobs' programs are kept here: this machine, a cluster)."""
+    from tether.tuning.rerun import rerun_spec
+
+    return rerun_spec(
+        store.home,
+        old,
+        overrides=change.overrides,
+        edited_source=change.edited_source,
+        name=change.name,
+        extra=change.extra,
+    )
+
+
 class LocalBackend:
     """Jobs of this machine's agent (``Job.backend == "local"``)."""
 
@@ -151,7 +166,8 @@ class LocalBackend:
     def cancel(self, store: JobStore, jobs: Sequence[Job], *, grace: float) -> list[Job]:
         return [lifecycle.cancel(store, job, grace=grace) for job in jobs]
 
-    def resubmit(self, store: JobStore, spec: JobSpec, old: Job) -> Job:
+    def rerun(self, store: JobStore, old: Job, change: Change) -> Job:
+        spec = rerun_spec_for(store, old, change)
         return queue([replace(spec, backend=self.kind)], store.home)[0]
 
     def show(self, store: JobStore, job: Job) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tether.backends.base import RunRequest, Submitted
-from tether.store.jobs import Job, JobSpec, JobStore
+from tether.backends.base import Change, RunRequest, Submitted
+from tether.store.jobs import Job, JobStore
 
 if TYPE_CHECKING:
     from tether.targets.ssh.remote_probe import ProbeRow
@@ -77,10 +77,12 @@ class SlurmBackend:
 
         return cancel_jobs(store, jobs)
 
-    def resubmit(self, store: JobStore, spec: JobSpec, old: Job) -> Job:
+    def rerun(self, store: JobStore, old: Job, change: Change) -> Job:
         """To the same cluster with the same resources."""
+        from tether.backends.local import rerun_spec_for
         from tether.targets.slurm.submit import resubmit
 
+        spec = rerun_spec_for(store, old, change)
         resources = old.extra.get("slurm_resources") or {}
         job = resubmit(replace(spec, backend=self.kind), resources, store.home)
         _watch_here(store.home)

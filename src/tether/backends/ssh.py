@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tether.backends.base import RunRequest, Submitted
+from tether.backends.base import Change, RunRequest, Submitted
 from tether.errors import UsageError
-from tether.store.jobs import Job, JobSpec, JobStore
+from tether.store.jobs import Job, JobStore
 
 if TYPE_CHECKING:
     from tether.targets.ssh.remote_probe import ProbeRow
@@ -262,11 +262,28 @@ class SshBackend:
             done.append(store.get(job.number))
         return done
 
-    def resubmit(self, store: JobStore, spec: JobSpec, old: Job) -> Job:
-        raise UsageError(
-            f"job #{old.number} ran on {old.host}: re-running a job of an SSH host is not there"
-            f" yet; run it again with `tether run --on {old.host} ...`; nothing queued"
+    def rerun(self, store: JobStore, old: Job, change: Change) -> Job:
+        """The host's tether re-runs its job (its program is kept there: ``tether rerun``
+        there, an edited program sent on stdin); the new job gets a record here, its parent
+        the old record."""
+        from tether.targets.ssh import remote_jobs
+        from tether.tuning.values import to_source
+
+        where = _reachable(old)
+        words = ["rerun", *[w for k, v in change.overrides.items()
+                            for w in ("-p", f"{k}={to_source(v)}")]]  # fmt: skip
+        words += ["--name", change.name] if change.name else []
+        words += ["--program", "-"] if change.edited_source is not None else []
+        source = None if change.edited_source is None else change.edited_source.encode()
+        transport = remote_jobs.transport_for(where.host)
+        answer = remote_jobs.call_json(
+            transport, [*words, where.uuid], input=source, timeout=CONTROL_TIMEOUT
         )
+        rows = answer if isinstance(answer, list) else [answer]
+        [number] = remote_jobs.record_local(
+            where.host, rows[:1], cwd=Path(old.cwd), extra=change.extra, parent=old.number
+        )
+        return store.get(number)
 
     def show(self, store: JobStore, job: Job) -> dict[str, Any]:
         """The host's ``show --json`` of the job, with this machine's number for it (the

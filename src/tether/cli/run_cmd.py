@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -208,6 +208,12 @@ def run(
 @click.option("--name", "-n", help="A name for the new job (default: the old one's).")
 @click.option("--wait", "-w", is_flag=True, help="Follow the output; exit with the job's code.")
 @click.option("--edit", "-e", is_flag=True, help="Edit the program in $EDITOR first.")
+@click.option(
+    "--program",
+    type=click.File("r", encoding="utf-8"),
+    metavar="FILE",
+    help="Run this file's text in place of JOB's program (- reads stdin).",
+)
 @param_option
 @json_option
 @click.argument("job", required=False)
@@ -215,23 +221,28 @@ def rerun(
     name: str | None,
     wait: bool,
     edit: bool,
+    program: IO[str] | None,
     param: tuple[str, ...],
     as_json: bool,
     job: str | None,
 ) -> None:
-    """Run JOB again as a new job (its parent is JOB), from JOB's version of the program.
+    """Run JOB again as a new job (its parent is JOB), from JOB's version of the program,
+    where JOB ran.
 
     With -p the new job gets more overrides on top of JOB's; with --edit you edit JOB's
-    program first (refused, and nothing queued, if it does not compile).
+    program first, with --program you give its new text (refused, and nothing queued, if it
+    does not compile).
     """
     from tether.api.jobs import rerun_job
 
+    if edit and program is not None:
+        raise UsageError("give --edit or --program, not both")
     store = open_store()
     old = resolve_job(store, job)
     overrides = parse_assignments(param)
     if edit and "version" not in old.extra:
         raise UsageError(f"job #{old.number} has no stored program to edit or change")
-    edited = _edit_program(old) if edit else None
+    edited = _edit_program(old) if edit else program.read() if program is not None else None
     jobs = rerun_job(store, old, overrides=overrides, edited_source=edited, name=name)
     from tether.backends.base import Submitted
 

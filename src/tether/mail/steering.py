@@ -71,26 +71,22 @@ def _quit(store: JobStore, job: Job) -> str:
 
 def _rerun(home: Path, store: JobStore, job: Job, command: Command) -> str:
     from tether.backends import backend_for
+    from tether.backends.base import Change
     from tether.tuning.program import check_compiles, version_diff
-    from tether.tuning.rerun import rerun_spec
 
     if command.program is not None:
         if "version" not in job.extra:
             return f"error: job #{job.number} ran a command, not a stored .py program; nothing run"
         check_compiles(command.program, Path(str(job.extra.get("entry") or "program.py")).name)
-    spec = rerun_spec(
-        home,
-        job,
-        overrides=command.params,
-        edited_source=command.program,
-        extra={"token": make_token()},
+    change = Change(
+        overrides=dict(command.params), edited_source=command.program, extra={"token": make_token()}
     )
     lines = []
     current = backends.refresh(store, store.get(job.number))
     if not current.finished and not command.queue:
         backends.cancel(store, current)
         lines.append(f"cancelled job #{job.number}")
-    new = backend_for(job).resubmit(store, spec, job)
+    new = backend_for(job).rerun(store, job, change)
     lines.insert(0, f"job #{new.number} queued: a re-run of job #{job.number}")
     if command.params:
         lines.append("parameters: " + ", ".join(f"{k} = {v!r}" for k, v in command.params.items()))

@@ -1,6 +1,6 @@
 """A new attempt of a job, built once for every way of asking (``tether rerun``, the web
 page, a mail reply): the same program (or its edited text), the parameters with overrides on
-top, the same place. Submitting it is the backend's (``backend_for(old).resubmit``)."""
+top, the same place. Submitting it is the backend's (``backend_for(old).rerun``)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def rerun_spec(
     """The next attempt of ``old`` (its parent is ``old``): ``old``'s stored program, or
         ``edited_source`` in its place (refused when it does not compile), with ``overrides`` on
         top of its parameters, and ``extra`` added to its record. Its backend is set by the one
-    that submits it (``backend_for(old).resubmit``)."""
+    that submits it (``backend_for(old).rerun``)."""
     from tether.tuning.program import prepare_from_job
 
     overrides = dict(overrides or {})

@@ -93,10 +93,16 @@ def call(
 
 
 def call_json(
-    transport: Transport, args: Sequence[str], *, folder: str = "", timeout: float | None = 120.0
+    transport: Transport,
+    args: Sequence[str],
+    *,
+    folder: str = "",
+    input: bytes | None = None,
+    timeout: float | None = 120.0,
 ) -> Any:
-    """Run ``tether ARGS --json`` on the host and parse what it prints."""
-    result = call(transport, [*args, "--json"], folder=folder, timeout=timeout)
+    """Run ``tether ARGS --json`` on the host (``input`` on its stdin) and parse what it
+    prints."""
+    result = call(transport, [*args, "--json"], folder=folder, input=input, timeout=timeout)
     if result.returncode != 0:
         raise _remote_failure(transport, result)
     try:
@@ -200,10 +206,12 @@ def record_local(
     jobs: list[dict[str, Any]],
     cwd: Path | None = None,
     extra: dict[str, Any] | None = None,
+    parent: int | None = None,
 ) -> list[int]:
     """Add a local record (``target`` = ``host``) for each remote job; their numbers.
 
-    ``extra`` adds entries to each record's ``extra`` (shown by ``tether show``)."""
+    ``extra`` adds entries to each record's ``extra`` (shown by ``tether show``); ``parent``
+    is the local record the jobs are new attempts of."""
     from tether.paths import tether_home
 
     store = JobStore(tether_home())
@@ -216,6 +224,7 @@ def record_local(
                 name=str(j.get("name") or "job"),
                 env=None,
                 target=host,
+                parent=parent,
                 extra={**(extra or {}), "remote_number": j["number"], "remote_uuid": j["uuid"]},
                 backend="ssh",
                 remote_id=str(j["uuid"]),
