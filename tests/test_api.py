@@ -99,7 +99,7 @@ def test_wait_scalars_notifications_and_clean_of_a_finished_job(tether: Tether) 
         assert agent_status()["queued"] == 0
         asked: list[int] = []
         assert clean_jobs(store, ["failed"], confirm=asked.append) == []
-        assert clean_jobs(store, confirm=asked.append) == [job["number"]]
+        assert [j.number for j in clean_jobs(store, confirm=asked.append)] == [job["number"]]
         assert asked == [1] and store.jobs() == []
         assert not Path(record.job_dir).exists()
     finally:

@@ -229,7 +229,8 @@ def test_clean_removes_finished_jobs_and_their_files(tether: Tether) -> None:
     assert folder.is_dir()
     proc = tether("clean", check=False)
     assert proc.returncode != 0 and "--yes" in proc.stderr
-    assert "removed 1" in tether("clean", "--yes").stdout
+    assert "nothing to clean" in tether("clean", "--status", "failed", "--yes").stdout
+    assert "removed 1" in tether("clean", "--status", "succeeded", "--yes").stdout
     assert not folder.exists()
     assert tether.json("ls") == []
 

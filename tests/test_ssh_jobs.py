@@ -329,3 +329,39 @@ def test_rerun_of_a_records_job_runs_on_its_host(host: Remote) -> None:
     broken = host.tt("rerun", "--program", "-", local, input="def (:\n", check=False)
     assert broken.returncode != 0 and broken.stderr.count("\n") == 1, broken.stderr
     assert "nothing" in broken.stderr or "compile" in broken.stderr or "syntax" in broken.stderr
+
+
+def test_the_tuning_verbs_take_on(host: Remote) -> None:
+    """scalars, history, diff, save, notifications, rerun and clean with ``--on HOST``: the
+    host answers for its jobs (its numbers), and the records here follow."""
+    _script(host, "knob.py", "import tether\n\nknob = 1.0\ntether.report(loss=knob)\n")
+    first = json.loads(host.tt("run", "--on", HOST, "--json", "knob.py").stdout)
+    n = str(first["number"])  # the host's number, for the verbs with --on
+    assert host.tt("wait", "--on", HOST, n).returncode == 0
+    again = host.tt.json("rerun", "--on", HOST, "-p", "knob=2.0", n)
+    assert isinstance(again, dict) and again["host"] == HOST
+    assert host.tt.json("show", str(again["local_number"]))["parent"] == first["local_number"]  # type: ignore[index]
+    m = str(again["number"])
+    assert host.tt("wait", "--on", HOST, m).returncode == 0
+    assert host.tt.json("scalars", "--on", HOST, m)["loss"]["last"] == 2.0  # type: ignore[index]
+    assert "loss" in host.tt("scalars", "--on", HOST, m).stdout
+    rows = host.tt.json("history", "--on", HOST, "knob.py")
+    assert isinstance(rows, list) and [r["params"] for r in rows][-2:] == [{}, {"knob": 2.0}]
+    assert "knob=2.0" in host.tt("history", "--on", HOST, "knob.py").stdout
+    out = host.tt("diff", "--on", HOST, m).stdout
+    assert f"--- job #{n}" in out and "param knob: '<unset>' -> 2.0" in out
+    assert "-knob = 1.0" in out and "+knob = 2.0" in out
+    saved = host.tt.json("save", "--on", HOST, "--to", "best.py", m)
+    assert isinstance(saved, dict) and saved["backup"] is None
+    assert "knob = 2.0" in host.remote_project("best.py").read_text()
+    assert host.tt.json("notifications", "--on", HOST, m) == []
+    # clean --on: the host's cancelled jobs go, and so do the records here of them
+    job = json.loads(host.tt("run", "--on", HOST, "--json", "--", "sleep", "60").stdout)
+    host.tt("cancel", "--on", HOST, "--grace", "1", str(job["number"]))
+    refused = host.tt("clean", "--on", HOST, "--status", "cancelled", check=False)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    cleaned = host.tt.json("clean", "--on", HOST, "--status", "cancelled", "--yes")
+    assert isinstance(cleaned, dict) and job["uuid"] in cleaned["uuids"]
+    here = host.tt.json("ls")
+    assert isinstance(here, list) and job["uuid"] not in {r["uuid"] for r in here}
+    assert first["uuid"] in {r["uuid"] for r in here}  # a finished job that was not cleaned

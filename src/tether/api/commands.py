@@ -14,7 +14,7 @@ by :func:`tether.backends.kept_by_host`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -230,22 +230,33 @@ def rerun(
     job: Ref = None,
     *,
     params: Mapping[str, object] | None = None,
+    program: str | None = None,
     name: str | None = None,
     on: str | None = None,
     store: JobStore | None = None,
 ) -> list[dict[str, Any]]:
-    """Queue ``job`` again where it ran, from its version of the program, with more
-    ``params`` overrides on top; the new jobs (``tether rerun --json``)."""
+    """Queue ``job`` again where it ran, from its version of the program (or ``program``, its
+    new text: refused, nothing queued, when it does not compile), with more ``params``
+    overrides on top; the new jobs (``tether rerun --json``). With ``on`` an SSH host, ``job``
+    is the host's number and each new job also gets a record here (``local_number``)."""
     from tether.api.jobs import rerun_job
     from tether.tuning.values import to_source
 
-    texts = [f"{k}={to_source(v)}" for k, v in (params or {}).items()]
-    asked = _asked(on, "rerun", *_words("--param", texts), *_words("--name", name), job)
-    if asked is not None:
-        return asked if isinstance(asked, list) else [asked]
+    if on is not None and _kept_there(on):
+        from tether.backends.ssh import ask_host, record_reruns
+
+        texts = [f"{k}={to_source(v)}" for k, v in (params or {}).items()]
+        words = ["rerun", *_words("--param", texts), *_words("--name", name)]
+        words += ["--program", "-"] if program is not None else []
+        source = None if program is None else program.encode()
+        asked = ask_host(on, [*words, *([] if job is None else [str(job)])], input=source)
+        with _opened(store) as opened:
+            return record_reruns(opened, on, asked if isinstance(asked, list) else [asked])
     with _opened(store) as opened:
         ref = opened.resolve(None if job is None else str(job)).number
-        new = rerun_job(opened, str(ref), overrides=dict(params or {}), name=name)
+        new = rerun_job(
+            opened, str(ref), overrides=dict(params or {}), edited_source=program, name=name
+        )
         return [j.to_json() for j in new]
 
 
@@ -325,17 +336,31 @@ def scalars(job: Ref = None, *, on: str | None = None, store: JobStore | None = 
 
 
 def clean(
-    *, status: Sequence[str] = (), on: str | None = None, store: JobStore | None = None
-) -> dict[str, list[int]]:
+    *,
+    status: Sequence[str] = (),
+    on: str | None = None,
+    confirm: Callable[[int | None], None] | None = None,
+    store: JobStore | None = None,
+) -> dict[str, list[Any]]:
     """Remove the finished jobs (only those of ``status`` when given) and their files, here
-    or on the SSH host ``on``; the numbers removed (``tether clean --yes --json``)."""
+    or on the SSH host ``on`` (with the records here of the jobs removed there): the numbers
+    and uuids removed (``tether clean --yes --json``). ``confirm(count)`` is called first
+    (``count`` None for a host, which is not asked twice) and may raise to remove nothing."""
     from tether.api.jobs import clean_jobs
 
-    asked = _asked(on, "clean", "--yes", *_words("--status", list(status)))
-    if asked is not None:
-        return dict(asked)
+    if on is not None and _kept_there(on):
+        from tether.backends.ssh import forget_records
+
+        assert on is not None
+        if confirm is not None:
+            confirm(None)
+        asked = dict(_asked(on, "clean", "--yes", *_words("--status", list(status))))
+        with _opened(store) as opened:
+            forget_records(opened, on, asked.get("uuids") or [])
+        return asked
     with _opened(store) as opened:
-        return {"removed": clean_jobs(opened, status)}
+        removed = clean_jobs(opened, status, confirm=confirm)
+        return {"removed": [j.number for j in removed], "uuids": [j.uuid for j in removed]}
 
 
 def notifications(

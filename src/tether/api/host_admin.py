@@ -57,6 +57,15 @@ def host_runs_here(name: str) -> bool:
     return get_host(name).is_local
 
 
+def host_keeps_jobs(name: str) -> bool:
+    """True when host ``name``'s own tether keeps its jobs (an SSH host that is not this
+    machine), so a verb given ``on=name`` is asked of it; False for a cluster, whose jobs are
+    recorded here (:func:`tether.backends.kept_by_host` decides)."""
+    from tether.backends import kept_by_host
+
+    return kept_by_host(name)
+
+
 def add_host(spec: HostSpec, *, replace: bool = False) -> Path:
     """Add ``spec`` to hosts.toml (``replace``: over a host of the same name); the file's path."""
     return hosts_config.add_host(spec, replace=replace)

@@ -376,10 +376,10 @@ def clean_jobs(
     statuses: Sequence[str] = (),
     *,
     confirm: Callable[[int], None] | None = None,
-) -> list[int]:
+) -> list[Job]:
     """Remove the finished jobs with these statuses (default: every finished one), their
-    folders and the datasets only they used; their numbers. ``confirm(count)`` is called first
-    when there are any, and may raise to remove nothing."""
+    folders and the datasets only they used; their records as they were. ``confirm(count)``
+    is called first when there are any, and may raise to remove nothing."""
     wanted = statuses or tuple(FINISHED)
     jobs = [j for j in refresh_many(store, store.jobs(statuses=wanted)) if j.finished]
     if not jobs:
@@ -395,7 +395,7 @@ def clean_jobs(
     for folder in datasets:
         shutil.rmtree(folder, ignore_errors=True)
     store.delete(j.number for j in jobs)
-    return [j.number for j in jobs]
+    return jobs
 
 
 def _dataset_folders(store: JobStore, removed: list[Job], home: Path) -> list[Path]:

@@ -80,10 +80,12 @@ def ask_host(
     *,
     timeout: float | None = CONTROL_TIMEOUT,
     in_project: bool = False,
+    input: bytes | None = None,
 ) -> Any:
     """The host's own answer to ``tether ARGS --json``; job records in it (rows with a uuid)
     bring the records here of the host's jobs up to date. ``in_project`` runs it in the
-    project's copy there, in the folder matching the current one (for verbs given paths)."""
+    project's copy there, in the folder matching the current one (for verbs given paths);
+    ``input`` goes to its stdin."""
     from tether.targets.ssh import remote_jobs
 
     folder = ""
@@ -92,12 +94,47 @@ def ask_host(
 
         folder = remote_jobs.project_folder(find_project())
     transport = remote_jobs.transport_for(host)
-    answer = remote_jobs.call_json(transport, list(args), folder=folder, timeout=timeout)
+    answer = remote_jobs.call_json(
+        transport, list(args), folder=folder, input=input, timeout=timeout
+    )
     rows = answer if isinstance(answer, list) else [answer]
     jobs = [r for r in rows if isinstance(r, dict) and "uuid" in r and "status" in r]
     if jobs:
         remote_jobs.update_local(transport.spec.name, jobs)
     return answer
+
+
+def record_reruns(store: JobStore, host: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep a record here of each job ``host`` queued as a re-run of one of its jobs
+    (``rerun --on HOST``), its parent the record here of the job it re-runs when there is one;
+    the rows with ``host`` and ``local_number`` added."""
+    from tether.targets.ssh import remote_jobs
+
+    out = []
+    for row in rows:
+        parents = store.iter_where(
+            "backend = 'ssh' AND target = ? AND remote_number = ?", (host, row.get("parent"))
+        )
+        parent = next((job.number for job in parents), None)
+        [number] = remote_jobs.record_local(host, [row], parent=parent)
+        out.append({**row, "host": host, "local_number": number})
+    return out
+
+
+def forget_records(store: JobStore, host: str, uuids: Sequence[str]) -> int:
+    """Delete the records here of ``host``'s jobs whose uuids (there) are ``uuids``, once the
+    host has removed them (``clean --on HOST``); how many there were."""
+    if not uuids:
+        return 0
+    marks = ",".join("?" * len(uuids))
+    numbers = [
+        job.number
+        for job in store.iter_where(
+            f"backend = 'ssh' AND target = ? AND remote_id IN ({marks})", (host, *uuids)
+        )
+    ]
+    store.delete(numbers)
+    return len(numbers)
 
 
 def split_by_host(jobs: list[Job]) -> tuple[list[int], list[RemoteJob]]:

@@ -12,23 +12,23 @@ from typing import Any
 import click
 
 from tether.api.types import Job, JobStore
-from tether.errors import TetherError
 from tether.paths import tether_home
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable fields).")
+on_option = click.option(
+    "--on", "host", metavar="HOST", help="Jobs on this host (JOB is its number there)."
+)
 
 
 def runs_elsewhere(host: str | None) -> bool:
-    """True when ``--on HOST`` names another machine; False for none, ``local`` and a host whose
-    commands run here (DEST ``local``, e.g. a Slurm login node): its jobs are in this store."""
+    """True when ``--on HOST`` names an SSH host whose own tether keeps its jobs, so the verb
+    is asked of it; False for none, ``local``, a cluster (its jobs are recorded here) and a
+    host whose commands run here. An unknown host is the one-line error naming the hosts."""
     if host is None or host == "local":
         return False
-    from tether.api.host_admin import host_runs_here
+    from tether.api.host_admin import host_keeps_jobs
 
-    try:
-        return not host_runs_here(host)
-    except TetherError:  # an unknown host: the remote path gives the clear error
-        return True
+    return host_keeps_jobs(host)
 
 
 def open_store() -> JobStore:

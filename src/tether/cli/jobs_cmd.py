@@ -10,12 +10,8 @@ from rich.markup import escape
 
 from tether.api.types import FINISHED, STATUSES
 from tether.cli import render
-from tether.cli.context import json_option, open_store, print_json, runs_elsewhere
+from tether.cli.context import json_option, on_option, open_store, print_json, runs_elsewhere
 from tether.errors import UsageError
-
-on_option = click.option(
-    "--on", "host", metavar="HOST", help="Jobs on this host (JOB is its number there)."
-)
 
 
 def is_remote(host: str | None) -> bool:
@@ -205,26 +201,31 @@ def cancel(grace: float, host: str | None, as_json: bool, jobs: tuple[str, ...])
 @click.option(
     "--status",
     "-s",
-    type=click.Choice(sorted(FINISHED)),
+    type=click.Choice(sorted(s.value for s in FINISHED)),
     multiple=True,
     help="Only jobs with these statuses (default: every finished job).",
 )
+@on_option
 @json_option
-def clean(yes: bool, status: tuple[str, ...], as_json: bool) -> None:
-    """Remove finished jobs and their files (logs, metrics)."""
-    from tether.api.jobs import clean_jobs
+def clean(yes: bool, status: tuple[str, ...], host: str | None, as_json: bool) -> None:
+    """Remove finished jobs and their files (logs, metrics); with --on, the host's (and the
+    records here of them)."""
+    from tether.api.commands import clean as clean_jobs
 
-    def confirm(count: int) -> None:
-        if not yes:
-            if not sys.stdin.isatty():
-                raise UsageError(f"{count} jobs would be removed; add --yes to confirm")
-            click.confirm(f"Remove {count} finished jobs and their files?", abort=True)
+    def confirm(count: int | None) -> None:
+        if yes:
+            return
+        what = f"{count} finished jobs" if count is not None else f"the finished jobs on {host}"
+        if not sys.stdin.isatty():
+            raise UsageError(f"{what} would be removed; add --yes to confirm")
+        click.confirm(f"Remove {what} and their files?", abort=True)
 
-    removed = clean_jobs(open_store(), status, confirm=confirm)
+    removed = clean_jobs(status=status, on=host, confirm=confirm)
     if as_json:
-        print_json({"removed": removed})
+        print_json(removed)
         return
-    if not removed:
+    if not removed["removed"]:
         click.echo("nothing to clean")
         return
-    click.echo(f"removed {len(removed)} jobs")
+    where = f" on {host}" if host is not None and host != "local" else ""
+    click.echo(f"removed {len(removed['removed'])} jobs{where}")

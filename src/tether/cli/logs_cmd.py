@@ -5,11 +5,19 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from tether.cli import render
-from tether.cli.context import json_option, open_store, print_json, resolve_job, runs_elsewhere
+from tether.cli.context import (
+    json_option,
+    on_option,
+    open_store,
+    print_json,
+    resolve_job,
+    runs_elsewhere,
+)
 from tether.cli.remote_records import remote_job
 from tether.errors import UsageError
 from tether.jobs import logs as logfiles
@@ -102,12 +110,22 @@ def _remote_logs(
 
 
 @click.command()
+@on_option
 @json_option
 @click.argument("job", required=False)
-def scalars(as_json: bool, job: str | None) -> None:
+def scalars(host: str | None, as_json: bool, job: str | None) -> None:
     """JOB's metrics: latest value, min, max and a sparkline of each."""
     from tether.api.jobs import job_scalars
 
+    if host is not None:
+        from tether.api.commands import scalars as host_scalars
+
+        data = host_scalars(job, on=host)
+        if as_json:
+            print_json(data)
+            return
+        _scalars_table({name: (m, []) for name, m in data.items()}, job or "last", host)
+        return
     store = open_store()
     record = resolve_job(store, job)
     metrics = job_scalars(store, record)
@@ -115,22 +133,31 @@ def scalars(as_json: bool, job: str | None) -> None:
     if as_json:
         print_json({name: s.to_json() for name, s in summary.items()})
         return
-    if not summary:
-        click.echo(f"job #{record.number} has reported no metrics (tether.report(name=value))")
+    rows = {n: (s.to_json(), [v for _, v in metrics.series[n]]) for n, s in summary.items()}
+    _scalars_table(rows, str(record.number), None)
+
+
+def _scalars_table(
+    rows: dict[str, tuple[dict[str, Any], list[float]]], job: str, host: str | None
+) -> None:
+    """One line a metric: its last, min and max values, count, and a sparkline of ``values``
+    (none for a host's answer, which has only the summary)."""
+    if not rows:
+        where = f" on {host}" if host else ""
+        click.echo(f"job #{job}{where} has reported no metrics (tether.report(name=value))")
         return
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
     for col in ("metric", "last", "min", "max", "steps", "trend"):
         table.add_column(col)
-    for name, s in summary.items():
-        values = [v for _, v in metrics.series[name]]
+    for name, (m, values) in rows.items():
         table.add_row(
             name,
-            render.number(s.last),
-            render.number(s.min),
-            render.number(s.max),
-            str(s.count),
-            render.sparkline(values),
+            render.number(m["last"]),
+            render.number(m["min"]),
+            render.number(m["max"]),
+            str(m["count"]),
+            render.sparkline(values) if values else "",
         )
     render.console().print(table)

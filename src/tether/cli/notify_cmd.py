@@ -7,7 +7,7 @@ import socket
 
 import click
 
-from tether.cli.context import json_option, open_store, print_json, resolve_job
+from tether.cli.context import json_option, on_option, print_json
 from tether.errors import NotifyError, TetherError
 
 
@@ -54,21 +54,22 @@ def test() -> None:
 
 
 @click.command()
+@on_option
 @json_option
 @click.argument("job", required=False)
-def notifications(as_json: bool, job: str | None) -> None:
+def notifications(host: str | None, as_json: bool, job: str | None) -> None:
     """Each notification of JOB: event, channel, time and delivery status."""
-    from tether.api.outbox import job_notifications
+    from tether.api.commands import notifications as job_notifications
     from tether.cli import render
 
-    store = open_store()
-    found = resolve_job(store, job)
-    rows = job_notifications(store, found.number)
+    rows = job_notifications(job, on=host)
     if as_json:
-        print_json([row.to_json() for row in rows])
+        print_json(rows)
         return
     if not rows:
-        click.echo(f"job #{found.number} has no notifications")
+        click.echo(
+            f"job #{job} has no notifications" if job else "the last job has no notifications"
+        )
         return
     from rich.table import Table
 
@@ -76,28 +77,26 @@ def notifications(as_json: bool, job: str | None) -> None:
     for column in ("id", "event", "channel", "created", "status", "tries", "delivery"):
         table.add_column(column)
     for row in rows:
-        if row.status == "sent":
-            detail = f"sent {_clock(row.sent_at)}"
-        elif row.status == "pending":
-            detail = f"next try {_clock(row.next_attempt)}"
+        if row["status"] == "sent":
+            detail = f"sent {_clock(row['sent'])}"
+        elif row["status"] == "pending":
+            detail = f"next try {_clock(row['next_attempt'])}"
         else:
             detail = "gave up"
-        if row.last_error and row.status != "sent":
-            detail += f": {row.last_error}"
+        if row["error"] and row["status"] != "sent":
+            detail += f": {row['error']}"
         table.add_row(
-            str(row.id),
-            row.event,
-            row.channel_display,
-            _clock(row.created),
-            row.status,
-            str(row.attempts),
+            str(row["id"]),
+            row["event"],
+            row["channel"],
+            _clock(row["created"]),
+            row["status"],
+            str(row["attempts"]),
             detail,
         )
     render.console().print(table)
 
 
-def _clock(ts: float | None) -> str:
-    """``11-23 14:02:07`` (local time)."""
-    import time
-
-    return "-" if ts is None else time.strftime("%m-%d %H:%M:%S", time.localtime(ts))
+def _clock(iso: str | None) -> str:
+    """``11-23 14:02:07`` (local time) of an ISO 8601 time as ``--json`` gives it."""
+    return "-" if not iso else f"{iso[5:10]} {iso[11:19]}"

@@ -37,9 +37,12 @@ def duration(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-def number(value: float | None) -> str:
+def number(value: float | str | None) -> str:
+    """A metric's value, short; ``nan``/``inf`` as such (also as JSON gives them, strings)."""
     if value is None:
         return "-"
+    if isinstance(value, str):
+        return value
     if value != value or value in (float("inf"), float("-inf")):
         return str(value)  # nan, inf, -inf
     if value == int(value) and abs(value) < 1e12:

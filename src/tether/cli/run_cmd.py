@@ -12,9 +12,11 @@ from tether.api.types import Job
 from tether.cli.context import (
     ctrl_c_detaches,
     json_option,
+    on_option,
     open_store,
     print_json,
     resolve_job,
+    runs_elsewhere,
 )
 from tether.cli.notify_options import notify_options
 from tether.cli.resource_options import resource_options, take_resource_values
@@ -215,6 +217,7 @@ def run(
     help="Run this file's text in place of JOB's program (- reads stdin).",
 )
 @param_option
+@on_option
 @json_option
 @click.argument("job", required=False)
 def rerun(
@@ -223,6 +226,7 @@ def rerun(
     edit: bool,
     program: IO[str] | None,
     param: tuple[str, ...],
+    host: str | None,
     as_json: bool,
     job: str | None,
 ) -> None:
@@ -237,6 +241,9 @@ def rerun(
 
     if edit and program is not None:
         raise UsageError("give --edit or --program, not both")
+    if host is not None and runs_elsewhere(host):
+        _rerun_on(host, job, param, program, name, as_json, wait, edit)
+        return
     store = open_store()
     old = resolve_job(store, job)
     overrides = parse_assignments(param)
@@ -249,6 +256,36 @@ def rerun(
     _announce([Submitted(job, job.to_json()) for job in jobs], as_json, wait)
     if wait:
         _wait_and_exit(jobs)
+
+
+def _rerun_on(
+    host: str,
+    job: str | None,
+    param: tuple[str, ...],
+    program: IO[str] | None,
+    name: str | None,
+    as_json: bool,
+    wait: bool,
+    edit: bool,
+) -> None:
+    """``rerun --on HOST JOB``: the host re-runs its job JOB; the new job is recorded here."""
+    from tether.api.commands import rerun as rerun_there
+    from tether.backends.base import Submitted
+
+    if edit:
+        raise UsageError(f"--edit needs the program here; give --program FILE with --on {host}")
+    rows = rerun_there(
+        job,
+        params=parse_assignments(param),
+        program=program.read() if program is not None else None,
+        name=name,
+        on=host,
+    )
+    store = open_store()
+    submitted = [Submitted(store.get(int(row["local_number"])), row) for row in rows]
+    _announce(submitted, as_json, wait)
+    if wait:
+        _wait_and_exit([s.job for s in submitted])
 
 
 def _edit_program(job: Job) -> str:

@@ -9,8 +9,8 @@ import click
 
 from tether.api.types import Job
 from tether.cli import render
-from tether.cli.context import json_option, open_store, print_json, resolve_job
-from tether.cli.jobs_cmd import call_on_host, is_remote, on_option
+from tether.cli.context import json_option, on_option, open_store, print_json, resolve_job
+from tether.cli.jobs_cmd import call_on_host, is_remote
 from tether.cli.remote_records import remote_job, run_on_host
 from tether.jobs import resources
 from tether.jobs.resources import Usage, read_usage

@@ -7,7 +7,7 @@ import sys
 import click
 
 from tether.cli import render
-from tether.cli.context import json_option, open_store, print_json
+from tether.cli.context import json_option, on_option, print_json
 from tether.cli.resource_options import resource_options, take_resource_values
 from tether.cli.schedule_options import schedule_options, take_schedule_values
 from tether.errors import UsageError
@@ -31,40 +31,44 @@ def params(as_json: bool, script: str) -> None:
 
 
 @click.command()
+@on_option
 @json_option
 @click.argument("job", required=False)
 @click.argument("other", required=False)
-def diff(as_json: bool, job: str | None, other: str | None) -> None:
+def diff(host: str | None, as_json: bool, job: str | None, other: str | None) -> None:
     """Program and parameter differences between JOB and OTHER (default: JOB's parent)."""
-    from tether.api.tuning import diff as diff_jobs
+    from tether.api.commands import diff as diff_jobs
 
-    found = diff_jobs(open_store(), job, other)
+    found = diff_jobs(job, other, on=host)
     if as_json:
-        print_json(found.to_json())
+        print_json(found)
         return
-    click.echo(f"--- {found.old}\n+++ {found.new}")
-    for name, (before, after) in found.params.items():
-        click.echo(f"param {name}: {before!r} -> {after!r}")
-    text = found.text
+    click.echo(f"--- {found['old']}\n+++ {found['new']}")
+    for name, change in found["params"].items():
+        click.echo(f"param {name}: {change['before']!r} -> {change['after']!r}")
+    text = found["program_diff"]
     click.echo(text if text else "(same program)", nl=not text.endswith("\n"))
 
 
 @click.command()
 @click.option("--to", "to", type=click.Path(dir_okay=False), help="Write here instead.")
 @click.option("--force", is_flag=True, help="Overwrite even if the file changed since.")
+@on_option
 @json_option
 @click.argument("job", required=False)
-def save(to: str | None, force: bool, as_json: bool, job: str | None) -> None:
-    """Write JOB's version of the program back over the original (keeping a .bak)."""
-    from tether.api.tuning import save as save_program
+def save(to: str | None, force: bool, host: str | None, as_json: bool, job: str | None) -> None:
+    """Write JOB's version of the program back over the original (keeping a .bak); with
+    --on, over the file in the project's copy there."""
+    from tether.api.commands import save as save_program
 
-    saved = save_program(open_store(), job, to=to, force=force)
+    saved = save_program(job, to=to, force=force, on=host)
     if as_json:
-        print_json(saved.to_json())
+        print_json(saved)
         return
-    if saved.backup is not None:
-        click.echo(f"kept the previous file as {saved.backup}")
-    click.echo(f"saved job #{saved.number}'s program to {saved.path}")
+    if saved["backup"] is not None:
+        click.echo(f"kept the previous file as {saved['backup']}")
+    where = f" on {host}" if host is not None and host != "local" else ""
+    click.echo(f"saved job #{saved['number']}'s program to {saved['path']}{where}")
 
 
 @click.command()
@@ -72,6 +76,7 @@ def save(to: str | None, force: bool, as_json: bool, job: str | None) -> None:
 @click.option("--sort", "sort_by", metavar="METRIC", help="Sort by this metric's final value.")
 @click.option("--best", "best_of", metavar="METRIC", help="Show only the best job by METRIC.")
 @click.option("--minimize", is_flag=True, help="For --best/--sort: lower is better.")
+@on_option
 @json_option
 @click.argument("script", required=False, type=click.Path(dir_okay=False))
 def history(
@@ -79,33 +84,35 @@ def history(
     sort_by: str | None,
     best_of: str | None,
     minimize: bool,
+    host: str | None,
     as_json: bool,
     script: str | None,
 ) -> None:
     """Every attempt of SCRIPT (default: the last job's program), or of a --sweep."""
-    from tether.api.tuning import history as attempts
+    from tether.api.commands import history as attempts
 
     rows = attempts(
-        open_store(), script, sweep=sweep_id, sort_by=sort_by, best_of=best_of, minimize=minimize
+        script, sweep=sweep_id, sort_by=sort_by, best_of=best_of, minimize=minimize, on=host
     )
     if as_json:
-        print_json([r.to_json() for r in rows])
+        print_json(rows)
         return
     from rich.table import Table
 
-    names = sorted({m for r in rows for m in r.final})
+    names = sorted({m for r in rows for m in r["metrics"]})
     table = Table(box=None, header_style="bold")
     for col in ("#", "when", "status", "runtime", "changed", *names):
         table.add_column(col)
     for r in rows:
-        style = render.STATUS_STYLE.get(r.job.status, "")
+        style = render.STATUS_STYLE.get(r["status"], "")
+        runtime = r["runtime"]
         table.add_row(
-            str(r.job.number),
-            (r.job.to_json()["created"] or "")[:16].replace("T", " "),
-            f"[{style}]{r.job.status}[/]",
-            render.duration(r.job.runtime),
-            " ".join(f"{k}={v!r}" for k, v in r.changed.items()),
-            *(render.number(r.final.get(n)) for n in names),
+            str(r["number"]),
+            (r["created"] or "")[:16].replace("T", " "),
+            f"[{style}]{r['status']}[/]",
+            render.duration(runtime if isinstance(runtime, (int, float)) else None),
+            " ".join(f"{k}={v!r}" for k, v in r["changed"].items()),
+            *(render.number(r["metrics"].get(n)) for n in names),
         )
     render.console().print(table)
 
