@@ -323,8 +323,9 @@ class SshBackend:
         return store.get(number)
 
     def show(self, store: JobStore, job: Job) -> dict[str, Any]:
-        """The host's ``show --json`` of the job, with this machine's number for it (the
-        host's is ``remote_number``); the record here is brought up to date with it."""
+        """The host's ``show --json`` of the job, with this machine's numbers for it and its
+        parent (the host's are ``remote_number`` and ``remote_parent``); the record here is
+        brought up to date with it."""
         from tether.jobs.views import show_json
 
         where = remote_job(job, required=False)
@@ -335,6 +336,7 @@ class SshBackend:
             raise UsageError(f"{where.host} sent no record for job #{job.number}")
         data.update(host=where.host, local_number=job.number)
         data.update(remote_number=data.get("number"), number=job.number)
+        data.update(remote_parent=data.get("parent"), parent=job.parent)
         return data
 
     def files_here(self, store: JobStore, job: Job) -> Path:
