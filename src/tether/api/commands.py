@@ -3,9 +3,9 @@ call. Each returns what ``tether VERB --json`` prints.
 
 ``on`` names where the jobs are: None (or ``"local"``) for the records here; a cluster's
 name for its jobs, which are recorded here too; an SSH host's name for the jobs its own tether
-keeps, in which case the verb is asked of the host (``tether VERB --json`` there, over SSH,
-with a timeout) and its job numbers are the host's. Which of these applies is decided once,
-by :func:`tether.backends.kept_by_host`.
+keeps, in which case the same verb is asked of the host (its tether answers one JSON request
+over SSH, :mod:`tether.backends.wire`, within a timeout) and job numbers are the host's.
+Which of these applies is decided once, by :func:`tether.backends.kept_by_host`.
 
     from tether import api
     [job] = api.run(["train.py", "--epochs", "3"], params={"lr": 0.1}, on="gpu1")
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from tether.errors import TetherError, UsageError
+from tether.errors import UsageError
 from tether.store.jobs import JobStore
 
 Ref = str | int | None
@@ -45,29 +45,31 @@ HOST_TIMEOUT = 120.0
 """Seconds a verb asked of a host may take (the ssh connection has its own, shorter one)."""
 
 
-def _asked(on: str | None, *args: object, in_project: bool = False) -> Any:
-    """The answer of the SSH host ``on`` to ``tether ARGS --json`` (``in_project``: run in
-    the project's copy there, for a verb given paths); None when the jobs of ``on`` are here
-    (this machine, a cluster), so the caller answers from the store."""
+def _kept_there(on: str | None) -> bool:
+    """True when ``on`` is an SSH host whose tether keeps its jobs: the verb is asked of it."""
+    if on is None or on == "local":
+        return False
     from tether.backends import kept_by_host
 
-    if not kept_by_host(on):
-        return None
+    return kept_by_host(on)
+
+
+def _ask(
+    on: str | None,
+    verb: str,
+    args: dict[str, Any],
+    *,
+    bound: float | None = HOST_TIMEOUT,
+    in_project: bool = False,
+) -> Any:
+    """The answer of the SSH host ``on`` to ``verb`` with ``args`` (this module's keyword
+    arguments; those that are None are left to the host's defaults), within ``bound``
+    seconds; ``in_project``: run where the current folder is in the project's copy there."""
     from tether.backends.ssh import ask_host
 
     assert on is not None
-    words = [str(a) for a in args if a is not None]
-    return ask_host(on, words, timeout=HOST_TIMEOUT, in_project=in_project)
-
-
-def _words(flag: str, values: Sequence[object] | object) -> list[str]:
-    """``--flag V`` for each of ``values`` (one value, a sequence, or None for none)."""
-    if values is None or values is False:
-        return []
-    if values is True:
-        return [flag]
-    items = values if isinstance(values, (list, tuple)) else [values]
-    return [w for v in items for w in (flag, str(v))]
+    wanted = {k: v for k, v in args.items() if v is not None}
+    return ask_host(on, verb, wanted, timeout=bound, in_project=in_project)
 
 
 def run(
@@ -134,9 +136,8 @@ def show(job: Ref = None, *, on: str | None = None, store: JobStore | None = Non
     """Everything about one job (``tether show --json``), asked of wherever it runs."""
     from tether.api.jobs import show as show_job
 
-    asked = _asked(on, "show", job)
-    if asked is not None:
-        return asked
+    if _kept_there(on):
+        return _ask(on, "show", {"job": job})
     with _opened(store) as opened:
         return show_job(opened, None if job is None else str(job))
 
@@ -153,8 +154,8 @@ def logs(
     expression ``grep``), from wherever it runs."""
     from tether.api.verbs import grep_log, read_log, tail_log
 
-    if on is not None and _kept_there(on):
-        return _host_log(on, job, tail, grep)
+    if _kept_there(on):
+        return list(_ask(on, "logs", {"job": job, "tail": tail, "grep": grep}))
     with _opened(store) as opened:
         ref = opened.resolve(None if job is None else str(job)).number
         if grep is not None:
@@ -162,25 +163,6 @@ def logs(
         if tail is not None:
             return tail_log(opened, ref, tail)
         return read_log(opened, ref)
-
-
-def _kept_there(on: str) -> bool:
-    from tether.backends import kept_by_host
-
-    return kept_by_host(on)
-
-
-def _host_log(on: str, job: Ref, tail: int | None, grep: str | None) -> list[str]:
-    """``tether logs`` on the SSH host ``on`` (its output has no JSON form: it is the log)."""
-    from tether.targets.ssh import remote_jobs
-
-    args = ["logs", *_words("--tail", tail), *_words("--grep", grep)]
-    args += [] if job is None else [str(job)]
-    transport = remote_jobs.transport_for(on)
-    result = remote_jobs.call(transport, args, timeout=HOST_TIMEOUT)
-    if result.returncode:
-        raise UsageError(f"{on}: {result.stderr.strip() or 'tether logs failed'}")
-    return result.stdout.splitlines(keepends=True)
 
 
 def wait(
@@ -193,20 +175,13 @@ def wait(
     their records. A TetherError names the ones still running after ``timeout`` seconds."""
     from tether.api.verbs import wait_jobs
 
-    refs: list[str | None] = [str(j) for j in jobs] or [None]
-    if on is not None and _kept_there(on):
-        from tether.targets.ssh import remote_jobs
-
-        transport = remote_jobs.transport_for(on)
+    if _kept_there(on):
         bound = None if timeout is None else timeout + HOST_TIMEOUT
-        for ref in refs:
-            args = ["wait", *_words("--timeout", timeout), ref]
-            if remote_jobs.call(transport, [a for a in args if a], timeout=bound).returncode == 124:
-                raise TetherError(f"job {ref or 'last'} on {on} still running after {timeout} s")
-        return [_asked(on, "show", ref) for ref in refs]
+        args = {"jobs": [str(j) for j in jobs], "timeout": timeout}
+        return list(_ask(on, "wait", args, bound=bound))
     with _opened(store) as opened:
-        numbers = [opened.resolve(ref).number for ref in refs]
-        return wait_jobs(opened, numbers, timeout=timeout)
+        refs: list[str | None] = [str(j) for j in jobs] or [None]
+        return wait_jobs(opened, [opened.resolve(ref).number for ref in refs], timeout=timeout)
 
 
 def cancel(
@@ -219,9 +194,9 @@ def cancel(
     with ``already`` true for a job that had ended before (``tether cancel --json``)."""
     from tether.api.jobs import cancel_jobs
 
-    asked = _asked(on, "cancel", "--grace", grace, *jobs)
-    if asked is not None:
-        return list(asked)
+    if _kept_there(on):
+        args = {"jobs": [str(j) for j in jobs], "grace": grace}
+        return list(_ask(on, "cancel", args, bound=grace + HOST_TIMEOUT))
     with _opened(store) as opened:
         return cancel_jobs(opened, [str(j) for j in jobs] or [None], grace=grace)
 
@@ -240,18 +215,15 @@ def rerun(
     overrides on top; the new jobs (``tether rerun --json``). With ``on`` an SSH host, ``job``
     is the host's number and each new job also gets a record here (``local_number``)."""
     from tether.api.jobs import rerun_job
-    from tether.tuning.values import to_source
 
-    if on is not None and _kept_there(on):
-        from tether.backends.ssh import ask_host, record_reruns
+    if _kept_there(on):
+        from tether.backends.ssh import record_reruns
 
-        texts = [f"{k}={to_source(v)}" for k, v in (params or {}).items()]
-        words = ["rerun", *_words("--param", texts), *_words("--name", name)]
-        words += ["--program", "-"] if program is not None else []
-        source = None if program is None else program.encode()
-        asked = ask_host(on, [*words, *([] if job is None else [str(job)])], input=source)
+        args = {"job": job, "params": params, "program": program, "name": name}
+        asked = _ask(on, "rerun", args)
+        assert on is not None
         with _opened(store) as opened:
-            return record_reruns(opened, on, asked if isinstance(asked, list) else [asked])
+            return record_reruns(opened, on, list(asked))
     with _opened(store) as opened:
         ref = opened.resolve(None if job is None else str(job)).number
         new = rerun_job(
@@ -272,10 +244,8 @@ def save(
     file), keeping a ``.bak``; where it went (``tether save --json``)."""
     from tether.api.tuning import save as save_program
 
-    words = [*_words("--to", to), *_words("--force", force)]
-    asked = _asked(on, "save", *words, job, in_project=to is not None)
-    if asked is not None:
-        return dict(asked)
+    if _kept_there(on):
+        return dict(_ask(on, "save", {"job": job, "to": to, "force": force}, in_project=True))
     with _opened(store) as opened:
         return save_program(opened, job, to=to, force=force).to_json()
 
@@ -294,11 +264,10 @@ def history(
     what changed and the final metrics (``tether history --json``)."""
     from tether.api.tuning import history as attempts
 
-    words = [*_words("--sweep", sweep), *_words("--sort", sort_by), *_words("--best", best_of)]
-    words += _words("--minimize", minimize)
-    asked = _asked(on, "history", *words, script, in_project=script is not None)
-    if asked is not None:
-        return list(asked)
+    if _kept_there(on):
+        args: dict[str, Any] = {"script": script, "sweep": sweep, "sort_by": sort_by}
+        args.update(best_of=best_of, minimize=minimize)
+        return list(_ask(on, "history", args, in_project=script is not None))
     with _opened(store) as opened:
         rows = attempts(
             opened, script, sweep=sweep, sort_by=sort_by, best_of=best_of, minimize=minimize
@@ -315,9 +284,8 @@ def diff(
 
     if other is not None and job is None:
         raise UsageError("give job= with other=")
-    asked = _asked(on, "diff", job, other)
-    if asked is not None:
-        return dict(asked)
+    if _kept_there(on):
+        return dict(_ask(on, "diff", {"job": job, "other": other}))
     with _opened(store) as opened:
         return diff_jobs(opened, job, other).to_json()
 
@@ -327,9 +295,8 @@ def scalars(job: Ref = None, *, on: str | None = None, store: JobStore | None = 
     --json``)."""
     from tether.api.jobs import find_job, job_scalars
 
-    asked = _asked(on, "scalars", job)
-    if asked is not None:
-        return asked
+    if _kept_there(on):
+        return _ask(on, "scalars", {"job": job})
     with _opened(store) as opened:
         record = find_job(opened, None if job is None else str(job))
         return {name: s.to_json() for name, s in job_scalars(opened, record).summary().items()}
@@ -348,13 +315,13 @@ def clean(
     (``count`` None for a host, which is not asked twice) and may raise to remove nothing."""
     from tether.api.jobs import clean_jobs
 
-    if on is not None and _kept_there(on):
+    if _kept_there(on):
         from tether.backends.ssh import forget_records
 
         assert on is not None
         if confirm is not None:
             confirm(None)
-        asked = dict(_asked(on, "clean", "--yes", *_words("--status", list(status))))
+        asked = dict(_ask(on, "clean", {"status": list(status)}))
         with _opened(store) as opened:
             forget_records(opened, on, asked.get("uuids") or [])
         return asked
@@ -371,9 +338,8 @@ def notifications(
     from tether.api.jobs import find_job
     from tether.api.outbox import job_notifications
 
-    asked = _asked(on, "notifications", job)
-    if asked is not None:
-        return list(asked)
+    if _kept_there(on):
+        return list(_ask(on, "notifications", {"job": job}))
     with _opened(store) as opened:
         number = find_job(opened, None if job is None else str(job)).number
         return [row.to_json() for row in job_notifications(opened, number)]

@@ -76,16 +76,18 @@ def _mirror(where: RemoteJob) -> dict[str, Any] | None:
 
 def ask_host(
     host: str,
-    args: Sequence[str],
+    verb: str,
+    args: dict[str, Any],
     *,
     timeout: float | None = CONTROL_TIMEOUT,
     in_project: bool = False,
-    input: bytes | None = None,
 ) -> Any:
-    """The host's own answer to ``tether ARGS --json``; job records in it (rows with a uuid)
-    bring the records here of the host's jobs up to date. ``in_project`` runs it in the
-    project's copy there, in the folder matching the current one (for verbs given paths);
-    ``input`` goes to its stdin."""
+    """The host's tether's answer to ``verb`` with ``args`` (the keyword arguments of
+    :mod:`tether.api.commands`' verb), over the JSON protocol of :mod:`tether.backends.wire`;
+    its error is raised here as the same class. Job records in the answer (rows with a uuid)
+    bring the records here of the host's jobs up to date. ``in_project`` runs the verb in the
+    project's copy there, in the folder matching the current one (for verbs given paths)."""
+    from tether.backends import wire
     from tether.targets.ssh import remote_jobs
 
     folder = ""
@@ -94,9 +96,12 @@ def ask_host(
 
         folder = remote_jobs.project_folder(find_project())
     transport = remote_jobs.transport_for(host)
-    answer = remote_jobs.call_json(
-        transport, list(args), folder=folder, input=input, timeout=timeout
+    result = remote_jobs.call(
+        transport, [wire.COMMAND], folder=folder, input=wire.request(verb, args), timeout=timeout
     )
+    if result.returncode not in (0, 2) and not result.stdout.strip():
+        raise remote_jobs.remote_failure(transport, result)  # no tether there, no project
+    answer = wire.read_answer(transport.spec.name, result.stdout, result.returncode)
     rows = answer if isinstance(answer, list) else [answer]
     jobs = [r for r in rows if isinstance(r, dict) and "uuid" in r and "status" in r]
     if jobs:

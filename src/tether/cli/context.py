@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,19 +41,10 @@ def resolve_job(store: JobStore, ref: str | None) -> Job:
     return refresh(store, store.resolve(ref))
 
 
-def json_safe(data: Any) -> Any:
-    """``data`` with NaN and +/-inf floats as the strings "nan", "inf", "-inf" (valid JSON)."""
-    if isinstance(data, float) and not math.isfinite(data):
-        return "nan" if data != data else ("inf" if data > 0 else "-inf")
-    if isinstance(data, dict):
-        return {k: json_safe(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [json_safe(v) for v in data]
-    return data
-
-
 def print_json(data: Any) -> None:
     """``data`` as indented JSON on stdout; non-finite floats as "nan", "inf", "-inf"."""
+    from tether.api.answer import json_safe
+
     json.dump(json_safe(data), sys.stdout, indent=2, default=str, allow_nan=False)
     sys.stdout.write("\n")
 

@@ -46,6 +46,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+HIDDEN: dict[str, str] = {"_answer": "tether.cli.answer_cmd:answer"}
+"""Commands for another machine's tether, not for people (not listed in the help)."""
+
 ALIASES = {"submit": "run", "list": "ls", "report": "show"}
 """Meeshkan's spellings, accepted (not listed in the help)."""
 
@@ -58,9 +61,10 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(ALIASES.get(cmd_name, cmd_name))
-        if target is None:
+        path = target[0] if target is not None else HIDDEN.get(cmd_name)
+        if path is None:
             return None
-        module_name, attr = target[0].split(":")
+        module_name, attr = path.split(":")
         command = getattr(importlib.import_module(module_name), attr)
         assert isinstance(command, click.Command)
         return command

@@ -62,7 +62,7 @@ def transport_for(host: str, project_root: Path | None = None) -> Transport:
     return Transport(hosts_config.resolve_host(host, project_root))
 
 
-def _remote_failure(transport: Transport, result: Result) -> RemoteError:
+def remote_failure(transport: Transport, result: Result) -> RemoteError:
     """One line for a remote tether call that failed before doing its work."""
     host = transport.spec.name
     if _MISSING in result.stderr:
@@ -88,7 +88,7 @@ def call(
     """Run ``tether ARGS`` on the host; ssh failures raise, the remote exit code is returned."""
     result = transport.run(remote_cli(args, folder), input=input, timeout=timeout, check=False)
     if (result.returncode == 127 and _MISSING in result.stderr) or _NO_DIR in result.stderr:
-        raise _remote_failure(transport, result)
+        raise remote_failure(transport, result)
     return result
 
 
@@ -104,7 +104,7 @@ def call_json(
     prints."""
     result = call(transport, [*args, "--json"], folder=folder, input=input, timeout=timeout)
     if result.returncode != 0:
-        raise _remote_failure(transport, result)
+        raise remote_failure(transport, result)
     try:
         return json.loads(result.stdout)
     except ValueError:
@@ -192,7 +192,7 @@ def submit(
         input=batch_text.encode() if batch_text is not None else None,
     )
     if result.returncode != 0:
-        raise _remote_failure(transport, result)
+        raise remote_failure(transport, result)
     try:
         data = json.loads(result.stdout)
     except ValueError:
@@ -368,7 +368,7 @@ def stream(
         if code == 0 and head is not None:
             return
         if code != 255:
-            raise _remote_failure(transport, Result(code, "", stderr))
+            raise remote_failure(transport, Result(code, "", stderr))
         now = time.monotonic()
         if lost_since is None:
             lost_since = now

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from tether.errors import RemoteError
-from tether.targets.ssh.remote_jobs import _remote_failure, remote_cli
+from tether.targets.ssh.remote_jobs import remote_cli, remote_failure
 from tether.targets.ssh.transport import Result, Transport
 
 _ERROR_PREFIX = "tether: error: "
@@ -66,7 +66,7 @@ def stream_call(
     if code == 255:
         raise transport.failure(code, result.stderr)
     if code != 0:
-        raise _remote_failure(transport, result)
+        raise remote_failure(transport, result)
     return result
 
 

@@ -1,0 +1,69 @@
+"""The host's side of the JSON protocol (:mod:`tether.backends.wire`): answer one request
+by calling the verb of :mod:`tether.api.commands` it names, here."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from typing import Any
+
+from tether.backends.wire import PROTOCOL
+from tether.errors import TetherError, UsageError
+
+VERBS = frozenset({
+    "ls", "show", "logs", "wait", "cancel", "rerun", "save", "history", "diff", "scalars",
+    "clean", "notifications",
+})  # fmt: skip
+"""What another machine may ask of this one (``run`` goes through ``tether run --json``,
+after the project is synced)."""
+
+
+def json_safe(data: Any) -> Any:
+    """``data`` with NaN and +/-inf floats as the strings "nan", "inf", "-inf" (valid JSON)."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return "nan" if data != data else ("inf" if data > 0 else "-inf")
+    if isinstance(data, dict):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(v) for v in data]
+    return data
+
+
+def answer(text: str) -> str:
+    """The JSON answer to the JSON request ``text``."""
+    from tether import __version__
+
+    head = {"protocol": PROTOCOL, "tether": __version__}
+    try:
+        result = _call(text)
+    except TetherError as exc:
+        error = {"kind": type(exc).__name__, "message": str(exc)}
+        return json.dumps({**head, "ok": False, "error": error})
+    return json.dumps({**head, "ok": True, "result": json_safe(result)}, default=str)
+
+
+def _call(text: str) -> Any:
+    from tether.api import commands
+
+    try:
+        request = json.loads(text)
+    except ValueError:
+        raise UsageError("the request is not JSON") from None
+    if not isinstance(request, dict) or request.get("protocol") != PROTOCOL:
+        raise UsageError(f"this tether speaks protocol {PROTOCOL}; the request is not one")
+    verb, args = request.get("verb"), request.get("args") or {}
+    if verb not in VERBS or not isinstance(args, dict):
+        raise UsageError(f"no verb {verb!r} to answer; one of {', '.join(sorted(VERBS))}")
+    if "on" in args or "store" in args:
+        raise UsageError("a request is answered here: it takes no on= or store=")
+    func = getattr(commands, verb)
+    positional = [
+        p.name for p in inspect.signature(func).parameters.values() if p.kind is p.VAR_POSITIONAL
+    ]
+    values = list(args.pop(positional[0], None) or []) if positional else []
+    try:
+        inspect.signature(func).bind(*values, **args)
+    except TypeError as exc:
+        raise UsageError(f"{verb}: {exc}") from None
+    return func(*values, **args)
