@@ -39,5 +39,11 @@ class NotifyError(TetherError):
     """A notification channel is misconfigured or refused a message."""
 
 
+class WaitTimeout(TetherError):
+    """A wait gave up before the jobs finished (they keep running)."""
+
+    exit_code = 124
+
+
 class InvalidTransition(TetherError):
     """A job's status may not move that way (e.g. out of a finished status)."""

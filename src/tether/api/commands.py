@@ -172,7 +172,8 @@ def wait(
     store: JobStore | None = None,
 ) -> list[dict[str, Any]]:
     """Block until each of ``jobs`` (default: the last) has finished, wherever it runs;
-    their records. A TetherError names the ones still running after ``timeout`` seconds."""
+    their records. :class:`tether.errors.WaitTimeout` names the ones still running after
+    ``timeout`` seconds."""
     from tether.api.verbs import wait_jobs
 
     if _kept_there(on):

@@ -441,7 +441,7 @@ def wait_for_exit(
     from tether.api.remote import run_on_host
     from tether.api.watch import exit_code_of, wait_for
     from tether.backends.ssh import remote_job, split_by_host
-    from tether.errors import TetherError
+    from tether.errors import WaitTimeout
     from tether.jobs import retry
 
     def on_host(job: RemoteJob) -> int:
@@ -468,8 +468,8 @@ def wait_for_exit(
         numbers = [record.number]
     try:
         jobs = wait_for(store, numbers, timeout)
-    except TetherError as exc:
-        return WaitOutcome(124, str(exc))
+    except WaitTimeout as exc:
+        return WaitOutcome(exc.exit_code, str(exc))
     if all_jobs:
         succeeded = all(j.status == "succeeded" for j in jobs) and not any(codes)
         return WaitOutcome(0 if succeeded else 1)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 
 from tether.backends import backend_for, refresh_many
-from tether.errors import TetherError
+from tether.errors import WaitTimeout
 from tether.jobs.retry import retry_coming
 from tether.store.jobs import Job, JobStore
 
@@ -42,7 +42,7 @@ def wait_for(
                 return finals
             pending = coming
         if deadline is not None and time.monotonic() > deadline:
-            raise TetherError(
+            raise WaitTimeout(
                 f"timed out after {timeout:g} s; still running: "
                 + ", ".join(f"#{n}" for n in sorted(pending))
             )

@@ -99,8 +99,11 @@ def ask_host(
     result = remote_jobs.call(
         transport, [wire.COMMAND], folder=folder, input=wire.request(verb, args), timeout=timeout
     )
-    if result.returncode not in (0, 2) and not result.stdout.strip():
-        raise remote_jobs.remote_failure(transport, result)  # no tether there, no project
+    if not result.stdout.strip() and result.returncode not in (0, 2):
+        raise remote_jobs.remote_failure(transport, result)  # the link, or no tether there
+    failed = remote_jobs.setup_failure(transport, result)  # no copy of the project there
+    if failed is not None:
+        raise failed
     answer = wire.read_answer(transport.spec.name, result.stdout, result.returncode)
     rows = answer if isinstance(answer, list) else [answer]
     jobs = [r for r in rows if isinstance(r, dict) and "uuid" in r and "status" in r]

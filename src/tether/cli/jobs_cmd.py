@@ -69,16 +69,14 @@ def ls(
 @click.argument("job", required=False)
 def show(host: str | None, as_json: bool, job: str | None) -> None:
     """Everything about one job."""
-    from tether.api.jobs import show as show_job
+    from tether.api.commands import show as show_job
 
-    if is_remote(host):
-        assert host is not None
-        call_on_host(host, ["show", *(["--json"] if as_json else []), *([job] if job else [])])
-        return
-    data = show_job(open_store(), job)
+    data = show_job(job, on=host)
     if as_json:
         print_json(data)
         return
+    if is_remote(host):
+        data = {**data, "host": host}  # the host calls itself "local"
     _print_job(data)
 
 
@@ -144,12 +142,17 @@ def wait(all_jobs: bool, timeout: float | None, host: str | None, job: str | Non
     """Wait for JOB (or --all) to finish; exit with its exit code."""
     from tether.api.jobs import wait_for_exit
 
-    if is_remote(host):
+    if is_remote(host) and all_jobs:
         assert host is not None
-        args = ["wait", *(["--all"] if all_jobs else [])]
-        args += [*(["--timeout", str(timeout)] if timeout is not None else [])]
-        call_on_host(host, [*args, *([job] if job else [])], timeout=None)
+        args = ["wait", "--all", *(["--timeout", str(timeout)] if timeout is not None else [])]
+        call_on_host(host, args, timeout=None)
         return
+    if is_remote(host):
+        from tether.api.commands import wait as wait_there
+        from tether.jobs.status import exit_code_of
+
+        [record] = wait_there(*([job] if job else []), timeout=timeout, on=host)
+        sys.exit(exit_code_of(record["status"], record.get("exit_code")))
     outcome = wait_for_exit(
         open_store(), job, all_jobs=all_jobs, timeout=timeout, on_answer=_print_answer
     )
@@ -178,14 +181,9 @@ def _print_answer(answer: Any) -> None:
 @click.argument("jobs", nargs=-1)
 def cancel(grace: float, host: str | None, as_json: bool, jobs: tuple[str, ...]) -> None:
     """Cancel JOBs (default: the last job): the whole process tree is stopped."""
-    from tether.api.jobs import cancel_jobs
+    from tether.api.commands import cancel as cancel_jobs
 
-    if is_remote(host):
-        assert host is not None
-        args = ["cancel", "--grace", str(grace), *(["--json"] if as_json else []), *jobs]
-        call_on_host(host, args, timeout=grace + 120)
-        return
-    rows = cancel_jobs(open_store(), list(jobs) or [None], grace=grace)
+    rows = cancel_jobs(*jobs, grace=grace, on=host)
     if as_json:
         print_json(rows)
         return

@@ -62,8 +62,9 @@ def transport_for(host: str, project_root: Path | None = None) -> Transport:
     return Transport(hosts_config.resolve_host(host, project_root))
 
 
-def remote_failure(transport: Transport, result: Result) -> RemoteError:
-    """One line for a remote tether call that failed before doing its work."""
+def setup_failure(transport: Transport, result: Result) -> RemoteError | None:
+    """The error when the call never reached the host's tether: none installed there, or no
+    copy of the project (the markers of this module's own wrapper script); else None."""
     host = transport.spec.name
     if _MISSING in result.stderr:
         return RemoteError(
@@ -72,6 +73,15 @@ def remote_failure(transport: Transport, result: Result) -> RemoteError:
         )
     if _NO_DIR in result.stderr:
         return RemoteError(f"the project is not on {host} yet: run `tether sync --on {host}`")
+    return None
+
+
+def remote_failure(transport: Transport, result: Result) -> RemoteError:
+    """One line for a remote tether call that failed before doing its work."""
+    host = transport.spec.name
+    failed = setup_failure(transport, result)
+    if failed is not None:
+        return failed
     lines = result.stderr.strip().splitlines()
     text = lines[-1] if lines else f"exit code {result.returncode}"
     return RemoteError(f"on {host}: {text.removeprefix('tether: error: ')}")
