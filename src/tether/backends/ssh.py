@@ -63,15 +63,9 @@ def _reachable(record: Job) -> RemoteJob:
 
 
 def _mirror(where: RemoteJob) -> dict[str, Any] | None:
-    """The host's ``show --json`` of the job, also brought into its record here."""
-    from tether.targets.ssh import remote_jobs
-
-    transport = remote_jobs.transport_for(where.host)
-    data = remote_jobs.call_json(transport, ["show", where.uuid], timeout=CONTROL_TIMEOUT)
-    if not isinstance(data, dict):
-        return None
-    remote_jobs.update_local(where.host, [data])
-    return data
+    """The host's record of the job (``show``), also brought into its record here."""
+    data = ask_host(where.host, "show", {"job": where.uuid}, timeout=CONTROL_TIMEOUT)
+    return data if isinstance(data, dict) else None
 
 
 def ask_host(
@@ -257,17 +251,11 @@ class SshBackend:
     def list_jobs(
         self, store: JobStore, host: str, *, statuses: Sequence[str], limit: int | None
     ) -> list[dict[str, Any]]:
-        """The host's own ``tether ls --json`` (its numbers), which also brings the records
-        here of its jobs up to date."""
-        from tether.targets.ssh import remote_jobs
-
-        args = ["ls", *[w for s in statuses for w in ("--status", s)]]
-        args += ["--limit", str(limit)] if limit is not None else []
-        transport = remote_jobs.transport_for(host)
-        rows = remote_jobs.call_json(transport, args, timeout=CONTROL_TIMEOUT)
-        rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
-        remote_jobs.update_local(transport.spec.name, rows)
-        return rows
+        """The host's own list (its numbers), which also brings the records here of its jobs
+        up to date."""
+        args = {"status": list(statuses), "limit": limit}
+        rows = ask_host(host, "ls", args, timeout=CONTROL_TIMEOUT)
+        return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
     def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
         """The records as last seen: asking each host on every local look would make ``ls``
@@ -275,58 +263,34 @@ class SshBackend:
         return list(jobs)
 
     def endings(self, store: JobStore, jobs: Sequence[Job]) -> Iterator[tuple[Job, Job | None]]:
-        """``tether wait`` on the host (it follows retries there), then the record here
-        brought up to date from the host's ``show``."""
-        from tether.targets.ssh import remote_jobs
-
+        """A wait on the host (it follows retries there), whose answer brings the record
+        here up to date."""
         for job in jobs:
             where = _reachable(job)
-            transport = remote_jobs.transport_for(where.host)
-            remote_jobs.call(transport, ["wait", where.uuid], timeout=None)
-            _mirror(where)
+            ask_host(where.host, "wait", {"jobs": [where.uuid]}, timeout=None)
             yield store.get(job.number), None
 
     def cancel(self, store: JobStore, jobs: Sequence[Job], *, grace: float) -> list[Job]:
-        """``tether cancel`` on each job's host, then its record brought up to date."""
-        from tether.targets.ssh import remote_jobs
-
+        """A cancel on each job's host, whose answer brings the record here up to date."""
         done = []
         for job in jobs:
             where = _reachable(job)
-            transport = remote_jobs.transport_for(where.host)
-            timeout = grace + CONTROL_TIMEOUT
-            result = remote_jobs.call(
-                transport, ["cancel", "--grace", str(grace), where.uuid], timeout=timeout
-            )
-            if result.returncode != 0:
-                raise UsageError(
-                    f"{where.host} refused to cancel job #{job.number}: "
-                    f"{(result.stderr or result.stdout).strip()[:300]}"
-                )
-            _mirror(where)
+            args = {"jobs": [where.uuid], "grace": grace}
+            ask_host(where.host, "cancel", args, timeout=grace + CONTROL_TIMEOUT)
             done.append(store.get(job.number))
         return done
 
     def rerun(self, store: JobStore, old: Job, change: Change) -> Job:
-        """The host's tether re-runs its job (its program is kept there: ``tether rerun``
-        there, an edited program sent on stdin); the new job gets a record here, its parent
-        the old record."""
+        """The host's tether re-runs its job (its program is kept there); the new job gets a
+        record here, its parent the old record."""
         from tether.targets.ssh import remote_jobs
-        from tether.tuning.values import to_source
 
         where = _reachable(old)
-        words = ["rerun", *[w for k, v in change.overrides.items()
-                            for w in ("-p", f"{k}={to_source(v)}")]]  # fmt: skip
-        words += ["--name", change.name] if change.name else []
-        words += ["--program", "-"] if change.edited_source is not None else []
-        source = None if change.edited_source is None else change.edited_source.encode()
-        transport = remote_jobs.transport_for(where.host)
-        answer = remote_jobs.call_json(
-            transport, [*words, where.uuid], input=source, timeout=CONTROL_TIMEOUT
-        )
-        rows = answer if isinstance(answer, list) else [answer]
+        args = {"job": where.uuid, "params": change.overrides or None,
+                "program": change.edited_source, "name": change.name}  # fmt: skip
+        rows = ask_host(where.host, "rerun", {k: v for k, v in args.items() if v is not None})
         [number] = remote_jobs.record_local(
-            where.host, rows[:1], cwd=Path(old.cwd), extra=change.extra, parent=old.number
+            where.host, list(rows)[:1], cwd=Path(old.cwd), extra=change.extra, parent=old.number
         )
         return store.get(number)
 
