@@ -278,11 +278,13 @@ def test_the_api_verbs_take_on_an_ssh_host(host: Remote) -> None:
         """
         [job] = api.run("tune.py", params={"scale": 2.0}, on="rig1")
         n = job["number"]  # the host's number
+        [mine] = api.wait(job["local_number"], timeout=60)  # the record here: asked there
         [done] = api.wait(n, on="rig1", timeout=60)
         [again] = api.rerun(n, params={"scale": 3.0}, on="rig1")
         api.wait(again["number"], on="rig1", timeout=60)
         answer = {
             "local_number": job["local_number"], "done": done["status"],
+            "mine": mine["status"],
             "show": api.show(again["number"], on="rig1")["parent"], "n": n,
             "logs": api.logs(again["number"], on="rig1", tail=1),
             "scalars": api.scalars(again["number"], on="rig1"),
@@ -295,7 +297,8 @@ def test_the_api_verbs_take_on_an_ssh_host(host: Remote) -> None:
         }
         """,
     )
-    assert answer["done"] == "succeeded" and answer["show"] == answer["n"]
+    assert answer["done"] == "succeeded" and answer["mine"] == "succeeded"
+    assert answer["show"] == answer["n"]
     assert answer["logs"] == ["scale 3.0\n"]
     assert answer["scalars"]["loss"]["last"] == 3.0
     assert answer["diff"] == {"scale": {"before": 2.0, "after": 3.0}}

@@ -28,12 +28,13 @@ def wait_for(
     ``--retry`` is followed to its last attempt, which is returned in its place."""
     from tether.jobs.depends import last_attempt
 
-    deadline = None if timeout is None else time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
     delay = 0.01
     while True:
         heads = [last_attempt(store, n) if follow_retries else store.get(n) for n in numbers]
         # one query for the unfinished ones; a result that landed is recorded by refresh()
-        current = refresh_many(store, store.unfinished({j.number for j in heads}))
+        current = refresh_many(store, store.unfinished({j.number for j in heads}), fresh=True)
         pending = {j.number for j in current if not j.finished}
         if not pending:
             finals = [store.get(j.number) for j in heads]
@@ -47,7 +48,7 @@ def wait_for(
                 + ", ".join(f"#{n}" for n in sorted(pending))
             )
         time.sleep(delay)
-        delay = min(delay * 1.5, 0.2)
+        delay = min(delay * 1.5, 0.2 if time.monotonic() - started < 30 else 1.0)
 
 
 def exit_code_of(job: Job) -> int:

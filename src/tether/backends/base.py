@@ -88,8 +88,9 @@ class Backend(Protocol):
         with one of ``statuses`` when given), brought up to date."""
         ...
 
-    def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
-        """``jobs`` as they are now, in the order given; one call per host, not per job."""
+    def refresh(self, store: JobStore, jobs: Sequence[Job], *, fresh: bool = False) -> list[Job]:
+        """``jobs`` as they are now, in the order given; one call per host, not per job.
+        ``fresh``: ask where they run even when that is slow (a wait), not the last look."""
         ...
 
     def endings(self, store: JobStore, jobs: Sequence[Job]) -> Iterator[tuple[Job, Job | None]]:

@@ -94,10 +94,13 @@ def _per_backend(
     return out
 
 
-def refresh_many(store: JobStore, jobs: Sequence[Job]) -> list[Job]:
+def refresh_many(store: JobStore, jobs: Sequence[Job], *, fresh: bool = False) -> list[Job]:
     """Every job as it is now, in the order given: each backend is asked once for all of its
-    jobs (one Slurm poll per cluster), and finished jobs are not asked about at all."""
-    return _per_backend(jobs, lambda b, group: b.refresh(store, group), skip_finished=True)
+    jobs (one Slurm poll per cluster), and finished jobs are not asked about at all.
+    ``fresh``: also the jobs whose records are kept as last seen (an SSH host's) are asked."""
+    return _per_backend(
+        jobs, lambda b, group: b.refresh(store, group, fresh=fresh), skip_finished=True
+    )
 
 
 def refresh(store: JobStore, job: Job) -> Job:

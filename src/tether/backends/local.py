@@ -155,7 +155,7 @@ class LocalBackend:
         jobs = refresh_many(store, store.jobs(statuses=statuses or None, limit=limit))
         return [listing_json(job) for job in jobs]
 
-    def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
+    def refresh(self, store: JobStore, jobs: Sequence[Job], *, fresh: bool = False) -> list[Job]:
         return [lifecycle.refresh(store, job) for job in jobs]
 
     def endings(self, store: JobStore, jobs: Sequence[Job]) -> Iterator[tuple[Job, Job | None]]:

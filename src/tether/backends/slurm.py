@@ -61,7 +61,7 @@ class SlurmBackend:
         jobs = store.jobs(statuses=statuses or None, target=host, limit=limit)
         return [listing_json(job) for job in self.refresh(store, jobs)]
 
-    def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
+    def refresh(self, store: JobStore, jobs: Sequence[Job], *, fresh: bool = False) -> list[Job]:
         from tether.targets.slurm.tracking import refresh_jobs
 
         return refresh_jobs(store, jobs)

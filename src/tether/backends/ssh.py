@@ -257,10 +257,16 @@ class SshBackend:
         rows = ask_host(host, "ls", args, timeout=CONTROL_TIMEOUT)
         return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
-    def refresh(self, store: JobStore, jobs: Sequence[Job]) -> list[Job]:
+    def refresh(self, store: JobStore, jobs: Sequence[Job], *, fresh: bool = False) -> list[Job]:
         """The records as last seen: asking each host on every local look would make ``ls``
-        as slow as the slowest link. ``show``, ``wait`` and ``ls --all`` ask the host."""
-        return list(jobs)
+        as slow as the slowest link. ``fresh`` (a wait), ``show`` and ``ls --all`` ask it."""
+        if not fresh:
+            return list(jobs)
+        for job in jobs:
+            where = remote_job(job, required=False)
+            if where is not None:
+                _mirror(where)
+        return [store.get(job.number) for job in jobs]
 
     def endings(self, store: JobStore, jobs: Sequence[Job]) -> Iterator[tuple[Job, Job | None]]:
         """A wait on the host (it follows retries there), whose answer brings the record
