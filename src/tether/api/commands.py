@@ -41,10 +41,6 @@ def _opened(store: JobStore | None) -> Iterator[JobStore]:
         opened.close()
 
 
-HOST_TIMEOUT = 120.0
-"""Seconds a verb asked of a host may take (the ssh connection has its own, shorter one)."""
-
-
 def _kept_there(on: str | None) -> bool:
     """True when ``on`` is an SSH host whose tether keeps its jobs: the verb is asked of it."""
     if on is None or on == "local":
@@ -59,17 +55,18 @@ def _ask(
     verb: str,
     args: dict[str, Any],
     *,
-    bound: float | None = HOST_TIMEOUT,
+    longer: float | None = 0.0,
     in_project: bool = False,
 ) -> Any:
     """The answer of the SSH host ``on`` to ``verb`` with ``args`` (this module's keyword
-    arguments; those that are None are left to the host's defaults), within ``bound``
-    seconds; ``in_project``: run where the current folder is in the project's copy there."""
+    arguments; those that are None are left to the host's defaults), within the host's
+    ``timeout`` plus ``longer`` seconds (None: a wait, no bound but the connection's);
+    ``in_project``: run where the current folder is in the project's copy there."""
     from tether.backends.ssh import ask_host
 
     assert on is not None
     wanted = {k: v for k, v in args.items() if v is not None}
-    return ask_host(on, verb, wanted, timeout=bound, in_project=in_project)
+    return ask_host(on, verb, wanted, longer=longer, in_project=in_project)
 
 
 def run(
@@ -177,9 +174,8 @@ def wait(
     from tether.api.verbs import wait_jobs
 
     if _kept_there(on):
-        bound = None if timeout is None else timeout + HOST_TIMEOUT
         args = {"jobs": [str(j) for j in jobs], "timeout": timeout}
-        return list(_ask(on, "wait", args, bound=bound))
+        return list(_ask(on, "wait", args, longer=timeout))
     with _opened(store) as opened:
         refs: list[str | None] = [str(j) for j in jobs] or [None]
         return wait_jobs(opened, [opened.resolve(ref).number for ref in refs], timeout=timeout)
@@ -197,7 +193,7 @@ def cancel(
 
     if _kept_there(on):
         args = {"jobs": [str(j) for j in jobs], "grace": grace}
-        return list(_ask(on, "cancel", args, bound=grace + HOST_TIMEOUT))
+        return list(_ask(on, "cancel", args, longer=grace))
     with _opened(store) as opened:
         return cancel_jobs(opened, [str(j) for j in jobs] or [None], grace=grace)
 

@@ -16,9 +16,6 @@ from tether.store.jobs import Job, JobStore
 if TYPE_CHECKING:
     from tether.targets.ssh.remote_probe import ProbeRow
 
-# The longest a control call (show, cancel) waits for the host beyond the job's own grace.
-CONTROL_TIMEOUT = 30.0
-
 
 @dataclass(frozen=True)
 class RemoteJob:
@@ -64,7 +61,7 @@ def _reachable(record: Job) -> RemoteJob:
 
 def _mirror(where: RemoteJob) -> dict[str, Any] | None:
     """The host's record of the job (``show``), also brought into its record here."""
-    data = ask_host(where.host, "show", {"job": where.uuid}, timeout=CONTROL_TIMEOUT)
+    data = ask_host(where.host, "show", {"job": where.uuid})
     return data if isinstance(data, dict) else None
 
 
@@ -73,14 +70,16 @@ def ask_host(
     verb: str,
     args: dict[str, Any],
     *,
-    timeout: float | None = CONTROL_TIMEOUT,
+    longer: float | None = 0.0,
     in_project: bool = False,
 ) -> Any:
     """The host's tether's answer to ``verb`` with ``args`` (the keyword arguments of
     :mod:`tether.api.commands`' verb), over the JSON protocol of :mod:`tether.backends.wire`;
     its error is raised here as the same class. Job records in the answer (rows with a uuid)
-    bring the records here of the host's jobs up to date. ``in_project`` runs the verb in the
-    project's copy there, in the folder matching the current one (for verbs given paths)."""
+    bring the records here of the host's jobs up to date. The call may take the host's
+    ``timeout`` (``hosts.toml``; connecting included) plus ``longer`` seconds (None: no
+    bound but the connection's, for a wait). ``in_project`` runs the verb in the project's
+    copy there, in the folder matching the current one (for verbs given paths)."""
     from tether.backends import wire
     from tether.targets.ssh import remote_jobs
 
@@ -90,14 +89,14 @@ def ask_host(
 
         folder = remote_jobs.project_folder(find_project())
     transport = remote_jobs.transport_for(host)
+    timeout = None if longer is None else transport.spec.timeout + longer
+    request = wire.request(verb, args)
     result = remote_jobs.call(
-        transport, [wire.COMMAND], folder=folder, input=wire.request(verb, args), timeout=timeout
-    )
+        transport, [wire.COMMAND], folder=folder, input=request, timeout=timeout,
+        what=f"tether {verb}",
+    )  # fmt: skip
     if not result.stdout.strip() and result.returncode not in (0, 2):
-        raise remote_jobs.remote_failure(transport, result)  # the link, or no tether there
-    failed = remote_jobs.setup_failure(transport, result)  # no copy of the project there
-    if failed is not None:
-        raise failed
+        raise remote_jobs.remote_failure(transport, result)  # e.g. the link
     answer = wire.read_answer(transport.spec.name, result.stdout, result.returncode)
     rows = answer if isinstance(answer, list) else [answer]
     jobs = [r for r in rows if isinstance(r, dict) and "uuid" in r and "status" in r]
@@ -254,7 +253,7 @@ class SshBackend:
         """The host's own list (its numbers), which also brings the records here of its jobs
         up to date."""
         args = {"status": list(statuses), "limit": limit}
-        rows = ask_host(host, "ls", args, timeout=CONTROL_TIMEOUT)
+        rows = ask_host(host, "ls", args)
         return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
     def refresh(self, store: JobStore, jobs: Sequence[Job], *, fresh: bool = False) -> list[Job]:
@@ -273,7 +272,7 @@ class SshBackend:
         here up to date."""
         for job in jobs:
             where = _reachable(job)
-            ask_host(where.host, "wait", {"jobs": [where.uuid]}, timeout=None)
+            ask_host(where.host, "wait", {"jobs": [where.uuid]}, longer=None)
             yield store.get(job.number), None
 
     def cancel(self, store: JobStore, jobs: Sequence[Job], *, grace: float) -> list[Job]:
@@ -282,7 +281,7 @@ class SshBackend:
         for job in jobs:
             where = _reachable(job)
             args = {"jobs": [where.uuid], "grace": grace}
-            ask_host(where.host, "cancel", args, timeout=grace + CONTROL_TIMEOUT)
+            ask_host(where.host, "cancel", args, longer=grace)
             done.append(store.get(job.number))
         return done
 

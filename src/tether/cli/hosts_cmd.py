@@ -34,6 +34,14 @@ def hosts() -> None:
 @click.option(
     "--env", "env", multiple=True, metavar="NAME=VALUE", help="Slurm: set for its commands."
 )
+@click.option(
+    "--timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a control call to the host may take, connecting included.",
+)
 @resource_options
 def add(
     name: str,
@@ -46,6 +54,7 @@ def add(
     scheduler: str,
     template: str | None,
     env: tuple[str, ...],
+    timeout: float,
     **slurm: object,
 ) -> None:
     """Add host NAME reached as DEST (user@host[:port], or an alias from ~/.ssh/config).
@@ -62,6 +71,7 @@ def add(
         python=python,
         scheduler=scheduler,
         template=template,
+        timeout=timeout,
         **api.slurm_settings(take_resource_values(slurm), env),
     )
     path = api.add_host(spec, replace=replace)

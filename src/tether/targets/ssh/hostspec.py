@@ -17,6 +17,9 @@ from typing import Any
 
 from tether.errors import ConfigError, UsageError
 
+CONTROL_TIMEOUT = 10.0
+"""Seconds a control call to a host may take by default (``timeout`` in ``hosts.toml``)."""
+
 SCHEDULERS = ("none", "slurm")
 RESERVED_NAMES = frozenset({"local", "auto"})
 LOCAL_DEST = "local"
@@ -173,6 +176,9 @@ class HostSpec:
     """A sbatch script template file (see ``tether.targets.slurm.script``)."""
     env: dict[str, str] = field(default_factory=dict)
     """Variables set for the Slurm commands run for this host (e.g. ``SLURM_CONF``)."""
+    timeout: float = CONTROL_TIMEOUT
+    """Seconds a control call to this host (list, show, cancel ...) may take, connecting
+    included, before it is given up with one line naming the host."""
 
     def __post_init__(self) -> None:
         if not _NAME_RE.fullmatch(self.name):
@@ -201,6 +207,12 @@ class HostSpec:
             if not _SLURM_WORD_RE.fullmatch(value):
                 raise UsageError(f"bad Slurm {what} {value!r}: use letters, digits, '.', '_', '-'")
         _check_python(self.python)
+        if (
+            isinstance(self.timeout, bool)
+            or not isinstance(self.timeout, (int, float))
+            or not (1 <= self.timeout <= 3600)
+        ):
+            raise UsageError(f"timeout {self.timeout!r}: give seconds from 1 to 3600")
         self._check_slurm_settings()
 
     def _check_slurm_settings(self) -> None:
@@ -262,6 +274,8 @@ class HostSpec:
             data["template"] = self.template
         if self.env:
             data["env"] = dict(self.env)
+        if self.timeout != CONTROL_TIMEOUT:
+            data["timeout"] = self.timeout
         return data
 
     @classmethod
@@ -275,10 +289,11 @@ class HostSpec:
         known = {"dest", "identity", "ssh_config", "scheduler", "partition", "account"}
         known |= {"python", "template"}
         tables = {"options", "resources", "env"}
-        unknown = sorted(set(data) - known - tables)
+        every = known | tables | {"timeout"}
+        unknown = sorted(set(data) - every)
         if unknown:
             raise ConfigError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; known: {sorted(known | tables)}"
+                f"{where}: unknown key(s) {', '.join(unknown)}; known: {sorted(every)}"
             )
         if "dest" not in data:
             raise ConfigError(f'{where} has no dest; add dest = "user@host[:port]"')
@@ -292,6 +307,10 @@ class HostSpec:
         if not isinstance(options, Mapping):
             raise ConfigError(f'{where}: options must be a table of ssh options (KEY = "VALUE")')
         kwargs["options"] = {str(k): _option_value(v, where, str(k)) for k, v in options.items()}
+        if "timeout" in data:
+            if isinstance(data["timeout"], bool) or not isinstance(data["timeout"], (int, float)):
+                raise ConfigError(f"{where}: timeout must be a number of seconds")
+            kwargs["timeout"] = float(data["timeout"])
         for key in ("resources", "env"):
             table = data.get(key, {})
             if not isinstance(table, Mapping):

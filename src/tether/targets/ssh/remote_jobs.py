@@ -62,9 +62,8 @@ def transport_for(host: str, project_root: Path | None = None) -> Transport:
     return Transport(hosts_config.resolve_host(host, project_root))
 
 
-def setup_failure(transport: Transport, result: Result) -> RemoteError | None:
-    """The error when the call never reached the host's tether: none installed there, or no
-    copy of the project (the markers of this module's own wrapper script); else None."""
+def remote_failure(transport: Transport, result: Result) -> RemoteError:
+    """One line for a remote tether call that failed before doing its work."""
     host = transport.spec.name
     if _MISSING in result.stderr:
         return RemoteError(
@@ -73,15 +72,6 @@ def setup_failure(transport: Transport, result: Result) -> RemoteError | None:
         )
     if _NO_DIR in result.stderr:
         return RemoteError(f"the project is not on {host} yet: run `tether sync --on {host}`")
-    return None
-
-
-def remote_failure(transport: Transport, result: Result) -> RemoteError:
-    """One line for a remote tether call that failed before doing its work."""
-    host = transport.spec.name
-    failed = setup_failure(transport, result)
-    if failed is not None:
-        return failed
     lines = result.stderr.strip().splitlines()
     text = lines[-1] if lines else f"exit code {result.returncode}"
     return RemoteError(f"on {host}: {text.removeprefix('tether: error: ')}")
@@ -94,9 +84,14 @@ def call(
     folder: str = "",
     input: bytes | None = None,
     timeout: float | None = 120.0,
+    what: str | None = None,
 ) -> Result:
-    """Run ``tether ARGS`` on the host; ssh failures raise, the remote exit code is returned."""
-    result = transport.run(remote_cli(args, folder), input=input, timeout=timeout, check=False)
+    """Run ``tether ARGS`` on the host; ssh failures raise, the remote exit code is returned.
+    ``what`` names the call in messages (default: ``tether`` and its first word)."""
+    name = what or " ".join(["tether", *args[:1]])
+    result = transport.run(
+        remote_cli(args, folder), input=input, timeout=timeout, check=False, what=name
+    )
     if (result.returncode == 127 and _MISSING in result.stderr) or _NO_DIR in result.stderr:
         raise remote_failure(transport, result)
     return result

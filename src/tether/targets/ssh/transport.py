@@ -56,11 +56,12 @@ class Transport:
     """One host, reached over a shared (multiplexed) ssh connection."""
 
     def __init__(
-        self, spec: HostSpec, *, controls: Path | None = None, connect_timeout: int = 10
+        self, spec: HostSpec, *, controls: Path | None = None, connect_timeout: int | None = None
     ) -> None:
         self.spec = spec
         self.controls = controls if controls is not None else control_dir()
-        self.connect_timeout = connect_timeout
+        self.connect_timeout = connect_timeout or max(1, int(spec.timeout))
+        """Seconds ssh may take to connect (default: the host's ``timeout``)."""
 
     # -- building blocks
 
@@ -117,6 +118,7 @@ class Transport:
                     check=False,
                 )
             except subprocess.TimeoutExpired:
+                self.close()  # a master on a dead link would hold the next call as long
                 raise self._timeout(what, timeout or 0)
             except FileNotFoundError as exc:
                 raise SshFailure(
@@ -140,13 +142,19 @@ class Transport:
         input: bytes | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         check: bool = True,
+        what: str | None = None,
     ) -> Result:
-        """Run ``remote_cmd`` (a list of words) remotely and capture its output.
+        """Run ``remote_cmd`` (a list of words) remotely and capture its output; ``what`` it
+        is, for messages (default: its first word).
 
         With ``check`` any non-zero exit raises; without it only ssh's own failures (255) do.
         """
         result = self.call(
-            self.argv(remote_cmd), input=input, timeout=timeout, check=False, what=remote_cmd[0]
+            self.argv(remote_cmd),
+            input=input,
+            timeout=timeout,
+            check=False,
+            what=what or remote_cmd[0],
         )
         if result.returncode == 255 or (check and result.returncode != 0):
             raise self.failure(result.returncode, result.stderr)
