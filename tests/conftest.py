@@ -68,12 +68,14 @@ class Tether:
 
 @pytest.fixture
 def tether(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tether]:
-    """A fresh TETHER_HOME; its agent and leftover jobs are stopped afterwards."""
+    """A fresh TETHER_HOME and config folder (no hosts, whatever ran before); its agent and
+    leftover jobs are stopped afterwards."""
     home = tmp_path / "home"
     work = tmp_path / "work"
     home.mkdir()
     work.mkdir()
     monkeypatch.setenv("TETHER_HOME", str(home))
+    monkeypatch.setenv("TETHER_CONFIG_DIR", str(tmp_path / "config"))
     yield Tether(home, work)
     _stop_everything(home)
 
