@@ -75,14 +75,18 @@ def test_new_jobs_carry_their_placement(tmp_path: Path, monkeypatch: pytest.Monk
         store.close()
 
 
-def test_a_rerun_of_an_ssh_record_is_refused_not_queued_forever(tmp_path: Path) -> None:
+def test_a_rerun_of_an_ssh_record_goes_to_its_host_and_queues_nothing_here(
+    tmp_path: Path,
+) -> None:
+    """A re-run of an SSH job's record is asked of its host (never a local record that would
+    never run); with the host no longer configured it is refused, saying what to do."""
     from tether.api.jobs import rerun_job
     from tether.errors import UsageError
 
     shutil.copy(FIXTURE, tmp_path / "tether.db")
     store = JobStore(tmp_path)
     try:
-        with pytest.raises(UsageError, match=r"job #3 ran on gpu1: .*tether run --on gpu1"):
+        with pytest.raises(UsageError, match=r"job #3 runs on gpu1, .*tether hosts add gpu1"):
             rerun_job(store, "3")
         assert len(store.jobs()) == len(EXPECTED)  # nothing queued
     finally:
