@@ -1,14 +1,14 @@
 """The host's side of the JSON protocol (:mod:`tether.backends.wire`): answer one request
-by calling the verb of :mod:`tether.api.commands` it names, here."""
+by calling the verb of :mod:`tether.api.commands` it names, here; and the JSON form of any
+answer (:func:`json_safe`, which every ``--json`` prints through, so this module loads
+nothing else until a request comes)."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 from typing import Any
 
-from tether.backends.wire import PROTOCOL
 from tether.errors import TetherError, UsageError
 
 VERBS = frozenset({
@@ -33,6 +33,7 @@ def json_safe(data: Any) -> Any:
 def answer(text: str) -> str:
     """The JSON answer to the JSON request ``text``."""
     from tether import __version__
+    from tether.backends.wire import PROTOCOL
 
     head = {"protocol": PROTOCOL, "tether": __version__}
     try:
@@ -44,7 +45,10 @@ def answer(text: str) -> str:
 
 
 def _call(text: str) -> Any:
+    import inspect
+
     from tether.api import commands
+    from tether.backends.wire import PROTOCOL
 
     try:
         request = json.loads(text)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from tether.backends import kept_by_host
 from tether.errors import UsageError
 from tether.store.jobs import JobStore
 
@@ -32,22 +33,13 @@ def _opened(store: JobStore | None) -> Iterator[JobStore]:
     if store is not None:
         yield store
         return
-    from tether.paths import tether_home
+    from tether.api.verbs import open_store
 
-    opened = JobStore(tether_home())
+    opened = open_store()
     try:
         yield opened
     finally:
         opened.close()
-
-
-def _kept_there(on: str | None) -> bool:
-    """True when ``on`` is an SSH host whose tether keeps its jobs: the verb is asked of it."""
-    if on is None or on == "local":
-        return False
-    from tether.backends import kept_by_host
-
-    return kept_by_host(on)
 
 
 def _ask(
@@ -133,7 +125,7 @@ def show(job: Ref = None, *, on: str | None = None, store: JobStore | None = Non
     """Everything about one job (``tether show --json``), asked of wherever it runs."""
     from tether.api.jobs import show as show_job
 
-    if _kept_there(on):
+    if kept_by_host(on):
         return _ask(on, "show", {"job": job})
     with _opened(store) as opened:
         return show_job(opened, None if job is None else str(job))
@@ -151,7 +143,7 @@ def logs(
     expression ``grep``), from wherever it runs."""
     from tether.api.verbs import grep_log, read_log, tail_log
 
-    if _kept_there(on):
+    if kept_by_host(on):
         return list(_ask(on, "logs", {"job": job, "tail": tail, "grep": grep}))
     with _opened(store) as opened:
         ref = opened.resolve(None if job is None else str(job)).number
@@ -173,7 +165,7 @@ def wait(
     ``timeout`` seconds."""
     from tether.api.verbs import wait_jobs
 
-    if _kept_there(on):
+    if kept_by_host(on):
         args = {"jobs": [str(j) for j in jobs], "timeout": timeout}
         return list(_ask(on, "wait", args, longer=timeout))
     with _opened(store) as opened:
@@ -191,7 +183,7 @@ def cancel(
     with ``already`` true for a job that had ended before (``tether cancel --json``)."""
     from tether.api.jobs import cancel_jobs
 
-    if _kept_there(on):
+    if kept_by_host(on):
         args = {"jobs": [str(j) for j in jobs], "grace": grace}
         return list(_ask(on, "cancel", args, longer=grace))
     with _opened(store) as opened:
@@ -211,9 +203,9 @@ def rerun(
     new text: refused, nothing queued, when it does not compile), with more ``params``
     overrides on top; the new jobs (``tether rerun --json``). With ``on`` an SSH host, ``job``
     is the host's number and each new job also gets a record here (``local_number``)."""
-    from tether.api.jobs import rerun_job
+    from tether.api.jobs import find_job, rerun_job
 
-    if _kept_there(on):
+    if kept_by_host(on):
         from tether.backends.ssh import record_reruns
 
         args = {"job": job, "params": params, "program": program, "name": name}
@@ -222,10 +214,8 @@ def rerun(
         with _opened(store) as opened:
             return record_reruns(opened, on, list(asked))
     with _opened(store) as opened:
-        ref = opened.resolve(None if job is None else str(job)).number
-        new = rerun_job(
-            opened, str(ref), overrides=dict(params or {}), edited_source=program, name=name
-        )
+        old = find_job(opened, None if job is None else str(job))
+        new = rerun_job(opened, old, overrides=dict(params or {}), edited_source=program, name=name)
         return [j.to_json() for j in new]
 
 
@@ -241,7 +231,7 @@ def save(
     file), keeping a ``.bak``; where it went (``tether save --json``)."""
     from tether.api.tuning import save as save_program
 
-    if _kept_there(on):
+    if kept_by_host(on):
         return dict(_ask(on, "save", {"job": job, "to": to, "force": force}, in_project=True))
     with _opened(store) as opened:
         return save_program(opened, job, to=to, force=force).to_json()
@@ -261,7 +251,7 @@ def history(
     what changed and the final metrics (``tether history --json``)."""
     from tether.api.tuning import history as attempts
 
-    if _kept_there(on):
+    if kept_by_host(on):
         args: dict[str, Any] = {"script": script, "sweep": sweep, "sort_by": sort_by}
         args.update(best_of=best_of, minimize=minimize)
         return list(_ask(on, "history", args, in_project=script is not None))
@@ -281,7 +271,7 @@ def diff(
 
     if other is not None and job is None:
         raise UsageError("give job= with other=")
-    if _kept_there(on):
+    if kept_by_host(on):
         return dict(_ask(on, "diff", {"job": job, "other": other}))
     with _opened(store) as opened:
         return diff_jobs(opened, job, other).to_json()
@@ -292,7 +282,7 @@ def scalars(job: Ref = None, *, on: str | None = None, store: JobStore | None = 
     --json``)."""
     from tether.api.jobs import find_job, job_scalars
 
-    if _kept_there(on):
+    if kept_by_host(on):
         return _ask(on, "scalars", {"job": job})
     with _opened(store) as opened:
         record = find_job(opened, None if job is None else str(job))
@@ -310,9 +300,9 @@ def clean(
     or on the SSH host ``on`` (with the records here of the jobs removed there): the numbers
     and uuids removed (``tether clean --yes --json``). ``confirm(count)`` is called first
     (``count`` None for a host, which is not asked twice) and may raise to remove nothing."""
-    from tether.api.jobs import clean_jobs
+    from tether.api.cleaning import clean_jobs
 
-    if _kept_there(on):
+    if kept_by_host(on):
         from tether.backends.ssh import forget_records
 
         assert on is not None
@@ -335,7 +325,7 @@ def notifications(
     from tether.api.jobs import find_job
     from tether.api.outbox import job_notifications
 
-    if _kept_there(on):
+    if kept_by_host(on):
         return list(_ask(on, "notifications", {"job": job}))
     with _opened(store) as opened:
         number = find_job(opened, None if job is None else str(job)).number

@@ -3,8 +3,7 @@ cancel and re-run. Everything calls the jobs/tuning/targets code; nothing is re-
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -14,12 +13,10 @@ from tether.backends import refresh, refresh_many
 from tether.errors import UsageError
 from tether.jobs import views
 from tether.jobs.logs import collapse_redraws
-from tether.jobs.status import FINISHED, RUNNING, STATUSES
+from tether.jobs.status import STATUSES
 from tether.store.jobs import Job, JobStore
 
 if TYPE_CHECKING:
-    from tether.api.remote import HostAnswer
-    from tether.backends.ssh import RemoteJob
     from tether.store.metrics import Metrics
 
 
@@ -369,108 +366,3 @@ def job_scalars(store: JobStore, job: Job) -> Metrics:
 
     backend_for(job).files_here(store, job)
     return read_metrics(Path(job.job_dir))
-
-
-def clean_jobs(
-    store: JobStore,
-    statuses: Sequence[str] = (),
-    *,
-    confirm: Callable[[int], None] | None = None,
-) -> list[Job]:
-    """Remove the finished jobs with these statuses (default: every finished one), their
-    folders and the datasets only they used; their records as they were. ``confirm(count)``
-    is called first when there are any, and may raise to remove nothing."""
-    wanted = statuses or tuple(FINISHED)
-    jobs = [j for j in refresh_many(store, store.jobs(statuses=wanted)) if j.finished]
-    if not jobs:
-        return []
-    if confirm is not None:
-        confirm(len(jobs))
-    home = store.home.resolve()
-    datasets = _dataset_folders(store, jobs, home)
-    for job in jobs:
-        folder = Path(job.job_dir).resolve()
-        if folder.is_relative_to(home / "jobs"):
-            shutil.rmtree(folder, ignore_errors=True)
-    for folder in datasets:
-        shutil.rmtree(folder, ignore_errors=True)
-    store.delete(j.number for j in jobs)
-    return jobs
-
-
-def _dataset_folders(store: JobStore, removed: list[Job], home: Path) -> list[Path]:
-    """The local TETHER_HOME/datasets/NAME folders of the removed function jobs that no job
-    left in the store still uses (never anything outside TETHER_HOME/datasets)."""
-    root = home / "datasets"
-
-    def folder_of(job: Job) -> Path | None:
-        path = job.extra.get("dataset_dir") if job.extra.get("kind") == "functions" else None
-        if not isinstance(path, str) or not path:
-            return None
-        folder = Path(path).resolve()
-        return folder if folder.parent == root else None
-
-    gone = {j.number for j in removed}
-    found = {folder_of(j) for j in removed}
-    for job in store.iter_where("extra LIKE ?", ('%"dataset_dir"%',)):
-        if job.number not in gone:
-            found.discard(folder_of(job))  # still used by a job that stays
-    return sorted(f for f in found if f is not None and f.is_dir())
-
-
-@dataclass
-class WaitOutcome:
-    """How ``tether wait`` ends: its exit code, and why when it gave up (a timeout: 124)."""
-
-    code: int
-    message: str | None = None
-
-
-def wait_for_exit(
-    store: JobStore,
-    ref: str | None,
-    *,
-    all_jobs: bool = False,
-    timeout: float | None = None,
-    on_answer: Callable[[HostAnswer], None] | None = None,
-) -> WaitOutcome:
-    """Wait for JOB (None: the last one), or every queued, running or retrying job with
-    ``all_jobs``, wherever they run; a job on an SSH host is waited for there (each host's
-    answer goes to ``on_answer``). The code is the job's exit code (``all_jobs``: 0 when every
-    job succeeded, else 1), 124 when the wait timed out."""
-    from tether.api.remote import run_on_host
-    from tether.api.watch import exit_code_of, wait_for
-    from tether.backends.ssh import remote_job, split_by_host
-    from tether.errors import WaitTimeout
-    from tether.jobs import retry
-
-    def on_host(job: RemoteJob) -> int:
-        args = ["wait", *(["--timeout", str(timeout)] if timeout is not None else [])]
-        answer = run_on_host(job, [*args, job.uuid], timeout=None)
-        if on_answer is not None:
-            on_answer(answer)
-        return answer.returncode
-
-    codes: list[int] = []
-    if all_jobs:
-        if ref:
-            raise UsageError("give JOB or --all, not both")
-        numbers, on_hosts = split_by_host(store.jobs(statuses=["queued", RUNNING]))
-        numbers += [j.number for j in retry.coming(store)]  # failed; the next attempt is due
-        codes = [on_host(job) for job in on_hosts]
-        if 124 in codes:  # a host's wait timed out
-            return WaitOutcome(124)
-    else:
-        record = find_job(store, ref)
-        forward = remote_job(record)
-        if forward is not None:
-            return WaitOutcome(on_host(forward))
-        numbers = [record.number]
-    try:
-        jobs = wait_for(store, numbers, timeout)
-    except WaitTimeout as exc:
-        return WaitOutcome(exc.exit_code, str(exc))
-    if all_jobs:
-        succeeded = all(j.status == "succeeded" for j in jobs) and not any(codes)
-        return WaitOutcome(0 if succeeded else 1)
-    return WaitOutcome(exit_code_of(jobs[0]))

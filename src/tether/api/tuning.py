@@ -83,10 +83,10 @@ def tunables(script: str | Path) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _resolve(store: JobStore, ref: str | int | None) -> Job:
-    from tether.backends import refresh
+def _find(store: JobStore, ref: str | int | None) -> Job:
+    from tether.api.jobs import find_job
 
-    return refresh(store, store.resolve(None if ref is None else str(ref)))
+    return find_job(store, None if ref is None else str(ref))
 
 
 def _require_version(job: Job) -> None:
@@ -101,9 +101,9 @@ def diff(
     (default: its parent, or for a first attempt the file it was submitted from)."""
     from tether.tuning.program import version_diff
 
-    new = _resolve(store, job)
+    new = _find(store, job)
     if other is not None:
-        old = _resolve(store, other)
+        old = _find(store, other)
     elif new.parent is not None:
         old = store.get(new.parent)
     else:
@@ -162,7 +162,7 @@ def save(
     Refused when the original changed since the job started, unless ``force``."""
     from tether.tuning.program import file_sha, version_store
 
-    record = _resolve(store, job)
+    record = _find(store, job)
     _require_version(record)
     target = Path(to or record.extra["original"])
     unchanged = file_sha(target) == record.extra.get("original_sha")

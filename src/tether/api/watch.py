@@ -1,14 +1,21 @@
-"""Waiting for jobs and following their output until they finish."""
+"""Waiting for jobs and following their output until they finish; how ``tether wait`` ends."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tether.backends import backend_for, refresh_many
-from tether.errors import WaitTimeout
+from tether.errors import UsageError, WaitTimeout
 from tether.jobs.retry import retry_coming
+from tether.jobs.status import RUNNING
 from tether.store.jobs import Job, JobStore
+
+if TYPE_CHECKING:
+    from tether.api.remote import HostAnswer
+    from tether.backends.ssh import RemoteJob
 
 
 def follow_job(store: JobStore, number: int, start: int = 0) -> Iterator[bytes]:
@@ -57,3 +64,60 @@ def exit_code_of(job: Job) -> int:
     from tether.jobs import status
 
     return status.exit_code_of(job.status, job.exit_code)
+
+
+@dataclass
+class WaitOutcome:
+    """How ``tether wait`` ends: its exit code, and why when it gave up (a timeout: 124)."""
+
+    code: int
+    message: str | None = None
+
+
+def wait_for_exit(
+    store: JobStore,
+    ref: str | None,
+    *,
+    all_jobs: bool = False,
+    timeout: float | None = None,
+    on_answer: Callable[[HostAnswer], None] | None = None,
+) -> WaitOutcome:
+    """Wait for JOB (None: the last one), or every queued, running or retrying job with
+    ``all_jobs``, wherever they run; a job on an SSH host is waited for there (each host's
+    answer goes to ``on_answer``). The code is the job's exit code (``all_jobs``: 0 when every
+    job succeeded, else 1), 124 when the wait timed out."""
+    from tether.api.jobs import find_job
+    from tether.api.remote import run_on_host
+    from tether.backends.ssh import remote_job, split_by_host
+    from tether.jobs import retry
+
+    def on_host(job: RemoteJob) -> int:
+        args = ["wait", *(["--timeout", str(timeout)] if timeout is not None else [])]
+        answer = run_on_host(job, [*args, job.uuid], timeout=None)
+        if on_answer is not None:
+            on_answer(answer)
+        return answer.returncode
+
+    codes: list[int] = []
+    if all_jobs:
+        if ref:
+            raise UsageError("give JOB or --all, not both")
+        numbers, on_hosts = split_by_host(store.jobs(statuses=["queued", RUNNING]))
+        numbers += [j.number for j in retry.coming(store)]  # failed; the next attempt is due
+        codes = [on_host(job) for job in on_hosts]
+        if 124 in codes:  # a host's wait timed out
+            return WaitOutcome(124)
+    else:
+        record = find_job(store, ref)
+        forward = remote_job(record)
+        if forward is not None:
+            return WaitOutcome(on_host(forward))
+        numbers = [record.number]
+    try:
+        jobs = wait_for(store, numbers, timeout)
+    except WaitTimeout as exc:
+        return WaitOutcome(exc.exit_code, str(exc))
+    if all_jobs:
+        succeeded = all(j.status == "succeeded" for j in jobs) and not any(codes)
+        return WaitOutcome(0 if succeeded else 1)
+    return WaitOutcome(exit_code_of(jobs[0]))

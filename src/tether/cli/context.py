@@ -23,7 +23,7 @@ def runs_elsewhere(host: str | None) -> bool:
     """True when ``--on HOST`` names an SSH host whose own tether keeps its jobs, so the verb
     is asked of it; False for none, ``local``, a cluster (its jobs are recorded here) and a
     host whose commands run here. An unknown host is the one-line error naming the hosts."""
-    if host is None or host == "local":
+    if host is None:
         return False
     from tether.api.host_admin import host_keeps_jobs
 

@@ -140,7 +140,7 @@ SHOWN_FIELDS = ("uuid", "host", "command", "cwd", "script", "pid", "exit_code", 
 @click.argument("job", required=False)
 def wait(all_jobs: bool, timeout: float | None, host: str | None, job: str | None) -> None:
     """Wait for JOB (or --all) to finish; exit with its exit code."""
-    from tether.api.jobs import wait_for_exit
+    from tether.api.watch import wait_for_exit
 
     if is_remote(host) and all_jobs:
         assert host is not None
