@@ -9,7 +9,7 @@ import json
 import pytest
 
 from conftest import Tether
-from tether.backends import wire
+from tether.backends import RunRequest, wire
 from tether.errors import JobNotFound, RemoteError, TetherError, UsageError
 
 
@@ -33,6 +33,23 @@ def test_a_request_is_answered_by_the_verb_of_the_api(tether: Tether) -> None:
     assert "_answer" not in tether("--help").stdout  # not for people
 
 
+def test_a_submit_request_queues_jobs_as_run_does(tether: Tether) -> None:
+    """``run --on``'s request: the host queues the jobs itself, with the parameters, name and
+    flags as sent, and answers with them as ``run --json`` prints them."""
+    (tether.cwd / "train.py").write_text("lr = 0.5\nprint('lr', lr)\n")
+    request = RunRequest(command=("train.py",), name="t", params=("lr=0.1",),
+                         schedule={"retry": 2})  # fmt: skip
+    fields = request.wire_fields()
+    answer = _answer(tether, {"protocol": 1, "verb": "submit", "args": json.loads(
+        json.dumps(fields))})  # fmt: skip
+    assert answer["ok"] is True, answer
+    [row] = answer["result"]  # type: ignore[misc]
+    assert row["name"] == "t" and row["number"] == 1
+    tether("wait", "1")
+    assert tether("logs", "1").stdout == "lr 0.1\n"
+    assert json.loads(tether("show", "1", "--json").stdout)["extra"]["retry"]["max"] == 2
+
+
 @pytest.mark.parametrize(
     ("request_", "kind"),
     [
@@ -40,6 +57,8 @@ def test_a_request_is_answered_by_the_verb_of_the_api(tether: Tether) -> None:
         ({"protocol": 1, "verb": "run", "args": {"command": "x.py"}}, "UsageError"),
         ({"protocol": 1, "verb": "show", "args": {"on": "elsewhere"}}, "UsageError"),
         ({"protocol": 1, "verb": "show", "args": {"color": "red"}}, "UsageError"),
+        ({"protocol": 1, "verb": "submit", "args": {"cwd": "/etc"}}, "UsageError"),
+        ({"protocol": 1, "verb": "submit", "args": {"command": ["missing.py"]}}, "ProgramError"),
         ({"protocol": 7, "verb": "show", "args": {}}, "UsageError"),
         ("not json", "UsageError"),
     ],

@@ -15,8 +15,8 @@ VERBS = frozenset({
     "ls", "show", "logs", "wait", "cancel", "rerun", "save", "history", "diff", "scalars",
     "clean", "notifications",
 })  # fmt: skip
-"""What another machine may ask of this one (``run`` goes through ``tether run --json``,
-after the project is synced)."""
+"""The verbs of :mod:`tether.api.commands` another machine may ask of this one; and
+``submit`` (``run --on``, from the project's copy: :func:`tether.api.running.submit_here`)."""
 
 
 def json_safe(data: Any) -> Any:
@@ -57,8 +57,12 @@ def _call(text: str) -> Any:
     if not isinstance(request, dict) or request.get("protocol") != PROTOCOL:
         raise UsageError(f"this tether speaks protocol {PROTOCOL}; the request is not one")
     verb, args = request.get("verb"), request.get("args") or {}
+    if verb == "submit" and isinstance(args, dict):
+        from tether.api.running import submit_here
+
+        return submit_here(args)
     if verb not in VERBS or not isinstance(args, dict):
-        raise UsageError(f"no verb {verb!r} to answer; one of {', '.join(sorted(VERBS))}")
+        raise UsageError(f"no verb {verb!r} to answer; one of {', '.join(sorted(VERBS))}, submit")
     if "on" in args or "store" in args:
         raise UsageError("a request is answered here: it takes no on= or store=")
     func = getattr(commands, verb)

@@ -5,6 +5,7 @@ everywhere (the notification options) and hands the request to that host's backe
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from tether.backends import RunRequest, Submitted, backend_for_host, pick_host
 
@@ -26,3 +27,20 @@ def run(request: RunRequest, *, on: str | None = None) -> list[Submitted]:
             notify.get("notify_on"),
         )
     return backend_for_host(host).submit(host, replace(request, extra=extra))
+
+
+def submit_here(fields: dict[str, Any]) -> list[dict[str, Any]]:
+    """The host's side of ``run --on``: queue the jobs another machine's request
+    (:meth:`RunRequest.wire_fields`) asks for on this machine, from the project's copy (the
+    current folder), checked as ``tether run`` checks them; the new jobs as ``run --json``
+    shows them."""
+    from pathlib import Path
+
+    from tether.config import check_config_files
+    from tether.notify.routing import check_config_settings
+
+    request = RunRequest.from_wire(fields)
+    check_config_files(Path.cwd())
+    check_config_settings(Path.cwd())
+    # "local": the host runs the jobs itself; a synced tether.toml pin never forwards them
+    return [s.shown for s in run(request, on="local")]

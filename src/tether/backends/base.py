@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from tether.errors import UsageError
 from tether.store.jobs import Job, JobStore
 
 if TYPE_CHECKING:
@@ -46,6 +47,33 @@ class RunRequest:
     """Added to each job's record here (the checked notification options, a sweep's id)."""
     say: IO[str] | None = None
     """Where to tell what is being done (syncing, installing), or nowhere."""
+
+    def wire_fields(self) -> dict[str, Any]:
+        """What another machine's tether needs to queue these jobs (a ``submit`` request of
+        :mod:`tether.backends.wire`): not where to tell, nor the records kept here."""
+        return {name: getattr(self, name) for name in _WIRE_FIELDS}
+
+    @classmethod
+    def from_wire(cls, fields: dict[str, Any]) -> RunRequest:
+        """The request another machine sent (:meth:`wire_fields`); a field it may not set is
+        a UsageError."""
+        unknown = set(fields) - set(_WIRE_FIELDS)
+        if unknown:
+            raise UsageError(f"a run request has no field {', '.join(sorted(unknown))}")
+        return cls(
+            command=tuple(str(w) for w in fields.get("command") or ()),
+            batch_text=fields.get("batch_text"),
+            batch_from=str(fields.get("batch_from") or "--batch"),
+            name=fields.get("name"),
+            params=tuple(str(p) for p in fields.get("params") or ()),
+            notify=dict(fields.get("notify") or {}),
+            schedule=dict(fields.get("schedule") or {}),
+            resources=dict(fields.get("resources") or {}),
+        )
+
+
+_WIRE_FIELDS = ("command", "batch_text", "batch_from", "name", "params", "notify", "schedule",
+                "resources")  # fmt: skip
 
 
 @dataclass(frozen=True)

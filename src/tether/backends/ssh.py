@@ -14,6 +14,7 @@ from tether.errors import UsageError
 from tether.store.jobs import Job, JobStore
 
 if TYPE_CHECKING:
+    from tether.targets.ssh.project import Project
     from tether.targets.ssh.remote_probe import ProbeRow
 
 
@@ -51,6 +52,11 @@ def remote_job(record: Job, *, required: bool = True) -> RemoteJob | None:
     return RemoteJob(record.target, record.remote_id, record.number, record.remote_number)
 
 
+SUBMIT_SECONDS = 110.0
+"""How much longer than a control call the host may take to queue jobs (it copies the
+program of each)."""
+
+
 def _reachable(record: Job) -> RemoteJob:
     """Where ``record``'s job runs; an error saying why when it cannot be reached."""
     where = remote_job(record)
@@ -72,6 +78,7 @@ def ask_host(
     *,
     longer: float | None = 0.0,
     in_project: bool = False,
+    project: Project | None = None,
 ) -> Any:
     """The host's tether's answer to ``verb`` with ``args`` (the keyword arguments of
     :mod:`tether.api.commands`' verb), over the JSON protocol of :mod:`tether.backends.wire`;
@@ -79,16 +86,18 @@ def ask_host(
     bring the records here of the host's jobs up to date. The call may take the host's
     ``timeout`` (``hosts.toml``; connecting included) plus ``longer`` seconds (None: no
     bound but the connection's, for a wait). ``in_project`` runs the verb in the project's
-    copy there, in the folder matching the current one (for verbs given paths)."""
+    copy there (``project``, else the one here), in the folder matching the current one (for
+    verbs given paths)."""
     from tether.backends import wire
     from tether.targets.ssh import remote_jobs
 
     folder = ""
-    if in_project:
+    if in_project or project is not None:
         from tether.targets.ssh.project import find_project
 
-        folder = remote_jobs.project_folder(find_project())
-    transport = remote_jobs.transport_for(host)
+        project = project or find_project()
+        folder = remote_jobs.project_folder(project)
+    transport = remote_jobs.transport_for(host, project.root if project else None)
     timeout = None if longer is None else transport.spec.timeout + longer
     request = wire.request(verb, args)
     result = remote_jobs.call(
@@ -153,23 +162,6 @@ def split_by_host(jobs: list[Job]) -> tuple[list[int], list[RemoteJob]]:
     return here, there
 
 
-def option_words(options: dict[str, Any]) -> list[str]:
-    """Click option values back to words: ``{"stall_after": "5m"}`` -> ``--stall-after 5m``."""
-    words: list[str] = []
-    for key, value in options.items():
-        flag = "--" + key.replace("_", "-")
-        if value is None or value is False or value == ():
-            continue
-        if value is True:
-            words.append(flag)
-        elif isinstance(value, (tuple, list)):
-            for item in value:
-                words += [flag, str(item)]
-        else:
-            words += [flag, str(value)]
-    return words
-
-
 def remote_dependencies(host: str, options: dict[str, Any]) -> dict[str, Any]:
     """``--after``/``--after-any`` JOBs given as local records of jobs on ``host`` become
     those jobs' uuids, which the host knows them by (one identity on both sides)."""
@@ -211,8 +203,9 @@ class SshBackend:
     kind = "ssh"
 
     def submit(self, host: str, request: RunRequest) -> list[Submitted]:
-        """Sync the project, install tether there if needed, run ``tether run`` on the host
-        with the same flags, and keep a record here of each job it queued."""
+        """Sync the project, install tether there if needed, ask the host's tether to queue
+        the jobs (a ``submit`` request, answered in the project's copy), and keep a record
+        here of each."""
         from tether.backends.local import check_what_to_run
         from tether.backends.slurm_submit import refuse_resources
         from tether.paths import tether_home
@@ -224,26 +217,20 @@ class SshBackend:
         gpus_text = resources.pop("gpus", None)  # GPU slots of the host's agent
         refuse_resources(resources, host)
         check_what_to_run(request)
-        options = {
-            **request.notify,
-            **request.schedule,
-            **({"gpus": gpus_text} if gpus_text else {}),
-        }
-        words = [*(["--name", request.name] if request.name else [])]
-        words += [w for p in request.params for w in ("-p", p)]
-        words += option_words(remote_dependencies(host, options))
-        command = request.command
-        if command[:1] == ("-m",) and len(command) > 1:  # `run -m MODULE ARGS`: -m goes as -m
-            words += ["-m", command[1], "--", *command[2:]]
-        elif command:
-            words += ["--", *command]
-        done = remote_jobs.submit(host, words, batch_text=request.batch_text, say=request.say)
+        fields = request.wire_fields()
+        fields["schedule"] = remote_dependencies(host, request.schedule)
+        fields["resources"] = {"gpus": gpus_text} if gpus_text else {}
+        project, transport = remote_jobs.prepare_host(host, request.say)
+        rows = ask_host(host, "submit", fields, longer=SUBMIT_SECONDS, project=project)
+        jobs = [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+        numbers = remote_jobs.record_local(transport.spec.name, jobs)
         store = JobStore(tether_home())
         try:
             return [
-                Submitted(store.get(local), {**job, "host": done.host, "local_number": local})
-                for job, local in zip(done.jobs, done.local_numbers, strict=True)
-            ]
+                Submitted(store.get(local), {**job, "host": transport.spec.name,
+                                             "local_number": local})
+                for job, local in zip(jobs, numbers, strict=True)
+            ]  # fmt: skip
         finally:
             store.close()
 
