@@ -78,6 +78,33 @@ def test_run_remote_and_follow_its_log(host: Remote) -> None:
     assert tail == "line 2 ['a', 'b c']\n"
 
 
+def test_logs_on_a_host_filter_lines_and_follow_the_rest(host: Remote) -> None:
+    """``--grep`` and ``--tail`` apply to what was written before; ``-f`` then filters what
+    comes here (the host sends all of it, so a reconnection knows the byte reached)."""
+    _script(
+        host, "mixed.py",
+        "import os, time\nfor i in range(6):\n    print(('even' if i % 2 == 0 else 'odd'), i,"
+        " flush=True)\n    while i == 3 and not os.path.exists('more'):\n"
+        "        time.sleep(0.05)\n",
+    )  # fmt: skip
+    host.remote_project("more").unlink(missing_ok=True)
+    number = str(host.tt.json("run", "--on", HOST, "--json", "mixed.py")["number"])  # type: ignore[index]
+    wait_for(lambda: "odd 3" in host.tt("logs", number).stdout, "the first four lines")
+    grep = host.tt("logs", "--grep", "^even", number).stdout
+    assert grep == "even 0\neven 2\n"
+    assert host.tt("logs", "--grep", "odd", "--tail", "1", number).stdout == "odd 3\n"
+    follower = host.tt.popen(
+        "logs", "-f", "--grep", "odd", "--tail", "1", number, stdout=subprocess.PIPE
+    )
+    assert follower.stdout is not None
+    assert follower.stdout.readline() == b"odd 3\n"
+    host.remote_project("more").touch()
+    assert follower.stdout.read() == b"odd 5\n"
+    assert follower.wait(timeout=60) == 0
+    bad = host.tt("logs", "--grep", "(", number, check=False)
+    assert bad.returncode != 0 and "not a valid regular expression" in bad.stderr
+
+
 def test_failing_remote_job_exit_code(host: Remote) -> None:
     proc = host.tt(
         "run", "--on", HOST, "--wait", "--", "sh", "-c", "echo boom; exit 3", check=False

@@ -35,6 +35,10 @@ class RemoteError(TetherError):
     """A remote host could not be reached or refused what was asked of it."""
 
 
+class NotInstalled(RemoteError):
+    """A host has no tether yet (``tether hosts setup HOST`` installs it)."""
+
+
 class NotifyError(TetherError):
     """A notification channel is misconfigured or refused a message."""
 

@@ -10,7 +10,7 @@ writes the host's numbers for the job as the local ones in its answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,43 +90,58 @@ def run_on_host(job: RemoteJob, args: list[str], *, timeout: float | None = 120.
     return answer
 
 
-def host_logs(
-    host: str, job: str | None, *, follow: bool, tail: int | None, pattern: str | None
-) -> int:
-    """``logs --on HOST``: the host's output of JOB streamed to stdout (followed with
-    reconnection when FOLLOW without PATTERN); the host's exit code."""
+def follow_on_host(
+    host: str, job: str | None, *, tail: int | None = None, grep: str | None = None
+) -> Iterator[bytes]:
+    """``logs -f --on HOST``: the output of the host's JOB (its number or uuid there; None:
+    its last job) until it ends, reconnecting when the link drops: its last ``tail`` lines
+    (those matching ``grep``, when given) first, then all that comes (the reader filters)."""
+    from tether.backends.ssh import ask_host
     from tether.targets.ssh import remote_jobs
 
+    shown = ask_host(host, "show", {"job": job})
     transport = remote_jobs.transport_for(host)
-    if follow and pattern is None:
-        remote_jobs.follow(transport, job, tail=tail)
-        return 0
-    args = ["logs", *(["-f"] if follow else [])]
-    args += [*(["--tail", str(tail)] if tail is not None else [])]
-    args += [*(["--grep", pattern] if pattern is not None else [])]
-    return remote_jobs.passthrough(transport, [*args, *([job] if job else [])], timeout=None)
+    yield from remote_jobs.stream(transport, str(shown["uuid"]), tail=tail, grep=grep)
 
 
 def list_all(statuses: Sequence[str], limit: int | None) -> tuple[list[dict[str, Any]], list[str]]:
-    """``ls --all``: this machine's jobs and every SSH host's (asked in parallel; the local
-    records of their jobs updated), as ``ls --json`` rows with a host; and a warning for each
-    host that did not answer."""
+    """``ls --all``: this machine's jobs and every SSH host's (asked in parallel, each within
+    its ``timeout``; the local records of their jobs updated), as ``ls --json`` rows with a
+    host; and a warning for each host that did not answer."""
+    import concurrent.futures as cf
+
     from tether.api.verbs import open_store
     from tether.backends import refresh_many
     from tether.jobs import views
     from tether.targets.ssh import all_hosts
     from tether.targets.ssh.hosts_config import load_hosts
-    from tether.targets.ssh.remote_jobs import update_local
 
-    listings = all_hosts.query_hosts(all_hosts.ssh_hosts(load_hosts()))
-    warnings: list[str] = []
-    for listing in listings:
-        if listing.answered:
-            update_local(listing.host, listing.rows or [])
-        else:
-            warnings.append(all_hosts.warning(listing))
+    names = [spec.name for spec in all_hosts.ssh_hosts(load_hosts())]
+    listings: list[all_hosts.HostListing] = []
+    if names:
+        with cf.ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:
+            listings = list(pool.map(_listing, names))
+    warnings = [all_hosts.warning(listing) for listing in listings if not listing.answered]
     store = open_store()
     jobs = refresh_many(store, store.jobs(statuses=list(statuses) or None, limit=limit))
     local = [(job, views.listing_json(job)) for job in jobs]
     rows = all_hosts.merge(local, listings, statuses=tuple(statuses), limit=limit)
     return rows, warnings
+
+
+def _listing(host: str) -> Any:
+    """The host's jobs (``ls`` asked over the protocol), or why it could not be asked; a host
+    without tether has none (not worth a warning). Never raises."""
+    from tether.backends.ssh import ask_host
+    from tether.errors import NotInstalled, TetherError
+    from tether.targets.ssh.all_hosts import HostListing
+
+    try:
+        rows = ask_host(host, "ls", {})
+    except NotInstalled:
+        return HostListing(host, [])
+    except TetherError as exc:
+        return HostListing(host, None, str(exc))
+    if not isinstance(rows, list):
+        return HostListing(host, None, f"{host}: its answer to ls is no list")
+    return HostListing(host, [r for r in rows if isinstance(r, dict)])

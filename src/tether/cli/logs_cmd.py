@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +58,7 @@ def logs(
     backend_for(record).files_here(store, record)  # a cluster's output copied here first
     path = Path(record.log_path)
     out = sys.stdout.buffer
-    regex = None
-    if pattern is not None:
-        try:
-            regex = re.compile(pattern.encode())
-        except re.error as exc:
-            raise UsageError(f"--grep {pattern!r} is not a valid regular expression: {exc}")
+    regex = _compiled(pattern)
     start = logfiles.size(path)
     head: list[bytes] = []
     if from_byte is not None:
@@ -83,30 +79,51 @@ def logs(
         out.write(f"{start} {sum(len(b) for b in head)}\n".encode())
     out.writelines(head)
     out.flush()
-    if follow:
-        pending = b""
-        for chunk in follow_job(store, record.number, start):
-            if regex is None:
-                out.write(chunk)
-            else:
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                out.writelines(line + b"\n" for line in lines if regex.search(line))
-            out.flush()
-        if regex is not None and pending and regex.search(pending):
-            out.write(pending)
+    if follow:  # framed (for another machine): all of it, which the reader filters
+        _print_chunks(follow_job(store, record.number, start), None if framed else regex)
+
+
+def _print_chunks(chunks: Iterator[bytes], regex: re.Pattern[bytes] | None) -> None:
+    """Write ``chunks`` of output as they come (only the lines ``regex`` matches, if given)."""
+    out = sys.stdout.buffer
+    pending = b""
+    for chunk in chunks:
+        if regex is None:
+            out.write(chunk)
+        else:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            out.writelines(line + b"\n" for line in lines if regex.search(line))
         out.flush()
+    if regex is not None and pending and regex.search(pending):
+        out.write(pending)
+    out.flush()
+
+
+def _compiled(pattern: str | None) -> re.Pattern[bytes] | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern.encode())
+    except re.error as exc:
+        raise UsageError(f"--grep {pattern!r} is not a valid regular expression: {exc}")
 
 
 def _remote_logs(
     host: str, follow: bool, tail: int | None, pattern: str | None, job: str | None
 ) -> None:
-    """``logs --on HOST``: the remote output, followed with reconnection when ``-f``."""
-    from tether.api.remote import host_logs
+    """``logs --on HOST``: the host's output of JOB, asked over the protocol; followed (with
+    reconnection) when ``-f``."""
+    from tether.api import commands
+    from tether.api.remote import follow_on_host
 
-    code = host_logs(host, job, follow=follow, tail=tail, pattern=pattern)
-    if code:
-        sys.exit(code)
+    regex = _compiled(pattern)
+    if follow:
+        _print_chunks(follow_on_host(host, job, tail=tail, grep=pattern), regex)
+        return
+    lines = commands.logs(job, tail=tail, grep=pattern, on=host)
+    sys.stdout.buffer.writelines(line.encode() for line in lines)
+    sys.stdout.flush()
 
 
 @click.command()

@@ -1,29 +1,22 @@
 """``tether ls --all``: the jobs of this machine and of every configured SSH host, in one list.
 
 Every SSH host (``scheduler = "none"``) is asked for its jobs in parallel, each call with its
-own time limit. A job started with ``run --on HOST`` has a local record (``target`` = HOST,
-``Job.remote_uuid``) mirroring the job there: when HOST answers, its live row is shown
-instead (with ``local_number``) and the record is brought up to date; when HOST cannot be
-reached, the record is shown as last seen and one warning says so. Slurm jobs are tracked
-locally already, so Slurm hosts are not asked.
+own time limit (:func:`tether.api.remote.list_all`). A job started with ``run --on HOST`` has
+a local record (``target`` = HOST, ``Job.remote_uuid``) mirroring the job there: when HOST
+answers, its live row is shown instead (with ``local_number``) and the record is brought up
+to date; when HOST cannot be reached, the record is shown as last seen and one warning says
+so. Slurm jobs are tracked locally already, so Slurm hosts are not asked.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tether.errors import TetherError
 from tether.store.jobs import Job
 from tether.targets.ssh.hostspec import HostSpec
-
-#: Seconds allowed for each host's answer (connecting included).
-HOST_TIMEOUT = 10.0
-#: A host without tether has no jobs: not worth a warning.
-_NOT_INSTALLED = "tether is not installed on"
 
 
 @dataclass(frozen=True)
@@ -42,33 +35,6 @@ class HostListing:
 def ssh_hosts(hosts: Mapping[str, HostSpec]) -> list[HostSpec]:
     """The hosts whose jobs run under their own tether agent (not Slurm clusters)."""
     return [spec for spec in hosts.values() if spec.scheduler == "none"]
-
-
-def query_host(spec: HostSpec, timeout: float = HOST_TIMEOUT) -> HostListing:
-    """``tether ls --json`` on one host; failures become a listing with ``error`` (never raises)."""
-    from tether.targets.ssh.remote_jobs import call_json
-    from tether.targets.ssh.transport import Transport
-
-    transport = Transport(spec, connect_timeout=max(1, min(10, int(timeout))))
-    try:
-        data = call_json(transport, ["ls"], timeout=timeout)
-    except TetherError as exc:
-        if _NOT_INSTALLED in str(exc):
-            return HostListing(spec.name, [])
-        return HostListing(spec.name, None, str(exc))
-    if not isinstance(data, list):
-        return HostListing(spec.name, None, f"{spec.name}: `tether ls --json` gave no list")
-    return HostListing(spec.name, [r for r in data if isinstance(r, dict)])
-
-
-def query_hosts(specs: Iterable[HostSpec], timeout: float = HOST_TIMEOUT) -> list[HostListing]:
-    """Ask every host in parallel; listings in the order given."""
-    specs = list(specs)
-    if not specs:
-        return []
-    with cf.ThreadPoolExecutor(max_workers=min(16, len(specs))) as pool:
-        futures = [pool.submit(query_host, spec, timeout) for spec in specs]
-        return [f.result() for f in futures]
 
 
 def _created(row: Mapping[str, Any]) -> float:

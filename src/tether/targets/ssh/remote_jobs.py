@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from tether.errors import RemoteError, UsageError
+from tether.errors import NotInstalled, RemoteError, UsageError
 from tether.jobs import state
 from tether.store.jobs import JobSpec, JobStore
 from tether.targets.ssh.check import REMOTE_VENV
@@ -66,7 +66,7 @@ def remote_failure(transport: Transport, result: Result) -> RemoteError:
     """One line for a remote tether call that failed before doing its work."""
     host = transport.spec.name
     if _MISSING in result.stderr:
-        return RemoteError(
+        return NotInstalled(
             f"tether is not installed on {host}: run `tether hosts setup {host}` "
             f"(or `tether run --on {host} ...`, which installs it)"
         )
@@ -306,45 +306,31 @@ def _chunks(stream: IO[bytes], count: int | None) -> Iterator[bytes]:
         yield chunk
 
 
-def follow(
-    transport: Transport,
-    ref: str | None,
-    *,
-    tail: int | None = None,
-    out: IO[bytes] | None = None,
-    reconnect_seconds: float = RECONNECT_SECONDS,
-) -> None:
-    """Print a remote job's output until it ends (:func:`stream`)."""
-    out = out or sys.stdout.buffer
-    for chunk in stream(transport, ref, tail=tail, reconnect_seconds=reconnect_seconds):
-        out.write(chunk)
-        out.flush()
-
-
 def stream(
     transport: Transport,
-    ref: str | None,
+    uuid: str,
     *,
     tail: int | None = None,
     start: int | None = None,
+    grep: str | None = None,
     reconnect_seconds: float = RECONNECT_SECONDS,
 ) -> Iterator[bytes]:
-    """A remote job's output (from byte ``start``, or its last ``tail`` lines, or all) until
-    it ends; the link is reconnected when it drops.
+    """The output of the host's job ``uuid`` (from byte ``start``, or its last ``tail`` lines
+    (matching ``grep``, when given), or all) until it ends; the link is reconnected when it
+    drops. What follows the first lines is not filtered by ``grep``: the reader does that.
 
     Each connection runs ``tether logs -f --framed [--tail N | --from-byte OFFSET] UUID``;
     the first line it prints is ``START TAILBYTES``, so the offset reached is always known
     and a reconnection goes on from exactly there.
     """
-    job = call_json(transport, ["show", *([ref] if ref else [])])
-    uuid = str(job["uuid"])
     offset: int | None = start
     lost_since: float | None = None
     while True:
         args = ["logs", "-f", "--framed"]
-        if offset is None and tail is not None:
-            args += ["--tail", str(tail)]
-        elif offset is not None:
+        if offset is None:
+            args += ["--tail", str(tail)] if tail is not None else []
+            args += ["--grep", grep] if grep is not None else []
+        else:
             args += ["--from-byte", str(offset)]
         argv = transport.argv(remote_cli([*args, uuid]))
         with tempfile.TemporaryFile() as err:
