@@ -14,7 +14,7 @@ from tether.cli.main import COMMANDS
 
 VERBS = (
     "run", "sweep", "ls", "show", "logs", "wait", "cancel", "rerun", "save", "history", "diff",
-    "scalars", "clean", "hosts", "notifications",
+    "scalars", "clean", "hosts", "notifications", "top",
 )  # fmt: skip
 
 TRAIN = textwrap.dedent(

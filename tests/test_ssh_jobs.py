@@ -105,6 +105,21 @@ def test_logs_on_a_host_filter_lines_and_follow_the_rest(host: Remote) -> None:
     assert bad.returncode != 0 and "not a valid regular expression" in bad.stderr
 
 
+def test_waits_on_a_host_all_and_timeouts_name_the_number_here(host: Remote) -> None:
+    """A wait request: ``wait --all --on HOST`` waits there for every unfinished job; a
+    timeout names the job by the number typed here, not the host's."""
+    slow = json.loads(host.tt("run", "--on", HOST, "--json", "--", "sleep", "60").stdout)
+    local = str(slow["local_number"])
+    proc = host.tt("wait", "--timeout", "1", local, check=False)
+    assert proc.returncode == 124 and f"#{local} (on {HOST})" in proc.stderr, proc.stderr
+    proc = host.tt("wait", "--all", "--on", HOST, "--timeout", "1", check=False)
+    assert proc.returncode == 124 and "timed out" in proc.stderr, proc.stderr
+    host.tt("cancel", local)
+    host.tt("run", "--on", HOST, "--", "sh", "-c", "sleep 1; exit 4")
+    assert host.tt("wait", "--all", "--on", HOST, check=False, timeout=60).returncode == 1
+    assert host.tt("wait", "--all", "--on", HOST, timeout=60).returncode == 0  # none left
+
+
 def test_failing_remote_job_exit_code(host: Remote) -> None:
     proc = host.tt(
         "run", "--on", HOST, "--wait", "--", "sh", "-c", "echo boom; exit 3", check=False

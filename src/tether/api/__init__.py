@@ -47,6 +47,7 @@ _LAZY = {
     "submit_job": "tether.api.verbs",
     "sweep": "tether.api.commands",
     "tail_log": "tether.api.verbs",
+    "top": "tether.api.commands",
     "wait": "tether.api.commands",
     "wait_jobs": "tether.api.verbs",
 }
@@ -81,6 +82,7 @@ __all__ = [
     "submit_job",
     "sweep",
     "tail_log",
+    "top",
     "wait",
     "wait_jobs",
 ]
@@ -101,6 +103,7 @@ if TYPE_CHECKING:
         scalars,
         show,
         sweep,
+        top,
         wait,
     )
     from tether.api.jobs import (

@@ -13,7 +13,7 @@ from tether.errors import TetherError, UsageError
 
 VERBS = frozenset({
     "ls", "show", "logs", "wait", "cancel", "rerun", "save", "history", "diff", "scalars",
-    "clean", "notifications",
+    "clean", "notifications", "top",
 })  # fmt: skip
 """The verbs of :mod:`tether.api.commands` another machine may ask of this one; and
 ``submit`` (``run --on``, from the project's copy: :func:`tether.api.running.submit_here`)."""

@@ -156,19 +156,27 @@ def logs(
 
 def wait(
     *jobs: str | int,
+    all_jobs: bool = False,
     timeout: float | None = None,
     on: str | None = None,
     store: JobStore | None = None,
 ) -> list[dict[str, Any]]:
-    """Block until each of ``jobs`` (default: the last) has finished, wherever it runs;
-    their records. :class:`tether.errors.WaitTimeout` names the ones still running after
+    """Block until each of ``jobs`` (default: the last; ``all_jobs``: every queued, running or
+    retrying one) has finished, wherever it runs; their records (a job retried: its last
+    attempt). :class:`tether.errors.WaitTimeout` names the ones still running after
     ``timeout`` seconds."""
     from tether.api.verbs import wait_jobs
 
+    if all_jobs and jobs:
+        raise UsageError("give jobs or all_jobs, not both")
     if kept_by_host(on):
-        args = {"jobs": [str(j) for j in jobs], "timeout": timeout}
+        args = {"jobs": [str(j) for j in jobs], "all_jobs": all_jobs, "timeout": timeout}
         return list(_ask(on, "wait", args, longer=timeout))
     with _opened(store) as opened:
+        if all_jobs:
+            from tether.api.watch import unfinished_here
+
+            return wait_jobs(opened, unfinished_here(opened), timeout=timeout)
         refs: list[str | None] = [str(j) for j in jobs] or [None]
         return wait_jobs(opened, [opened.resolve(ref).number for ref in refs], timeout=timeout)
 
@@ -287,6 +295,17 @@ def scalars(job: Ref = None, *, on: str | None = None, store: JobStore | None = 
     with _opened(store) as opened:
         record = find_job(opened, None if job is None else str(job))
         return {name: s.to_json() for name, s in job_scalars(opened, record).summary().items()}
+
+
+def top(job: Ref = None, *, on: str | None = None, store: JobStore | None = None) -> Any:
+    """CPU, memory, processes and GPU use (now, mean, peak) of each running job, or of
+    ``job`` (finished too), wherever it runs (``tether top --json``)."""
+    from tether.api.jobs import job_usage
+
+    if kept_by_host(on):
+        return list(_ask(on, "top", {"job": job}))
+    with _opened(store) as opened:
+        return job_usage(opened, None if job is None else str(job))
 
 
 def clean(

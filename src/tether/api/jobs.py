@@ -358,6 +358,31 @@ def probe_hosts() -> dict[str, Any]:
     return {"local": asdict(local_probe())}
 
 
+def job_usage(store: JobStore, ref: str | None) -> list[dict[str, Any]]:
+    """``top --json``: the resource use of each running job here, or of job ``ref`` wherever
+    it runs (a job on an SSH host: asked of the host, with this machine's number)."""
+    from tether.backends.local import running_jobs
+    from tether.backends.ssh import ask_host, remote_job
+    from tether.jobs.resources import read_usage
+
+    if ref is None:
+        jobs = running_jobs(store)
+    else:
+        job = find_job(store, ref)
+        where = remote_job(job, required=False)
+        if where is not None:
+            rows = ask_host(where.host, "top", {"job": where.uuid})
+            return [{**row, "number": job.number, "remote_number": row.get("number"),
+                     "host": where.host} for row in rows]  # fmt: skip
+        jobs = [job]
+    rows = []
+    for job in jobs:
+        use = read_usage(Path(job.job_dir))
+        rows.append({"number": job.number, "uuid": job.uuid, "name": job.name,
+                     "status": job.status, "usage": use.to_json() if use else None})  # fmt: skip
+    return rows
+
+
 def job_scalars(store: JobStore, job: Job) -> Metrics:
     """JOB's reported metrics, read from its folder (a cluster's files copied here first):
     ``.summary()`` gives each one's last, min, max and count, ``.series`` its values."""

@@ -108,14 +108,14 @@ class _ServerWatch:
         self._next = time.monotonic() + CHECK_EVERY
 
     def __call__(self) -> bool:
+        from tether.backends.ssh import ask_host
         from tether.errors import TetherError
-        from tether.targets.ssh.remote_jobs import call_json
 
         if time.monotonic() < self._next:
             return False
         self._next = time.monotonic() + CHECK_EVERY
         try:
-            row = call_json(self.transport, ["show", self.uuid], timeout=20)
+            row = ask_host(self.transport.spec.name, "show", {"job": self.uuid}, longer=10)
         except TetherError:
             return False
         if isinstance(row, dict) and row.get("status") in FINISHED:

@@ -1,93 +1,16 @@
-"""Asking a host: run ``tether ARGS`` on an SSH host, hand it a job tracked here, follow its
-output, list every host's jobs. Each verb keeps the local records of the host's jobs up to date
-and returns plain data; printing is the caller's.
-
-The local record of a job that runs on a host (its backend is ``ssh``; see
-:func:`tether.backends.ssh.remote_job`) is handed to the host with :func:`run_on_host`, which
-writes the host's numbers for the job as the local ones in its answer.
+"""Asking SSH hosts what is not one JSON answer: follow a job's output there as it comes,
+list every host's jobs at once. The local records of the hosts' jobs are kept up to date;
+printing is the caller's. :func:`remote_job` says where a record's job runs (None: here).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from tether.backends.ssh import RemoteJob
+from tether.backends.ssh import RemoteJob, remote_job
 
-_HOST_LINE = re.compile(r"^(  host\s+)local$", re.MULTILINE)
-
-
-@dataclass
-class HostAnswer:
-    """What ``tether ARGS`` on a host printed and its exit code."""
-
-    stdout: str
-    stderr: str
-    returncode: int
-
-
-def call_on_host(host: str, args: list[str], *, timeout: float | None = 120.0) -> HostAnswer:
-    """Run ``tether ARGS`` on HOST; a ``--json`` answer also updates the local records."""
-    import json
-
-    from tether.targets.ssh import remote_jobs
-
-    transport = remote_jobs.transport_for(host)
-    result = remote_jobs.call(transport, args, timeout=timeout)
-    if "--json" in args and result.returncode == 0:
-        try:
-            data = json.loads(result.stdout)
-        except ValueError:
-            data = None
-        rows = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
-        remote_jobs.update_local(transport.spec.name, rows)
-    return HostAnswer(result.stdout, result.stderr, result.returncode)
-
-
-def _local_numbers(job: RemoteJob, text: str) -> str:
-    """The host's answer with its number for the job (``#25``) written as the local one."""
-    if job.host_number is None or job.host_number == job.local_number:
-        return text
-    return re.sub(rf"#{job.host_number}\b", f"#{job.local_number}", text)
-
-
-def run_on_host(job: RemoteJob, args: list[str], *, timeout: float | None = 120.0) -> HostAnswer:
-    """Run ``tether ARGS`` on the job's host with its numbers written as the local ones, and
-    bring the local record up to date (one more call, ``show --json``, unless ARGS was it)."""
-    import json
-
-    from tether.errors import TetherError
-    from tether.targets.ssh import remote_jobs
-
-    transport = remote_jobs.transport_for(job.host)
-    result = remote_jobs.call(transport, args, timeout=timeout)
-    shown = args[0] == "show" and result.returncode == 0
-    data: object = None
-    if shown and "--json" in args:
-        try:
-            data = json.loads(result.stdout)  # the fresh state already: no second call
-        except ValueError:
-            data = None
-    if isinstance(data, dict):
-        # One identity: "number" is the local one (what local verbs take), as for local jobs.
-        data.update(host=job.host, local_number=job.local_number)
-        data.update(remote_number=data.get("number"), number=job.local_number)
-        stdout = json.dumps(data, indent=2, default=str) + "\n"
-    elif shown:  # the host calls itself "local"
-        stdout = _local_numbers(job, _HOST_LINE.sub(rf"\g<1>{job.host}", result.stdout, count=1))
-    else:
-        stdout = _local_numbers(job, result.stdout)
-    answer = HostAnswer(stdout, _local_numbers(job, result.stderr), result.returncode)
-    if data is None:
-        try:
-            data = remote_jobs.call_json(transport, ["show", job.uuid], timeout=30)
-        except TetherError:
-            return answer  # the answer stands; the record is refreshed next time
-    if isinstance(data, dict):
-        remote_jobs.update_local(job.host, [data])
-    return answer
+__all__ = ["RemoteJob", "follow_on_host", "list_all", "remote_job"]
 
 
 def follow_on_host(

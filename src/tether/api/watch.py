@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,7 +14,6 @@ from tether.jobs.status import RUNNING
 from tether.store.jobs import Job, JobStore
 
 if TYPE_CHECKING:
-    from tether.api.remote import HostAnswer
     from tether.backends.ssh import RemoteJob
 
 
@@ -74,50 +73,61 @@ class WaitOutcome:
     message: str | None = None
 
 
-def wait_for_exit(
-    store: JobStore,
-    ref: str | None,
-    *,
-    all_jobs: bool = False,
-    timeout: float | None = None,
-    on_answer: Callable[[HostAnswer], None] | None = None,
-) -> WaitOutcome:
-    """Wait for JOB (None: the last one), or every queued, running or retrying job with
-    ``all_jobs``, wherever they run; a job on an SSH host is waited for there (each host's
-    answer goes to ``on_answer``). The code is the job's exit code (``all_jobs``: 0 when every
-    job succeeded, else 1), 124 when the wait timed out."""
-    from tether.api.jobs import find_job
-    from tether.api.remote import run_on_host
-    from tether.backends.ssh import remote_job, split_by_host
+def unfinished_here(store: JobStore) -> list[int]:
+    """The jobs this machine waits for itself: queued, running, or failed with a retry due
+    (not the records of jobs on SSH hosts, which their hosts wait for)."""
+    from tether.backends.ssh import split_by_host
     from tether.jobs import retry
 
-    def on_host(job: RemoteJob) -> int:
-        args = ["wait", *(["--timeout", str(timeout)] if timeout is not None else [])]
-        answer = run_on_host(job, [*args, job.uuid], timeout=None)
-        if on_answer is not None:
-            on_answer(answer)
-        return answer.returncode
+    numbers, _ = split_by_host(store.jobs(statuses=["queued", RUNNING]))
+    return numbers + [j.number for j in retry.coming(store)]
 
-    codes: list[int] = []
+
+def wait_for_exit(
+    store: JobStore, ref: str | None, *, all_jobs: bool = False, timeout: float | None = None
+) -> WaitOutcome:
+    """Wait for JOB (None: the last one), or every queued, running or retrying job with
+    ``all_jobs``, wherever they run; a job on an SSH host is waited for there (a wait
+    request: the host follows its retries). The code is the job's exit code (``all_jobs``: 0
+    when every job succeeded, else 1), 124 when the wait timed out."""
+    from tether.api.jobs import find_job
+    from tether.backends.ssh import remote_job, split_by_host
+
+    outcomes: list[WaitOutcome] = []
     if all_jobs:
         if ref:
             raise UsageError("give JOB or --all, not both")
-        numbers, on_hosts = split_by_host(store.jobs(statuses=["queued", RUNNING]))
-        numbers += [j.number for j in retry.coming(store)]  # failed; the next attempt is due
-        codes = [on_host(job) for job in on_hosts]
-        if 124 in codes:  # a host's wait timed out
-            return WaitOutcome(124)
+        _, on_hosts = split_by_host(store.jobs(statuses=["queued", RUNNING]))
+        numbers = unfinished_here(store)
+        outcomes = [_wait_on_host(job, timeout) for job in on_hosts]
+        timed_out = [o for o in outcomes if o.code == 124]
+        if timed_out:
+            return timed_out[0]
     else:
         record = find_job(store, ref)
         forward = remote_job(record)
         if forward is not None:
-            return WaitOutcome(on_host(forward))
+            return _wait_on_host(forward, timeout)
         numbers = [record.number]
     try:
         jobs = wait_for(store, numbers, timeout)
     except WaitTimeout as exc:
         return WaitOutcome(exc.exit_code, str(exc))
     if all_jobs:
-        succeeded = all(j.status == "succeeded" for j in jobs) and not any(codes)
-        return WaitOutcome(0 if succeeded else 1)
+        succeeded = all(j.status == "succeeded" for j in jobs)
+        return WaitOutcome(0 if succeeded and not any(o.code for o in outcomes) else 1)
     return WaitOutcome(exit_code_of(jobs[0]))
+
+
+def _wait_on_host(job: RemoteJob, timeout: float | None) -> WaitOutcome:
+    """Wait on the job's host (a wait request, which follows its retries there)."""
+    from tether.backends.ssh import ask_host
+    from tether.jobs import status
+
+    try:
+        args = {"jobs": [job.uuid], "timeout": timeout}
+        [row] = ask_host(job.host, "wait", args, longer=timeout)
+    except WaitTimeout:
+        return WaitOutcome(124, f"timed out after {timeout:g} s; still running: "
+                                f"#{job.local_number} (on {job.host})")  # fmt: skip
+    return WaitOutcome(status.exit_code_of(row["status"], row.get("exit_code")))

@@ -11,22 +11,11 @@ from rich.markup import escape
 from tether.api.types import FINISHED, STATUSES
 from tether.cli import render
 from tether.cli.context import json_option, on_option, open_store, print_json, runs_elsewhere
-from tether.errors import UsageError
+from tether.errors import UsageError, WaitTimeout
 
 
 def is_remote(host: str | None) -> bool:
     return runs_elsewhere(host)
-
-
-def call_on_host(host: str, args: list[str], *, timeout: float | None = 120.0) -> None:
-    """Run ``tether ARGS`` on HOST, print its output, exit with its code when not 0."""
-    from tether.api.remote import call_on_host as ask
-
-    answer = ask(host, args, timeout=timeout)
-    sys.stdout.write(answer.stdout)
-    sys.stderr.write(answer.stderr)
-    if answer.returncode:
-        sys.exit(answer.returncode)
 
 
 @click.command()
@@ -142,30 +131,23 @@ def wait(all_jobs: bool, timeout: float | None, host: str | None, job: str | Non
     """Wait for JOB (or --all) to finish; exit with its exit code."""
     from tether.api.watch import wait_for_exit
 
-    if is_remote(host) and all_jobs:
-        assert host is not None
-        args = ["wait", "--all", *(["--timeout", str(timeout)] if timeout is not None else [])]
-        call_on_host(host, args, timeout=None)
-        return
     if is_remote(host):
         from tether.api.commands import wait as wait_there
         from tether.jobs.status import exit_code_of
 
-        [record] = wait_there(*([job] if job else []), timeout=timeout, on=host)
-        sys.exit(exit_code_of(record["status"], record.get("exit_code")))
-    outcome = wait_for_exit(
-        open_store(), job, all_jobs=all_jobs, timeout=timeout, on_answer=_print_answer
-    )
+        if all_jobs and job:
+            raise UsageError("give JOB or --all, not both")
+        try:
+            rows = wait_there(*([job] if job else []), all_jobs=all_jobs, timeout=timeout, on=host)
+        except WaitTimeout as exc:
+            click.echo(f"tether: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        codes = [exit_code_of(row["status"], row.get("exit_code")) for row in rows]
+        sys.exit((1 if any(codes) else 0) if all_jobs else codes[0])
+    outcome = wait_for_exit(open_store(), job, all_jobs=all_jobs, timeout=timeout)
     if outcome.message:
         click.echo(f"tether: {outcome.message}", err=True)
     sys.exit(outcome.code)
-
-
-def _print_answer(answer: Any) -> None:
-    """Print a host's answer (a :class:`tether.api.remote.HostAnswer`) as it came."""
-    sys.stdout.write(answer.stdout)
-    sys.stdout.flush()
-    sys.stderr.write(answer.stderr)
 
 
 @click.command()

@@ -19,7 +19,6 @@ from tether.cli.context import (
     resolve_job,
     runs_elsewhere,
 )
-from tether.cli.remote_records import remote_job
 from tether.errors import UsageError
 from tether.jobs import logs as logfiles
 
@@ -42,6 +41,7 @@ def logs(
     job: str | None,
 ) -> None:
     """Print JOB's output (stdout and stderr together)."""
+    from tether.api.remote import remote_job
     from tether.api.watch import follow_job
     from tether.backends import backend_for
 

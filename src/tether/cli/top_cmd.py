@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import click
 
-from tether.api.types import Job
 from tether.cli import render
-from tether.cli.context import json_option, on_option, open_store, print_json, resolve_job
-from tether.cli.jobs_cmd import call_on_host, is_remote
-from tether.cli.remote_records import remote_job, run_on_host
+from tether.cli.context import json_option, on_option, print_json
 from tether.jobs import resources
-from tether.jobs.resources import Usage, read_usage
+from tether.jobs.resources import Usage
 
 
 def _pcts(*values: float | None) -> str:
@@ -39,36 +33,22 @@ def top(host: str | None, job_ref: str | None, as_json: bool) -> None:
     """CPU (100% = one core), memory (PSS: pages shared by forked workers counted once),
     processes and GPU use of each running job on this machine (or on HOST), now, at peak and
     on average; with JOB, that job (finished ones too)."""
-    flags = ["--json"] if as_json else []
-    if is_remote(host):
-        assert host is not None
-        call_on_host(host, ["top", *flags, *([job_ref] if job_ref else [])])
-        return
-    store = open_store()
-    if job_ref is not None:
-        job = resolve_job(store, job_ref)
-        forward = remote_job(job, required=False)
-        if forward is not None:  # the local record of a job on a host: ask the host
-            sys.exit(run_on_host(forward, ["top", *flags, forward.uuid]))
-        jobs: list[Job] = [job]
-    else:
-        from tether.backends.local import running_jobs
+    from tether.api.commands import top as usage_of
 
-        jobs = running_jobs(store)
-    rows: list[tuple[Job, Usage | None]] = [(j, read_usage(Path(j.job_dir))) for j in jobs]
+    rows = usage_of(job_ref, on=host)
     if as_json:
-        print_json([{"number": j.number, "uuid": j.uuid, "name": j.name, "status": j.status,
-                     "usage": u.to_json() if u else None} for j, u in rows])  # fmt: skip
+        print_json(rows)
         return
     from rich.table import Table
 
     table = Table(box=None)
-    gpu = any(u is not None and resources.GPU_MEM in u.peak for _, u in rows)
+    used = [(row, Usage.from_json(row.get("usage"))) for row in rows]
+    gpu = any(u is not None and resources.GPU_MEM in u.peak for _, u in used)
     columns = ["#", "name", "status", "cpu", "mem", "procs"]
     for col in columns + (["gpu mem", "gpu"] if gpu else []):
         table.add_column(col)
-    for job, use in rows:
-        cells = [str(job.number), job.name, job.status]
+    for row, use in used:
+        cells = [str(row["number"]), str(row["name"]), str(row["status"])]
         if use is not None:
             cpu = [use.latest.get(resources.CPU), use.mean.get(resources.CPU)]
             cells += [

@@ -116,15 +116,6 @@ def call_json(
         raise RemoteError(f"{transport.spec.name}: tether printed no JSON ({result.stdout[:80]!r})")
 
 
-def passthrough(transport: Transport, args: Sequence[str], *, timeout: float | None = 120.0) -> int:
-    """Run ``tether ARGS`` on the host, print its output here; return its exit code."""
-    result = call(transport, args, timeout=timeout)
-    sys.stdout.write(result.stdout)
-    sys.stdout.flush()
-    sys.stderr.write(result.stderr)
-    return result.returncode
-
-
 # --- run --on ----------------------------------------------------------------------------
 
 
