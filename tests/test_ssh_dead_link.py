@@ -55,9 +55,18 @@ def test_every_remote_verb_gives_up_within_the_hosts_timeout(
             lines = proc.stderr.strip().splitlines()
             assert len(lines) == 1 and "rig2" in lines[0], f"{what}: {proc.stderr!r}"
             assert "Traceback" not in proc.stderr, what
+        # clean --all: what is here is cleaned; the records of the unreached host's jobs stay
+        proc = rig2.tt("clean", "--all", "--yes", "--json", timeout=BOUND)
+        assert "error" in json.loads(proc.stdout)["hosts"][HOST]
+    assert data["uuid"] in {r["uuid"] for r in rig2.tt.json("ls")}  # type: ignore[union-attr]
     # the link is back: the same verbs work again, and nothing was lost
     shown = rig2.tt.json("show", "--on", HOST, there)
     assert isinstance(shown, dict) and shown["status"] == "succeeded"
+    # clean --all cleans both sides, consistently
+    cleaned = rig2.tt.json("clean", "--all", "--yes")
+    assert isinstance(cleaned, dict) and data["uuid"] in cleaned["hosts"][HOST]["uuids"]
+    assert data["uuid"] not in {r["uuid"] for r in rig2.tt.json("ls")}  # type: ignore[union-attr]
+    assert data["uuid"] not in {r["uuid"] for r in rig2.tt.json("ls", "--on", HOST)}  # type: ignore[union-attr]
 
 
 def test_a_bad_timeout_is_refused_in_one_line(rig2: Remote) -> None:

@@ -17,12 +17,18 @@ def clean_jobs(
     statuses: Sequence[str] = (),
     *,
     confirm: Callable[[int], None] | None = None,
+    keep_targets: Sequence[str] = (),
 ) -> list[Job]:
     """Remove the finished jobs with these statuses (default: every finished one), their
-    folders and the datasets only they used; their records as they were. ``confirm(count)``
-    is called first when there are any, and may raise to remove nothing."""
+    folders and the datasets only they used; their records as they were. The records of jobs
+    on the hosts ``keep_targets`` stay. ``confirm(count)`` is called first when there are
+    any, and may raise to remove nothing."""
     wanted = statuses or tuple(FINISHED)
-    jobs = [j for j in refresh_many(store, store.jobs(statuses=wanted)) if j.finished]
+    jobs = [
+        j
+        for j in refresh_many(store, store.jobs(statuses=wanted))
+        if j.finished and j.target not in keep_targets
+    ]
     if not jobs:
         return []
     if confirm is not None:

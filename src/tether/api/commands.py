@@ -312,15 +312,23 @@ def clean(
     *,
     status: Sequence[str] = (),
     on: str | None = None,
+    all_hosts: bool = False,
     confirm: Callable[[int | None], None] | None = None,
     store: JobStore | None = None,
-) -> dict[str, list[Any]]:
+) -> dict[str, Any]:
     """Remove the finished jobs (only those of ``status`` when given) and their files, here
-    or on the SSH host ``on`` (with the records here of the jobs removed there): the numbers
-    and uuids removed (``tether clean --yes --json``). ``confirm(count)`` is called first
-    (``count`` None for a host, which is not asked twice) and may raise to remove nothing."""
+    or on the SSH host ``on`` (with the records here of the jobs removed there), or here and
+    on every SSH host (``all_hosts``): the numbers and uuids removed (``tether clean --yes
+    --json``; with ``all_hosts``, ``hosts`` has each host's, or why it was not reached, and
+    the records here of an unreached host's jobs stay). ``confirm(count)`` is called first
+    (``count`` None when hosts are asked, which are not asked twice) and may raise to remove
+    nothing."""
     from tether.api.cleaning import clean_jobs
 
+    if all_hosts:
+        if on is not None:
+            raise UsageError("give --all or --on HOST, not both")
+        return _clean_everywhere(status, confirm, store)
     if kept_by_host(on):
         from tether.backends.ssh import forget_records
 
@@ -334,6 +342,31 @@ def clean(
     with _opened(store) as opened:
         removed = clean_jobs(opened, status, confirm=confirm)
         return {"removed": [j.number for j in removed], "uuids": [j.uuid for j in removed]}
+
+
+def _clean_everywhere(
+    status: Sequence[str],
+    confirm: Callable[[int | None], None] | None,
+    store: JobStore | None,
+) -> dict[str, Any]:
+    """``clean --all``: each SSH host's finished jobs, then those here."""
+    from tether.api.cleaning import clean_jobs
+    from tether.api.host_admin import ssh_host_names
+    from tether.errors import TetherError
+
+    if confirm is not None:
+        confirm(None)
+    hosts: dict[str, Any] = {}
+    for host in ssh_host_names():
+        try:
+            hosts[host] = clean(status=status, on=host, store=store)
+        except TetherError as exc:
+            hosts[host] = {"error": str(exc)}
+    unreached = [host for host, answer in hosts.items() if "error" in answer]
+    with _opened(store) as opened:
+        removed = clean_jobs(opened, status, keep_targets=unreached)
+    return {"removed": [j.number for j in removed], "uuids": [j.uuid for j in removed],
+            "hosts": hosts}  # fmt: skip
 
 
 def notifications(

@@ -57,6 +57,14 @@ def host_runs_here(name: str) -> bool:
     return get_host(name).is_local
 
 
+def ssh_host_names() -> list[str]:
+    """The configured hosts whose own tether runs their jobs (``ls --all`` and ``clean
+    --all`` ask each of them)."""
+    from tether.targets.ssh.all_hosts import ssh_hosts
+
+    return [spec.name for spec in ssh_hosts(list_hosts())]
+
+
 def host_keeps_jobs(name: str) -> bool:
     """True when host ``name``'s own tether keeps its jobs (an SSH host that is not this
     machine), so a verb given ``on=name`` is asked of it; False for a cluster, whose jobs are

@@ -33,13 +33,13 @@ def list_all(statuses: Sequence[str], limit: int | None) -> tuple[list[dict[str,
     host; and a warning for each host that did not answer."""
     import concurrent.futures as cf
 
+    from tether.api.host_admin import ssh_host_names
     from tether.api.verbs import open_store
     from tether.backends import refresh_many
     from tether.jobs import views
     from tether.targets.ssh import all_hosts
-    from tether.targets.ssh.hosts_config import load_hosts
 
-    names = [spec.name for spec in all_hosts.ssh_hosts(load_hosts())]
+    names = ssh_host_names()
     listings: list[all_hosts.HostListing] = []
     if names:
         with cf.ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:

@@ -185,27 +185,39 @@ def cancel(grace: float, host: str | None, as_json: bool, jobs: tuple[str, ...])
     multiple=True,
     help="Only jobs with these statuses (default: every finished job).",
 )
+@click.option("--all", "all_hosts", is_flag=True, help="Here and on every SSH host.")
 @on_option
 @json_option
-def clean(yes: bool, status: tuple[str, ...], host: str | None, as_json: bool) -> None:
+def clean(
+    yes: bool, status: tuple[str, ...], all_hosts: bool, host: str | None, as_json: bool
+) -> None:
     """Remove finished jobs and their files (logs, metrics); with --on, the host's (and the
-    records here of them)."""
+    records here of them); with --all, those here and on every SSH host."""
     from tether.api.commands import clean as clean_jobs
 
     def confirm(count: int | None) -> None:
         if yes:
             return
-        what = f"{count} finished jobs" if count is not None else f"the finished jobs on {host}"
+        where = "here and on every host" if all_hosts else f"on {host}"
+        what = f"{count} finished jobs" if count is not None else f"the finished jobs {where}"
         if not sys.stdin.isatty():
             raise UsageError(f"{what} would be removed; add --yes to confirm")
         click.confirm(f"Remove {what} and their files?", abort=True)
 
-    removed = clean_jobs(status=status, on=host, confirm=confirm)
+    removed = clean_jobs(status=status, on=host, all_hosts=all_hosts, confirm=confirm)
     if as_json:
         print_json(removed)
         return
+    for name, answer in removed.get("hosts", {}).items():
+        if "error" in answer:
+            click.echo(
+                f"tether: {name} not cleaned ({answer['error']}); its records stay", err=True
+            )
+        else:
+            click.echo(f"removed {len(answer['removed'])} jobs on {name}")
     if not removed["removed"]:
-        click.echo("nothing to clean")
+        click.echo("nothing to clean" + (" here" if all_hosts else ""))
         return
-    where = f" on {host}" if host is not None and host != "local" else ""
+    where = " here" if all_hosts else ""
+    where = f" on {host}" if host is not None and host != "local" else where
     click.echo(f"removed {len(removed['removed'])} jobs{where}")
