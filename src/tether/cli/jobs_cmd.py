@@ -6,7 +6,6 @@ import sys
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from tether.api.types import FINISHED, STATUSES
 from tether.cli import render
@@ -82,6 +81,8 @@ def show(host: str | None, as_json: bool, job: str | None) -> None:
 
 def _print_job(data: dict[str, Any]) -> None:
     """``show``'s text: the record's fields, peaks, extra, metrics, messages, last output."""
+    from rich.markup import escape  # rich: only for what people read (not --json)
+
     from tether.jobs.resources import Usage
 
     con = render.console()

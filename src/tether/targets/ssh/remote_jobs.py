@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -381,6 +380,8 @@ def stream(
         elif offset is not None:
             args += ["--from-byte", str(offset)]
         argv = transport.argv(remote_cli([*args, uuid]))
+        import tempfile  # not loaded for the other calls
+
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
