@@ -46,7 +46,6 @@ def ls(
         list_all(status, limit, as_json)
         return
     from tether.api.jobs import ls as list_rows
-    from tether.cli.ls_all import rows_table
 
     store = open_store()
     rows = list_rows(store, on=host, statuses=status, limit=limit)
@@ -59,6 +58,8 @@ def ls(
     if not rows:
         click.echo("no jobs yet: start one with `tether run SCRIPT.py`", err=True)
         return
+    from tether.cli.ls_all import rows_table
+
     render.console().print(rows_table(rows, host_first=False))
 
 
