@@ -2,8 +2,9 @@
 
 * a remote control call through tether's multiplexed connection, warm:
   ``tether ls --on HOST --json`` (this CLI's start-up, one ssh round trip, the host's
-  tether answering one JSON request), its parts (that request, ``tether _answer`` on the
-  host, alone; this CLI's start-up for ``--version``), ``tether ls --all --json`` (this
+  tether answering one JSON request), its parts (that request, answered on the host by
+  ``python -I -m tether.api.answer_main``, alone, and by the CLI's ``tether _answer`` for
+  comparison; this CLI's start-up for ``--version``), ``tether ls --all --json`` (this
   machine and the host), the ``tether hosts check`` CLI, and the bare transport call
   (``Transport.run(["true"])``) without the CLI's start-up;
 * a bare ``ssh HOST true`` with multiplexing (warm master) and without (new connection);
@@ -50,7 +51,7 @@ def main() -> None:
     from rigs.sshd import SSHServer
     from tether.backends import wire
     from tether.targets.ssh.hosts_config import get_host
-    from tether.targets.ssh.remote_jobs import remote_cli
+    from tether.targets.ssh.remote_jobs import remote_cli, remote_module
     from tether.targets.ssh.transport import Transport
 
     work = Path(tempfile.mkdtemp(prefix="tb-ssh-"))
@@ -80,7 +81,8 @@ def main() -> None:
         ls_all_ms = median_ms(lambda: run([*tether, "ls", "--all", "--json"], env))
         cli_ms = median_ms(lambda: run([*tether, "--version"], env))
         asked = wire.request("ls", {})
-        there_ms = median_ms(lambda: transport.run(remote_cli([wire.COMMAND]), input=asked))
+        there_ms = median_ms(lambda: transport.run(remote_module(wire.MODULE), input=asked))
+        there_cli_ms = median_ms(lambda: transport.run(remote_cli([wire.COMMAND]), input=asked))
         check_ms = median_ms(lambda: run([*tether, "hosts", "check", "rig1"], env))
         transport_ms = median_ms(lambda: transport.run(["true"]))
         mux = ["ssh", "-F", cfg, "-o", "ControlMaster=auto", "-o", "ControlPersist=60",
@@ -108,7 +110,9 @@ def main() -> None:
 
     print(f"warm `tether ls --on HOST --json`:           {ls_ms:7.1f} ms (goal <= 400 ms)")
     print(f"  its parts: CLI start-up here (--version):  {cli_ms:7.1f} ms")
-    print(f"  its parts: the host's `tether _answer` ls: {there_ms:7.1f} ms (Transport.run)")
+    print(f"  its parts: the host's answer to ls:        {there_ms:7.1f} ms (Transport.run, "
+          "python -m tether.api.answer_main)")  # fmt: skip
+    print(f"  (the same by the host's `tether _answer`:  {there_cli_ms:7.1f} ms)")
     print(f"warm `tether ls --all --json` (one host):    {ls_all_ms:7.1f} ms")
     print(f"warm remote call, `tether hosts check` CLI:  {check_ms:7.1f} ms")
     print(f"warm transport call (Transport.run true):   {transport_ms:7.1f} ms")

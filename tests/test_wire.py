@@ -5,6 +5,7 @@ with the command that upgrades it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,66 @@ def test_the_answer_is_read_without_reading_what_people_see() -> None:
     with pytest.raises(RemoteError, match="no answer"):
         wire.read_answer("h", "Traceback ...", 1)
     assert issubclass(UsageError, TetherError)
+
+
+def _loaded(stderr: str) -> set[str]:
+    """The modules ``python -X importtime`` reports loading."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:")
+    } - {"package"}
+
+
+def test_the_host_answers_with_its_python_without_the_cli(tether: Tether) -> None:
+    """A host answers ``ls`` from ``python -m tether.api.answer_main``: no click, no rich, no
+    psutil, none of the SSH or Slurm machinery (issue 26: the warm control call)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", wire.MODULE],
+        input=wire.request("ls", {}), capture_output=True, cwd=tether.cwd, env=tether.env,
+        check=True, timeout=60,
+    )  # fmt: skip
+    answer = json.loads(proc.stdout)
+    assert answer["ok"] is True and answer["result"] == []
+    loaded = _loaded(proc.stderr.decode())
+    assert "tether.api.commands" in loaded
+    heavy = ("click", "rich", "psutil", "tether.cli", "tether.backends.ssh", "tether.targets")
+    assert not [m for m in loaded if any(m == h or m.startswith(f"{h}.") for h in heavy)]
+
+
+def test_an_older_host_without_the_answer_module_is_named_with_the_upgrade() -> None:
+    from types import SimpleNamespace
+
+    from tether.targets.ssh import remote_jobs
+    from tether.targets.ssh.transport import Result
+
+    said = "/home/u/.tether/venv/bin/python: No module named tether.api.answer_main\n"
+    transport = SimpleNamespace(
+        spec=SimpleNamespace(name="h"), run=lambda *a, **k: Result(1, "", said)
+    )
+    result = remote_jobs.answer_call(transport, wire.MODULE, wire.request("ls", {}))  # type: ignore[arg-type]
+    with pytest.raises(RemoteError, match=r"older.*tether hosts setup h --force"):
+        wire.read_answer("h", result.stdout, result.returncode)
+
+
+def test_ls_on_a_host_loads_nothing_for_people_or_the_web(tether: Tether, tmp_path: Path) -> None:
+    """``tether ls --on HOST --json`` loads no rich, web or notification packages (here the
+    host refuses the connection: what is loaded up to the call is what a warm call loads)."""
+    import subprocess
+    import sys
+
+    env = {**tether.env, "TETHER_CONFIG_DIR": str(tmp_path / "config")}
+    tether_cmd = [sys.executable, "-m", "tether"]
+    subprocess.run([*tether_cmd, "hosts", "add", "h", "nobody@127.0.0.1:1", "--timeout", "5"],
+                   env=env, check=True, capture_output=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tether", "ls", "--on", "h", "--json"],
+        env=env, cwd=tether.cwd, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "refused" in proc.stderr
+    loaded = _loaded(proc.stderr)
+    assert "tether.backends.wire" in loaded  # it got as far as asking the host
+    assert not {m.split(".")[0] for m in loaded} & {"rich", "starlette", "apprise", "psutil"}

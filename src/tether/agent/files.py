@@ -14,6 +14,8 @@ from typing import Any
 
 RUN_FILE = "run.json"
 RESULT_FILE = "result.json"
+GRACE_FILE = "cancel-grace"
+"""Written by a cancel: the seconds the supervisor waits between SIGTERM and SIGKILL."""
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:

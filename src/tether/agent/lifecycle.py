@@ -11,9 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tether.agent import processes
-from tether.agent.files import RESULT_FILE, RUN_FILE, read_json
-from tether.agent.supervisor import GRACE_FILE
+from tether.agent.files import GRACE_FILE, RESULT_FILE, RUN_FILE, read_json
 from tether.errors import TetherError
 from tether.jobs import state
 from tether.jobs.status import CANCELLED, FAILED, LOST, QUEUED, RUNNING, SUCCEEDED
@@ -88,10 +86,14 @@ def reconcile(store: JobStore, job: Job, *, unstarted_for: float = 0.0) -> str:
 
 
 def _supervisor_alive(job: Job) -> bool:
+    from tether.agent import processes  # psutil: not for a look at the records (`ls`)
+
     return processes.is_alive(job.supervisor_pid, job.supervisor_started, job.extra.get("boot_id"))
 
 
 def _payload_alive(run: dict[str, Any]) -> bool:
+    from tether.agent import processes
+
     return processes.is_alive(run.get("pid"), run.get("pid_started"), run.get("boot_id"))
 
 
@@ -145,6 +147,8 @@ def _wait_for_supervisor(store: JobStore, job: Job, timeout: float = 5.0) -> Job
 
 def _kill_orphan(store: JobStore, job: Job, grace: float) -> None:
     """The supervisor is gone but the payload lives: kill it ourselves and record that."""
+    from tether.agent import processes
+
     run = read_json(Path(job.job_dir) / RUN_FILE)
     if run and _payload_alive(run):
         pid = int(run["pid"])

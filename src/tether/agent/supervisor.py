@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from tether.agent import processes, sampling
-from tether.agent.files import RESULT_FILE, RUN_FILE, write_json_atomic
+from tether.agent.files import GRACE_FILE, RESULT_FILE, RUN_FILE, write_json_atomic
 
 DEFAULT_GRACE = 10.0
-GRACE_FILE = "cancel-grace"
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 

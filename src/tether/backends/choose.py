@@ -8,17 +8,43 @@ and one more line in ``_BACKENDS``.
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from tether.backends.base import Backend
-from tether.backends.local import LocalBackend
-from tether.backends.slurm import SlurmBackend
-from tether.backends.ssh import SshBackend
 from tether.store.jobs import Job, JobStore
 
-_BACKENDS: dict[str, Backend] = {b.kind: b for b in (LocalBackend(), SshBackend(), SlurmBackend())}
+
+class _Backends(Mapping[str, Backend]):
+    """Each kind's backend, its module imported on first use (a host's ``ls`` answered
+    here loads the local backend, not the SSH and Slurm machinery)."""
+
+    _CLASSES: ClassVar[dict[str, str]] = {
+        "local": "tether.backends.local:LocalBackend",
+        "ssh": "tether.backends.ssh:SshBackend",
+        "slurm": "tether.backends.slurm:SlurmBackend",
+    }
+
+    def __init__(self) -> None:
+        self._made: dict[str, Backend] = {}
+
+    def __getitem__(self, kind: str) -> Backend:
+        if kind not in self._made:
+            module, name = self._CLASSES[kind].split(":")
+            self._made[kind] = getattr(importlib.import_module(module), name)()
+        return self._made[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._CLASSES)
+
+    def __len__(self) -> int:
+        return len(self._CLASSES)
+
+
+_BACKENDS: Mapping[str, Backend] = _Backends()
 
 
 def backend_for(job: Job) -> Backend:

@@ -100,10 +100,9 @@ def ask_host(
     transport = remote_jobs.transport_for(host, project.root if project else None)
     timeout = None if longer is None else transport.spec.timeout + longer
     request = wire.request(verb, args)
-    result = remote_jobs.call(
-        transport, [wire.COMMAND], folder=folder, input=request, timeout=timeout,
-        what=f"tether {verb}",
-    )  # fmt: skip
+    result = remote_jobs.answer_call(
+        transport, wire.MODULE, request, folder=folder, timeout=timeout, what=f"tether {verb}"
+    )
     if not result.stdout.strip() and result.returncode not in (0, 2):
         raise remote_jobs.remote_failure(transport, result)  # e.g. the link
     answer = wire.read_answer(transport.spec.name, result.stdout, result.returncode)

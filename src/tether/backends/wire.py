@@ -30,6 +30,11 @@ PROTOCOL = 1
 COMMAND = "_answer"
 """The hidden ``tether`` command on the host that answers one request."""
 
+MODULE = "tether.api.answer_main"
+"""The module the host's Python runs (``python -I -m MODULE``) to answer one request, as
+:data:`COMMAND` does without the CLI's start-up; a host whose tether has no such module is
+older (see :func:`tether.targets.ssh.remote_jobs.answer_call`)."""
+
 
 def request(verb: str, args: dict[str, Any]) -> bytes:
     """The request asking for ``verb`` with keyword ``args``, as sent."""

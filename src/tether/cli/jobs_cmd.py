@@ -6,7 +6,6 @@ import sys
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from tether.api.types import FINISHED, STATUSES
 from tether.cli import render
@@ -36,7 +35,6 @@ def ls(
         list_all(status, limit, as_json)
         return
     from tether.api.jobs import ls as list_rows
-    from tether.cli.ls_all import rows_table
 
     store = open_store()
     rows = list_rows(store, on=host, statuses=status, limit=limit)
@@ -49,6 +47,8 @@ def ls(
     if not rows:
         click.echo("no jobs yet: start one with `tether run SCRIPT.py`", err=True)
         return
+    from tether.cli.ls_all import rows_table
+
     render.console().print(rows_table(rows, host_first=False))
 
 
@@ -71,6 +71,8 @@ def show(host: str | None, as_json: bool, job: str | None) -> None:
 
 def _print_job(data: dict[str, Any]) -> None:
     """``show``'s text: the record's fields, peaks, extra, metrics, messages, last output."""
+    from rich.markup import escape  # rich: only for what people read (not --json)
+
     from tether.jobs.resources import Usage
 
     con = render.console()

@@ -30,7 +30,12 @@ REMOTE_WHEELS = ".tether/wheels"
 
 
 def source_root() -> Path:
-    """The source checkout tether is installed from (an editable or local-folder install)."""
+    """The source checkout of the tether running here (its code is what the host gets, also
+    when it is put on the import path of a Python where another checkout is installed), else
+    the one tether is installed from (an editable or local-folder install)."""
+    here = Path(__file__).resolve().parents[4]
+    if (here / "pyproject.toml").is_file() and (here / "src" / "tether").is_dir():
+        return here
     try:
         text = md.distribution("tether").read_text("direct_url.json")
     except md.PackageNotFoundError:
@@ -41,9 +46,6 @@ def source_root() -> Path:
             root = Path(unquote(urlparse(url).path))
             if (root / "pyproject.toml").is_file():
                 return root
-    here = Path(__file__).resolve().parents[4]
-    if (here / "pyproject.toml").is_file():
-        return here
     raise RemoteError(
         "cannot find tether's source folder to build a wheel for the host; install tether "
         "from a checkout (pip install -e PATH)"

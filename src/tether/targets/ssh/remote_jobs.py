@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +45,11 @@ _SCRIPT = "\n".join(
         f'exec "$HOME/{REMOTE_TETHER}" "$@"',
     ]
 )
+REMOTE_PYTHON = f"{REMOTE_VENV}/bin/python"
+#: The same checks, then exec the host's Python on module "$2" (no CLI start-up; ``-I``: no
+#: PYTHON* variables, user site or current folder on the import path).
+_MODULE_SCRIPT = "\n".join([*_SCRIPT.splitlines()[:3], f'exec "$HOME/{REMOTE_PYTHON}" -I -m "$1"'])
+_NO_MODULE = "No module named"
 #: How long ``logs -f --on`` keeps trying to reconnect before giving up.
 RECONNECT_SECONDS = 600.0
 
@@ -53,6 +57,35 @@ RECONNECT_SECONDS = 600.0
 def remote_cli(args: Sequence[str], folder: str = "") -> list[str]:
     """The remote command words that run ``tether ARGS`` in ``~/FOLDER`` on the host."""
     return ["sh", "-c", _SCRIPT, "tether-remote", folder, *args]
+
+
+def remote_module(module: str, folder: str = "") -> list[str]:
+    """The remote command words that run ``python -I -m MODULE`` of the host's tether venv
+    in ``~/FOLDER``."""
+    return ["sh", "-c", _MODULE_SCRIPT, "tether-remote", folder, module]
+
+
+def answer_call(
+    transport: Transport,
+    module: str,
+    request: bytes,
+    *,
+    folder: str = "",
+    timeout: float | None = 120.0,
+    what: str = "tether _answer",
+) -> Result:
+    """The host's answer to ``request`` (:mod:`tether.backends.wire`), from its Python
+    running ``module`` (:data:`tether.backends.wire.MODULE`). A host whose tether has no such
+    module (an older one) comes back with exit code 2, as ``tether _answer`` unknown to its
+    CLI."""
+    result = transport.run(
+        remote_module(module, folder), input=request, timeout=timeout, check=False, what=what
+    )
+    if (result.returncode == 127 and _MISSING in result.stderr) or _NO_DIR in result.stderr:
+        raise remote_failure(transport, result)
+    if result.returncode == 1 and not result.stdout.strip() and _NO_MODULE in result.stderr:
+        return Result(2, result.stdout, result.stderr)
+    return result
 
 
 def transport_for(host: str, project_root: Path | None = None) -> Transport:
@@ -324,6 +357,8 @@ def stream(
         else:
             args += ["--from-byte", str(offset)]
         argv = transport.argv(remote_cli([*args, uuid]))
+        import tempfile  # not loaded for the other calls
+
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
