@@ -26,8 +26,9 @@ from typing import Any
 
 from tether.errors import UsageError
 from tether.functions import layout, memo, serialization
+from tether.functions.choose import resolve_target
 from tether.functions.errors import DatasetStopped, DatasetTimeout, RunFailed
-from tether.functions.targets import Target, resolve_target
+from tether.functions.targets import Target
 from tether.paths import tether_home
 
 FINISHED = ("succeeded", "failed", "cancelled", "lost")

@@ -41,7 +41,7 @@ from typing import Any
 
 from tether.errors import RemoteError, UsageError
 from tether.functions import layout, remote_files, remote_host, serialization
-from tether.functions.targets import Chunk, Target
+from tether.functions.targets import FINISHED, Chunk, Target
 from tether.targets.ssh import remote_jobs
 from tether.targets.ssh.failures import SshFailure
 from tether.targets.ssh.hostspec import HostSpec
@@ -52,7 +52,6 @@ FIRST_GAP = 0.02  # seconds between polls right after something new arrived
 MAX_GAP = 0.5  # the longest pause between polls while waiting
 STATUS_EVERY = 10.0  # job_ended() asks the host's tether this often (a lost job has no record)
 LINK_PATIENCE = 120.0  # polls ride out a dropped link this long before giving up
-FINISHED = ("succeeded", "failed", "cancelled", "lost")
 
 
 class SshTarget(Target):
