@@ -163,13 +163,10 @@ class SlurmTarget(Target):
 
         if self.ssh is None:
             return Placement(local=True), sys.executable, str(ddir.path)
-        from tether.functions import remote_host
-        from tether.targets.ssh.remote_jobs import project_folder
-
-        facts = remote_host.ensure_installed(self.ssh.transport)
-        workdir = f"{facts.home}/{project_folder(self.ssh._project_here())}"
-        placement = Placement(local=False, home=facts.home, workdir=workdir)
-        return placement, facts.executable, str(self.ssh._info(ddir)["dir"])
+        placement = Placement(
+            local=False, home=self.ssh.installed().home, workdir=self.ssh.remote_workdir()
+        )
+        return placement, self.ssh.installed().executable, self.ssh.dataset_folder(ddir)
 
     # -- results and completion ----------------------------------------------------------------
     def _arrays_of(self, ddir: layout.DatasetDir) -> list[dict[str, Any]]:
@@ -222,7 +219,7 @@ class SlurmTarget(Target):
         try:
             found = SlurmCluster(self.spec).poll(sorted(owing))
             if self.ssh:  # chunks written before the tasks ended: bring them first
-                self._pull_now(ddir)
+                self.ssh.pull_now(ddir)
                 missing = set(expected) - set(ddir.chunk_names())
         except SshFailure as exc:
             if not exc.retryable:
@@ -260,14 +257,6 @@ class SlurmTarget(Target):
         serialization.write_atomic(ddir.results_dir / name, serialization.dump_chunk(results))
         key = str(ddir.path)
         self._filled[key] = self._filled.get(key, 0) + 1
-
-    def _pull_now(self, ddir: layout.DatasetDir) -> None:
-        from tether.functions import remote_files
-
-        assert self.ssh is not None
-        info = self.ssh._info(ddir)
-        argv = remote_files.pull_argv(self.ssh.transport, str(info["dir"]), None, ddir.path)
-        self.ssh.transport.call(argv, timeout=120, what="rsync")
 
     def fetch_results(self, ddir: layout.DatasetDir, seen: set[str]) -> list[Chunk]:
         if self.ssh:
