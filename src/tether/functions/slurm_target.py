@@ -136,7 +136,7 @@ class SlurmTarget(Target):
 
     def _submit(self, ddir: layout.DatasetDir, batch: int, calls: int, job_name: str) -> int:
         """One ``sbatch --array`` for ``batch``; recorded in the local store and meta.json."""
-        from tether.targets.slurm.submit import job_specs, submit_jobs
+        from tether.backends.slurm_submit import submit_array
 
         size = task_size(calls, ddir.read_meta().get("chunk_size"))
         tasks = -(-calls // size)
@@ -147,15 +147,16 @@ class SlurmTarget(Target):
         argv = [python, "-m", "tether.functions.array_task", folder, str(batch), str(size)]
         extra = {"kind": "functions", "dataset": ddir.name, "dataset_dir": str(ddir.path),
                  "runs": calls, "batch": batch, "array_tasks": tasks}  # fmt: skip
-        specs = job_specs(self.spec, placement, [argv], name=job_name, extra=extra)
-        (job,) = submit_jobs(self.spec, specs, resources, placement, home=self.home)
+        number, slurm_id = submit_array(
+            self.spec, argv, resources, placement, name=job_name, extra=extra, home=self.home
+        )
         arrays = self._arrays_of(ddir)
-        arrays.append({"job": job.number, "slurm_id": str(job.slurm_id),
-                       "batch": batch, "size": size, "tasks": tasks, "calls": calls})  # fmt: skip
+        arrays.append({"job": number, "slurm_id": slurm_id, "batch": batch,
+                       "size": size, "tasks": tasks, "calls": calls})  # fmt: skip
         meta = ddir.read_meta()
         meta["arrays"] = arrays
         ddir.write_meta(meta)
-        return job.number
+        return number
 
     def _placement(self, ddir: layout.DatasetDir) -> tuple[Any, str, str]:
         """Where the tasks run, their Python and the dataset folder they read."""
