@@ -280,22 +280,16 @@ class SlurmTarget(Target):
         return ("cancelled", why) if why else None
 
     def job_status(self, job_number: int) -> tuple[str, str | None]:
-        return self.local.job_status(job_number)
+        return self.local.job_status(job_number)  # the store's record, refreshed by its backend
 
     def cancel(self, job_number: int, grace: float = 10.0) -> None:
-        """``scancel`` the dataset's arrays (one call); Slurm's KillWait is the grace."""
-        from tether.store.jobs import JobStore
-        from tether.targets.slurm.tracking import cancel_jobs
-
+        """Cancel the dataset's arrays (the Slurm backend: one ``scancel``; Slurm's KillWait is
+        the grace)."""
         numbers = {job_number}
         for arrays in self._arrays.values():
             if any(a["job"] == job_number for a in arrays):
                 numbers.update(a["job"] for a in arrays)
-        store = JobStore(self.home)
-        try:
-            cancel_jobs(store, [store.get(n) for n in sorted(numbers)])
-        finally:
-            store.close()
+        self.local.cancel_jobs(sorted(numbers), grace=grace)
 
 
 def make_target(spec: HostSpec, home: Path) -> SlurmTarget:

@@ -159,6 +159,8 @@ class LocalTarget(Target):
         return ddir.read_done()
 
     def job_status(self, job_number: int) -> tuple[str, str | None]:
+        """Asked of the backend the job's record names (this machine's agent, a Slurm
+        cluster...), through :mod:`tether.backends`."""
         from tether.backends import refresh
         from tether.store.jobs import JobStore
 
@@ -170,11 +172,16 @@ class LocalTarget(Target):
             store.close()
 
     def cancel(self, job_number: int, grace: float = 10.0) -> None:
-        from tether.backends import cancel
+        self.cancel_jobs([job_number], grace=grace)
+
+    def cancel_jobs(self, job_numbers: Sequence[int], grace: float = 10.0) -> None:
+        """Cancel these jobs of this machine's store, each where it runs (one call per backend,
+        through :mod:`tether.backends`)."""
+        from tether.backends import cancel_many
         from tether.store.jobs import JobStore
 
         store = JobStore(self.home)
         try:
-            cancel(store, store.get(job_number), grace=grace)
+            cancel_many(store, [store.get(n) for n in job_numbers], grace=grace)
         finally:
             store.close()
