@@ -210,15 +210,14 @@ class SlurmTarget(Target):
         missing: set[str],
     ) -> set[str]:
         """Ask Slurm about the arrays still owing chunks; fill the chunks of dead tasks."""
-        from tether.targets.slurm.arrays import task_states
-        from tether.targets.slurm.cluster import SlurmCluster
+        from tether.backends.slurm import array_tasks
         from tether.targets.ssh.failures import SshFailure
 
         owing = {expected[name][0]["slurm_id"] for name in missing}
         self._gap = min(self._gap * 1.5, MAX_GAP)
         self._next_poll = time.monotonic() + self._gap
         try:
-            found = SlurmCluster(self.spec).poll(sorted(owing))
+            states = array_tasks(self.spec, sorted(owing))
             if self.ssh:  # chunks written before the tasks ended: bring them first
                 self.ssh.pull_now(ddir)
                 missing = set(expected) - set(ddir.chunk_names())
@@ -226,7 +225,6 @@ class SlurmTarget(Target):
             if not exc.retryable:
                 raise
             return missing  # the link is down: the next poll tries again
-        states = {sid: task_states(found, sid) for sid in owing}
         for name in sorted(missing):
             array, task = expected[name]
             tasks = states[array["slurm_id"]]
