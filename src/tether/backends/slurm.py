@@ -12,7 +12,20 @@ from tether.backends.base import Change, RunRequest, Submitted
 from tether.store.jobs import Job, JobStore
 
 if TYPE_CHECKING:
+    from tether.targets.slurm.states import SlurmJobState
+    from tether.targets.ssh.hostspec import HostSpec
     from tether.targets.ssh.remote_probe import ProbeRow
+
+
+def array_tasks(cluster: HostSpec, slurm_ids: Sequence[str]) -> dict[str, dict[int, SlurmJobState]]:
+    """One poll of ``cluster`` (squeue, then sacct for what ended): for each job array named
+    by its Slurm id, the state of each of its tasks that Slurm mentions, by task index (a
+    Dataset's arrays, whose tasks may end without their results)."""
+    from tether.targets.slurm.arrays import task_states
+    from tether.targets.slurm.cluster import SlurmCluster
+
+    found = SlurmCluster(cluster).poll(sorted(set(slurm_ids)))
+    return {sid: task_states(found, sid) for sid in slurm_ids}
 
 
 def _watch_here(home: Path | None = None) -> None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import UsageError
 from tether.store.jobs import Job
 from tether.targets.slurm.resources import Resources, parse_resources
 from tether.targets.ssh.hostspec import HostSpec
+
+if TYPE_CHECKING:
+    from tether.targets.slurm.submit import Placement
 
 
 def refuse_resources(values: dict[str, Any], host: str | None) -> None:
@@ -112,3 +116,23 @@ def submit_sweep(
         )
     ]
     return slurm_submit.submit_jobs(host, specs, resources, placement)
+
+
+def submit_array(
+    host: HostSpec,
+    argv: Sequence[str],
+    resources: Resources,
+    placement: Placement,
+    *,
+    name: str,
+    extra: dict[str, Any],
+    home: Path,
+) -> tuple[int, str]:
+    """One job (an array when ``resources.array`` is set: a Dataset's batch) recorded in the
+    store at ``home`` and submitted with sbatch: its job number, and the Slurm job id that
+    squeue and sacct know it by (the caller polls its tasks with it)."""
+    from tether.targets.slurm import submit as slurm_submit
+
+    specs = slurm_submit.job_specs(host, placement, [argv], name=name, extra=extra)
+    (job,) = slurm_submit.submit_jobs(host, specs, resources, placement, home=home)
+    return job.number, str(job.slurm_id)

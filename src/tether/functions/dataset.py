@@ -26,11 +26,11 @@ from typing import Any
 
 from tether.errors import UsageError
 from tether.functions import layout, memo, serialization
+from tether.functions.choose import resolve_target
 from tether.functions.errors import DatasetStopped, DatasetTimeout, RunFailed
-from tether.functions.targets import Target, resolve_target
+from tether.functions.targets import FINISHED, Target
 from tether.paths import tether_home
 
-FINISHED = ("succeeded", "failed", "cancelled", "lost")
 FIRST_POLL = 0.005
 STATUS_EVERY = 0.5  # how often wait() looks at the job's record (a DB read) besides the marker
 

@@ -29,8 +29,9 @@ from typing import Any
 
 from tether.errors import UsageError
 from tether.functions import layout, serialization
+from tether.functions.choose import resolve_target
 from tether.functions.errors import DatasetStopped
-from tether.functions.targets import Target, resolve_target
+from tether.functions.targets import Target
 from tether.paths import tether_home
 
 LINGER = 0.002  # how long a submit waits for company before its batch is staged

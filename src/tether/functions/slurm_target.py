@@ -136,7 +136,7 @@ class SlurmTarget(Target):
 
     def _submit(self, ddir: layout.DatasetDir, batch: int, calls: int, job_name: str) -> int:
         """One ``sbatch --array`` for ``batch``; recorded in the local store and meta.json."""
-        from tether.targets.slurm.submit import job_specs, submit_jobs
+        from tether.backends.slurm_submit import submit_array
 
         size = task_size(calls, ddir.read_meta().get("chunk_size"))
         tasks = -(-calls // size)
@@ -147,15 +147,16 @@ class SlurmTarget(Target):
         argv = [python, "-m", "tether.functions.array_task", folder, str(batch), str(size)]
         extra = {"kind": "functions", "dataset": ddir.name, "dataset_dir": str(ddir.path),
                  "runs": calls, "batch": batch, "array_tasks": tasks}  # fmt: skip
-        specs = job_specs(self.spec, placement, [argv], name=job_name, extra=extra)
-        (job,) = submit_jobs(self.spec, specs, resources, placement, home=self.home)
+        number, slurm_id = submit_array(
+            self.spec, argv, resources, placement, name=job_name, extra=extra, home=self.home
+        )
         arrays = self._arrays_of(ddir)
-        arrays.append({"job": job.number, "slurm_id": str(job.slurm_id),
-                       "batch": batch, "size": size, "tasks": tasks, "calls": calls})  # fmt: skip
+        arrays.append({"job": number, "slurm_id": slurm_id, "batch": batch,
+                       "size": size, "tasks": tasks, "calls": calls})  # fmt: skip
         meta = ddir.read_meta()
         meta["arrays"] = arrays
         ddir.write_meta(meta)
-        return job.number
+        return number
 
     def _placement(self, ddir: layout.DatasetDir) -> tuple[Any, str, str]:
         """Where the tasks run, their Python and the dataset folder they read."""
@@ -163,13 +164,10 @@ class SlurmTarget(Target):
 
         if self.ssh is None:
             return Placement(local=True), sys.executable, str(ddir.path)
-        from tether.functions import remote_host
-        from tether.targets.ssh.remote_jobs import project_folder
-
-        facts = remote_host.ensure_installed(self.ssh.transport)
-        workdir = f"{facts.home}/{project_folder(self.ssh._project_here())}"
-        placement = Placement(local=False, home=facts.home, workdir=workdir)
-        return placement, facts.executable, str(self.ssh._info(ddir)["dir"])
+        placement = Placement(
+            local=False, home=self.ssh.installed().home, workdir=self.ssh.remote_workdir()
+        )
+        return placement, self.ssh.installed().executable, self.ssh.dataset_folder(ddir)
 
     # -- results and completion ----------------------------------------------------------------
     def _arrays_of(self, ddir: layout.DatasetDir) -> list[dict[str, Any]]:
@@ -212,23 +210,21 @@ class SlurmTarget(Target):
         missing: set[str],
     ) -> set[str]:
         """Ask Slurm about the arrays still owing chunks; fill the chunks of dead tasks."""
-        from tether.targets.slurm.arrays import task_states
-        from tether.targets.slurm.cluster import SlurmCluster
+        from tether.backends.slurm import array_tasks
         from tether.targets.ssh.failures import SshFailure
 
         owing = {expected[name][0]["slurm_id"] for name in missing}
         self._gap = min(self._gap * 1.5, MAX_GAP)
         self._next_poll = time.monotonic() + self._gap
         try:
-            found = SlurmCluster(self.spec).poll(sorted(owing))
+            states = array_tasks(self.spec, sorted(owing))
             if self.ssh:  # chunks written before the tasks ended: bring them first
-                self._pull_now(ddir)
+                self.ssh.pull_now(ddir)
                 missing = set(expected) - set(ddir.chunk_names())
         except SshFailure as exc:
             if not exc.retryable:
                 raise
             return missing  # the link is down: the next poll tries again
-        states = {sid: task_states(found, sid) for sid in owing}
         for name in sorted(missing):
             array, task = expected[name]
             tasks = states[array["slurm_id"]]
@@ -261,14 +257,6 @@ class SlurmTarget(Target):
         key = str(ddir.path)
         self._filled[key] = self._filled.get(key, 0) + 1
 
-    def _pull_now(self, ddir: layout.DatasetDir) -> None:
-        from tether.functions import remote_files
-
-        assert self.ssh is not None
-        info = self.ssh._info(ddir)
-        argv = remote_files.pull_argv(self.ssh.transport, str(info["dir"]), None, ddir.path)
-        self.ssh.transport.call(argv, timeout=120, what="rsync")
-
     def fetch_results(self, ddir: layout.DatasetDir, seen: set[str]) -> list[Chunk]:
         if self.ssh:
             chunks = self.ssh.fetch_results(ddir, seen)
@@ -290,22 +278,16 @@ class SlurmTarget(Target):
         return ("cancelled", why) if why else None
 
     def job_status(self, job_number: int) -> tuple[str, str | None]:
-        return self.local.job_status(job_number)
+        return self.local.job_status(job_number)  # the store's record, refreshed by its backend
 
     def cancel(self, job_number: int, grace: float = 10.0) -> None:
-        """``scancel`` the dataset's arrays (one call); Slurm's KillWait is the grace."""
-        from tether.store.jobs import JobStore
-        from tether.targets.slurm.tracking import cancel_jobs
-
+        """Cancel the dataset's arrays (the Slurm backend: one ``scancel``; Slurm's KillWait is
+        the grace)."""
         numbers = {job_number}
         for arrays in self._arrays.values():
             if any(a["job"] == job_number for a in arrays):
                 numbers.update(a["job"] for a in arrays)
-        store = JobStore(self.home)
-        try:
-            cancel_jobs(store, [store.get(n) for n in sorted(numbers)])
-        finally:
-            store.close()
+        self.local.cancel_jobs(sorted(numbers), grace=grace)
 
 
 def make_target(spec: HostSpec, home: Path) -> SlurmTarget:

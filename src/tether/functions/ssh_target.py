@@ -41,7 +41,7 @@ from typing import Any
 
 from tether.errors import RemoteError, UsageError
 from tether.functions import layout, remote_files, remote_host, serialization
-from tether.functions.targets import Chunk, Target
+from tether.functions.targets import FINISHED, Chunk, Target
 from tether.targets.ssh import remote_jobs
 from tether.targets.ssh.failures import SshFailure
 from tether.targets.ssh.hostspec import HostSpec
@@ -52,7 +52,6 @@ FIRST_GAP = 0.02  # seconds between polls right after something new arrived
 MAX_GAP = 0.5  # the longest pause between polls while waiting
 STATUS_EVERY = 10.0  # job_ended() asks the host's tether this often (a lost job has no record)
 LINK_PATIENCE = 120.0  # polls ride out a dropped link this long before giving up
-FINISHED = ("succeeded", "failed", "cancelled", "lost")
 
 
 class SshTarget(Target):
@@ -81,7 +80,8 @@ class SshTarget(Target):
     def python_version(self) -> str:
         return remote_host.host_facts(self.transport).python
 
-    def _facts(self) -> remote_host.HostFacts:
+    def installed(self) -> remote_host.HostFacts:
+        """The host's facts, once tether is installed there (checked once per target)."""
         if self._installed is None:
             self._installed = remote_host.ensure_installed(self.transport)
         return self._installed
@@ -92,7 +92,7 @@ class SshTarget(Target):
         return self._project
 
     def worker_meta(self) -> dict[str, Any]:
-        facts = self._facts()
+        facts = self.installed()
         project = self._project_here()
         here = remote_jobs.project_folder(project)
         paths = [f"{facts.home}/{here}", f"{facts.home}/{project.remote_dir}"]
@@ -117,11 +117,19 @@ class SshTarget(Target):
         if info is None:
             meta = ddir.read_meta()
             info = dict(meta.get("remote") or {})
-            home = meta.get("remote_tether_home") or self._facts().tether_home
+            home = meta.get("remote_tether_home") or self.installed().tether_home
             info.setdefault("dir", f"{home}/datasets/{ddir.name}")
             remote_files.check_remote_path(str(info["dir"]), "the dataset folder")
             self._remote[key] = info
         return info
+
+    def dataset_folder(self, ddir: layout.DatasetDir) -> str:
+        """The dataset's folder on the host (``TETHER_HOME/datasets/NAME`` there)."""
+        return str(self._info(ddir)["dir"])
+
+    def remote_workdir(self) -> str:
+        """The project's copy on the host, where jobs started for it run."""
+        return f"{self.installed().home}/{remote_jobs.project_folder(self._project_here())}"
 
     def job_meta(self, ddir: layout.DatasetDir) -> dict[str, Any]:
         return {"remote": dict(self._info(ddir))}
@@ -149,7 +157,7 @@ class SshTarget(Target):
             self._next_pull = 0.0
 
     def start_worker_job(self, ddir: layout.DatasetDir, *, job_name: str, runs: int) -> int:
-        facts = self._facts()
+        facts = self.installed()
         info = self._info(ddir)
         command = [facts.executable, "-m", "tether.functions.worker", str(info["dir"])]
         folder = remote_jobs.project_folder(self._project_here())
@@ -198,6 +206,12 @@ class SshTarget(Target):
         end = remote_files.job_end(ddir)
         if end is not None:
             self._note_status(info, end[0], reason=end[1], exit_code=end[2])
+
+    def pull_now(self, ddir: layout.DatasetDir) -> None:
+        """One rsync bringing back the dataset's new result chunks and ``done.json`` at once,
+        however recent the last poll (for a caller that knows something ended)."""
+        argv = remote_files.pull_argv(self.transport, self.dataset_folder(ddir), None, ddir.path)
+        self.transport.call(argv, timeout=120, what="rsync")
 
     def fetch_results(self, ddir: layout.DatasetDir, seen: set[str]) -> list[Chunk]:
         self._pull(ddir)

@@ -17,9 +17,8 @@ remote ``TETHER_HOME/datasets/NAME``, starts the job there, and copies ``results
 ``done.json`` back; it must check the remote Python's ``major.minor`` in
 :meth:`Target.python_version` before anything is sent, and it must not unpickle what it fetched
 unless the bytes are vouched for (see the trust boundary in :mod:`tether.functions.serialization`).
-:func:`resolve_target` finds the remote target of a host by itself (:func:`remote_target`, the one
-place that picks a kind of target from the host's configuration); :func:`register_remote`
-overrides that, for tests or plug-ins.
+:mod:`tether.functions.choose` picks the target ``on=`` names; this module imports none of the
+remote targets (they import it), so the imports within the package have no circle.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from __future__ import annotations
 import os
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +159,8 @@ class LocalTarget(Target):
         return ddir.read_done()
 
     def job_status(self, job_number: int) -> tuple[str, str | None]:
+        """Asked of the backend the job's record names (this machine's agent, a Slurm
+        cluster...), through :mod:`tether.backends`."""
         from tether.backends import refresh
         from tether.store.jobs import JobStore
 
@@ -171,58 +172,16 @@ class LocalTarget(Target):
             store.close()
 
     def cancel(self, job_number: int, grace: float = 10.0) -> None:
-        from tether.backends import cancel
+        self.cancel_jobs([job_number], grace=grace)
+
+    def cancel_jobs(self, job_numbers: Sequence[int], grace: float = 10.0) -> None:
+        """Cancel these jobs of this machine's store, each where it runs (one call per backend,
+        through :mod:`tether.backends`)."""
+        from tether.backends import cancel_many
         from tether.store.jobs import JobStore
 
         store = JobStore(self.home)
         try:
-            cancel(store, store.get(job_number), grace=grace)
+            cancel_many(store, [store.get(n) for n in job_numbers], grace=grace)
         finally:
             store.close()
-
-
-_remote_factory: Callable[[str, Path], Target] | None = None
-
-
-def register_remote(factory: Callable[[str, Path], Target] | None) -> None:
-    """Install a maker of remote targets, ``factory(host, home) -> Target``, used instead of
-    :func:`remote_target` (None goes back to it)."""
-    global _remote_factory
-    _remote_factory = factory
-
-
-def remote_target(host: str, home: Path) -> Target:
-    """The target for a configured host: the one place that picks the kind of target.
-
-    Hosts come from ``hosts.toml`` (``tether hosts add``); a host's ``scheduler`` says which
-    kind runs the worker job: ``"none"`` is plain SSH (:mod:`tether.functions.ssh_target`),
-    ``"slurm"`` a job array per batch (:mod:`tether.functions.slurm_target`).
-    """
-    from tether.targets.ssh.hosts_config import get_host
-
-    spec = get_host(host)
-    if spec.scheduler == "none":
-        from tether.functions.ssh_target import make_target
-
-        return make_target(spec, home)
-    if spec.scheduler == "slurm":
-        from tether.functions.slurm_target import make_target as make_slurm_target
-
-        return make_slurm_target(spec, home)
-    raise UsageError(
-        f"on={host!r}: host {host} uses the {spec.scheduler} scheduler, which Dataset and "
-        "Executor do not support yet; use a plain SSH host or on='local'"
-    )
-
-
-def resolve_target(on: str | Target, home: Path) -> Target:
-    """The target ``on=`` names: ``"local"``, a configured host, or a Target."""
-    if isinstance(on, Target):
-        return on
-    if not isinstance(on, str) or not on:
-        raise UsageError(f"on={on!r}: give 'local' or a host name")
-    if on == LOCAL:
-        return LocalTarget(home)
-    if _remote_factory is not None:
-        return _remote_factory(on, home)
-    return remote_target(on, home)
