@@ -447,3 +447,46 @@ def test_a_chain_from_the_host_to_local(here: Remote) -> None:
     second.wait(timeout=90)
     assert [uid for _, uid in first.results] == [_rig_uid(here.server)] * 4
     assert second.results == [(i**3 + 1, os.getuid()) for i in range(4)]
+
+
+def test_the_worker_job_is_started_and_followed_over_the_protocol(
+    here: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start, status and cancel of the worker job are requests of the JSON protocol
+    (``ask_host``), never the host's human CLI; the job runs in the project's copy there and
+    the record here has the host's uuid."""
+    from tether.functions import ssh_target
+    from tether.paths import tether_home
+    from tether.targets.ssh import remote_jobs
+    from tether.targets.ssh.hosts_config import get_host
+
+    verbs: list[str] = []
+    ask = ssh_target.ask_host
+
+    def spy(host: str, verb: str, args: dict[str, Any], **kwargs: Any) -> Any:
+        verbs.append(verb)
+        return ask(host, verb, args, **kwargs)
+
+    def no_cli(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"the host's CLI was run: {args[1:]}")
+
+    monkeypatch.setattr(ssh_target, "ask_host", spy)
+    monkeypatch.setattr(remote_jobs, "call", no_cli)
+    ds = Dataset(lambda x: x + 1, on=HOST, name=f"wire-{uuid.uuid4().hex[:6]}")
+    ds.append_runs({"x": i} for i in range(5))
+    ds.run().wait(timeout=60)
+    assert ds.results == [1, 2, 3, 4, 5]
+    assert verbs[:1] == ["submit"]
+    shown = here.tt.json("show", "--on", HOST, str(ds.job))
+    assert isinstance(shown, dict)
+    assert shown["status"] == "succeeded" and shown["name"] == ds.name
+    assert shown["cwd"] == str(here.remote_project())
+    local = here.tt.json("ls")
+    assert isinstance(local, list)
+    (mine,) = [r for r in local if r["name"] == ds.name]
+    assert mine["uuid"] == shown["uuid"] and mine["host"] == HOST
+    # a target of another process knows only the host's number: that is what it asks by
+    target = ssh_target.make_target(get_host(HOST), tether_home())
+    assert target.job_status(ds.job) == ("succeeded", None)
+    target.cancel(ds.job, grace=1)  # it has ended: nothing to stop, no error
+    assert verbs[-2:] == ["show", "cancel"]

@@ -11,12 +11,14 @@ Per dataset, over one shared ssh connection (ControlMaster) to the host:
    modules a function imports are importable there;
 3. the first :meth:`SshTarget.stage_inputs` syncs the project (``tether sync``), then every
    stage is one rsync of the named files (:mod:`tether.functions.remote_files`);
-4. :meth:`SshTarget.start_worker_job` runs ``tether run --json -- PYTHON -m
-   tether.functions.worker DIR`` with the host's tether CLI, in the project's copy, so the job
-   is in the host's ``tether ls``; it is recorded in the local ``tether ls`` too (host = HOST);
+4. :meth:`SshTarget.start_worker_job` asks the host's tether, over the JSON protocol of
+   :mod:`tether.backends.wire` (:func:`tether.backends.ssh.ask_host`), to queue ``PYTHON -m
+   tether.functions.worker DIR`` (a ``submit`` request, answered in the project's copy), so
+   the job is in the host's ``tether ls``; it is recorded in the local ``tether ls`` too
+   (host = HOST);
 5. polls (``read_done``, ``fetch_results``, ``job_ended``) are one rsync each, with backoff,
    bringing back new result chunks, ``done.json`` and the job's end record together;
-   ``job_status`` and ``cancel`` run ``tether show --json`` / ``tether cancel`` there.
+   ``job_status`` and ``cancel`` are ``show`` and ``cancel`` requests of the same protocol.
 
 Trust: result chunks are pickles, and unpickling runs code. They are unpickled here because of
 where they come from: files that the worker job (our own function, run by our own tether, as our
@@ -30,7 +32,6 @@ folder, never through a symlink; ``done.json`` and ``result.json`` are read as J
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -39,6 +40,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tether.backends.base import RunRequest
+from tether.backends.ssh import SUBMIT_SECONDS, ask_host
 from tether.errors import RemoteError, UsageError
 from tether.functions import layout, remote_files, remote_host, serialization
 from tether.functions.targets import FINISHED, Chunk, Target
@@ -46,7 +49,7 @@ from tether.targets.ssh import remote_jobs
 from tether.targets.ssh.failures import SshFailure
 from tether.targets.ssh.hostspec import HostSpec
 from tether.targets.ssh.project import Project, find_project
-from tether.targets.ssh.transport import Result, Transport
+from tether.targets.ssh.transport import Transport
 
 FIRST_GAP = 0.02  # seconds between polls right after something new arrived
 MAX_GAP = 0.5  # the longest pause between polls while waiting
@@ -157,14 +160,21 @@ class SshTarget(Target):
             self._next_pull = 0.0
 
     def start_worker_job(self, ddir: layout.DatasetDir, *, job_name: str, runs: int) -> int:
+        """Queue the worker job with the host's tether (a ``submit`` request, answered in the
+        project's copy there, in the folder matching the current one) and keep a record of it
+        here; the job's number on the host."""
         facts = self.installed()
         info = self._info(ddir)
-        command = [facts.executable, "-m", "tether.functions.worker", str(info["dir"])]
-        folder = remote_jobs.project_folder(self._project_here())
-        result = remote_jobs.call(
-            self.transport, ["run", "--json", "--name", job_name, "--", *command], folder=folder
+        command = (facts.executable, "-m", "tether.functions.worker", str(info["dir"]))
+        request = RunRequest(command=command, name=job_name)
+        rows = ask_host(
+            self.name,
+            "submit",
+            request.wire_fields(),
+            longer=SUBMIT_SECONDS,
+            project=self._project_here(),
         )
-        job = _job_json(self.name, result)
+        job = _one_job(self.name, rows)
         extra = {"kind": "functions", "dataset": ddir.name, "dataset_dir": str(ddir.path)}
         (local,) = remote_jobs.record_local(self.name, [job], cwd=Path.cwd(), extra=extra)
         info.update(number=job["number"], uuid=job["uuid"], job_dir=job.get("job_dir"))
@@ -247,19 +257,30 @@ class SshTarget(Target):
 
     # -- following and stopping ---------------------------------------------------------------
     def job_status(self, job_number: int) -> tuple[str, str | None]:
-        row = remote_jobs.call_json(self.transport, ["show", str(job_number)])
+        """The status of the worker job numbered ``job_number`` on the host (a ``show``
+        request, which also brings its record here up to date), and why it ended."""
+        row = ask_host(self.name, "show", {"job": self._job_ref(job_number)})
         if not isinstance(row, dict) or "status" not in row:
-            raise RemoteError(f"{self.name}: `tether show {job_number}` gave no job")
+            raise RemoteError(f"{self.name}: the host sent no record of job {job_number}")
         self._note_status(row, str(row["status"]), reason=row.get("reason"))
         return str(row["status"]), row.get("reason")
 
     def cancel(self, job_number: int, grace: float = 10.0) -> None:
-        result = remote_jobs.call(
-            self.transport, ["cancel", "--grace", str(grace), str(job_number)], timeout=grace + 120
-        )
-        if result.returncode != 0:
-            raise _failure(self.name, result)
-        self.job_status(job_number)  # the local record follows
+        """Stop the worker job (a ``cancel`` request: SIGTERM, SIGKILL after ``grace``
+        seconds); its record here follows the host's answer."""
+        args = {"jobs": [self._job_ref(job_number)], "grace": grace}
+        rows = ask_host(self.name, "cancel", args, longer=grace)
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, dict) and "status" in row:
+                self._note_status(row, str(row["status"]), reason=row.get("reason"))
+
+    def _job_ref(self, job_number: int) -> str:
+        """How the host is asked about its job ``job_number``: the job's uuid when this
+        process knows it (one identity on both sides), else the host's number."""
+        for info in self._remote.values():
+            if info.get("number") == job_number and info.get("uuid"):
+                return str(info["uuid"])
+        return str(job_number)
 
     def _note_status(
         self,
@@ -283,22 +304,12 @@ class SshTarget(Target):
             pass
 
 
-def _failure(host: str, result: Result) -> RemoteError:
-    lines = result.stderr.strip().splitlines()
-    text = lines[-1] if lines else f"exit code {result.returncode}"
-    return RemoteError(f"on {host}: {text.removeprefix('tether: error: ')}")
-
-
-def _job_json(host: str, result: Result) -> dict[str, Any]:
-    if result.returncode != 0:
-        raise _failure(host, result)
-    try:
-        job = json.loads(result.stdout)
-    except ValueError:
-        job = None
-    if not isinstance(job, dict) or "number" not in job or "uuid" not in job:
-        raise RemoteError(f"{host}: `tether run` printed no job ({result.stdout[:80]!r})")
-    return job
+def _one_job(host: str, rows: Any) -> dict[str, Any]:
+    """The one job in the host's answer to a ``submit`` request."""
+    jobs = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+    if len(jobs) != 1 or "number" not in jobs[0] or "uuid" not in jobs[0]:
+        raise RemoteError(f"{host}: the host queued no worker job ({str(rows)[:80]!r})")
+    return jobs[0]
 
 
 def make_target(spec: HostSpec, home: Path) -> SshTarget:

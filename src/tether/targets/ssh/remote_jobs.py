@@ -130,25 +130,6 @@ def call(
     return result
 
 
-def call_json(
-    transport: Transport,
-    args: Sequence[str],
-    *,
-    folder: str = "",
-    input: bytes | None = None,
-    timeout: float | None = 120.0,
-) -> Any:
-    """Run ``tether ARGS --json`` on the host (``input`` on its stdin) and parse what it
-    prints."""
-    result = call(transport, [*args, "--json"], folder=folder, input=input, timeout=timeout)
-    if result.returncode != 0:
-        raise remote_failure(transport, result)
-    try:
-        return json.loads(result.stdout)
-    except ValueError:
-        raise RemoteError(f"{transport.spec.name}: tether printed no JSON ({result.stdout[:80]!r})")
-
-
 # --- run --on ----------------------------------------------------------------------------
 
 
