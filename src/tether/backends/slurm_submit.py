@@ -71,6 +71,15 @@ def resources_of(values: dict[str, Any]) -> Resources:
     return parse_resources(**values)
 
 
+def placement(*, home: str | None = None, workdir: str | None = None) -> Placement:
+    """Where a submission's jobs run: on this machine's cluster (no ``home``), else on a
+    cluster reached over SSH whose user's home is ``home``, in ``workdir`` there (the
+    project's copy)."""
+    from tether.targets.slurm.submit import Placement
+
+    return Placement(local=home is None, home=home, workdir=workdir)
+
+
 def submit(
     host: HostSpec,
     argvs: Sequence[Sequence[str]],

@@ -31,11 +31,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from tether.backends.slurm_submit import Resources, placement, resources_of
 from tether.errors import UsageError
 from tether.functions import layout, serialization
 from tether.functions.errors import RunFailed
 from tether.functions.targets import Chunk, LocalTarget, Target
-from tether.targets.slurm.resources import Resources, parse_resources
 from tether.targets.ssh.hostspec import HostSpec
 
 DEFAULT_TASKS = 100  # tasks per array unless chunk_size says otherwise
@@ -65,7 +65,7 @@ def parse_function_resources(values: Mapping[str, Any]) -> Resources:
     lines = values.get(SBATCH)
     if lines is not None:
         given["sbatch_lines"] = [lines] if isinstance(lines, str) else list(lines)
-    return parse_resources(**given)
+    return resources_of(given)
 
 
 class SlurmTarget(Target):
@@ -143,12 +143,12 @@ class SlurmTarget(Target):
         array = f"0-{tasks - 1}" + (f"%{self.max_parallel}" if self.max_parallel else "")
         lines = (*self.resources.sbatch_lines, "--open-mode=append")  # tasks share output.log
         resources = replace(self.resources, array=array, sbatch_lines=lines)
-        placement, python, folder = self._placement(ddir)
+        where, python, folder = self._placement(ddir)
         argv = [python, "-m", "tether.functions.array_task", folder, str(batch), str(size)]
         extra = {"kind": "functions", "dataset": ddir.name, "dataset_dir": str(ddir.path),
                  "runs": calls, "batch": batch, "array_tasks": tasks}  # fmt: skip
         number, slurm_id = submit_array(
-            self.spec, argv, resources, placement, name=job_name, extra=extra, home=self.home
+            self.spec, argv, resources, where, name=job_name, extra=extra, home=self.home
         )
         arrays = self._arrays_of(ddir)
         arrays.append({"job": number, "slurm_id": slurm_id, "batch": batch,
@@ -160,14 +160,10 @@ class SlurmTarget(Target):
 
     def _placement(self, ddir: layout.DatasetDir) -> tuple[Any, str, str]:
         """Where the tasks run, their Python and the dataset folder they read."""
-        from tether.targets.slurm.submit import Placement
-
         if self.ssh is None:
-            return Placement(local=True), sys.executable, str(ddir.path)
-        placement = Placement(
-            local=False, home=self.ssh.installed().home, workdir=self.ssh.remote_workdir()
-        )
-        return placement, self.ssh.installed().executable, self.ssh.dataset_folder(ddir)
+            return placement(), sys.executable, str(ddir.path)
+        where = placement(home=self.ssh.installed().home, workdir=self.ssh.remote_workdir())
+        return where, self.ssh.installed().executable, self.ssh.dataset_folder(ddir)
 
     # -- results and completion ----------------------------------------------------------------
     def _arrays_of(self, ddir: layout.DatasetDir) -> list[dict[str, Any]]:
