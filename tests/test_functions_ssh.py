@@ -485,7 +485,8 @@ def test_the_worker_job_is_started_and_followed_over_the_protocol(
     assert isinstance(local, list)
     (mine,) = [r for r in local if r["name"] == ds.name]
     assert mine["uuid"] == shown["uuid"] and mine["host"] == HOST
-    # a target of another process knows only the host's number: that is what it asks by
+    assert mine["number"] == ds.job == shown["number"] != shown["remote_number"]
+    # a target of another process knows only the number here: it asks by the record's uuid
     target = ssh_target.make_target(get_host(HOST), tether_home())
     assert target.job_status(ds.job) == ("succeeded", None)
     target.cancel(ds.job, grace=1)  # it has ended: nothing to stop, no error

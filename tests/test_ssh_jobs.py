@@ -175,7 +175,8 @@ def test_run_on_prints_one_identity_that_local_verbs_accept(host: Remote) -> Non
     never on the host's job that happens to have the same number (issue 17)."""
     host.tt("run", "--wait", "--", "true")  # local jobs: local numbers run ahead of the host's
     host.tt("run", "--wait", "--", "true")
-    host.tt("run", "--on", HOST, "--wait", "--", "true")
+    before = json.loads(host.tt("run", "--on", HOST, "--json", "--", "true").stdout)["number"]
+    host.tt("wait", str(before))
     proc = host.tt("run", "--on", HOST, "--", "sleep", "60")
     number = proc.stdout.strip()
     assert number.isdigit()
@@ -184,7 +185,8 @@ def test_run_on_prints_one_identity_that_local_verbs_accept(host: Remote) -> Non
     assert shown["number"] == int(number) and shown["host"] == HOST
     remote = host.tt.json("show", "--on", HOST, shown["uuid"])
     assert isinstance(remote, dict) and remote["uuid"] == shown["uuid"]
-    assert remote["number"] == shown["remote_number"] != int(number)
+    # one number: the number here, also with --on; the host's is a field of --json
+    assert remote["number"] == int(number) != remote["remote_number"] == shown["remote_number"]
     # the local record carries the same uuid as the job on the host
     local_row = next(r for r in host.tt.json("ls") if r["number"] == int(number))  # type: ignore[union-attr]
     assert local_row["uuid"] == shown["uuid"]
@@ -195,8 +197,9 @@ def test_run_on_prints_one_identity_that_local_verbs_accept(host: Remote) -> Non
     assert f"job #{number} cancelled" in out
     after = host.tt.json("show", "--on", HOST, shown["uuid"])
     assert isinstance(after, dict) and after["status"] == "cancelled"
-    first = host.tt.json("show", "--on", HOST, str(remote["number"] - 1))
+    first = host.tt.json("show", "--on", HOST, str(before))
     assert isinstance(first, dict) and first["status"] == "succeeded"
+    assert first["remote_number"] == remote["remote_number"] - 1
 
 
 def test_cancel_on_host(host: Remote) -> None:
@@ -310,7 +313,7 @@ def test_the_api_cancels_the_record_of_a_job_on_a_host_there(host: Remote) -> No
 
 def test_the_api_verbs_take_on_an_ssh_host(host: Remote) -> None:
     """A script drives a job on the host through ``tether.api`` with ``on=``: the numbers are
-    the host's, the answers its own, and the records here follow."""
+    those here, the answers the host's own, and the records here follow."""
     from api_scripts import api_script
 
     _script(host, "tune.py", "import tether\n\nscale = 1.0\nprint('scale', scale)\n"
@@ -319,7 +322,7 @@ def test_the_api_verbs_take_on_an_ssh_host(host: Remote) -> None:
         host.tt,
         """
         [job] = api.run("tune.py", params={"scale": 2.0}, on="rig1")
-        n = job["number"]  # the host's number
+        n = job["number"]  # the number here, as everywhere
         [mine] = api.wait(job["local_number"], timeout=60)  # the record here: asked there
         [done] = api.wait(n, on="rig1", timeout=60)
         [again] = api.rerun(n, params={"scale": 3.0}, on="rig1")
@@ -378,10 +381,11 @@ def test_rerun_of_a_records_job_runs_on_its_host(host: Remote) -> None:
 
 def test_the_tuning_verbs_take_on(host: Remote) -> None:
     """scalars, history, diff, save, notifications, rerun and clean with ``--on HOST``: the
-    host answers for its jobs (its numbers), and the records here follow."""
+    host answers for its jobs, named by their numbers here, and the records here follow."""
     _script(host, "knob.py", "import tether\n\nknob = 1.0\ntether.report(loss=knob)\n")
     first = json.loads(host.tt("run", "--on", HOST, "--json", "knob.py").stdout)
-    n = str(first["number"])  # the host's number, for the verbs with --on
+    n = str(first["number"])  # one number: the one here, also for the verbs with --on
+    assert first["number"] == first["local_number"] != first["remote_number"]
     assert host.tt("wait", "--on", HOST, n).returncode == 0
     again = host.tt.json("rerun", "--on", HOST, "-p", "knob=2.0", n)
     assert isinstance(again, dict) and again["host"] == HOST
@@ -399,7 +403,11 @@ def test_the_tuning_verbs_take_on(host: Remote) -> None:
     saved = host.tt.json("save", "--on", HOST, "--to", "best.py", m)
     assert isinstance(saved, dict) and saved["backup"] is None
     assert "knob = 2.0" in host.remote_project("best.py").read_text()
+    assert saved["number"] == int(m)
     assert host.tt.json("notifications", "--on", HOST, m) == []
+    mine = str(json.loads(host.tt("run", "--json", "--", "true").stdout)["number"])
+    wrong = host.tt("show", "--on", HOST, mine, check=False)  # a job here is none of the host's
+    assert wrong.returncode != 0 and f"not a job on {HOST}" in wrong.stderr
     # clean --on: the host's cancelled jobs go, and so do the records here of them
     job = json.loads(host.tt("run", "--on", HOST, "--json", "--", "sleep", "60").stdout)
     host.tt("cancel", "--on", HOST, "--grace", "1", str(job["number"]))
@@ -407,6 +415,7 @@ def test_the_tuning_verbs_take_on(host: Remote) -> None:
     assert refused.returncode == 2 and "--yes" in refused.stderr
     cleaned = host.tt.json("clean", "--on", HOST, "--status", "cancelled", "--yes")
     assert isinstance(cleaned, dict) and job["uuid"] in cleaned["uuids"]
+    assert job["number"] in cleaned["removed"]  # numbers here
     here = host.tt.json("ls")
     assert isinstance(here, list) and job["uuid"] not in {r["uuid"] for r in here}
     assert first["uuid"] in {r["uuid"] for r in here}  # a finished job that was not cleaned

@@ -54,8 +54,11 @@ def test_retry_on_a_host_gives_linked_attempts(host: Remote) -> None:
     deadline = time.monotonic() + 60
     while True:
         rows = host.tt.json("ls", "--on", HOST)
-        nxt = [r for r in rows if r.get("parent") == there]  # type: ignore[union-attr]
+        nxt = [r for r in rows if r.get("parent") == int(first)]  # type: ignore[union-attr]
         if nxt and nxt[0]["status"] == "succeeded":
+            # the attempt the host made has a record here, its parent the first one's
+            assert nxt[0]["remote_parent"] == there
+            assert host.tt.json("show", str(nxt[0]["number"]))["parent"] == int(first)  # type: ignore[index]
             break
         assert time.monotonic() < deadline, rows
         time.sleep(0.3)

@@ -4,7 +4,9 @@ call. Each returns what ``tether VERB --json`` prints.
 ``on`` names where the jobs are: None (or ``"local"``) for the records here; a cluster's
 name for its jobs, which are recorded here too; an SSH host's name for the jobs its own tether
 keeps, in which case the same verb is asked of the host (its tether answers one JSON request
-over SSH, :mod:`tether.backends.wire`, within a timeout) and job numbers are the host's.
+over SSH, :mod:`tether.backends.wire`, within a timeout). Job numbers are this machine's
+everywhere: a host's job has a record here, and the host's number for it is the
+``remote_number`` field.
 Which of these applies is decided once, by :func:`tether.backends.kept_by_host`.
 
     from tether import api
@@ -23,8 +25,7 @@ from tether.errors import UsageError
 from tether.store.jobs import JobStore
 
 Ref = str | int | None
-"""A job: its number (here, or the host's with an SSH ``on``), uuid or uuid prefix; None is
-the last job."""
+"""A job: its number here (a host's job too), uuid or uuid prefix; None is the last job."""
 
 
 @contextmanager
@@ -49,16 +50,22 @@ def _ask(
     *,
     longer: float | None = 0.0,
     in_project: bool = False,
+    store: JobStore | None = None,
 ) -> Any:
     """The answer of the SSH host ``on`` to ``verb`` with ``args`` (this module's keyword
     arguments; those that are None are left to the host's defaults), within the host's
     ``timeout`` plus ``longer`` seconds (None: a wait, no bound but the connection's);
-    ``in_project``: run where the current folder is in the project's copy there."""
+    ``in_project``: run where the current folder is in the project's copy there. Jobs are
+    named by their numbers here both ways (:mod:`tether.backends.host_numbers`)."""
+    from tether.backends.host_numbers import localize, to_host
     from tether.backends.ssh import ask_host
 
     assert on is not None
     wanted = {k: v for k, v in args.items() if v is not None}
-    return ask_host(on, verb, wanted, longer=longer, in_project=in_project)
+    with _opened(store) as opened:
+        sent = to_host(opened, on, wanted)
+        answer = ask_host(on, verb, sent, longer=longer, in_project=in_project)
+        return localize(opened, on, verb, answer)
 
 
 def run(
@@ -126,7 +133,7 @@ def show(job: Ref = None, *, on: str | None = None, store: JobStore | None = Non
     from tether.api.jobs import show as show_job
 
     if kept_by_host(on):
-        return _ask(on, "show", {"job": job})
+        return _ask(on, "show", {"job": job}, store=store)
     with _opened(store) as opened:
         return show_job(opened, None if job is None else str(job))
 
@@ -144,7 +151,7 @@ def logs(
     from tether.api.verbs import grep_log, read_log, tail_log
 
     if kept_by_host(on):
-        return list(_ask(on, "logs", {"job": job, "tail": tail, "grep": grep}))
+        return list(_ask(on, "logs", {"job": job, "tail": tail, "grep": grep}, store=store))
     with _opened(store) as opened:
         ref = opened.resolve(None if job is None else str(job)).number
         if grep is not None:
@@ -171,7 +178,7 @@ def wait(
         raise UsageError("give jobs or all_jobs, not both")
     if kept_by_host(on):
         args = {"jobs": [str(j) for j in jobs], "all_jobs": all_jobs, "timeout": timeout}
-        return list(_ask(on, "wait", args, longer=timeout))
+        return list(_ask(on, "wait", args, longer=timeout, store=store))
     with _opened(store) as opened:
         if all_jobs:
             from tether.api.watch import unfinished_here
@@ -193,7 +200,7 @@ def cancel(
 
     if kept_by_host(on):
         args = {"jobs": [str(j) for j in jobs], "grace": grace}
-        return list(_ask(on, "cancel", args, longer=grace))
+        return list(_ask(on, "cancel", args, longer=grace, store=store))
     with _opened(store) as opened:
         return cancel_jobs(opened, [str(j) for j in jobs] or [None], grace=grace)
 
@@ -209,18 +216,13 @@ def rerun(
 ) -> list[dict[str, Any]]:
     """Queue ``job`` again where it ran, from its version of the program (or ``program``, its
     new text: refused, nothing queued, when it does not compile), with more ``params``
-    overrides on top; the new jobs (``tether rerun --json``). With ``on`` an SSH host, ``job``
-    is the host's number and each new job also gets a record here (``local_number``)."""
+    overrides on top; the new jobs (``tether rerun --json``). With ``on`` an SSH host, the
+    host re-runs it and each new job also gets a record here."""
     from tether.api.jobs import find_job, rerun_job
 
     if kept_by_host(on):
-        from tether.backends.ssh import record_reruns
-
         args = {"job": job, "params": params, "program": program, "name": name}
-        asked = _ask(on, "rerun", args)
-        assert on is not None
-        with _opened(store) as opened:
-            return record_reruns(opened, on, list(asked))
+        return list(_ask(on, "rerun", args, store=store))
     with _opened(store) as opened:
         old = find_job(opened, None if job is None else str(job))
         new = rerun_job(opened, old, overrides=dict(params or {}), edited_source=program, name=name)
@@ -240,7 +242,9 @@ def save(
     from tether.api.tuning import save as save_program
 
     if kept_by_host(on):
-        return dict(_ask(on, "save", {"job": job, "to": to, "force": force}, in_project=True))
+        return dict(
+            _ask(on, "save", {"job": job, "to": to, "force": force}, in_project=True, store=store)
+        )
     with _opened(store) as opened:
         return save_program(opened, job, to=to, force=force).to_json()
 
@@ -262,7 +266,7 @@ def history(
     if kept_by_host(on):
         args: dict[str, Any] = {"script": script, "sweep": sweep, "sort_by": sort_by}
         args.update(best_of=best_of, minimize=minimize)
-        return list(_ask(on, "history", args, in_project=script is not None))
+        return list(_ask(on, "history", args, in_project=script is not None, store=store))
     with _opened(store) as opened:
         rows = attempts(
             opened, script, sweep=sweep, sort_by=sort_by, best_of=best_of, minimize=minimize
@@ -280,7 +284,7 @@ def diff(
     if other is not None and job is None:
         raise UsageError("give job= with other=")
     if kept_by_host(on):
-        return dict(_ask(on, "diff", {"job": job, "other": other}))
+        return dict(_ask(on, "diff", {"job": job, "other": other}, store=store))
     with _opened(store) as opened:
         return diff_jobs(opened, job, other).to_json()
 
@@ -291,7 +295,7 @@ def scalars(job: Ref = None, *, on: str | None = None, store: JobStore | None = 
     from tether.api.jobs import find_job, job_scalars
 
     if kept_by_host(on):
-        return _ask(on, "scalars", {"job": job})
+        return _ask(on, "scalars", {"job": job}, store=store)
     with _opened(store) as opened:
         record = find_job(opened, None if job is None else str(job))
         return {name: s.to_json() for name, s in job_scalars(opened, record).summary().items()}
@@ -303,7 +307,7 @@ def top(job: Ref = None, *, on: str | None = None, store: JobStore | None = None
     from tether.api.jobs import job_usage
 
     if kept_by_host(on):
-        return list(_ask(on, "top", {"job": job}))
+        return list(_ask(on, "top", {"job": job}, store=store))
     with _opened(store) as opened:
         return job_usage(opened, None if job is None else str(job))
 
@@ -335,7 +339,7 @@ def clean(
         assert on is not None
         if confirm is not None:
             confirm(None)
-        asked = dict(_ask(on, "clean", {"status": list(status)}))
+        asked = dict(_ask(on, "clean", {"status": list(status)}, store=store))
         with _opened(store) as opened:
             forget_records(opened, on, asked.get("uuids") or [])
         return asked
@@ -378,7 +382,7 @@ def notifications(
     from tether.api.outbox import job_notifications
 
     if kept_by_host(on):
-        return list(_ask(on, "notifications", {"job": job}))
+        return list(_ask(on, "notifications", {"job": job}, store=store))
     with _opened(store) as opened:
         number = find_job(opened, None if job is None else str(job)).number
         return [row.to_json() for row in job_notifications(opened, number)]

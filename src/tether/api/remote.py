@@ -16,13 +16,13 @@ __all__ = ["RemoteJob", "follow_on_host", "list_all", "remote_job"]
 def follow_on_host(
     host: str, job: str | None, *, tail: int | None = None, grep: str | None = None
 ) -> Iterator[bytes]:
-    """``logs -f --on HOST``: the output of the host's JOB (its number or uuid there; None:
+    """``logs -f --on HOST``: the output of the host's JOB (its number here or uuid; None:
     its last job) until it ends, reconnecting when the link drops: its last ``tail`` lines
     (those matching ``grep``, when given) first, then all that comes (the reader filters)."""
-    from tether.backends.ssh import ask_host
+    from tether.api.commands import show
     from tether.targets.ssh import remote_jobs
 
-    shown = ask_host(host, "show", {"job": job})
+    shown = show(job, on=host)
     transport = remote_jobs.transport_for(host)
     yield from remote_jobs.stream(transport, str(shown["uuid"]), tail=tail, grep=grep)
 
@@ -55,12 +55,12 @@ def list_all(statuses: Sequence[str], limit: int | None) -> tuple[list[dict[str,
 def _listing(host: str) -> Any:
     """The host's jobs (``ls`` asked over the protocol), or why it could not be asked; a host
     without tether has none (not worth a warning). Never raises."""
-    from tether.backends.ssh import ask_host
+    from tether.api import commands
     from tether.errors import NotInstalled, TetherError
     from tether.targets.ssh.all_hosts import HostListing
 
     try:
-        rows = ask_host(host, "ls", {})
+        rows = commands.ls(on=host)
     except NotInstalled:
         return HostListing(host, [])
     except TetherError as exc:

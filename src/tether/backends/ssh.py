@@ -113,23 +113,6 @@ def ask_host(
     return answer
 
 
-def record_reruns(store: JobStore, host: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep a record here of each job ``host`` queued as a re-run of one of its jobs
-    (``rerun --on HOST``), its parent the record here of the job it re-runs when there is one;
-    the rows with ``host`` and ``local_number`` added."""
-    from tether.targets.ssh import remote_jobs
-
-    out = []
-    for row in rows:
-        parents = store.iter_where(
-            "backend = 'ssh' AND target = ? AND remote_number = ?", (host, row.get("parent"))
-        )
-        parent = next((job.number for job in parents), None)
-        [number] = remote_jobs.record_local(host, [row], parent=parent)
-        out.append({**row, "host": host, "local_number": number})
-    return out
-
-
 def forget_records(store: JobStore, host: str, uuids: Sequence[str]) -> int:
     """Delete the records here of ``host``'s jobs whose uuids (there) are ``uuids``, once the
     host has removed them (``clean --on HOST``); how many there were."""
@@ -222,25 +205,30 @@ class SshBackend:
         project, transport = remote_jobs.prepare_host(host, request.say)
         rows = ask_host(host, "submit", fields, longer=SUBMIT_SECONDS, project=project)
         jobs = [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+        from tether.backends.host_numbers import HostNumbers
+
         numbers = remote_jobs.record_local(transport.spec.name, jobs)
         store = JobStore(tether_home())
         try:
+            named = HostNumbers(store, transport.spec.name)
             return [
-                Submitted(store.get(local), {**job, "host": transport.spec.name,
-                                             "local_number": local})
+                Submitted(store.get(local), named.row(job))
                 for job, local in zip(jobs, numbers, strict=True)
-            ]  # fmt: skip
+            ]
         finally:
             store.close()
 
     def list_jobs(
         self, store: JobStore, host: str, *, statuses: Sequence[str], limit: int | None
     ) -> list[dict[str, Any]]:
-        """The host's own list (its numbers), which also brings the records here of its jobs
-        up to date."""
+        """The host's own list with this machine's numbers (its jobs not yet recorded here
+        are recorded), which also brings the records here of its jobs up to date."""
+        from tether.backends.host_numbers import localize
+
         args = {"status": list(statuses), "limit": limit}
         rows = ask_host(host, "ls", args)
-        return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+        rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+        return list(localize(store, host, "ls", rows))
 
     def refresh(self, store: JobStore, jobs: Sequence[Job], *, fresh: bool = False) -> list[Job]:
         """The records as last seen: asking each host on every local look would make ``ls``

@@ -162,7 +162,7 @@ class SshTarget(Target):
     def start_worker_job(self, ddir: layout.DatasetDir, *, job_name: str, runs: int) -> int:
         """Queue the worker job with the host's tether (a ``submit`` request, answered in the
         project's copy there, in the folder matching the current one) and keep a record of it
-        here; the job's number on the host."""
+        here; the job's number here (one number: the host's is ``remote_number``)."""
         facts = self.installed()
         info = self._info(ddir)
         command = (facts.executable, "-m", "tether.functions.worker", str(info["dir"]))
@@ -179,7 +179,7 @@ class SshTarget(Target):
         (local,) = remote_jobs.record_local(self.name, [job], cwd=Path.cwd(), extra=extra)
         info.update(number=job["number"], uuid=job["uuid"], job_dir=job.get("job_dir"))
         info["local_job"] = local
-        return int(job["number"])
+        return int(local)
 
     # -- polling --------------------------------------------------------------------------------
     def _pull(self, ddir: layout.DatasetDir, *, want_end: bool = False) -> None:
@@ -257,7 +257,7 @@ class SshTarget(Target):
 
     # -- following and stopping ---------------------------------------------------------------
     def job_status(self, job_number: int) -> tuple[str, str | None]:
-        """The status of the worker job numbered ``job_number`` on the host (a ``show``
+        """The status of the worker job numbered ``job_number`` here (a ``show``
         request, which also brings its record here up to date), and why it ended."""
         row = ask_host(self.name, "show", {"job": self._job_ref(job_number)})
         if not isinstance(row, dict) or "status" not in row:
@@ -275,12 +275,23 @@ class SshTarget(Target):
                 self._note_status(row, str(row["status"]), reason=row.get("reason"))
 
     def _job_ref(self, job_number: int) -> str:
-        """How the host is asked about its job ``job_number``: the job's uuid when this
-        process knows it (one identity on both sides), else the host's number."""
+        """How the host is asked about the job numbered ``job_number`` here: its uuid (one
+        identity on both sides), known to this process or read from its record here."""
         for info in self._remote.values():
-            if info.get("number") == job_number and info.get("uuid"):
+            if info.get("local_job") == job_number and info.get("uuid"):
                 return str(info["uuid"])
-        return str(job_number)
+        from tether.backends.ssh import remote_job
+        from tether.paths import tether_home
+        from tether.store.jobs import JobStore
+
+        store = JobStore(tether_home())
+        try:
+            where = remote_job(store.get(job_number), required=False)
+        finally:
+            store.close()
+        if where is None:
+            raise RemoteError(f"job #{job_number} is not a job on {self.name}")
+        return where.uuid
 
     def _note_status(
         self,
