@@ -19,7 +19,7 @@ READ = re.compile(
     r"|target\s*(==|!=)\s*['\"]local['\"]|(target|backend) = '\w+'"
     r"|extra(\.get\(|\[)['\"](slurm_\w+|remote_\w+)['\"]"
 )
-CEILING = 1
+CEILING = 0
 
 
 def placement_reads() -> list[str]:

@@ -69,13 +69,7 @@ def retry_coming(job: Job) -> bool:
 def unseen(store: JobStore) -> list[Job]:
     """Failed or lost attempts of jobs run with ``--retry`` the agent has not looked at yet
     (it sets ``retried_by``: the next attempt's number, or 0 for none)."""
-    return list(
-        store.iter_where(
-            "status IN (?, ?) AND target = 'local' AND json_extract(extra, '$.retry') IS NOT NULL"
-            " AND json_extract(extra, '$.retried_by') IS NULL",
-            (FAILED, LOST),
-        )
-    )
+    return store.unseen_retries((FAILED, LOST))
 
 
 def coming(store: JobStore) -> list[Job]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,19 @@ class JobStore:
     def iter_where(self, sql_where: str, args: tuple[Any, ...] = ()) -> Iterator[Job]:
         for row in self.conn.execute(f"SELECT * FROM jobs WHERE {sql_where}", args):
             yield Job.from_row(row)
+
+    def unseen_retries(self, statuses: Sequence[str]) -> list[Job]:
+        """This machine's jobs in ``statuses`` run with ``--retry`` whose next attempt its
+        agent has not decided yet (``extra["retried_by"]`` unset)."""
+        marks = ",".join("?" * len(statuses))
+        return list(
+            self.iter_where(
+                f"status IN ({marks}) AND target = 'local'"
+                " AND json_extract(extra, '$.retry') IS NOT NULL"
+                " AND json_extract(extra, '$.retried_by') IS NULL",
+                tuple(statuses),
+            )
+        )
 
     def count(self, status: str, target: str = "local") -> int:
         return int(
