@@ -152,3 +152,30 @@ def test_ls_on_a_host_loads_nothing_for_people_or_the_web(tether: Tether, tmp_pa
     loaded = _loaded(proc.stderr)
     assert "tether.backends.wire" in loaded  # it got as far as asking the host
     assert not {m.split(".")[0] for m in loaded} & {"rich", "starlette", "apprise", "psutil"}
+
+
+def test_a_job_is_followed_for_another_machine_framed(tether: Tether) -> None:
+    """``python -m tether.api.stream_main``: the first line says where the live part starts
+    and how many bytes of earlier lines come first; a request it cannot serve gets one JSON
+    error answer, raised on the other side as its class."""
+    import subprocess
+    import sys
+
+    tether("run", "-w", "--", "sh", "-c", "echo one; echo two; echo three")
+    uuid = json.loads(tether("show", "1", "--json").stdout)["uuid"]
+
+    def ask(request: dict[str, object]) -> bytes:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tether.api.stream_main"], env=tether.env,
+            input=json.dumps(request).encode() + b"\n", capture_output=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    framed = ask({"protocol": 1, "job": uuid, "tail": 2, "grep": None, "from_byte": None})
+    assert framed == b"14 10\ntwo\nthree\n"
+    assert ask({"protocol": 1, "job": uuid, "from_byte": 4}) == b"4 0\ntwo\nthree\n"
+    error = ask({"protocol": 1, "job": "no-such-job"})
+    with pytest.raises(JobNotFound, match="on rig9: no job matches"):
+        wire.read_answer("rig9", error.decode(), 0)
+    assert json.loads(ask({"protocol": 9, "job": uuid}))["error"]["kind"] == "UsageError"

@@ -20,11 +20,12 @@ def follow_on_host(
     its last job) until it ends, reconnecting when the link drops: its last ``tail`` lines
     (those matching ``grep``, when given) first, then all that comes (the reader filters)."""
     from tether.api.commands import show
+    from tether.backends.ssh_stream import stream
     from tether.targets.ssh import remote_jobs
 
     shown = show(job, on=host)
     transport = remote_jobs.transport_for(host)
-    yield from remote_jobs.stream(transport, str(shown["uuid"]), tail=tail, grep=grep)
+    yield from stream(transport, str(shown["uuid"]), tail=tail, grep=grep)
 
 
 def list_all(statuses: Sequence[str], limit: int | None) -> tuple[list[dict[str, Any]], list[str]]:
@@ -46,7 +47,9 @@ def list_all(statuses: Sequence[str], limit: int | None) -> tuple[list[dict[str,
             listings = list(pool.map(_listing, names))
     warnings = [all_hosts.warning(listing) for listing in listings if not listing.answered]
     store = open_store()
-    jobs = refresh_many(store, store.jobs(statuses=list(statuses) or None, limit=limit))
+    # no limit here: the hosts' jobs recorded here may be newer records of older jobs; the
+    # merged list, oldest first, is cut
+    jobs = refresh_many(store, store.jobs(statuses=list(statuses) or None))
     local = [(job, views.listing_json(job)) for job in jobs]
     rows = all_hosts.merge(local, listings, statuses=tuple(statuses), limit=limit)
     return rows, warnings

@@ -297,12 +297,14 @@ class SshBackend:
         )
 
     def follow(self, store: JobStore, job: Job, start: int = 0) -> Iterator[bytes]:
-        """The host's ``logs -f``, reconnected from the byte reached when the link drops."""
+        """The job's output as it comes (:mod:`tether.backends.ssh_stream`), reconnected from
+        the byte reached when the link drops."""
+        from tether.backends.ssh_stream import stream
         from tether.targets.ssh import remote_jobs
 
         where = _reachable(job)
         transport = remote_jobs.transport_for(where.host)
-        yield from remote_jobs.stream(transport, where.uuid, start=start)
+        yield from stream(transport, where.uuid, start=start)
 
     def probe(self, host: str, *, timeout: float) -> ProbeRow:
         return probe_host_named(host, timeout=timeout)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import click
@@ -19,94 +16,33 @@ from tether.cli.context import (
     resolve_job,
     runs_elsewhere,
 )
-from tether.errors import UsageError
-from tether.jobs import logs as logfiles
 
 
 @click.command()
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job ends.")
 @click.option("--tail", "-t", "tail", type=int, help="Only the last N lines.")
 @click.option("--grep", "-g", "pattern", help="Only lines matching this regular expression.")
-@click.option("--on", "host", metavar="HOST", help="A job on this host (its number there).")
-@click.option("--from-byte", "from_byte", type=int, hidden=True)
-@click.option("--framed", is_flag=True, hidden=True)
+@click.option("--on", "host", metavar="HOST", help="A job on this host.")
 @click.argument("job", required=False)
 def logs(
-    follow: bool,
-    tail: int | None,
-    pattern: str | None,
-    host: str | None,
-    from_byte: int | None,
-    framed: bool,
-    job: str | None,
+    follow: bool, tail: int | None, pattern: str | None, host: str | None, job: str | None
 ) -> None:
     """Print JOB's output (stdout and stderr together)."""
+    from tether.api.log_output import compiled, write_output
     from tether.api.remote import remote_job
-    from tether.api.watch import follow_job
-    from tether.backends import backend_for
 
+    regex = compiled(pattern)
     if runs_elsewhere(host):
         assert host is not None
         _remote_logs(host, follow, tail, pattern, job)
         return
     store = open_store()
     record = resolve_job(store, job)
-    forward = None if framed else remote_job(record)
+    forward = remote_job(record)
     if forward is not None:  # the local record of a job on a host: its output is there
         _remote_logs(forward.host, follow, tail, pattern, forward.uuid)
         return
-    backend_for(record).files_here(store, record)  # a cluster's output copied here first
-    path = Path(record.log_path)
-    out = sys.stdout.buffer
-    regex = _compiled(pattern)
-    start = logfiles.size(path)
-    head: list[bytes] = []
-    if from_byte is not None:
-        start = max(0, from_byte)
-        if not follow:
-            head = [logfiles.read_from(path, start)]
-    elif regex is not None:
-        head = list(logfiles.grep_lines(path, regex, tail))
-    elif tail is not None:
-        head = logfiles.tail_lines(path, tail)
-    elif not follow:
-        with open(path, "rb") if path.exists() else open("/dev/null", "rb") as f:
-            while chunk := f.read(1 << 20):
-                out.write(chunk)
-    else:
-        start = 0
-    if framed:  # for `logs -f --on`: where the live part starts, and the size of `head`
-        out.write(f"{start} {sum(len(b) for b in head)}\n".encode())
-    out.writelines(head)
-    out.flush()
-    if follow:  # framed (for another machine): all of it, which the reader filters
-        _print_chunks(follow_job(store, record.number, start), None if framed else regex)
-
-
-def _print_chunks(chunks: Iterator[bytes], regex: re.Pattern[bytes] | None) -> None:
-    """Write ``chunks`` of output as they come (only the lines ``regex`` matches, if given)."""
-    out = sys.stdout.buffer
-    pending = b""
-    for chunk in chunks:
-        if regex is None:
-            out.write(chunk)
-        else:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            out.writelines(line + b"\n" for line in lines if regex.search(line))
-        out.flush()
-    if regex is not None and pending and regex.search(pending):
-        out.write(pending)
-    out.flush()
-
-
-def _compiled(pattern: str | None) -> re.Pattern[bytes] | None:
-    if pattern is None:
-        return None
-    try:
-        return re.compile(pattern.encode())
-    except re.error as exc:
-        raise UsageError(f"--grep {pattern!r} is not a valid regular expression: {exc}")
+    write_output(store, record, sys.stdout.buffer, follow=follow, tail=tail, regex=regex)
 
 
 def _remote_logs(
@@ -115,11 +51,12 @@ def _remote_logs(
     """``logs --on HOST``: the host's output of JOB, asked over the protocol; followed (with
     reconnection) when ``-f``."""
     from tether.api import commands
+    from tether.api.log_output import compiled, copy_chunks
     from tether.api.remote import follow_on_host
 
-    regex = _compiled(pattern)
     if follow:
-        _print_chunks(follow_on_host(host, job, tail=tail, grep=pattern), regex)
+        chunks = follow_on_host(host, job, tail=tail, grep=pattern)
+        copy_chunks(chunks, sys.stdout.buffer, compiled(pattern))
         return
     lines = commands.logs(job, tail=tail, grep=pattern, on=host)
     sys.stdout.buffer.writelines(line.encode() for line in lines)

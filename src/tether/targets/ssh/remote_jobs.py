@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -50,8 +47,6 @@ REMOTE_PYTHON = f"{REMOTE_VENV}/bin/python"
 #: PYTHON* variables, user site or current folder on the import path).
 _MODULE_SCRIPT = "\n".join([*_SCRIPT.splitlines()[:3], f'exec "$HOME/{REMOTE_PYTHON}" -I -m "$1"'])
 _NO_MODULE = "No module named"
-#: How long ``logs -f --on`` keeps trying to reconnect before giving up.
-RECONNECT_SECONDS = 600.0
 
 
 def remote_cli(args: Sequence[str], folder: str = "") -> list[str]:
@@ -285,96 +280,3 @@ def update_local(host: str, rows: list[dict[str, Any]]) -> None:
                 _apply_status(store, job.number, row)
     finally:
         store.close()
-
-
-# --- logs -f --on ------------------------------------------------------------------------
-
-
-def _header(stream: IO[bytes]) -> tuple[int, int] | None:
-    line = stream.readline()
-    try:
-        start, tail = line.split()
-        return int(start), int(tail)
-    except ValueError:
-        return None
-
-
-def _chunks(stream: IO[bytes], count: int | None) -> Iterator[bytes]:
-    """The next ``count`` bytes (or all) of ``stream``, as they come."""
-    done = 0
-    while count is None or done < count:
-        want = 1 << 16 if count is None else min(1 << 16, count - done)
-        chunk = stream.read1(want) if hasattr(stream, "read1") else stream.read(want)
-        if not chunk:
-            break
-        done += len(chunk)
-        yield chunk
-
-
-def stream(
-    transport: Transport,
-    uuid: str,
-    *,
-    tail: int | None = None,
-    start: int | None = None,
-    grep: str | None = None,
-    reconnect_seconds: float = RECONNECT_SECONDS,
-) -> Iterator[bytes]:
-    """The output of the host's job ``uuid`` (from byte ``start``, or its last ``tail`` lines
-    (matching ``grep``, when given), or all) until it ends; the link is reconnected when it
-    drops. What follows the first lines is not filtered by ``grep``: the reader does that.
-
-    Each connection runs ``tether logs -f --framed [--tail N | --from-byte OFFSET] UUID``;
-    the first line it prints is ``START TAILBYTES``, so the offset reached is always known
-    and a reconnection goes on from exactly there.
-    """
-    offset: int | None = start
-    lost_since: float | None = None
-    while True:
-        args = ["logs", "-f", "--framed"]
-        if offset is None:
-            args += ["--tail", str(tail)] if tail is not None else []
-            args += ["--grep", grep] if grep is not None else []
-        else:
-            args += ["--from-byte", str(offset)]
-        argv = transport.argv(remote_cli([*args, uuid]))
-        import tempfile  # not loaded for the other calls
-
-        with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
-            )
-            assert proc.stdout is not None
-            try:
-                head = _header(proc.stdout)
-                if head is not None:
-                    lost_since = None
-                    start_at, tail_bytes = head
-                    yield from _chunks(proc.stdout, tail_bytes)
-                    offset = start_at
-                    for chunk in _chunks(proc.stdout, None):
-                        offset += len(chunk)
-                        yield chunk
-            except BaseException:  # Ctrl-C, or the reader stopped: ssh goes with us
-                proc.kill()
-                raise
-            finally:
-                proc.stdout.close()
-                code = proc.wait()
-            err.seek(0)
-            stderr = err.read().decode("utf-8", "replace")
-        if code == 0 and head is not None:
-            return
-        if code != 255:
-            raise remote_failure(transport, Result(code, "", stderr))
-        now = time.monotonic()
-        if lost_since is None:
-            lost_since = now
-            sys.stderr.write(
-                f"tether: lost the connection to {transport.spec.name}; reconnecting "
-                "(the job keeps running there)\n"
-            )
-            sys.stderr.flush()
-        elif now - lost_since > reconnect_seconds:
-            raise transport.failure(code, stderr)
-        time.sleep(min(5.0, 0.5 + (now - lost_since) / 4))

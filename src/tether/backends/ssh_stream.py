@@ -1,0 +1,118 @@
+"""Following the output of a job on an SSH host, as it comes, across dropped links.
+
+Each connection runs ``python -I -m tether.api.stream_main`` with the host's tether and
+sends it one JSON request (the job's uuid, and ``tail``/``grep`` or the byte to go on from).
+The first line that comes back is ``START HEADBYTES`` (or, when the request cannot be served,
+one JSON error answer of :mod:`tether.backends.wire`), so the byte offset reached is always
+known and a reconnection goes on from exactly there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import IO
+
+from tether.backends import wire
+from tether.targets.ssh.remote_jobs import remote_failure, remote_module
+from tether.targets.ssh.transport import Result, Transport
+
+MODULE = "tether.api.stream_main"
+"""The module the host's Python runs to follow a job's output."""
+RECONNECT_SECONDS = 600.0
+"""How long ``logs -f`` of a host's job keeps trying to reconnect before giving up."""
+
+
+def _header(line: bytes, host: str) -> tuple[int, int] | None:
+    """``(START, HEADBYTES)`` from the first line; an error answer is raised as its class."""
+    if line.startswith(b"{"):
+        wire.read_answer(host, line.decode("utf-8", "replace"), 0)
+    try:
+        start, head = line.split()
+        return int(start), int(head)
+    except ValueError:
+        return None
+
+
+def _chunks(stream: IO[bytes], count: int | None) -> Iterator[bytes]:
+    """The next ``count`` bytes (or all) of ``stream``, as they come."""
+    done = 0
+    while count is None or done < count:
+        want = 1 << 16 if count is None else min(1 << 16, count - done)
+        chunk = stream.read1(want) if hasattr(stream, "read1") else stream.read(want)
+        if not chunk:
+            break
+        done += len(chunk)
+        yield chunk
+
+
+def stream(
+    transport: Transport,
+    uuid: str,
+    *,
+    tail: int | None = None,
+    start: int | None = None,
+    grep: str | None = None,
+    reconnect_seconds: float = RECONNECT_SECONDS,
+) -> Iterator[bytes]:
+    """The output of the host's job ``uuid`` (from byte ``start``, or its last ``tail`` lines
+    (matching ``grep``, when given), or all) until it ends; the link is reconnected when it
+    drops. What follows the first lines is not filtered by ``grep``: the reader does that."""
+    import tempfile
+
+    host = transport.spec.name
+    offset: int | None = start
+    lost_since: float | None = None
+    while True:
+        request = {"protocol": wire.PROTOCOL, "job": uuid, "from_byte": offset}
+        if offset is None:
+            request.update(tail=tail, grep=grep)
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(
+                transport.argv(remote_module(MODULE)),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+            )  # fmt: skip
+            assert proc.stdin is not None and proc.stdout is not None
+            head = None
+            try:
+                proc.stdin.write(json.dumps(request).encode() + b"\n")
+                proc.stdin.close()
+                head = _header(proc.stdout.readline(), host)
+                if head is not None:
+                    lost_since = None
+                    start_at, head_bytes = head
+                    yield from _chunks(proc.stdout, head_bytes)
+                    offset = start_at
+                    for chunk in _chunks(proc.stdout, None):
+                        offset += len(chunk)
+                        yield chunk
+            except BrokenPipeError:
+                pass  # ssh went away before reading the request: its exit code says why
+            except BaseException:  # Ctrl-C, an error answer, or the reader stopped
+                proc.kill()
+                raise
+            finally:
+                proc.stdout.close()
+                code = proc.wait()
+            err.seek(0)
+            stderr = err.read().decode("utf-8", "replace")
+        if code == 0 and head is not None:
+            return
+        if code == 1 and head is None and "No module named" in stderr:
+            wire.read_answer(host, "", 2)  # an older tether there: says how to upgrade it
+        if code != 255:
+            raise remote_failure(transport, Result(code, "", stderr))
+        now = time.monotonic()
+        if lost_since is None:
+            lost_since = now
+            sys.stderr.write(
+                f"tether: lost the connection to {host}; reconnecting "
+                "(the job keeps running there)\n"
+            )
+            sys.stderr.flush()
+        elif now - lost_since > reconnect_seconds:
+            raise transport.failure(code, stderr)
+        time.sleep(min(5.0, 0.5 + (now - lost_since) / 4))
