@@ -654,3 +654,14 @@ def test_auth_fingerprint_covers_everything_that_changes_authentication(tmp_path
     before = auth_fingerprint(base)
     config.write_text("Host *\n  User b\n")  # the config file's contents count too
     assert auth_fingerprint(base) != before
+
+
+def test_the_control_path_digest_is_sha256_without_hashlib() -> None:
+    """The digests naming control sockets are SHA-256's (the same names as with ``hashlib``),
+    from CPython's own module: the warm control call does not load OpenSSL (issue 26)."""
+    import hashlib
+
+    from tether.targets.ssh.command import _sha256_hex
+
+    for data in (b"", b"/root/.tether/ssh", bytes(range(256)) * 10):
+        assert _sha256_hex(data) == hashlib.sha256(data).hexdigest()
