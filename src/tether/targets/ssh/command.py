@@ -45,6 +45,9 @@ _SOCKET_SUFFIX_LEN = 1 + AUTH_DIGITS + 1 + 40 + 17
 _PLAIN_PATH_RE = re.compile(r"[A-Za-z0-9._/+-]+")
 _SAFE_REMOTE_PATH_RE = re.compile(r"[A-Za-z0-9._/+@%=,:-]+")
 
+REMOTE_VENV = ".tether/venv"
+"""Where the remote tether lives (relative to the remote home)."""
+
 CONTROL_PERSIST = "10m"
 SERVER_ALIVE_INTERVAL = 15
 SERVER_ALIVE_COUNT_MAX = 3
