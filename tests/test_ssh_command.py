@@ -665,3 +665,23 @@ def test_the_control_path_digest_is_sha256_without_hashlib() -> None:
 
     for data in (b"", b"/root/.tether/ssh", bytes(range(256)) * 10):
         assert _sha256_hex(data) == hashlib.sha256(data).hexdigest()
+
+
+def test_the_stderr_file_of_a_call_is_a_temp_file_where_memfd_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ssh's stderr goes to an anonymous file: a memfd (no ``tempfile`` import), else, where
+    the kernel or a sandbox refuses one, a temporary file as before."""
+    import os
+
+    from tether.targets.ssh import transport
+
+    def refuse(*args: object) -> int:
+        raise OSError(38, "Function not implemented")
+
+    for patch in (False, True):
+        if patch:
+            monkeypatch.setattr(os, "memfd_create", refuse, raising=False)
+        with transport._stderr_file() as f:
+            os.write(f.fileno(), b"ssh: said this\n")
+            assert transport._read(f) == "ssh: said this\n"

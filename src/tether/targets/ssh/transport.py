@@ -51,7 +51,10 @@ def _stderr_file() -> IO[bytes]:
     """An anonymous file for a call's stderr: in memory where the system has ``memfd_create``
     (Linux; no ``tempfile`` import, no file on disk), else a temporary file."""
     if hasattr(os, "memfd_create"):
-        return os.fdopen(os.memfd_create("tether-ssh-stderr", os.MFD_CLOEXEC), "w+b")
+        try:
+            return os.fdopen(os.memfd_create("tether-ssh-stderr", os.MFD_CLOEXEC), "w+b")
+        except OSError:  # an old kernel, or a sandbox that forbids it
+            pass
     import tempfile
 
     return tempfile.TemporaryFile()
