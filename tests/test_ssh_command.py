@@ -654,3 +654,34 @@ def test_auth_fingerprint_covers_everything_that_changes_authentication(tmp_path
     before = auth_fingerprint(base)
     config.write_text("Host *\n  User b\n")  # the config file's contents count too
     assert auth_fingerprint(base) != before
+
+
+def test_the_control_path_digest_is_sha256_without_hashlib() -> None:
+    """The digests naming control sockets are SHA-256's (the same names as with ``hashlib``),
+    from CPython's own module: the warm control call does not load OpenSSL (issue 26)."""
+    import hashlib
+
+    from tether.targets.ssh.command import _sha256_hex
+
+    for data in (b"", b"/root/.tether/ssh", bytes(range(256)) * 10):
+        assert _sha256_hex(data) == hashlib.sha256(data).hexdigest()
+
+
+def test_the_stderr_file_of_a_call_is_a_temp_file_where_memfd_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ssh's stderr goes to an anonymous file: a memfd (no ``tempfile`` import), else, where
+    the kernel or a sandbox refuses one, a temporary file as before."""
+    import os
+
+    from tether.targets.ssh import transport
+
+    def refuse(*args: object) -> int:
+        raise OSError(38, "Function not implemented")
+
+    for patch in (False, True):
+        if patch:
+            monkeypatch.setattr(os, "memfd_create", refuse, raising=False)
+        with transport._stderr_file() as f:
+            os.write(f.fileno(), b"ssh: said this\n")
+            assert transport._read(f) == "ssh: said this\n"

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from tether.backends import refresh, refresh_many
 from tether.errors import UsageError
-from tether.jobs import views
-from tether.jobs.logs import collapse_redraws
 from tether.jobs.status import STATUSES
 from tether.store.jobs import Job, JobStore
 
@@ -65,6 +63,8 @@ def list_jobs(
     jobs = [Job.from_row(r) for r in rows]
     if any(not j.finished for j in jobs):
         jobs = refresh_many(store, jobs)
+    from tether.jobs import views
+
     return Page([views.listing_json(j) for j in jobs], int(total), offset, limit)
 
 
@@ -102,6 +102,7 @@ def find_job(store: JobStore, ref: str | None) -> Job:
 
 def get_job(store: JobStore, ref: str) -> dict[str, Any]:
     """Everything about one job (the fields of ``tether show --json``)."""
+    from tether.jobs import views
     from tether.store.metrics import read_events
 
     job = find_job(store, ref)
@@ -230,6 +231,8 @@ def log_range(
 ) -> dict[str, Any]:
     """Bytes of a job's log from byte offset START (at most MAX_BYTES); without START, the
     last TAIL_LINES lines. Returns the text, its byte offsets and the log's size."""
+    from tether.jobs.logs import collapse_redraws
+
     job = find_job(store, ref)
     path = Path(job.log_path)
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -135,7 +134,11 @@ class Job:
     def machine(self) -> str:
         """The name of the machine the job runs on: this machine's own name for a local job,
         else the host's name in ``hosts.toml``."""
-        return socket.gethostname() if self.target == "local" else self.target
+        if self.target != "local":
+            return self.target
+        import socket  # only for a local job's machine: the store loads without it
+
+        return socket.gethostname()
 
     @property
     def placement(self) -> Placement:

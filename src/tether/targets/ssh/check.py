@@ -6,11 +6,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tether.errors import RemoteError
-from tether.targets.ssh.command import remote_join
+from tether.targets.ssh.command import REMOTE_VENV, remote_join
 from tether.targets.ssh.transport import Transport
 
-#: Where the remote tether lives (relative to the remote home), and its version stamp.
-REMOTE_VENV = ".tether/venv"
+#: The remote tether's version stamp (where it lives: ``command.REMOTE_VENV``).
 REMOTE_VERSION_FILE = f"{REMOTE_VENV}/tether-version"
 MIN_PYTHON = (3, 10)
 _TAG = "tether-check "

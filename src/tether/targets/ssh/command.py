@@ -18,7 +18,6 @@ Two things callers must know:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import re
@@ -46,6 +45,9 @@ _SOCKET_SUFFIX_LEN = 1 + AUTH_DIGITS + 1 + 40 + 17
 _PLAIN_PATH_RE = re.compile(r"[A-Za-z0-9._/+-]+")
 _SAFE_REMOTE_PATH_RE = re.compile(r"[A-Za-z0-9._/+@%=,:-]+")
 
+REMOTE_VENV = ".tether/venv"
+"""Where the remote tether lives (relative to the remote home)."""
+
 CONTROL_PERSIST = "10m"
 SERVER_ALIVE_INTERVAL = 15
 SERVER_ALIVE_COUNT_MAX = 3
@@ -72,6 +74,19 @@ def _fallback_root() -> Path:
     return Path("/tmp") / f"tether-{os.getuid()}"
 
 
+def _sha256_hex(data: bytes) -> str:
+    """SHA-256 of ``data`` in hex, from CPython's own module where there is one: ``hashlib``
+    would load OpenSSL (~4 ms on every control call) for the same digest."""
+    try:
+        from _sha256 import sha256  # CPython 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]  # 3.12+
+        except ImportError:
+            from hashlib import sha256  # type: ignore[assignment,unused-ignore]
+    return sha256(data).hexdigest()
+
+
 def control_socket_dir(control_dir: StrPath) -> Path:
     """The directory that will hold control sockets for ``control_dir``.
 
@@ -82,7 +97,7 @@ def control_socket_dir(control_dir: StrPath) -> Path:
     encoded = os.fsencode(str(path))
     if len(encoded) + _SOCKET_SUFFIX_LEN <= MAX_SOCKET_PATH and _PLAIN_PATH_RE.fullmatch(str(path)):
         return path
-    digest = hashlib.sha256(encoded).hexdigest()[:12]
+    digest = _sha256_hex(encoded)[:12]
     return _fallback_root() / digest
 
 
@@ -102,11 +117,11 @@ def auth_fingerprint(spec: HostSpec) -> str:
     if spec.ssh_config:
         config = os.path.abspath(os.path.expanduser(spec.ssh_config))
         try:
-            content = hashlib.sha256(Path(config).read_bytes()).hexdigest()
+            content = _sha256_hex(Path(config).read_bytes())
         except OSError:
             content = "unreadable"
         parts.append(f"config={config} {content}")
-    digest = hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+    digest = _sha256_hex("\n".join(parts).encode("utf-8", "surrogateescape"))
     return digest[:AUTH_DIGITS]
 
 

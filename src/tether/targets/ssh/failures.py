@@ -7,20 +7,21 @@ import re
 from tether.errors import RemoteError, UsageError
 from tether.targets.ssh.hostspec import parse_destination
 
-#: Lines ssh prints that never explain a failure.
+#: Lines ssh prints that never explain a failure. (Patterns, compiled on first use by ``re``'s
+#: cache: a call that succeeds compiles none.)
 _NOISE = (
-    re.compile(r"^Warning: Permanently added "),
-    re.compile(r"^\*\* "),
-    re.compile(r"^@+$"),
-    re.compile(r"^ControlSocket .* already exists, disabling multiplexing"),
-    re.compile(r"^Warning: Identity file .* not accessible"),
+    r"^Warning: Permanently added ",
+    r"^\*\* ",
+    r"^@+$",
+    r"^ControlSocket .* already exists, disabling multiplexing",
+    r"^Warning: Identity file .* not accessible",
 )
 
 _NOT_FOUND_RES = (
-    re.compile(r"command not found: ([^\s:]+)"),  # zsh
-    re.compile(r"Unknown command:? '?([^'\s]+)'?"),  # fish
-    re.compile(r"([^\s:'\"]+)['\"]?: (?:[Cc]ommand not found|not found)"),  # bash, dash, csh
-    re.compile(r"([^\s:'\"]+)['\"]?: No such file or directory"),  # missing absolute path
+    r"command not found: ([^\s:]+)",  # zsh
+    r"Unknown command:? '?([^'\s]+)'?",  # fish
+    r"([^\s:'\"]+)['\"]?: (?:[Cc]ommand not found|not found)",  # bash, dash, csh
+    r"([^\s:'\"]+)['\"]?: No such file or directory",  # missing absolute path
 )
 
 
@@ -44,7 +45,7 @@ class SshFailure(RemoteError):
 
 def _lines(stderr: str) -> list[str]:
     lines = [line.strip() for line in stderr.replace("\r", "\n").splitlines()]
-    return [line for line in lines if line and not any(p.search(line) for p in _NOISE)]
+    return [line for line in lines if line and not any(re.search(p, line) for p in _NOISE)]
 
 
 def _guess_host(stderr: str) -> str | None:
@@ -64,7 +65,7 @@ def _guess_host(stderr: str) -> str | None:
 
 def _missing_program(stderr: str) -> str | None:
     for pattern in _NOT_FOUND_RES:
-        match = pattern.search(stderr)
+        match = re.search(pattern, stderr)
         if match:
             return match.group(1)
     return None

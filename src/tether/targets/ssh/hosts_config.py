@@ -18,10 +18,7 @@ A project may pin its default host in ``tether.toml`` at its root::
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
-
-import tomli_w
 
 from tether.config import config_dir, load_toml
 from tether.errors import ConfigError, UsageError
@@ -50,6 +47,10 @@ def load_hosts() -> dict[str, HostSpec]:
 
 def save_hosts(hosts: dict[str, HostSpec]) -> Path:
     """Write ``hosts`` to ``hosts.toml`` atomically (mode 0600); return the file's path."""
+    import tempfile  # only to write: reading the hosts loads neither
+
+    import tomli_w
+
     path = hosts_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     data = load_toml(path)

@@ -8,7 +8,6 @@ that could be mistaken for options or break a config line (a leading ``-``, newl
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import shlex
 from collections.abc import Iterable, Mapping
@@ -24,13 +23,15 @@ SCHEDULERS = ("none", "slurm")
 RESERVED_NAMES = frozenset({"local", "auto"})
 LOCAL_DEST = "local"
 """The DEST of a Slurm host whose commands run here (tether runs on the login node)."""
-_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_NAME_RE = r"[A-Za-z_][A-Za-z0-9_]*"
 
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
-_USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@-]*")
-_OPTION_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
-_SLURM_WORD_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._,:+-]*")
+_NAME_RE = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+_HOST_RE = r"[A-Za-z0-9_][A-Za-z0-9._-]*"
+_USER_RE = r"[A-Za-z0-9_][A-Za-z0-9._@-]*"
+_OPTION_KEY_RE = r"[A-Za-z][A-Za-z0-9]{0,63}"
+_SLURM_WORD_RE = r"[A-Za-z0-9_][A-Za-z0-9._,:+-]*"
+"""Patterns matched with ``re.fullmatch`` (compiled on first use, cached by ``re``: the
+control call does not compile those it does not use)."""
 _BAD_CHARS = ("\n", "\r", "\0")
 
 DEST_HELP = "write user@host[:port], host, [ipv6]:port or an alias from ~/.ssh/config"
@@ -77,6 +78,8 @@ def _parse_port(text: str, dest: str) -> int:
 
 
 def _check_ipv6(host: str, dest: str) -> None:
+    import ipaddress
+
     address = host.split("%", 1)[0]
     try:
         ipaddress.IPv6Address(address)
@@ -98,7 +101,7 @@ def parse_destination(dest: str) -> Destination:
     user: str | None = None
     if "@" in text:
         user, _, text = text.rpartition("@")
-        if not _USER_RE.fullmatch(user):
+        if not re.fullmatch(_USER_RE, user):
             raise UsageError(f"bad user name {user!r} in destination {dest!r}; {DEST_HELP}")
     port: int | None = None
     if text.startswith("["):
@@ -115,7 +118,7 @@ def parse_destination(dest: str) -> Destination:
         host, colon, port_text = text.partition(":")
         if colon:
             port = _parse_port(port_text, dest)
-        if not _HOST_RE.fullmatch(host):
+        if not re.fullmatch(_HOST_RE, host):
             raise UsageError(f"bad host name {host!r} in destination {dest!r}; {DEST_HELP}")
     return Destination(host=host, user=user, port=port)
 
@@ -124,7 +127,7 @@ def validate_option(key: str, value: str) -> tuple[str, str]:
     """Check one ssh ``-o`` option; return it stripped."""
     key, value = key.strip(), value.strip()
     _check_text("ssh option", f"{key}={value}")
-    if not _OPTION_KEY_RE.fullmatch(key):
+    if not re.fullmatch(_OPTION_KEY_RE, key):
         raise UsageError(
             f"{key!r} is not an ssh option name; use KEY=VALUE such as ServerAliveInterval=30"
         )
@@ -181,7 +184,7 @@ class HostSpec:
     included, before it is given up with one line naming the host."""
 
     def __post_init__(self) -> None:
-        if not _NAME_RE.fullmatch(self.name):
+        if not re.fullmatch(_NAME_RE, self.name):
             raise UsageError(
                 f"bad host name {self.name!r}: use letters, digits, '.', '_' or '-' "
                 "(at most 64, starting with a letter or digit)"
@@ -204,7 +207,7 @@ class HostSpec:
                 continue
             if self.scheduler != "slurm":
                 raise UsageError(f"a Slurm {what} needs scheduler 'slurm'; add --scheduler slurm")
-            if not _SLURM_WORD_RE.fullmatch(value):
+            if not re.fullmatch(_SLURM_WORD_RE, value):
                 raise UsageError(f"bad Slurm {what} {value!r}: use letters, digits, '.', '_', '-'")
         _check_python(self.python)
         if (
@@ -224,7 +227,7 @@ class HostSpec:
         if self.template is not None:
             _check_text("template file", self.template)
         for key, value in self.env.items():
-            if not _ENV_NAME_RE.fullmatch(key) or not isinstance(value, str):
+            if not re.fullmatch(_ENV_NAME_RE, key) or not isinstance(value, str):
                 raise UsageError(f"bad env entry {key}={value!r}: use NAME=VALUE (a string)")
             _check_text("env value", value)
         if self.resources:

@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any
 from tether.errors import NotInstalled, RemoteError, UsageError
 from tether.jobs import state
 from tether.store.jobs import JobSpec, JobStore
-from tether.targets.ssh.check import REMOTE_VENV
+from tether.targets.ssh.command import REMOTE_VENV
 from tether.targets.ssh.transport import Result, Transport
 
 if TYPE_CHECKING:  # imported when used: `ls --on` and friends start faster without it

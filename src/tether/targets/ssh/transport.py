@@ -13,8 +13,8 @@ master forks into the background, and older OpenSSH releases keep the stderr it 
 
 from __future__ import annotations
 
+import os
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +45,19 @@ class Result:
 def control_dir() -> Path:
     """Where control sockets live: ``TETHER_HOME/ssh`` (see ``command.control_socket_dir``)."""
     return tether_home() / "ssh"
+
+
+def _stderr_file() -> IO[bytes]:
+    """An anonymous file for a call's stderr: in memory where the system has ``memfd_create``
+    (Linux; no ``tempfile`` import, no file on disk), else a temporary file."""
+    if hasattr(os, "memfd_create"):
+        try:
+            return os.fdopen(os.memfd_create("tether-ssh-stderr", os.MFD_CLOEXEC), "w+b")
+        except OSError:  # an old kernel, or a sandbox that forbids it
+            pass
+    import tempfile
+
+    return tempfile.TemporaryFile()
 
 
 def _read(f: IO[bytes]) -> str:
@@ -106,7 +119,7 @@ class Transport:
 
         ``input`` (bytes) or ``stdin`` (an open file) feed the command; else it reads nothing.
         """
-        with tempfile.TemporaryFile() as err:
+        with _stderr_file() as err:
             try:
                 proc = subprocess.run(
                     list(argv),
