@@ -22,7 +22,7 @@ class HostNotebook:
 
     host: str
     job: dict[str, Any]
-    """The host's ``notebook --json`` row of the server's job (its number there)."""
+    """The host's ``notebook --json`` row of the server's job (the host's number for it)."""
     local_number: int
     url: str
     """The server's URL with the token, through the local port."""

@@ -15,7 +15,7 @@ from tether.paths import tether_home
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable fields).")
 on_option = click.option(
-    "--on", "host", metavar="HOST", help="Jobs on this host (JOB is its number there)."
+    "--on", "host", metavar="HOST", help="Jobs on this host (JOB is its number here, or its uuid)."
 )
 
 
