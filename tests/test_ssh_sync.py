@@ -127,6 +127,7 @@ def test_the_cap_from_tether_toml_and_the_flag(remote: Remote) -> None:
     assert not remote.remote_project("a.bin").exists()
     assert _sync(remote, "--max-size", "10kB")["sent"] == 2
     assert remote.remote_project("a.bin").is_file()
+    assert _sync(remote)["sent"] == 0  # the cap is on what is sent: a.bin is there already
 
     (remote.project / "a.bin").write_bytes(b"\2" * 5000)
     (remote.project / "tether.toml").write_text('[sync]\nmax_size = "none"\n')

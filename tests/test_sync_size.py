@@ -8,7 +8,8 @@ import pytest
 
 from tether.config import DEFAULT_SYNC_MAX_SIZE, parse_size, sync_max_size
 from tether.errors import ConfigError, UsageError
-from tether.targets.ssh.sync import _parse_rsync, check_cap, human_size
+from tether.targets.ssh.project import Project
+from tether.targets.ssh.sync import _parse_rsync, check_cap, fits_without_asking, human_size
 
 
 @pytest.mark.parametrize(
@@ -65,3 +66,18 @@ def test_rsync_output_is_read() -> None:
     assert plan.send == [("a.py", 1200), ("dir/b c.py", 34)]
     assert plan.deleted == 1 and plan.unchanged == 1000
     assert human_size(999) == "999 B" and human_size(1234) == "1.2 kB"
+
+
+def test_a_small_project_needs_no_dry_run(tmp_path: Path) -> None:
+    project = Project(tmp_path, "p")
+    (tmp_path / "a.py").write_bytes(b"x" * 600)
+    for left_out in ("data", ".venv", "pkg/__pycache__", ".git"):
+        (tmp_path / left_out).mkdir(parents=True)
+        (tmp_path / left_out / "big").write_bytes(b"y" * 5000)
+    (tmp_path / "pkg" / "m.pyc").write_bytes(b"z" * 5000)
+    assert fits_without_asking(project, 1000)
+    assert not fits_without_asking(project, 500)
+    (tmp_path / "pkg" / "data").mkdir()  # data/ below the top is synced
+    (tmp_path / "pkg" / "data" / "d").write_bytes(b"d" * 600)
+    assert not fits_without_asking(project, 1000)
+    assert not fits_without_asking(project, 10**6, max_files=1)

@@ -22,6 +22,7 @@ import re
 import secrets
 import shlex
 import shutil
+import stat
 import tarfile
 import tempfile
 import time
@@ -142,6 +143,31 @@ def check_cap(send: list[tuple[str, int]], cap: int, host: str) -> None:
     )
 
 
+_LEFT_OUT_DIRS = frozenset(p.rstrip("/") for p in DEFAULT_EXCLUDES if p.endswith("/"))
+
+
+def fits_without_asking(project: Project, cap: int, max_files: int = 20_000) -> bool:
+    """Whether every file rsync could send (all regular files here but those the fixed
+    excludes leave out) totals at most ``cap``: then no dry run is needed. False when unsure
+    (over the cap, or more than ``max_files`` files to look at)."""
+    total = count = 0
+    for folder, dirs, files in os.walk(project.root):
+        top = folder == str(project.root)
+        dirs[:] = [d for d in dirs if d not in _LEFT_OUT_DIRS and not (top and d == "data")]
+        for name in files:
+            if name.endswith(".pyc"):
+                continue
+            try:
+                st = os.lstat(os.path.join(folder, name))
+            except OSError:
+                continue
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+            count += 1
+            if total > cap or count > max_files:
+                return False
+    return True
+
+
 def _data_files(project: Project, limit: int = 100_000) -> int:
     """How many files the project's ``data/`` holds (counting stops at ``limit``)."""
     count = 0
@@ -187,7 +213,7 @@ def sync_project(
             return [*words[:1], "--stats", _OUT_FORMAT, *words[1:]]
 
         try:
-            if max_size:
+            if max_size and not fits_without_asking(project, max_size):
                 check_cap(_parse_rsync(_rsync(transport, argv(True), "rsync")).send,
                           max_size, transport.spec.name)  # fmt: skip
             out = _rsync(transport, argv(False), "rsync")
