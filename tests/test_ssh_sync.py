@@ -71,7 +71,83 @@ def test_sync_sends_only_changed_files(remote: Remote, method: str) -> None:
     assert not (there / "train.py").exists()
 
     human = remote.tt("sync", "--on", "rig1", "--method", method).stdout
-    assert human.startswith(f"0 files changed on rig1:~/tether/projects/{remote.name} ({method}")
+    assert human.startswith(
+        f"tether: synced 0 files (0 B) to rig1:~/tether/projects/{remote.name} (5 unchanged; "
+        f"{method}"
+    ), human
+    assert "data/ (1 file) not synced: `tether push data --on rig1`" in human
+
+
+@pytest.mark.parametrize("method", ["rsync", "tar"])
+def test_sync_reports_files_and_bytes(remote: Remote, method: str) -> None:
+    remote.add_alias("rig1")
+    (remote.project / "a.py").write_text("x" * 1500)
+    (remote.project / "b.py").write_text("y" * 500)
+    data = _sync(remote, "--method", method)
+    assert data["sent"] == 3 and data["unchanged"] == 0 and data["data_files"] == 0
+    assert data["sent_bytes"] == 2000  # a.py, b.py and the empty tether.toml
+    _touch_later(remote.project / "a.py", "z" * 1200)
+    human = remote.tt("sync", "--on", "rig1", "--method", method).stdout
+    assert human.startswith("tether: synced 1 file (1.2 kB) to rig1:~/"), human
+    assert "(2 unchanged; " in human and "data/" not in human
+
+
+BIG = 200 * 1024 * 1024
+
+
+@pytest.mark.parametrize("method", ["rsync", "tar"])
+def test_a_big_file_is_refused_until_ignored(remote: Remote, method: str) -> None:
+    remote.add_alias("rig1")
+    (remote.project / "train.py").write_text("print('hi')\n")
+    (remote.project / "big").mkdir()
+    with open(remote.project / "big" / "model.bin", "wb") as out:
+        os.truncate(out.fileno(), BIG)  # sparse: 200 MiB that take no room
+    proc = remote.tt("sync", "--on", "rig1", "--method", method, check=False)
+    assert proc.returncode == 2, proc
+    err = proc.stderr
+    assert "refused, nothing sent" in err and "209.7 MB" in err and "100.0 MB" in err, err
+    assert "209.7 MB  big/model.bin" in err and "\n  big/model.bin\n" in err, err
+    assert "--max-size 1GB" in err and 'max_size = "1GB"' in err, err
+    assert not remote.remote_project().exists() or not any(remote.remote_project().iterdir())
+
+    (remote.project / ".tetherignore").write_text("big/model.bin\n")
+    data = _sync(remote, "--method", method)
+    assert data["sent"] == 3  # tether.toml, train.py, .tetherignore
+    assert remote.remote_project("train.py").is_file()
+    assert not remote.remote_project("big", "model.bin").exists()
+
+
+def test_the_cap_from_tether_toml_and_the_flag(remote: Remote) -> None:
+    remote.add_alias("rig1")
+    (remote.project / "tether.toml").write_text('[sync]\nmax_size = "1kB"\n')
+    (remote.project / "a.bin").write_bytes(b"\1" * 3000)
+    proc = remote.tt("sync", "--on", "rig1", check=False)
+    assert proc.returncode == 2 and "over the cap of 1.0 kB" in proc.stderr, proc
+    assert "\n  /a.bin\n" in proc.stderr
+    assert not remote.remote_project("a.bin").exists()
+    assert _sync(remote, "--max-size", "10kB")["sent"] == 2
+    assert remote.remote_project("a.bin").is_file()
+    assert _sync(remote)["sent"] == 0  # the cap is on what is sent: a.bin is there already
+
+    (remote.project / "a.bin").write_bytes(b"\2" * 5000)
+    (remote.project / "tether.toml").write_text('[sync]\nmax_size = "none"\n')
+    assert _sync(remote)["sent"] == 2
+    proc = remote.tt("sync", "--on", "rig1", "--max-size", "12 parsecs", check=False)
+    assert proc.returncode == 2 and "--max-size: '12 parsecs' is not a size" in proc.stderr
+
+
+def test_a_bad_cap_in_tether_toml_is_one_clear_error(remote: Remote) -> None:
+    remote.add_alias("rig1")
+    (remote.project / "tether.toml").write_text('[tether]\n\n[sync]\nmax_size = "lots"\n')
+    proc = remote.tt("sync", "--on", "rig1", check=False)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert (
+        f"{remote.project / 'tether.toml'}, line 4: [sync] max_size: 'lots' is not a size"
+        in (lines[0])
+    ), lines
+    assert not remote.remote_project().exists()
 
 
 def test_tar_resends_everything_when_the_copy_was_wiped(remote: Remote) -> None:

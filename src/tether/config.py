@@ -144,3 +144,38 @@ def check_config_files(start: Path) -> None:
     project = find_project_config(start)
     if project is not None:
         load_toml(project)
+
+
+DEFAULT_SYNC_MAX_SIZE = 100_000_000  # bytes; ``[sync] max_size`` in tether.toml, ``--max-size``
+_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?", re.IGNORECASE)
+
+
+def parse_size(value: object, where: str) -> int:
+    """``500MB``, ``1.5GB``, ``200MiB``, ``1000`` (bytes) as bytes; ``0`` or ``none``: 0 (no
+    cap). A ConfigError naming ``where`` for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    text = str(value).strip()
+    if text.lower() in ("none", "off", "0"):
+        return 0
+    match = _SIZE_RE.fullmatch(text) if not isinstance(value, bool) else None
+    if match is None:
+        raise ConfigError(
+            f"{where}: {value!r} is not a size; write e.g. 500MB, 2GB, 200MiB, or none (no cap)"
+        )
+    unit = (match.group(2) or "").lower()
+    base = 1024 if "i" in unit else 1000
+    power = {"": 0, "b": 0, "k": 1, "m": 2, "g": 3, "t": 4}[unit[:1]]
+    return int(float(match.group(1)) * base**power)
+
+
+def sync_max_size(start: Path) -> int:
+    """The cap on what one sync sends (bytes; 0: none): ``[sync] max_size`` of the project's
+    ``tether.toml`` (from ``start``), else 100 MB."""
+    path = find_project_config(start)
+    if path is None:
+        return DEFAULT_SYNC_MAX_SIZE
+    section = table(load_toml(path), "sync", path)
+    if "max_size" not in section:
+        return DEFAULT_SYNC_MAX_SIZE
+    return parse_size(section["max_size"], f"{line_of(path, 'max_size')}: [sync] max_size")

@@ -25,6 +25,11 @@ class Synced:
     method: str
     seconds: float
     summary: str
+    sent: int = 0
+    sent_bytes: int = 0
+    deleted: int = 0
+    unchanged: int | None = None
+    data_files: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """The fields of ``tether sync --json``."""
@@ -35,6 +40,11 @@ class Synced:
             "changed": self.changed,
             "method": self.method,
             "seconds": round(self.seconds, 3),
+            "sent": self.sent,
+            "sent_bytes": self.sent_bytes,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "data_files": self.data_files,
         }
 
 
@@ -56,16 +66,21 @@ def _transport_and_project(host: str | None) -> tuple[Transport, Project]:
     return Transport(hosts_config.resolve_host(host, project.root)), project
 
 
-def sync_project(host: str | None, *, method: str = "auto") -> Synced:
-    """Copy the project here to ~/tether/projects/NAME/ on ``host`` (None: the project's)."""
+def sync_project(host: str | None, *, method: str = "auto", max_size: int | None = None) -> Synced:
+    """Copy the project here to ~/tether/projects/NAME/ on ``host`` (None: the project's).
+
+    ``max_size``: the cap in bytes on what is sent (0: none; None: ``[sync] max_size`` of the
+    project's ``tether.toml``, else 100 MB); over it, a UsageError and nothing is sent."""
     from tether.targets.ssh.sync import describe, sync_project
 
     transport, project = _transport_and_project(host)
-    result = sync_project(transport, project, method=method)
+    result = sync_project(transport, project, method=method, max_size=max_size)
     name = transport.spec.name
     return Synced(
         host=name, project=project.root, remote_dir=result.remote_dir, changed=result.changed,
         method=result.method, seconds=result.seconds, summary=describe(result, name),
+        sent=result.sent, sent_bytes=result.sent_bytes, deleted=result.deleted,
+        unchanged=result.unchanged, data_files=result.data_files,
     )  # fmt: skip
 
 

@@ -20,16 +20,31 @@ on_option = click.option(
     show_default=True,
     help="rsync, or a tar stream over ssh (auto: rsync when both sides have it).",
 )
+@click.option(
+    "--max-size",
+    "max_size",
+    metavar="SIZE",
+    help="Refuse, sending nothing, when the files to send total more (e.g. 500MB, 2GB; "
+    "0 or none: no cap; default: [sync] max_size in tether.toml, else 100MB).",
+)
 @json_option
-def sync(host: str | None, method: str, as_json: bool) -> None:
+def sync(host: str | None, method: str, max_size: str | None, as_json: bool) -> None:
     """Copy the project folder to ~/tether/projects/NAME/ on the host (changed files only)."""
     from tether.api.sync import sync_project
+    from tether.config import parse_size
+    from tether.errors import ConfigError, UsageError
 
-    result = sync_project(host, method=method)
+    cap = None
+    if max_size is not None:
+        try:
+            cap = parse_size(max_size, "--max-size")
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+    result = sync_project(host, method=method, max_size=cap)
     if as_json:
         print_json(result.to_dict())
     else:
-        click.echo(result.summary)
+        click.echo(f"tether: {result.summary}")
 
 
 @click.command()

@@ -6,6 +6,11 @@ deleted there, except excluded ones such as ``data/``). When rsync is missing on
 side it falls back to a tar stream over ssh that sends only files whose size or mtime
 changed since the last tar sync to that host (remembered under ``TETHER_HOME/ssh/sync``,
 checked against a token in the remote copy so a wiped copy is sent whole again).
+
+Before sending, what would be sent is totalled (an rsync ``--dry-run``, or the tar fallback's
+own list); over the cap (``[sync] max_size`` in ``tether.toml``, ``--max-size``; 100 MB by
+default, ``0``/``none``: no cap) nothing is sent and the error names the biggest files and the
+``.tetherignore`` lines that leave them out. The summary says how many files and bytes went.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
+import stat
 import tarfile
 import tempfile
 import time
@@ -39,47 +46,193 @@ _DELETE_CHUNK = 400
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What a sync did: files sent or deleted, how, and how long it took."""
+    """What a sync did: files sent or deleted, how, and how long it took.
+
+    ``changed`` counts files sent plus files deleted there; ``sent``/``sent_bytes`` the files
+    sent and their size; ``unchanged`` the files already there (None: rsync did not say);
+    ``data_files`` the files in the project's ``data/`` folder, which is never synced.
+    """
 
     changed: int
     method: str
     seconds: float
     remote_dir: str
+    sent: int = 0
+    sent_bytes: int = 0
+    deleted: int = 0
+    unchanged: int | None = None
+    data_files: int = 0
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Files to send (relative path, size), files deleted there, files already there."""
+
+    send: list[tuple[str, int]]
+    deleted: int
+    unchanged: int | None
 
 
 def _rsync(transport: Transport, argv: list[str], what: str) -> str:
     return transport.call(argv, timeout=None, what=what).stdout
 
 
-def sync_project(transport: Transport, project: Project, *, method: str = "auto") -> SyncResult:
-    """Bring ``~/tether/projects/NAME/`` on the host up to date with the project here."""
+_OUT_FORMAT = "--out-format=%i %l %n"
+_REG_RE = re.compile(r"^Number of files: [\d,.]+ \(reg: ([\d,.]+)", re.MULTILINE)
+
+
+def _parse_rsync(out: str) -> _Plan:
+    """Files sent and deleted from ``--out-format='%i %l %n' --stats`` output."""
+    send: list[tuple[str, int]] = []
+    deleted = 0
+    for line in out.splitlines():
+        if line.startswith("*deleting ") and not line.endswith("/"):
+            deleted += 1
+        elif len(line) > 12 and line[0] in "<>" and line[1] == "f" and line[11] == " ":
+            size, _, name = line[12:].partition(" ")
+            send.append((name, int(size) if size.isdigit() else 0))
+    match = _REG_RE.search(out)
+    unchanged = None
+    if match:
+        regular = int(re.sub(r"[,.]", "", match.group(1)))
+        unchanged = max(regular - len(send), 0)
+    return _Plan(send, deleted, unchanged)
+
+
+def human_size(n: int) -> str:
+    """``1.2 MB``, ``512 B`` (decimal units, as ``--max-size`` reads them)."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            return f"{value:.1f} {unit}"
+    return f"{n} B"  # pragma: no cover
+
+
+def _ignore_line(rel: str) -> str:
+    """The ``.tetherignore`` line (at the project root) leaving out just ``rel``."""
+    escaped = re.sub(r"([\\*?\[])", r"\\\1", rel)
+    return "/" + escaped if "/" not in rel else escaped
+
+
+def check_cap(send: list[tuple[str, int]], cap: int, host: str) -> None:
+    """Refuse (UsageError, nothing sent) when ``send`` totals more than ``cap`` bytes."""
+    total = sum(size for _, size in send)
+    if not cap or total <= cap:
+        return
+    biggest = sorted(send, key=lambda item: (-item[1], item[0]))[:5]
+    width = max(len(human_size(size)) for _, size in biggest)
+    rows = "\n".join(f"  {human_size(size):>{width}}  {rel}" for rel, size in biggest)
+    leave, left = [], total
+    for rel, size in biggest:  # the biggest files, until what is left fits
+        if left <= cap:
+            break
+        leave.append(rel)
+        left -= size
+    lines = "\n".join(f"  {_ignore_line(rel)}" for rel in leave)
+    more = "" if left <= cap else " (and more: still over the cap without these)"
+    suggest = f"{-(-total // 10**9)}GB"
+    raise UsageError(
+        f"sync to {host} refused, nothing sent: {len(send)} files to send total "
+        f"{human_size(total)}, over the cap of {human_size(cap)}. The biggest:\n{rows}\n"
+        f"Leave them out with these lines in .tetherignore (at the project root){more}:\n"
+        f"{lines}\nor raise the cap: `tether sync --max-size {suggest}`, or in tether.toml\n"
+        f'  [sync]\n  max_size = "{suggest}"    # "none": no cap'
+    )
+
+
+_LEFT_OUT_DIRS = frozenset(p.rstrip("/") for p in DEFAULT_EXCLUDES if p.endswith("/"))
+
+
+def fits_without_asking(project: Project, cap: int, max_files: int = 20_000) -> bool:
+    """Whether every file rsync could send (all regular files here but those the fixed
+    excludes leave out) totals at most ``cap``: then no dry run is needed. False when unsure
+    (over the cap, or more than ``max_files`` files to look at)."""
+    total = count = 0
+    for folder, dirs, files in os.walk(project.root):
+        top = folder == str(project.root)
+        dirs[:] = [d for d in dirs if d not in _LEFT_OUT_DIRS and not (top and d == "data")]
+        for name in files:
+            if name.endswith(".pyc"):
+                continue
+            try:
+                st = os.lstat(os.path.join(folder, name))
+            except OSError:
+                continue
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+            count += 1
+            if total > cap or count > max_files:
+                return False
+    return True
+
+
+def _data_files(project: Project, limit: int = 100_000) -> int:
+    """How many files the project's ``data/`` holds (counting stops at ``limit``)."""
+    count = 0
+    for _root, _dirs, files in os.walk(project.root / "data"):
+        count += len(files)
+        if count >= limit:
+            break
+    return count
+
+
+def sync_project(
+    transport: Transport, project: Project, *, method: str = "auto", max_size: int | None = None
+) -> SyncResult:
+    """Bring ``~/tether/projects/NAME/`` on the host up to date with the project here.
+
+    ``max_size``: the cap in bytes on what is sent (0: none; None: ``[sync] max_size`` of the
+    project's ``tether.toml``, else 100 MB); over it, a UsageError and nothing sent.
+    """
     if method not in ("auto", "rsync", "tar"):
         raise UsageError(f"unknown sync method {method!r}: use auto, rsync or tar")
+    if max_size is None:
+        from tether.config import sync_max_size
+
+        max_size = sync_max_size(project.root)
     t0 = time.monotonic()
     if project.outside:
         check_outside_folder(project)
+    data_files = _data_files(project)
     use_rsync = method == "rsync" or (method == "auto" and shutil.which("rsync") is not None)
     if use_rsync:
-        argv = rsync_argv(
-            transport.spec,
-            transport.controls,
-            f"{project.root}/",
-            Remote(project.remote_dir + "/"),
-            excludes=(*SYNC_EXCLUDES, f"/{TOKEN_FILE}"),
-            dir_merge=IGNORE_FILES,
-            connect_timeout=transport.connect_timeout,
-        )
+
+        def argv(dry_run: bool) -> list[str]:
+            words = rsync_argv(
+                transport.spec,
+                transport.controls,
+                f"{project.root}/",
+                Remote(project.remote_dir + "/"),
+                excludes=(*SYNC_EXCLUDES, f"/{TOKEN_FILE}"),
+                dir_merge=IGNORE_FILES,
+                dry_run=dry_run,
+                connect_timeout=transport.connect_timeout,
+            )
+            return [*words[:1], "--stats", _OUT_FORMAT, *words[1:]]
+
         try:
-            out = _rsync(transport, argv, "rsync")
+            if max_size and not fits_without_asking(project, max_size):
+                check_cap(_parse_rsync(_rsync(transport, argv(True), "rsync")).send,
+                          max_size, transport.spec.name)  # fmt: skip
+            out = _rsync(transport, argv(False), "rsync")
         except SshFailure as exc:
             if exc.kind != "no_rsync" or method == "rsync":
                 raise
         else:
+            plan = _parse_rsync(out)
             return SyncResult(
-                count_itemized_changes(out), "rsync", time.monotonic() - t0, project.remote_dir
-            )
-    changed = _tar_sync(transport, project)
-    return SyncResult(changed, "tar", time.monotonic() - t0, project.remote_dir)
+                count_itemized_changes(out), "rsync", time.monotonic() - t0, project.remote_dir,
+                sent=len(plan.send), sent_bytes=sum(size for _, size in plan.send),
+                deleted=plan.deleted, unchanged=plan.unchanged, data_files=data_files,
+            )  # fmt: skip
+    plan = _tar_sync(transport, project, max_size)
+    return SyncResult(
+        len(plan.send) + plan.deleted, "tar", time.monotonic() - t0, project.remote_dir,
+        sent=len(plan.send), sent_bytes=sum(size for _, size in plan.send),
+        deleted=plan.deleted, unchanged=plan.unchanged, data_files=data_files,
+    )  # fmt: skip
 
 
 def check_outside_folder(project: Project) -> None:
@@ -111,7 +264,7 @@ def _load_state(path: Path) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-def _tar_sync(transport: Transport, project: Project) -> int:
+def _tar_sync(transport: Transport, project: Project, max_size: int) -> _Plan:
     """Send changed files as a tar stream; delete files that were removed here."""
     files, _ = list_project_files(project.root, max_file_bytes=_BIG, include=("*",))
     files = [f for f in files if f != TOKEN_FILE and not f.startswith("data/")]
@@ -127,6 +280,7 @@ def _tar_sync(transport: Transport, project: Project) -> int:
     known: dict[str, list[int]] = old if isinstance(old, dict) else {}
     send = [rel for rel in files if known.get(rel) != stats[rel]]
     gone = sorted(set(known) - set(stats))
+    check_cap([(rel, stats[rel][0]) for rel in send], max_size, transport.spec.name)
     new_token = secrets.token_hex(8)
 
     script = f"mkdir -p {remote} && tar -xzf - -C {remote}"
@@ -146,7 +300,7 @@ def _tar_sync(transport: Transport, project: Project) -> int:
         quoted = " ".join(shlex.quote(rel) for rel in chunk)
         transport.script(f"cd {remote} && rm -f -- {quoted}")
     state_path.write_text(json.dumps({"token": new_token, "files": stats}))
-    return len(send) + len(gone)
+    return _Plan([(rel, stats[rel][0]) for rel in send], len(gone), len(files) - len(send))
 
 
 # --- push / pull -----------------------------------------------------------------------
@@ -212,9 +366,23 @@ def pull(
 
 
 def describe(result: SyncResult, host: str) -> str:
-    """One line for people: ``3 files changed on gpu1 (rsync, 0.21 s)``."""
-    noun = "file" if result.changed == 1 else "files"
-    return (
-        f"{result.changed} {noun} changed on {host}:~/{result.remote_dir} "
-        f"({result.method}, {result.seconds:.2f} s)"
+    """One line for people: ``synced 3 files (1.2 MB) to gpu1:~/DIR (412 unchanged; rsync,
+    0.21 s)``, and a second naming ``data/`` when it holds files (never synced)."""
+    noun = "file" if result.sent == 1 else "files"
+    notes = []
+    if result.unchanged is not None:
+        notes.append(f"{result.unchanged} unchanged")
+    if result.deleted:
+        notes.append(f"{result.deleted} deleted there")
+    notes.append(f"{result.method}, {result.seconds:.2f} s")
+    line = (
+        f"synced {result.sent} {noun} ({human_size(result.sent_bytes)}) to "
+        f"{host}:~/{result.remote_dir} ({'; '.join(notes)})"
     )
+    if result.data_files:
+        count = f"{result.data_files}+" if result.data_files >= 100_000 else result.data_files
+        what = "file" if result.data_files == 1 else "files"
+        line += (
+            f"\ntether: data/ ({count} {what}) not synced: `tether push data --on {host}` sends it"
+        )
+    return line
