@@ -58,6 +58,8 @@ def test_bad_auth_is_one_line(remote: Remote, tmp_path: Path) -> None:
     remote.add_direct("badkey", identity=str(stranger))
     line = _one_error_line(remote.tt("hosts", "check", "badkey", check=False))
     assert "badkey refused the login" in line
+    s = remote.server
+    assert f"ssh-copy-id -i {stranger} -p {s.port} {s.user}@{s.host}" in line
 
 
 def test_open_master_is_not_shared_with_another_identity_or_host_key(

@@ -27,7 +27,7 @@ from tether.targets.ssh.command import (
     remote_shell,
     ssh_argv,
 )
-from tether.targets.ssh.failures import SshFailure, classify_ssh_failure
+from tether.targets.ssh.failures import SshFailure, classify_ssh_failure, hint_flags
 from tether.targets.ssh.hostspec import HostSpec
 
 DEFAULT_TIMEOUT = 120.0
@@ -93,7 +93,14 @@ class Transport:
 
     def failure(self, returncode: int, stderr: str) -> SshFailure:
         """A one-line error for a failed call to this host."""
-        return classify_ssh_failure(returncode, stderr, self.spec.name, dest=self.spec.dest)
+        spec = self.spec
+        return classify_ssh_failure(
+            returncode,
+            stderr,
+            spec.name,
+            dest=spec.dest,
+            flags=hint_flags(spec.ssh_config, spec.identity),
+        )
 
     def _timeout(self, what: str, timeout: float) -> SshFailure:
         return SshFailure(
