@@ -66,7 +66,7 @@ def probe_script(python_words: list[str]) -> str:
 def probe(transport: Transport) -> HostFacts:
     """Ask the host (one ssh call); raises a one-line RemoteError when the answer is missing."""
     spec = transport.spec
-    result = transport.script(probe_script(spec.python_argv), timeout=60)
+    result = transport.script(probe_script(spec.python_argv), timeout=60, what="the probe")
     for line in result.stdout.splitlines():
         if line.startswith(_TAG):
             try:

@@ -67,7 +67,7 @@ def answer_call(
     *,
     folder: str = "",
     timeout: float | None = 120.0,
-    what: str = "tether _answer",
+    what: str = "the request",
 ) -> Result:
     """The host's answer to ``request`` (:mod:`tether.backends.wire`), from its Python
     running ``module`` (:data:`tether.backends.wire.MODULE`). A host whose tether has no such
