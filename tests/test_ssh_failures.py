@@ -285,3 +285,16 @@ def test_hints_carry_the_hosts_ssh_config_and_identity() -> None:
         255, "bob@gpu2.lab: Permission denied (publickey).\n"
     )
     assert "(ssh-copy-id bob@gpu2.lab)" in str(plain)
+
+
+def test_no_python_names_the_flag_that_sets_it() -> None:
+    """The hint is the real `hosts add` command, with the host's ssh config again (issue 27)."""
+    error = classify_ssh_failure(
+        127, "sh: 1: python3: not found\n", "gpu1", dest="gpu1.lab", flags=["-F", "/a b/cfg"]
+    )
+    assert error.kind == "no_python"
+    assert str(error) == (
+        "gpu1 has no python3 on PATH (no Python 3 found there): install python3 there or give "
+        "one with `tether hosts add gpu1 gpu1.lab --ssh-config '/a b/cfg' "
+        "--python /path/to/python3 --replace`"
+    )

@@ -82,7 +82,7 @@ def probe(transport: Transport) -> HostFacts:
                 break
     raise RemoteError(
         f"{spec.name}: {spec.python} printed no version; check that it is Python 3 "
-        "(set the host's python with `tether hosts add ... --python PATH --replace`)"
+        f"(give another with `{transport.python_hint()}`)"
     )
 
 

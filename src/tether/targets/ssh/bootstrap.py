@@ -131,7 +131,7 @@ def bootstrap(transport: Transport, *, force: bool = False) -> str:
     if not info.python_ok:
         raise RemoteError(
             f"{info.name} has Python {info.python_version}; tether needs 3.10 or newer there "
-            "(set another with `tether hosts add ... --python PATH --replace`)"
+            f"(give another with `{transport.python_hint()}`)"
         )
     if info.tether_version == __version__ and not force:
         return f"tether {__version__} is already installed on {info.name}"

@@ -81,7 +81,7 @@ def check_host(transport: Transport, *, timeout: float = 60) -> HostCheck:
     if "python" not in found:
         raise RemoteError(
             f"{spec.name}: {spec.python} printed no version; check that it is Python 3 "
-            "(set the host's python with `tether hosts add ... --python PATH --replace`)"
+            f"(give another with `{transport.python_hint()}`)"
         )
     return HostCheck(
         name=spec.name,

@@ -170,9 +170,10 @@ def _classify(
             f"rsync is not installed on {h}: install it there (e.g. apt install rsync)",
         )
     if program and "python" in program.rsplit("/", 1)[-1] and returncode in (126, 127):
+        absent = f"{program} on PATH" if "/" not in program else program
         return "no_python", (
-            f"no Python 3 on {h} ({program} not found): install python3 there "
-            "or set the host's python path"
+            f"{h} has no {absent} (no Python 3 found there): install python3 there or give "
+            f"one with `{python_hint(h, where, flags)}`"
         )
     if rsync_rc and ("protocol version mismatch" in lower or "is your shell clean" in lower):
         return "rsync_protocol", (
@@ -243,3 +244,12 @@ def hint_flags(ssh_config: str | None, identity: str | None) -> list[str]:
     if identity:
         flags += ["-i", identity]
     return flags
+
+
+def python_hint(name: str, dest: str, flags: Sequence[str] = ()) -> str:
+    """The ``tether hosts add`` command that sets host ``name``'s Python (reached as ``dest``
+    with the ssh ``flags`` of :func:`hint_flags`, given again as ``hosts add`` options)."""
+    long = {"-F": "--ssh-config", "-i": "--identity"}
+    words = ["tether", "hosts", "add", name, dest]
+    words += [long.get(w, w) for w in flags]
+    return f"{shlex.join(words)} --python /path/to/python3 --replace"

@@ -27,7 +27,12 @@ from tether.targets.ssh.command import (
     remote_shell,
     ssh_argv,
 )
-from tether.targets.ssh.failures import SshFailure, classify_ssh_failure, hint_flags
+from tether.targets.ssh.failures import (
+    SshFailure,
+    classify_ssh_failure,
+    hint_flags,
+    python_hint,
+)
 from tether.targets.ssh.hostspec import HostSpec
 
 DEFAULT_TIMEOUT = 120.0
@@ -101,6 +106,11 @@ class Transport:
             dest=spec.dest,
             flags=hint_flags(spec.ssh_config, spec.identity),
         )
+
+    def python_hint(self) -> str:
+        """The ``tether hosts add ... --python PATH --replace`` command for this host."""
+        spec = self.spec
+        return python_hint(spec.name, spec.dest, hint_flags(spec.ssh_config, spec.identity))
 
     def _timeout(self, what: str, timeout: float) -> SshFailure:
         name = self.spec.name
