@@ -259,3 +259,42 @@ def test_hints_are_valid_ssh_and_resolve_errors_name_the_destination() -> None:
         dest="tpyo.lab",
     )
     assert "cannot resolve the host name typo (tpyo.lab)" in str(unresolved)
+
+
+def test_hints_carry_the_hosts_ssh_config_and_identity() -> None:
+    """A host added with --ssh-config/--identity is reached with -F/-i: so are the hints
+    (issue 27: `ssh-copy-id` without -F copied the key to the wrong host)."""
+    from tether.targets.ssh.hostspec import HostSpec
+    from tether.targets.ssh.transport import Transport
+
+    spec = HostSpec(
+        name="gpu1",
+        dest="alice@gpu1.lab:2222",
+        ssh_config="/home/alice/my ssh/config",
+        identity="/home/alice/.ssh/id_lab",
+    )
+    error = Transport(spec).failure(255, "alice@gpu1.lab: Permission denied (publickey).\n")
+    assert error.kind == "auth"
+    assert (
+        "ssh-copy-id -F '/home/alice/my ssh/config' -i /home/alice/.ssh/id_lab -p 2222 "
+        "alice@gpu1.lab" in str(error)
+    )
+    unknown = Transport(spec).failure(255, "Host key verification failed.\n")
+    assert "`ssh -F '/home/alice/my ssh/config' -i /home/alice/.ssh/id_lab -p 2222" in str(unknown)
+    plain = Transport(HostSpec(name="gpu2", dest="bob@gpu2.lab")).failure(
+        255, "bob@gpu2.lab: Permission denied (publickey).\n"
+    )
+    assert "(ssh-copy-id bob@gpu2.lab)" in str(plain)
+
+
+def test_no_python_names_the_flag_that_sets_it() -> None:
+    """The hint is the real `hosts add` command, with the host's ssh config again (issue 27)."""
+    error = classify_ssh_failure(
+        127, "sh: 1: python3: not found\n", "gpu1", dest="gpu1.lab", flags=["-F", "/a b/cfg"]
+    )
+    assert error.kind == "no_python"
+    assert str(error) == (
+        "gpu1 has no python3 on PATH (no Python 3 found there): install python3 there or give "
+        "one with `tether hosts add gpu1 gpu1.lab --ssh-config '/a b/cfg' "
+        "--python /path/to/python3 --replace`"
+    )

@@ -58,6 +58,8 @@ def test_bad_auth_is_one_line(remote: Remote, tmp_path: Path) -> None:
     remote.add_direct("badkey", identity=str(stranger))
     line = _one_error_line(remote.tt("hosts", "check", "badkey", check=False))
     assert "badkey refused the login" in line
+    s = remote.server
+    assert f"ssh-copy-id -i {stranger} -p {s.port} {s.user}@{s.host}" in line
 
 
 def test_open_master_is_not_shared_with_another_identity_or_host_key(
@@ -120,7 +122,20 @@ def test_changed_host_key_is_one_line(remote: Remote, tmp_path: Path) -> None:
 def test_no_python_is_one_line(remote: Remote) -> None:
     remote.add_direct("nopy", "--python", "python3.99")
     line = _one_error_line(remote.tt("hosts", "check", "nopy", check=False))
-    assert "no Python 3 on nopy" in line
+    s = remote.server
+    assert "nopy has no python3.99 on PATH (no Python 3 found there)" in line
+    # the hint gives the flags the host was added with again (issue 27)
+    assert (
+        f"`tether hosts add nopy {s.user}@{s.host}:{s.port} --identity {s.identity_file} "
+        "--python /path/to/python3 --replace`" in line
+    )
+    remote.tt(
+        "hosts", "add", "nopy2", s.alias, "--ssh-config", str(s.ssh_config),
+        "--python", "/nonexistent/python3",
+    )  # fmt: skip
+    line = _one_error_line(remote.tt("hosts", "check", "nopy2", check=False))
+    assert "nopy2 has no /nonexistent/python3 (no Python 3 found there)" in line
+    assert f"`tether hosts add nopy2 {s.alias} --ssh-config {s.ssh_config} --python" in line
 
 
 def test_bad_names_and_options_are_refused(remote: Remote) -> None:

@@ -42,3 +42,22 @@ def test_probe_reports_local_and_the_test_host(remote: Remote) -> None:
 
     table = remote.tt("probe", "--no-local").stdout
     assert "rig1" in table and "closed" in table and "local" not in table.split()
+
+
+def test_a_slow_host_is_named_in_words_for_people(remote: Remote) -> None:
+    """A host that does not answer within the timeout: its name and what to do, never the
+    internal ``sh`` or other words of the transport (issue 27)."""
+    slow = remote.server.home / "slowpy"
+    slow.write_text('#!/bin/sh\nsleep 20\nexec python3 "$@"\n')
+    slow.chmod(0o755)
+    remote.server.run(f"chown {remote.server.user} {slow} || true")
+    remote.tt(
+        "hosts", "add", "gpu1", remote.server.alias,
+        "--ssh-config", str(remote.server.ssh_config), "--python", str(slow),
+    )  # fmt: skip
+    [row] = remote.tt.json("probe", "--no-local", "--timeout", "3")
+    assert row["host"] == "gpu1" and row["reachable"] is False
+    assert row["error"] == (
+        "gpu1: no answer to the probe within 3 s "
+        "(check the host is up and not overloaded: `tether hosts check gpu1`)"
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tether.errors import TetherError, UsageError
 from tether.targets.ssh import hosts_config
@@ -135,12 +135,13 @@ def check_cluster(name: str | HostSpec) -> ClusterCheck:
     return result
 
 
-def bootstrap_host(name: str, *, force: bool = False) -> str:
-    """Install this tether version on host ``name`` (~/.tether/venv); what was done."""
+def bootstrap_host(name: str, *, force: bool = False, say: IO[str] | None = None) -> str:
+    """Install this tether version on host ``name`` (~/.tether/venv); what was done. Each
+    step is said on ``say`` when given."""
     from tether.targets.ssh.bootstrap import bootstrap
     from tether.targets.ssh.transport import Transport
 
-    return bootstrap(Transport(get_host(name)), force=force)
+    return bootstrap(Transport(get_host(name)), force=force, say=say)
 
 
 def shell_on_host(host: str | None, command: Sequence[str], *, tty: bool) -> int:

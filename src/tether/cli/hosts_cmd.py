@@ -151,8 +151,11 @@ def ssh(host: str | None, command: tuple[str, ...]) -> None:
 @click.option("--force", is_flag=True, help="Reinstall even when the same version is there.")
 def setup(name: str, force: bool) -> None:
     """Install this tether version on NAME (~/.tether/venv), from wheels built here."""
-    click.echo("building wheels here and installing on the host (the first time takes a while)")
-    click.echo(api.bootstrap_host(name, force=force))
+    click.echo(
+        "tether: building wheels here and installing on the host (the first time takes a while)",
+        err=True,
+    )
+    click.echo(api.bootstrap_host(name, force=force, say=sys.stderr))
 
 
 @hosts.command("show-script", context_settings={"ignore_unknown_options": True})

@@ -66,7 +66,7 @@ def probe_script(python_words: list[str]) -> str:
 def probe(transport: Transport) -> HostFacts:
     """Ask the host (one ssh call); raises a one-line RemoteError when the answer is missing."""
     spec = transport.spec
-    result = transport.script(probe_script(spec.python_argv), timeout=60)
+    result = transport.script(probe_script(spec.python_argv), timeout=60, what="the probe")
     for line in result.stdout.splitlines():
         if line.startswith(_TAG):
             try:
@@ -82,7 +82,7 @@ def probe(transport: Transport) -> HostFacts:
                 break
     raise RemoteError(
         f"{spec.name}: {spec.python} printed no version; check that it is Python 3 "
-        "(set the host's python with `tether hosts add ... --python PATH --replace`)"
+        f"(give another with `{transport.python_hint()}`)"
     )
 
 

@@ -17,6 +17,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 from urllib.parse import unquote, urlparse
 
 from tether import __version__
@@ -99,13 +100,15 @@ def pinned_dependencies(requirements: list[str], python_version: str) -> list[st
     return [seen[key] for key in sorted(seen)]
 
 
-def wheel_cache(python_version: str) -> Path:
-    """Build (once) the folder of wheels for a host running ``python_version``."""
+def wheel_cache(python_version: str, say: IO[str] | None = None) -> Path:
+    """Build (once) the folder of wheels for a host running ``python_version`` (saying so
+    on ``say``)."""
     short = ".".join(python_version.split(".")[:2])
     folder = tether_home() / "wheels" / f"{__version__}-py{short}"
     done = folder / ".complete"
     if done.exists():
         return folder
+    _say(say, f"building the wheels of tether {__version__} here, for Python {short}")
     folder.mkdir(parents=True, exist_ok=True)
     _pip(["wheel", "--no-deps", "-q", "-w", str(folder), str(source_root())], "building tether")
     wheel = next(folder.glob(f"tether-{__version__}-*.whl"))
@@ -125,32 +128,49 @@ def installed_version(transport: Transport) -> str | None:
     return check_host(transport).tether_version
 
 
-def bootstrap(transport: Transport, *, force: bool = False) -> str:
-    """Make sure this tether version runs on the host; return what was done, in words."""
+def _say(say: IO[str] | None, text: str) -> None:
+    if say is not None:
+        say.write(f"tether: {text}...\n")
+        say.flush()
+
+
+def bootstrap(transport: Transport, *, force: bool = False, say: IO[str] | None = None) -> str:
+    """Make sure this tether version runs on the host; return what was done, in words.
+
+    Each step (building wheels here, copying them, making the venv, installing) is said on
+    ``say`` as one line when given."""
     info = check_host(transport)
     if not info.python_ok:
         raise RemoteError(
             f"{info.name} has Python {info.python_version}; tether needs 3.10 or newer there "
-            "(set another with `tether hosts add ... --python PATH --replace`)"
+            f"(give another with `{transport.python_hint()}`)"
         )
     if info.tether_version == __version__ and not force:
         return f"tether {__version__} is already installed on {info.name}"
-    folder = wheel_cache(info.python_version)
+    folder = wheel_cache(info.python_version, say)
+    name = info.name
+    _say(say, f"copying the wheels to {name} (~/{REMOTE_WHEELS})")
     argv = rsync_argv(
         transport.spec, transport.controls, f"{folder}/", Remote(REMOTE_WHEELS + "/"),
         excludes=(".complete",), connect_timeout=transport.connect_timeout,
     )  # fmt: skip
-    transport.call(argv, timeout=None, what="rsync")
+    transport.call(argv, timeout=None, what="copying the wheels")
     python = " ".join(shlex.quote(w) for w in transport.spec.python_argv)
     venv = f'"$HOME"/{REMOTE_VENV}'
+    _say(say, f"making the venv on {name} (~/{REMOTE_VENV}) if missing")
+    transport.script(
+        f"[ -x {venv}/bin/python ] || {python} -m venv {venv}",
+        timeout=None,
+        what="making the venv",
+    )
+    _say(say, f"installing tether {__version__} and its dependencies there (pip, offline)")
     script = "\n".join(
         [
             "set -e",
-            f"[ -x {venv}/bin/python ] || {python} -m venv {venv}",
             f'{venv}/bin/python -m pip install -q --no-index --find-links "$HOME"/{REMOTE_WHEELS}'
             f" --upgrade --force-reinstall tether=={__version__}",
             f'echo {__version__} > "$HOME"/{REMOTE_VERSION_FILE}',
         ]
     )
-    transport.script(script, timeout=None)
+    transport.script(script, timeout=None, what="pip install")
     return f"installed tether {__version__} on {info.name} in ~/{REMOTE_VENV}"

@@ -72,7 +72,7 @@ def check_script(python_words: list[str]) -> str:
 def check_host(transport: Transport, *, timeout: float = 60) -> HostCheck:
     """Log in to the host and look around; raise a one-line RemoteError when that fails."""
     spec = transport.spec
-    result = transport.script(check_script(spec.python_argv), timeout=timeout)
+    result = transport.script(check_script(spec.python_argv), timeout=timeout, what="the check")
     found: dict[str, str] = {}
     for line in result.stdout.splitlines():
         if line.startswith(_TAG):
@@ -81,7 +81,7 @@ def check_host(transport: Transport, *, timeout: float = 60) -> HostCheck:
     if "python" not in found:
         raise RemoteError(
             f"{spec.name}: {spec.python} printed no version; check that it is Python 3 "
-            "(set the host's python with `tether hosts add ... --python PATH --replace`)"
+            f"(give another with `{transport.python_hint()}`)"
         )
     return HostCheck(
         name=spec.name,

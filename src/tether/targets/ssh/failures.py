@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shlex
+from collections.abc import Sequence
 
 from tether.errors import RemoteError, UsageError
 from tether.targets.ssh.hostspec import parse_destination
@@ -71,19 +73,26 @@ def _missing_program(stderr: str) -> str | None:
     return None
 
 
-def _ssh_args(dest: str) -> str:
-    """DEST as ssh's command-line arguments: ``user@host:2222`` becomes ``-p 2222 user@host``."""
+def _ssh_args(dest: str, flags: Sequence[str] = ()) -> str:
+    """DEST as ssh's command-line arguments: ``user@host:2222`` becomes ``-p 2222 user@host``;
+    ``flags`` (such as ``-F FILE``, ``-i KEY``) come first, each word quoted for a shell."""
     try:
         parts = parse_destination(dest)
     except UsageError:
-        return dest
-    return f"-p {parts.port} {parts.ssh_target}" if parts.port else parts.ssh_target
+        words = [*flags, dest]
+    else:
+        port = ["-p", str(parts.port)] if parts.port else []
+        words = [*flags, *port, parts.ssh_target]
+    return " ".join([*(shlex.quote(w) for w in words[:-1]), words[-1]])
 
 
-def _classify(returncode: int, stderr: str, h: str, dest: str) -> tuple[str, str]:
-    """Return (kind, message) for a failure on host ``h`` (reached as ``dest`` by ssh)."""
+def _classify(
+    returncode: int, stderr: str, h: str, dest: str, flags: Sequence[str] = ()
+) -> tuple[str, str]:
+    """Return (kind, message) for a failure on host ``h`` (reached as ``dest`` by ssh with
+    ``flags`` before it)."""
     where = dest
-    dest = _ssh_args(dest)
+    dest = _ssh_args(dest, flags)
     text = stderr
     lower = text.lower()
     # ssh exits 255 on its own errors; rsync passes that on, or says 12 (protocol stream).
@@ -161,9 +170,10 @@ def _classify(returncode: int, stderr: str, h: str, dest: str) -> tuple[str, str
             f"rsync is not installed on {h}: install it there (e.g. apt install rsync)",
         )
     if program and "python" in program.rsplit("/", 1)[-1] and returncode in (126, 127):
+        absent = f"{program} on PATH" if "/" not in program else program
         return "no_python", (
-            f"no Python 3 on {h} ({program} not found): install python3 there "
-            "or set the host's python path"
+            f"{h} has no {absent} (no Python 3 found there): install python3 there or give "
+            f"one with `{python_hint(h, where, flags)}`"
         )
     if rsync_rc and ("protocol version mismatch" in lower or "is your shell clean" in lower):
         return "rsync_protocol", (
@@ -205,14 +215,41 @@ def _classify(returncode: int, stderr: str, h: str, dest: str) -> tuple[str, str
 
 
 def classify_ssh_failure(
-    returncode: int, stderr: str, host: str | None = None, *, dest: str | None = None
+    returncode: int,
+    stderr: str,
+    host: str | None = None,
+    *,
+    dest: str | None = None,
+    flags: Sequence[str] = (),
 ) -> SshFailure:
     """Map a failed ssh/rsync call (exit code and stderr) to a one-line :class:`SshFailure`.
 
     ``host`` is the host's name as the user knows it; when missing it is read from ssh's
     message where possible. ``dest`` (default: ``host``) is what to put in suggested
-    commands such as ``ssh-copy-id DEST``.
+    commands such as ``ssh-copy-id DEST``; ``flags`` the ssh flags the host needs there
+    (``-F FILE``, ``-i KEY``: see :func:`hint_flags`).
     """
     name = host or _guess_host(stderr) or "the remote host"
-    kind, message = _classify(returncode, stderr, name, dest or name)
+    kind, message = _classify(returncode, stderr, name, dest or name, flags)
     return SshFailure(message, kind=kind, host=name, returncode=returncode, stderr=stderr)
+
+
+def hint_flags(ssh_config: str | None, identity: str | None) -> list[str]:
+    """The flags a suggested ``ssh``/``ssh-copy-id`` command needs to reach the host as tether
+    does: ``-F FILE`` for its ssh config file, ``-i KEY`` for its identity file (both options
+    of ``ssh-copy-id`` too: ``-i`` there copies ``KEY.pub``)."""
+    flags: list[str] = []
+    if ssh_config:
+        flags += ["-F", ssh_config]
+    if identity:
+        flags += ["-i", identity]
+    return flags
+
+
+def python_hint(name: str, dest: str, flags: Sequence[str] = ()) -> str:
+    """The ``tether hosts add`` command that sets host ``name``'s Python (reached as ``dest``
+    with the ssh ``flags`` of :func:`hint_flags`, given again as ``hosts add`` options)."""
+    long = {"-F": "--ssh-config", "-i": "--identity"}
+    words = ["tether", "hosts", "add", name, dest]
+    words += [long.get(w, w) for w in flags]
+    return f"{shlex.join(words)} --python /path/to/python3 --replace"

@@ -67,7 +67,7 @@ def answer_call(
     *,
     folder: str = "",
     timeout: float | None = 120.0,
-    what: str = "tether _answer",
+    what: str = "the request",
 ) -> Result:
     """The host's answer to ``request`` (:mod:`tether.backends.wire`), from its Python
     running ``module`` (:data:`tether.backends.wire.MODULE`). A host whose tether has no such
@@ -138,15 +138,28 @@ class Submitted:
 
 
 def ensure_tether(transport: Transport, say: IO[str] | None = None) -> None:
-    """Install this tether version on the host unless it is there already."""
+    """Install this tether version on the host unless it is there already.
+
+    An install takes a minute or more, so its steps and time are said on ``say``, or on
+    stderr when not given (also when stderr is not a terminal; never on stdout)."""
+    import sys
+    import time
+
     from tether import __version__
     from tether.targets.ssh.bootstrap import bootstrap, installed_version
 
-    if installed_version(transport) == __version__:
+    found = installed_version(transport)
+    if found == __version__:
         return
-    if say is not None:
-        say.write(f"tether: installing tether {__version__} on {transport.spec.name}...\n")
-    bootstrap(transport)
+    out = say if say is not None else sys.stderr
+    name = transport.spec.name
+    why = f"replacing {found}" if found else "first use"
+    out.write(f"tether: installing tether {__version__} on {name} ({why}; about a minute)...\n")
+    out.flush()
+    start = time.monotonic()
+    bootstrap(transport, say=out)
+    out.write(f"tether: installed on {name} in {time.monotonic() - start:.1f} s\n")
+    out.flush()
 
 
 def project_folder(project: Project, cwd: Path | None = None) -> str:

@@ -57,7 +57,7 @@ def probe_host(transport: Transport, timeout: float) -> ProbeRow:
     """Probe one host; failures become a row with ``error`` set (never raises)."""
     name = transport.spec.name
     try:
-        result = transport.script(probe_script(transport.spec), timeout=timeout)
+        result = transport.script(probe_script(transport.spec), timeout=timeout, what="the probe")
         resources = parse_probe_output(result.stdout)
     except TetherError as exc:
         return ProbeRow(name, None, None, str(exc))

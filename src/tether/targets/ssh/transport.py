@@ -27,7 +27,12 @@ from tether.targets.ssh.command import (
     remote_shell,
     ssh_argv,
 )
-from tether.targets.ssh.failures import SshFailure, classify_ssh_failure
+from tether.targets.ssh.failures import (
+    SshFailure,
+    classify_ssh_failure,
+    hint_flags,
+    python_hint,
+)
 from tether.targets.ssh.hostspec import HostSpec
 
 DEFAULT_TIMEOUT = 120.0
@@ -93,12 +98,25 @@ class Transport:
 
     def failure(self, returncode: int, stderr: str) -> SshFailure:
         """A one-line error for a failed call to this host."""
-        return classify_ssh_failure(returncode, stderr, self.spec.name, dest=self.spec.dest)
+        spec = self.spec
+        return classify_ssh_failure(
+            returncode,
+            stderr,
+            spec.name,
+            dest=spec.dest,
+            flags=hint_flags(spec.ssh_config, spec.identity),
+        )
+
+    def python_hint(self) -> str:
+        """The ``tether hosts add ... --python PATH --replace`` command for this host."""
+        spec = self.spec
+        return python_hint(spec.name, spec.dest, hint_flags(spec.ssh_config, spec.identity))
 
     def _timeout(self, what: str, timeout: float) -> SshFailure:
+        name = self.spec.name
         return SshFailure(
-            f"{what} on {self.spec.name} took longer than {timeout:g} s: "
-            "check that the host is up and not overloaded",
+            f"{name}: no answer to {what} within {timeout:g} s (check the host is up and not "
+            f"overloaded: `tether hosts check {name}`)",
             kind="timeout",
             host=self.spec.name,
             returncode=-1,
@@ -155,10 +173,10 @@ class Transport:
         input: bytes | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         check: bool = True,
-        what: str | None = None,
+        what: str = "the command",
     ) -> Result:
         """Run ``remote_cmd`` (a list of words) remotely and capture its output; ``what`` it
-        is, for messages (default: its first word).
+        is, for messages (words for people: never the program's internal name).
 
         With ``check`` any non-zero exit raises; without it only ssh's own failures (255) do.
         """
@@ -167,17 +185,23 @@ class Transport:
             input=input,
             timeout=timeout,
             check=False,
-            what=what or remote_cmd[0],
+            what=what,
         )
         if result.returncode == 255 or (check and result.returncode != 0):
             raise self.failure(result.returncode, result.stderr)
         return result
 
     def script(
-        self, script: str, *, timeout: float | None = DEFAULT_TIMEOUT, check: bool = True
+        self,
+        script: str,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        check: bool = True,
+        what: str = "the command",
     ) -> Result:
-        """Run a multi-line ``sh`` script remotely (whatever the login shell is)."""
-        return self.run(remote_shell(script), timeout=timeout, check=check)
+        """Run a multi-line ``sh`` script remotely (whatever the login shell is); ``what``
+        it is, for messages."""
+        return self.run(remote_shell(script), timeout=timeout, check=check, what=what)
 
     def interactive(self, remote_cmd: Sequence[str], *, tty: bool = True) -> int:
         """Run ``remote_cmd`` attached to this terminal; return its exit code.
