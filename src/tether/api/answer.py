@@ -30,12 +30,12 @@ def json_safe(data: Any) -> Any:
     return data
 
 
-def answer(text: str) -> str:
-    """The JSON answer to the JSON request ``text``."""
+def answer(text: str, **extra: str) -> str:
+    """The JSON answer to the JSON request ``text`` (``extra``: more fields of its head)."""
     from tether import __version__
     from tether.backends.wire import PROTOCOL
 
-    head = {"protocol": PROTOCOL, "tether": __version__}
+    head = {"protocol": PROTOCOL, "tether": __version__, **extra}
     try:
         result = _call(text)
     except TetherError as exc:

@@ -8,10 +8,15 @@ import sys
 
 
 def main() -> None:
-    """Answer the request on stdin (stdout: the answer)."""
+    """Answer the request on stdin (stdout: the answer, which names the socket of this
+    host's resident answerer, :mod:`tether.api.answer_server`, started here if need be)."""
     from tether.api.answer import answer
+    from tether.api.answer_server import socket_path, start_in_background
 
-    sys.stdout.write(answer(sys.stdin.read()) + "\n")
+    path = socket_path()
+    sys.stdout.write(answer(sys.stdin.read(), server=str(path)) + "\n")
+    sys.stdout.flush()
+    start_in_background(path)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def ask_host(
     copy there (``project``, else the one here), in the folder matching the current one (for
     verbs given paths)."""
     from tether.backends import wire
-    from tether.targets.ssh import remote_jobs
+    from tether.targets.ssh import answer_socket, remote_jobs
 
     folder = ""
     if in_project or project is not None:
@@ -100,16 +100,25 @@ def ask_host(
     transport = remote_jobs.transport_for(host, project.root if project else None)
     timeout = None if longer is None else transport.spec.timeout + longer
     request = wire.request(verb, args)
-    result = remote_jobs.answer_call(
-        transport, wire.MODULE, request, folder=folder, timeout=timeout, what=f"tether {verb}"
-    )
-    if not result.stdout.strip() and result.returncode not in (0, 2):
-        raise remote_jobs.remote_failure(transport, result)  # e.g. the link
-    answer = wire.read_answer(transport.spec.name, result.stdout, result.returncode)
+    name = transport.spec.name
+    text = None if folder else answer_socket.ask(transport, request, timeout)  # the short way
+    if text is not None:
+        answer = wire.read_answer(name, text, 0)
+    else:
+        result = remote_jobs.answer_call(
+            transport, wire.MODULE, request, folder=folder, timeout=timeout,
+            what=f"tether {verb}",
+        )  # fmt: skip
+        if not result.stdout.strip() and result.returncode not in (0, 2):
+            raise remote_jobs.remote_failure(transport, result)  # e.g. the link
+        answer = wire.read_answer(name, result.stdout, result.returncode)
+        server = wire.server_of(result.stdout)
+        if server:  # the host's resident answerer: the short way next time
+            answer_socket.forward(transport, server)
     rows = answer if isinstance(answer, list) else [answer]
     jobs = [r for r in rows if isinstance(r, dict) and "uuid" in r and "status" in r]
     if jobs:
-        remote_jobs.update_local(transport.spec.name, jobs)
+        remote_jobs.update_local(name, jobs)
     return answer
 
 

@@ -66,6 +66,15 @@ def read_answer(host: str, stdout: str, returncode: int) -> Any:
     raise error_from(str(error.get("kind")), f"on {host}: {error.get('message')}")
 
 
+def server_of(stdout: str) -> str | None:
+    """The socket of the host's resident answerer its answer names, if any."""
+    try:
+        server = json.loads(stdout).get("server")
+    except (ValueError, AttributeError):
+        return None
+    return server if isinstance(server, str) and server.startswith("/") else None
+
+
 def error_from(kind: str, message: str) -> TetherError:
     """The :mod:`tether.errors` exception named ``kind`` (a TetherError for any other name)."""
     cls = getattr(errors, kind, None)

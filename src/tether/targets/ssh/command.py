@@ -262,6 +262,23 @@ def master_exit_argv(spec: HostSpec, control_dir: StrPath) -> list[str]:
     return _control_argv(spec, control_dir, "exit")
 
 
+def forward_socket_argv(
+    spec: HostSpec, control_dir: StrPath, here: StrPath, there: str
+) -> list[str]:
+    """``ssh -O forward -L HERE:THERE``: the master forwards the unix socket ``here`` to the
+    host's socket ``there``."""
+    argv = _control_argv(spec, control_dir, "forward")
+    argv[-2:-2] = ["-L", f"{here}:{there}"]
+    return argv
+
+
+def answer_socket_path(control_dir: StrPath, spec: HostSpec) -> Path:
+    """The socket here forwarded to the host's resident answerer (beside the control
+    sockets, named by the host and how it authenticates)."""
+    name = _sha256_hex(f"{spec.name}\n{spec.dest}".encode())[:12]
+    return control_socket_dir(control_dir) / f"{auth_fingerprint(spec)}-{name}.ans"
+
+
 def master_start_argv(
     spec: HostSpec, control_dir: StrPath, *, connect_timeout: int = 10
 ) -> list[str]:

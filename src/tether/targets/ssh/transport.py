@@ -112,6 +112,10 @@ class Transport:
         spec = self.spec
         return python_hint(spec.name, spec.dest, hint_flags(spec.ssh_config, spec.identity))
 
+    def timeout_error(self, what: str, timeout: float) -> SshFailure:
+        """The one-line error for ``what`` that got no answer within ``timeout`` seconds."""
+        return self._timeout(what, timeout)
+
     def _timeout(self, what: str, timeout: float) -> SshFailure:
         name = self.spec.name
         return SshFailure(

@@ -1,0 +1,67 @@
+"""The short way to a host's answers: its resident answerer's unix socket
+(:mod:`tether.api.answer_server`), forwarded to a socket here by the host's ssh master.
+
+After a request answered the long way (a new Python on the host), the answer names the
+server's socket there; :func:`forward` asks the master to forward a socket here to it
+(``ssh -O forward -L HERE:THERE``, private to this user like the control sockets). From
+then on :func:`ask` sends requests through it: no ssh process, no Python start-up there.
+Whenever the short way is not there (no forward yet, the master or the server gone),
+:func:`ask` says so with None and the caller goes the long way, which starts the server
+again. A link that stops answering is bounded like any call: one line naming the host.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+from tether.targets.ssh.command import answer_socket_path, forward_socket_argv
+from tether.targets.ssh.transport import Transport
+
+
+def local_path(transport: Transport) -> Path:
+    """The socket here that the master forwards to the host's answerer."""
+    return answer_socket_path(transport.controls, transport.spec)
+
+
+def ask(transport: Transport, request: bytes, timeout: float | None) -> str | None:
+    """The answer to ``request`` through the forwarded socket, or None when there is no
+    short way now (the caller goes the long way). No answer within ``timeout``: the master
+    is closed (it would hold the next call too) and the error names the host."""
+    path = local_path(transport)
+    if not path.exists():
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.settimeout(timeout)
+        try:
+            conn.connect(str(path))
+            conn.sendall(request)
+            conn.shutdown(socket.SHUT_WR)
+            chunks = []
+            while chunk := conn.recv(1 << 16):
+                chunks.append(chunk)
+        except TimeoutError:
+            transport.close()
+            raise transport.timeout_error("the request", timeout or 0) from None
+        except OSError:  # the master is gone: its socket stays behind
+            path.unlink(missing_ok=True)
+            return None
+    finally:
+        conn.close()
+    text = b"".join(chunks).decode("utf-8", "replace")
+    return text if text.strip() else None  # nothing: the server there is gone
+
+
+def forward(transport: Transport, there: str) -> None:
+    """Ask the host's master to forward the socket here to the answerer's socket ``there``
+    (never raises: the long way still works)."""
+    path = local_path(transport)
+    if path.exists():
+        return
+    argv = forward_socket_argv(transport.spec, transport.controls, path, there)
+    try:
+        subprocess.run(argv, capture_output=True, check=False, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
