@@ -7,6 +7,7 @@ server of ssh_fixtures (it prints its URL with a token the way Jupyter does).
 from __future__ import annotations
 
 import shutil
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -48,3 +49,40 @@ def test_two_notebooks_start_while_the_only_slot_is_busy(nb_tether: Tether) -> N
     for server in (first, second):
         t("cancel", "--grace", "2", str(server["number"]))
         assert t.json("show", str(server["number"]))["status"] == "cancelled"  # type: ignore[index]
+
+
+SILENT_JUPYTER = "#!/bin/sh\nexec sleep 600\n"
+
+
+def test_a_stopped_start_leaves_no_server_behind(tether: Tether, tmp_path: Path) -> None:
+    """SIGTERM while `tether notebook` waits for the URL: the server's job is cancelled."""
+    import signal
+    import time
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "jupyter-lab"
+    fake.write_text(SILENT_JUPYTER)  # never prints a URL
+    fake.chmod(0o755)
+    tether.env["PATH"] = f"{bin_dir}:{tether.env['PATH']}"
+    proc = tether.popen("notebook", "--name", "silent", stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        rows: list[dict[str, object]] = []
+        while time.monotonic() < deadline:
+            found = tether.json("ls")
+            assert isinstance(found, list)
+            rows = [r for r in found if r["name"] == "silent" and r["status"] == "running"]
+            if rows:
+                break
+            time.sleep(0.2)
+        assert rows, "the server never started"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        assert proc.stderr is not None
+        err = proc.stderr.read().decode()
+        shown = tether.json("show", str(rows[0]["number"]))
+        assert isinstance(shown, dict) and shown["status"] == "cancelled", err
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -42,6 +42,13 @@ def host(sshd_host: SSHServer, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield cli
 
 
+def _listens(port: int) -> bool:
+    """True when something here accepts connections on 127.0.0.1:PORT."""
+    with socket.socket() as sock:
+        sock.settimeout(5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=10) as resp:
@@ -180,8 +187,47 @@ def test_forwarding_stops_when_the_server_is_cancelled(host: Remote) -> None:
         assert proc.wait(timeout=40) == 0
         err = proc.stderr.read().decode()
         assert re.search(r"the server \(job #\d+\) cancelled; stopped forwarding", err), err
+        port = int(url.split(":")[2].split("/")[0])
+        assert not _listens(port), f"port {port} still listens after the server's cancel"
     finally:
         if proc.poll() is None:
             proc.kill()
+        if fake is not None:
+            fake.unlink(missing_ok=True)
+
+
+def test_two_notebooks_at_once_and_sigterm_closes_the_port(host: Remote) -> None:
+    """Servers take no job slot on the host: a second one starts while the first runs. SIGTERM
+    (or SIGHUP) of `tether notebook` closes its forward; the server keeps running."""
+    fake = None if REAL_JUPYTER else put_fake_jupyter(host.server)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    procs = [host.tt.popen("notebook", "--on", HOST, "--name", f"two{i}", **pipes) for i in (1, 2)]
+    try:
+        urls = []
+        for proc in procs:
+            assert proc.stdout is not None and proc.stderr is not None
+            url = proc.stdout.readline().decode().strip()
+            assert url, proc.stderr.read().decode() if proc.poll() is not None else "no URL"
+            urls.append(url)
+        ports = [int(url.split(":")[2].split("/")[0]) for url in urls]
+        assert ports[0] != ports[1]
+        for url in urls:
+            assert _get(url)[0] == 200
+        for proc, sig, port in zip(procs, (signal.SIGTERM, signal.SIGHUP), ports, strict=True):
+            proc.send_signal(sig)
+            assert proc.wait(timeout=30) == 0
+            assert proc.stderr is not None
+            assert "stopped forwarding; the server keeps running" in proc.stderr.read().decode()
+            assert not _listens(port), f"port {port} still listens after {sig.name}"
+        rows = host.tt.json("ls", "--on", HOST)
+        assert isinstance(rows, list)
+        servers = [r for r in rows if r["name"] in ("two1", "two2")]
+        assert [r["status"] for r in servers] == ["running", "running"]
+        for row in servers:
+            host.tt("cancel", "--on", HOST, "--grace", "2", str(row["number"]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
         if fake is not None:
             fake.unlink(missing_ok=True)

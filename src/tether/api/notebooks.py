@@ -4,13 +4,19 @@ until the server's job ends."""
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tether.api.types import FINISHED
 from tether.errors import UsageError
+
+if TYPE_CHECKING:
+    from tether.store.jobs import Job
 
 #: Seconds between checks that the server's job still runs on the host.
 CHECK_EVERY = 10.0
@@ -68,19 +74,97 @@ def start_on_host(
         hint = f"`tether install jupyterlab --on {host}`"
         raise UsageError(str(exc).replace(INSTALL_HINT, hint)) from None
     data: dict[str, Any] = submitted.jobs[0]
-    server = parse_url(str(data.get("url", "")).encode())
-    if server is None:
-        raise RemoteError(f"{submitted.host}: the notebook job #{data['number']} gave no URL")
-    transport = remote_jobs.transport_for(submitted.host)
-    forward = Forward(transport, port or free_port(), server.port)
-    forward.open()
+    try:
+        server = parse_url(str(data.get("url", "")).encode())
+        if server is None:
+            raise RemoteError(f"{submitted.host}: the notebook job #{data['number']} gave no URL")
+        transport = remote_jobs.transport_for(submitted.host)
+        forward = Forward(transport, port or free_port(), server.port)
+        forward.open()
+    except BaseException:
+        _cancel_quietly(submitted.host, str(data["uuid"]))  # leave no server nobody reaches
+        raise
     url = server.local_url(forward.local_port)
     return HostNotebook(submitted.host, data, submitted.local_numbers[0], url, forward)
 
 
+def cancel_unstarted(job: Job) -> None:
+    """Cancel the server's job when it has not ended (it gave no URL, or the wait for one was
+    stopped): a server nobody reaches must not stay queued or running."""
+    from tether.agent import lifecycle
+    from tether.paths import tether_home
+    from tether.store.jobs import JobStore
+
+    store = JobStore(tether_home())
+    try:
+        current = store.get(job.number)
+        if not current.finished:
+            lifecycle.cancel(store, current, grace=2.0)
+    except Exception:  # the clean-up of an error: that error is the one to report
+        pass
+    finally:
+        store.close()
+
+
+def _cancel_quietly(host: str, uuid: str) -> None:
+    """Cancel the host's job (a server that could not be reached); errors are dropped."""
+    from tether.backends.ssh import ask_host
+    from tether.errors import TetherError
+
+    try:
+        ask_host(host, "cancel", {"jobs": [uuid], "grace": 2.0}, longer=2.0)
+    except TetherError:
+        pass
+
+
+#: The signals that end ``tether notebook`` the way Ctrl-C does (its forward closed).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """Inside, SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C (SIGINT) does, so
+    the ``finally`` blocks that close a forward or cancel an unstarted server run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """Inside, SIGINT, SIGTERM and SIGHUP are ignored (a second one must not cut a clean-up
+    short: the process is stopping anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, *STOP_SIGNALS)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def close_forward(notebook: HostNotebook) -> None:
+    """Stop listening on the local port, even when a second signal comes meanwhile."""
+    with _signals_ignored():
+        notebook.forward.close()
+
+
 def keep_forwarding(notebook: HostNotebook, say: Callable[[str], None]) -> str | None:
-    """Keep the forward (reconnecting when the link drops; ``say`` tells) until Ctrl-C or the
-    server's job ends on the host, then close it. The job's final status when it ended (its
+    """Keep the forward (reconnecting when the link drops; ``say`` tells) until Ctrl-C (or
+    SIGTERM/SIGHUP inside :func:`stopped_by_signals`) or the server's job ends on the host,
+    then close it. The job's final status when it ended (its
     local record updated), else None."""
     from tether.targets.ssh.remote_jobs import update_local
 
@@ -90,7 +174,7 @@ def keep_forwarding(notebook: HostNotebook, say: Callable[[str], None]) -> str |
     except KeyboardInterrupt:
         pass
     finally:
-        notebook.forward.close()
+        close_forward(notebook)
     if ended.status is not None:
         update_local(notebook.host, [ended.row])
     return ended.status
