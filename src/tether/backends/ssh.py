@@ -191,10 +191,11 @@ def _requirements_for(request: RunRequest) -> Requirements | None:
     first = request.command[0] if request.command else ""
     if request.batch_text is None and not (first.endswith(".py") or first == "-m"):
         return None
-    from tether.envs.requirements import project_requirements
+    from tether.envs.requirements import cached_project_requirements
     from tether.jobs.env_records import project_root
+    from tether.paths import tether_home
 
-    requirements = project_requirements(project_root(Path.cwd()))
+    requirements = cached_project_requirements(project_root(Path.cwd()), home=tether_home())
     return requirements if requirements.lines else None
 
 
