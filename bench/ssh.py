@@ -8,7 +8,10 @@
   machine and the host), the ``tether hosts check`` CLI, and the bare transport call
   (``Transport.run(["true"])``) without the CLI's start-up;
 * a bare ``ssh HOST true`` with multiplexing (warm master) and without (new connection);
-* ``tether sync`` after changing one file in a generated 5,000-file project.
+* ``tether sync`` after changing one file in a generated 5,000-file project;
+* ``tether run --on HOST main.py`` of a project importing a package (a local wheel): the first
+  run (makes the env there), the next ones (the env reused: no extra round trip), and with
+  ``--no-env`` for comparison.
 
 Goals (issue 4): warm remote control call <= 400 ms; re-sync <= 1 s. Issue 26: the warm
 control call against ``ssh HOST true`` through a ControlMaster, in one run: <= 150 ms and
@@ -45,6 +48,11 @@ def median_ms(fn: Callable[[], object], n: int = N) -> float:
 
 def run(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
     subprocess.run(cmd, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+
+
+def quiet(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
+    subprocess.run(cmd, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)  # fmt: skip
 
 
 def main() -> None:
@@ -105,6 +113,23 @@ def main() -> None:
         t0 = time.perf_counter()
         run([*tether, "sync"], env, cwd=project)
         resync_s = time.perf_counter() - t0
+        env_project = work / "env-project"
+        env_project.mkdir()
+        from test_env_cmd import make_wheel
+
+        make_wheel(env_project / "wheels", "tinybench", "1.0")
+        (env_project / "tether.toml").write_text(
+            '[env]\nfind_links = ["wheels"]\nno_index = true\n'
+        )
+        (env_project / "main.py").write_text("import tinybench\n")
+        runs = [*tether, "run", "--on", "rig1"]
+        t0 = time.perf_counter()
+        quiet([*runs, "main.py"], env, cwd=env_project)
+        env_first_s = time.perf_counter() - t0
+        env_again_ms = median_ms(lambda: quiet([*runs, "main.py"], env, cwd=env_project), n=5)
+        no_env_ms = median_ms(
+            lambda: quiet([*runs, "--no-env", "main.py"], env, cwd=env_project), n=5
+        )
         run(["ssh", "-F", cfg, "-O", "exit", "-o", f"ControlPath={work}/cm-%C", "rig1"], env)
         transport.close()
 
@@ -122,6 +147,9 @@ def main() -> None:
           "<= 150 ms)")  # fmt: skip
     print(f"first sync of {N_FILES} files:               {first_s * 1000:7.1f} ms")
     print(f"re-sync after changing one file:             {resync_s * 1000:7.1f} ms (goal <= 1 s)")
+    print(f"`run --on HOST main.py`, first (makes the env): {env_first_s * 1000:7.1f} ms")
+    print(f"`run --on HOST main.py`, again (env reused):   {env_again_ms:7.1f} ms")
+    print(f"`run --on HOST --no-env main.py`:              {no_env_ms:7.1f} ms")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -241,3 +241,42 @@ def test_requirements_module_keeps_its_names() -> None:
         assert getattr(requirements_module, name) is not None
     assert requirements_module.scan_imports is scan_imports
     assert requirements_module.requirements_from_imports is requirements_from_imports
+
+
+def test_requirements_from_imports_are_kept_until_a_file_changes(tmp_path: Path) -> None:
+    """``run --on HOST`` works them out on every run: a scan only when a ``*.py`` file changed
+    (requirements.txt and pyproject's dependencies are read each time)."""
+    import os
+
+    from tether.envs.requirements import cached_project_requirements
+
+    root, home = tmp_path / "p", tmp_path / "home"
+    root.mkdir()
+    (root / "a.py").write_text("import pytest\n")
+    first = cached_project_requirements(root, home=home)
+    assert first == project_requirements(root) and first.lines == [
+        f"pytest=={md.version('pytest')}"
+    ]
+    (root / "a.py").write_text("import nope_xyz_q\n")
+    os.utime(root / "a.py", ns=(1, 1))  # a change the time alone tells
+    changed = cached_project_requirements(root, home=home)
+    assert changed.lines == ["nope_xyz_q"] and changed.unpinned == ["nope_xyz_q"]
+    assert cached_project_requirements(root, home=home) == changed
+    (root / "requirements.txt").write_text("tinypkg==2\n")
+    assert cached_project_requirements(root, home=home).lines == ["tinypkg==2"]
+
+
+def test_index_options_from_tether_toml(tmp_path: Path) -> None:
+    from tether.envs.installer import IndexOptions, project_index
+
+    (tmp_path / "sub").mkdir()
+    assert project_index(tmp_path) == IndexOptions()
+    (tmp_path / "tether.toml").write_text(
+        '[env]\nfind_links = ["wheels", "https://x.org/w"]\nno_index = true\n'
+    )
+    assert project_index(tmp_path / "sub") == IndexOptions(
+        find_links=("../wheels", "https://x.org/w"), no_index=True
+    )
+    (tmp_path / "tether.toml").write_text("[env]\nno_index = 'yes'\n")
+    with pytest.raises(ConfigError, match="line 2: \\[env\\] no_index must be true or false"):
+        project_index(tmp_path)

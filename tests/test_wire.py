@@ -51,6 +51,24 @@ def test_a_submit_request_queues_jobs_as_run_does(tether: Tether) -> None:
     assert json.loads(tether("show", "1", "--json").stdout)["extra"]["retry"]["max"] == 2
 
 
+def test_a_submit_needing_an_env_the_host_lacks_is_refused_before_queueing(
+    tether: Tether,
+) -> None:
+    """``run --on``'s requirement lines: no env here for them is an EnvNeeded answer, and
+    nothing is queued (the other machine makes the env, then asks again); no lines, no
+    check; a request without them is what an older host knows."""
+    (tether.cwd / "train.py").write_text("print('ok')\n")
+    assert "env" not in RunRequest(command=("train.py",)).wire_fields()
+    env = {"lines": ["tinypkg==1.0"], "source": "imports"}
+    fields = RunRequest(command=("train.py",), env=env).wire_fields()
+    assert RunRequest.from_wire(fields).env == env
+    answer = _answer(tether, {"protocol": 1, "verb": "submit", "args": fields})
+    assert answer["ok"] is False and answer["error"]["kind"] == "EnvNeeded"  # type: ignore[index]
+    assert tether.json("ls") == []
+    fields["env"] = {"lines": [], "source": "imports"}
+    assert _answer(tether, {"protocol": 1, "verb": "submit", "args": fields})["ok"] is True
+
+
 @pytest.mark.parametrize(
     ("request_", "kind"),
     [

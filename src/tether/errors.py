@@ -39,6 +39,11 @@ class NotInstalled(RemoteError):
     """A host has no tether yet (``tether hosts setup HOST`` installs it)."""
 
 
+class EnvNeeded(TetherError):
+    """A host has no env yet for the project's requirements (``run --on`` then makes it and
+    asks again)."""
+
+
 class NotifyError(TetherError):
     """A notification channel is misconfigured or refused a message."""
 

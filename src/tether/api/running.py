@@ -42,5 +42,24 @@ def submit_here(fields: dict[str, Any]) -> list[dict[str, Any]]:
     request = RunRequest.from_wire(fields)
     check_config_files(Path.cwd())
     check_config_settings(Path.cwd())
+    _check_env(request.env)
     # "local": the host runs the jobs itself; a synced tether.toml pin never forwards them
     return [s.shown for s in run(request, on="local")]
+
+
+def _check_env(env: dict[str, Any] | None) -> None:
+    """Refuse, with nothing queued, a request for an env this host does not have yet (the
+    project's requirement lines, worked out on the other machine): it makes the env (``tether
+    env`` here) and asks again. An env already there costs a read and two ``stat`` calls."""
+    from pathlib import Path
+
+    from tether.envs.venv import env_ready
+    from tether.errors import EnvNeeded
+    from tether.jobs.env_records import project_root
+    from tether.paths import tether_home
+
+    lines = [str(line) for line in (env or {}).get("lines") or ()]
+    if lines and not env_ready(project_root(Path.cwd()), lines, home=tether_home()):
+        raise EnvNeeded(
+            "no env here yet for the project's requirements; `tether env --on HOST` makes it"
+        )

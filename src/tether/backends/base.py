@@ -47,11 +47,19 @@ class RunRequest:
     """Added to each job's record here (the checked notification options, a sweep's id)."""
     say: IO[str] | None = None
     """Where to tell what is being done (syncing, installing), or nowhere."""
+    env: dict[str, Any] | None = None
+    """On a host: the project's requirement ``lines`` and their ``source``, worked out here;
+    the host refuses (:class:`~tether.errors.EnvNeeded`) when it has no env for them yet."""
+    use_env: bool = True
+    """``run --on HOST`` makes or reuses the project's env there first (``--no-env``: not)."""
 
     def wire_fields(self) -> dict[str, Any]:
         """What another machine's tether needs to queue these jobs (a ``submit`` request of
         :mod:`tether.backends.wire`): not where to tell, nor the records kept here."""
-        return {name: getattr(self, name) for name in _WIRE_FIELDS}
+        fields = {name: getattr(self, name) for name in _WIRE_FIELDS}
+        if fields["env"] is None:  # no env asked for: the request as older hosts know it
+            del fields["env"]
+        return fields
 
     @classmethod
     def from_wire(cls, fields: dict[str, Any]) -> RunRequest:
@@ -69,11 +77,12 @@ class RunRequest:
             notify=dict(fields.get("notify") or {}),
             schedule=dict(fields.get("schedule") or {}),
             resources=dict(fields.get("resources") or {}),
+            env=dict(fields["env"]) if fields.get("env") else None,
         )
 
 
 _WIRE_FIELDS = ("command", "batch_text", "batch_from", "name", "params", "notify", "schedule",
-                "resources")  # fmt: skip
+                "resources", "env")  # fmt: skip
 
 
 @dataclass(frozen=True)

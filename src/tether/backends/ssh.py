@@ -4,18 +4,21 @@ uuid there) and asks the host about it."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tether.backends.base import Change, RunRequest, Submitted
-from tether.errors import UsageError
+from tether.errors import EnvNeeded, UsageError
 from tether.store.jobs import Job, JobStore
 
 if TYPE_CHECKING:
+    from tether.envs.lines import Requirements
     from tether.targets.ssh.project import Project
     from tether.targets.ssh.remote_probe import ProbeRow
+    from tether.targets.ssh.transport import Transport
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,52 @@ def probe_host_named(host: str, *, timeout: float) -> ProbeRow:
     return probe_host(Transport(get_host(host), connect_timeout=connect), timeout)
 
 
+def _requirements_for(request: RunRequest) -> Requirements | None:
+    """The project's requirements when the jobs run Python (a script, ``-m``, a batch) and
+    it has any (worked out here, as ``tether env`` does); None: no env is needed, and the
+    request asks for none."""
+    if not request.use_env:
+        return None
+    first = request.command[0] if request.command else ""
+    if request.batch_text is None and not (first.endswith(".py") or first == "-m"):
+        return None
+    from tether.envs.requirements import cached_project_requirements
+    from tether.jobs.env_records import project_root
+    from tether.paths import tether_home
+
+    requirements = cached_project_requirements(project_root(Path.cwd()), home=tether_home())
+    return requirements if requirements.lines else None
+
+
+def _make_env(
+    host: str,
+    requirements: Requirements,
+    prepared: tuple[Project, Transport],
+    say: IO[str] | None,
+) -> None:
+    """``tether env --on HOST`` as part of a run: the host has no env for the project's
+    requirements yet. Its progress goes to stderr even when not a terminal (stdout is the
+    run's answer)."""
+    from tether.envs.installer import project_index
+    from tether.envs.remote import on_host
+
+    out = say or sys.stderr
+    unpinned = ""
+    if requirements.unpinned:
+        unpinned = f"; not installed here, unpinned: {', '.join(requirements.unpinned)}"
+    out.write(
+        f"tether: making the project's env on {host} ({len(requirements.lines)} requirements "
+        f"from {requirements.source}: {' '.join(requirements.lines)}{unpinned})\n"
+    )
+    out.flush()
+    index = project_index(Path.cwd())
+    _, data = on_host(host, "env", requirements, index=index, say=out, prepared=prepared)
+    if isinstance(data, dict):
+        how = "reused" if data.get("reused") else f"made in {data.get('seconds', 0):.1f} s"
+        out.write(f"tether: env on {host}: {data.get('env_dir')}: {how}\n")
+        out.flush()
+
+
 class SshBackend:
     """Jobs run by an SSH host's tether; their local records mirror what the host says."""
 
@@ -212,7 +261,16 @@ class SshBackend:
         fields["schedule"] = remote_dependencies(host, request.schedule)
         fields["resources"] = {"gpus": gpus_text} if gpus_text else {}
         project, transport = remote_jobs.prepare_host(host, request.say)
-        rows = ask_host(host, "submit", fields, longer=SUBMIT_SECONDS, project=project)
+        needs = _requirements_for(request)
+        if needs is not None:
+            fields["env"] = {"lines": needs.lines, "source": needs.source}
+        try:
+            rows = ask_host(host, "submit", fields, longer=SUBMIT_SECONDS, project=project)
+        except EnvNeeded:
+            if needs is None:
+                raise
+            _make_env(transport.spec.name, needs, (project, transport), request.say)
+            rows = ask_host(host, "submit", fields, longer=SUBMIT_SECONDS, project=project)
         jobs = [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
         from tether.backends.host_numbers import HostNumbers
 

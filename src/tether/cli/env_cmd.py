@@ -67,8 +67,11 @@ def _index(find_links: tuple[str, ...], no_index: bool, *, here: bool) -> IndexO
     does that for its own folders)."""
     import os
 
-    from tether.envs.installer import IndexOptions
+    from tether.envs.installer import IndexOptions, project_index
 
+    if not find_links and not no_index:  # no flags: tether.toml's [env] settings
+        configured = project_index(Path.cwd())
+        find_links, no_index = configured.find_links, configured.no_index
     if here:
         find_links = tuple(os.path.abspath(p) if os.path.exists(p) else p for p in find_links)
     return IndexOptions(find_links=find_links, no_index=no_index)

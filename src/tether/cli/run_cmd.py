@@ -143,6 +143,11 @@ def _wait_and_exit(jobs: list[Job]) -> None:
     help="Run on this host (default: tether.toml's; local: here; auto: the least busy host).",
 )
 @click.option("-m", "module", metavar="MODULE", help="Run a module, as `python -m MODULE`.")
+@click.option(
+    "--no-env",
+    is_flag=True,
+    help="On a host: do not make (or check) the project's env there first.",
+)
 @param_option
 @resource_options
 @schedule_options
@@ -158,6 +163,7 @@ def run(
     as_json: bool,
     command: tuple[str, ...],
     host: str | None = None,
+    no_env: bool = False,
     **notify: Any,
 ) -> None:
     """Run SCRIPT.py [ARGS...] or -- COMMAND [ARGS...] as a detached job; prints its number.
@@ -199,6 +205,7 @@ def run(
         schedule=schedule,
         resources=resources,
         say=sys.stderr if sys.stderr.isatty() else None,
+        use_env=not no_env,
     )
     submitted = run_jobs(request, on=host)
     _announce(submitted, as_json, wait)

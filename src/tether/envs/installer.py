@@ -43,6 +43,34 @@ class IndexOptions:
         return words
 
 
+def project_index(start: Path) -> IndexOptions:
+    """``[env] find_links`` (a list; relative folders are the project's) and ``no_index`` of
+    the project's ``tether.toml`` (from ``start``): where ``run --on HOST`` (and ``tether env``
+    without index flags) gets packages from."""
+    from tether.config import ConfigError, find_project_config, line_of, load_toml, table
+
+    path = find_project_config(start)
+    if path is None:
+        return IndexOptions()
+    section = table(load_toml(path), "env", path)
+    links = section.get("find_links", [])
+    if isinstance(links, str):
+        links = [links]
+    if not isinstance(links, list) or not all(isinstance(x, str) for x in links):
+        raise ConfigError(f"{line_of(path, 'find_links')}: [env] find_links must be a list of "
+                          "folders or URLs")  # fmt: skip
+    no_index = section.get("no_index", False)
+    if not isinstance(no_index, bool):
+        raise ConfigError(f"{line_of(path, 'no_index')}: [env] no_index must be true or false")
+    # relative to the current folder, as the command-line flags are (the same on the host)
+    links = [
+        link if "://" in link or os.path.isabs(link)
+        else os.path.relpath(path.parent / link, start)
+        for link in links
+    ]  # fmt: skip
+    return IndexOptions(find_links=tuple(links), no_index=no_index)
+
+
 @dataclass
 class Installer:
     """How envs are made and filled on this machine."""

@@ -10,10 +10,14 @@ shown here as it happens. The host records the env for its copy of the project, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tether.envs.installer import IndexOptions
 from tether.envs.lines import Requirements
+
+if TYPE_CHECKING:
+    from tether.targets.ssh.project import Project
+    from tether.targets.ssh.transport import Transport
 
 
 def requirement_args(requirements: Requirements, index: IndexOptions) -> list[str]:
@@ -29,13 +33,15 @@ def on_host(
     index: IndexOptions,
     packages: Sequence[str] = (),
     say: IO[str] | None = None,
+    prepared: tuple[Project, Transport] | None = None,
 ) -> tuple[str, Any]:
     """Run ``tether VERB`` (``env`` or ``install``) for this project on ``host``; return the
-    host's name and its JSON answer."""
+    host's name and its JSON answer. ``prepared``: the project already synced there (and
+    tether installed), as :func:`~tether.targets.ssh.remote_jobs.prepare_host` returns."""
     from tether.targets.ssh.remote_jobs import prepare_host, project_folder
     from tether.targets.ssh.remote_stream import stream_json
 
-    project, transport = prepare_host(host, say)
+    project, transport = prepared or prepare_host(host, say)
     args = [verb, *requirement_args(requirements, index), *(["--", *packages] if packages else [])]
     stdin = "".join(f"{line}\n" for line in requirements.lines).encode()
     data = stream_json(transport, args, folder=project_folder(project), input=stdin, say=say)

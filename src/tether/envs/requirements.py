@@ -58,3 +58,57 @@ def project_requirements(
         if deps is not None:
             return Requirements(source="pyproject.toml", lines=deps)
     return requirements_from_imports(base, ignore=ignore, site_paths=site_paths)
+
+
+def _fingerprint(root: Path) -> str:
+    """What the requirements from imports depend on: every ``*.py`` file of the project (its
+    path, size and time) and the folders packages are installed in (their times change when
+    a package is added or removed), and this Python."""
+    import hashlib
+    import sys
+
+    digest = hashlib.sha256(sys.version.encode())
+    for folder in sys.path:
+        try:
+            digest.update(f"\n{folder}:{os.stat(folder or '.').st_mtime_ns}".encode())
+        except OSError:
+            continue
+    for path in iter_python_files(root):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        digest.update(f"\n{path}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def cached_project_requirements(root: str | os.PathLike[str], *, home: Path) -> Requirements:
+    """:func:`project_requirements`, with those from imports kept under ``home`` while no
+    ``*.py`` file of the project and no installed package changes (a scan of a big project
+    takes a second; ``run --on HOST`` works them out on every run)."""
+    import json
+
+    from tether.jobs.env_records import envs_root, project_key
+
+    base = Path(os.path.realpath(root))
+    pyproject = base / "pyproject.toml"
+    if (base / "requirements.txt").is_file() or (
+        pyproject.is_file() and read_pyproject_dependencies(pyproject) is not None
+    ):
+        return project_requirements(base)  # cheap: one file read
+    cache = envs_root(home) / "requirements" / f"{project_key(base)}.json"
+    key = _fingerprint(base)
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        if data["key"] == key:
+            return Requirements(data["source"], list(data["lines"]), list(data["unpinned"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    found = project_requirements(base)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".tmp{os.getpid()}")
+    record = {"key": key, "source": found.source, "lines": found.lines,
+              "unpinned": found.unpinned}  # fmt: skip
+    tmp.write_text(json.dumps(record), encoding="utf-8")
+    os.replace(tmp, cache)
+    return found

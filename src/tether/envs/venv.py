@@ -47,6 +47,16 @@ def env_hash(lines: Sequence[str]) -> str:
     return requirements_hash(lines, salt=f"py{python_tag()}")
 
 
+def env_ready(root: Path, lines: Sequence[str], *, home: Path) -> bool:
+    """True when the project in ``root`` has a complete env for ``lines`` and jobs of its
+    scripts run with it (its record names it): ``run --on`` then needs no ``tether env``.
+    One small read and two ``stat`` calls."""
+    record = load_record(home, Path(os.path.realpath(root)))
+    return (
+        record is not None and record.hash == env_hash(lines) and is_complete(Path(record.env_dir))
+    )
+
+
 @dataclass
 class EnvResult:
     """What :func:`ensure_env` found or did."""
