@@ -120,6 +120,42 @@ def test_waits_on_a_host_all_and_timeouts_name_the_number_here(host: Remote) -> 
     assert host.tt("wait", "--all", "--on", HOST, timeout=60).returncode == 0  # none left
 
 
+def test_warm_calls_take_the_short_way_and_fall_back_when_it_goes(host: Remote) -> None:
+    """After one request the long way (a new Python there), the host's resident answerer
+    answers through a socket its ssh master forwards here; when the server or the master
+    goes, the next call goes the long way again and puts the short way back."""
+    from tether import __version__
+    from tether.backends import wire
+    from tether.targets.ssh import answer_socket
+    from tether.targets.ssh.hosts_config import get_host
+    from tether.targets.ssh.transport import Transport
+
+    transport = Transport(get_host(HOST), controls=host.tt.home / "ssh")
+    there = host.server.remote_path(".local", "share", "tether", f"answer-{__version__}.sock")
+    here = answer_socket.local_path(transport)
+
+    def short_way() -> object:
+        text = answer_socket.ask(transport, wire.request("ls", {}), 10)
+        return None if text is None else wire.read_answer(HOST, text, 0)
+
+    host.tt("ls", "--on", HOST)
+    wait_for(there.exists, "the resident answerer to listen on the host")
+    host.tt("ls", "--on", HOST)
+    assert here.exists() and there.stat().st_mode & 0o777 == 0o600
+    assert isinstance(short_way(), list)  # answered through the forwarded socket
+    # the server goes: the short way says so, the long way answers and starts it again
+    host.tt("ssh", HOST, "pkill -f tether.api.answer_server", check=False)
+    wait_for(lambda: not there.exists(), "the server to go (and remove its socket)")
+    assert short_way() is None
+    assert isinstance(host.tt.json("ls", "--on", HOST), list)
+    wait_for(there.exists, "the server to come back")
+    # the master goes: its forwarded socket stays behind, unanswered, and is dropped
+    _kill_master(host)
+    assert isinstance(host.tt.json("ls", "--on", HOST), list)
+    host.tt("ls", "--on", HOST)
+    assert isinstance(short_way(), list)
+
+
 def test_failing_remote_job_exit_code(host: Remote) -> None:
     proc = host.tt(
         "run", "--on", HOST, "--wait", "--", "sh", "-c", "echo boom; exit 3", check=False

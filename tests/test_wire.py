@@ -201,3 +201,38 @@ def test_a_job_is_followed_for_another_machine_framed(tether: Tether) -> None:
     with pytest.raises(JobNotFound, match="on rig9: no job matches"):
         wire.read_answer("rig9", error.decode(), 0)
     assert json.loads(ask({"protocol": 9, "job": uuid}))["error"]["kind"] == "UsageError"
+
+
+def test_the_resident_answerer_answers_and_goes_when_idle(
+    tether: Tether, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tether.api.answer_server``: one request per connection on a private unix socket,
+    the same answers as ``answer_main``; it exits (and removes its socket) when idle."""
+    import socket
+    import threading
+    import time
+
+    from tether.api import answer_server
+
+    for name in ("TETHER_HOME", "TETHER_CONFIG_DIR"):
+        if name in tether.env:
+            monkeypatch.setenv(name, tether.env[name])
+    tether("run", "-w", "--", "true")
+    path = tmp_path / "answer.sock"
+    server = threading.Thread(target=answer_server.serve, args=(path, 1.0), daemon=True)
+    server.start()
+    deadline = time.monotonic() + 10
+    while not answer_server.is_serving(path):
+        assert time.monotonic() < deadline, "the server never listened"
+        time.sleep(0.05)
+    assert path.stat().st_mode & 0o777 == 0o600
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(str(path))
+    conn.sendall(wire.request("ls", {}))
+    conn.shutdown(socket.SHUT_WR)
+    text = b"".join(iter(lambda: conn.recv(65536), b"")).decode()
+    conn.close()
+    [row] = wire.read_answer("here", text, 0)
+    assert row["number"] == 1 and row["status"] == "succeeded"
+    server.join(timeout=10)
+    assert not server.is_alive() and not path.exists()  # idle: gone, and its socket too

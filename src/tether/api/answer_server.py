@@ -5,7 +5,8 @@ of the 60 a request took). So the first request answered by :mod:`tether.api.ans
 starts this server in the background: it listens on a unix socket in the host's tether
 home (``answer-VERSION.sock``, mode 0600, so an upgraded tether gets its own), answers one
 request per connection (the client sends the request and shuts its side; the answer comes
-back and the connection closes), and exits after :data:`IDLE_SECONDS` without one. The
+back and the connection closes), and exits after :data:`IDLE_SECONDS` without one (or
+when its socket is removed or replaced). The
 other machine reaches the socket through its ssh master (a forwarded unix socket, see
 :mod:`tether.targets.ssh.answer_socket`) and falls back to ``answer_main`` whenever it is
 not there. Requests that need a folder (the project's copy) never come this way.
@@ -17,11 +18,14 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 IDLE_SECONDS = 600.0
 """How long the server waits for a request before it exits."""
+CHECK_SECONDS = 30.0
+"""How often an idle server checks that its socket is still there (else it exits)."""
 MAX_REQUEST = 16 << 20
 """The largest request read (a program's text sent for a re-run fits many times)."""
 
@@ -111,28 +115,41 @@ def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
     server.listen(16)
     os.replace(temporary, path)  # atomic: a client never meets a half-made socket
     mine = path.stat().st_ino
-    server.settimeout(idle)
+    server.settimeout(min(idle, CHECK_SECONDS))
+    last = time.monotonic()
     try:
         while True:
             try:
                 conn, _ = server.accept()
             except TimeoutError:
                 with _lock:
-                    if not _active[0]:  # a long request (a wait) keeps the server
-                        return
+                    busy = _active[0] > 0  # a long request (a wait) keeps the server
+                if busy:
+                    last = time.monotonic()
+                elif time.monotonic() - last >= idle or not _still_mine(path, mine):
+                    return
                 continue
+            last = time.monotonic()
             threading.Thread(target=_handle, args=(conn,), daemon=True).start()
     finally:
         server.close()
-        try:
-            if path.stat().st_ino == mine:  # not a newer server's socket
-                path.unlink()
-        except OSError:
-            pass
+        if _still_mine(path, mine):  # not a newer server's socket
+            path.unlink(missing_ok=True)
+
+
+def _still_mine(path: Path, inode: int) -> bool:
+    """True while ``path`` is the socket this server made (not removed or replaced)."""
+    try:
+        return path.stat().st_ino == inode
+    except OSError:
+        return False
 
 
 def main() -> None:
-    """Serve on the path given (default: :func:`socket_path`)."""
+    """Serve on the path given (default: :func:`socket_path`); SIGTERM ends it cleanly."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     serve(Path(sys.argv[1]) if len(sys.argv) > 1 else socket_path())
 
 
