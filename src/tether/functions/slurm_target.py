@@ -68,6 +68,10 @@ def parse_function_resources(values: Mapping[str, Any]) -> Resources:
     return resources_of(given)
 
 
+UNSURE_POLLS = 3
+"""How many polls wait for the exit code of a task Slurm shows failed without one."""
+
+
 class SlurmTarget(Target):
     """A Slurm host: each batch of runs goes as one job array."""
 
@@ -86,6 +90,8 @@ class SlurmTarget(Target):
         self._filled: dict[str, int] = {}  # dataset folder -> chunks filled with errors
         self._next_poll = 0.0
         self._gap = FIRST_GAP
+        self._unsure: dict[tuple[str, int], int] = {}
+        """Polls that saw a task failed with no exit code yet (squeue's view, before sacct)."""
 
     def __repr__(self) -> str:
         return f"SlurmTarget({self.name!r})"
@@ -229,6 +235,11 @@ class SlurmTarget(Target):
                 continue
             if state is None and tasks:
                 continue  # not mentioned while its siblings are: look again later
+            if state is not None and state.status == "failed" and state.exit_code is None:
+                seen = self._unsure.get((name, task), 0)
+                if seen < UNSURE_POLLS:  # squeue saw it end; sacct has its exit code soon
+                    self._unsure[(name, task)] = seen + 1
+                    continue
             if state is not None and state.status == "cancelled":
                 why = f"task {task} {state.reason or 'cancelled'}"
                 self._cancelled.setdefault(str(ddir.path), why)
