@@ -17,6 +17,7 @@ Goals (issue 4): warm remote control call <= 400 ms; re-sync <= 1 s. Issue 26: t
 control call against ``ssh HOST true`` through a ControlMaster, in one run: <= 150 ms and
 <= 10x.
 Run as root (it starts the test suite's private sshd): ``.venv/bin/python bench/ssh.py``
+(``--quick``: only the control-call rows, no sync or env rows).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def quiet(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
 
 
 def main() -> None:
+    quick = "--quick" in sys.argv[1:]
     from rigs.sshd import SSHServer
     from tether.backends import wire
     from tether.targets.ssh.hosts_config import get_host
@@ -99,39 +101,15 @@ def main() -> None:
         mux_ms = median_ms(lambda: run([*mux, "rig1", "true"], env))
         bare_ms = median_ms(lambda: run(["ssh", "-F", cfg, "rig1", "true"], env))
 
-        project = work / "project"
-        for i in range(N_FILES):
-            folder = project / f"pkg{i // 100:02d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"mod{i:04d}.py").write_text(f"VALUE = {i}\n")
-        (project / "tether.toml").write_text('[tether]\nhost = "rig1"\n')
-        t0 = time.perf_counter()
-        run([*tether, "sync"], env, cwd=project)
-        first_s = time.perf_counter() - t0
-        changed = project / "pkg00" / "mod0000.py"
-        changed.write_text("VALUE = -1\n")
-        t0 = time.perf_counter()
-        run([*tether, "sync"], env, cwd=project)
-        resync_s = time.perf_counter() - t0
-        env_project = work / "env-project"
-        env_project.mkdir()
-        from test_env_cmd import make_wheel
-
-        make_wheel(env_project / "wheels", "tinybench", "1.0")
-        (env_project / "tether.toml").write_text(
-            '[env]\nfind_links = ["wheels"]\nno_index = true\n'
-        )
-        (env_project / "main.py").write_text("import tinybench\n")
-        runs = [*tether, "run", "--on", "rig1"]
-        t0 = time.perf_counter()
-        quiet([*runs, "main.py"], env, cwd=env_project)
-        env_first_s = time.perf_counter() - t0
-        env_again_ms = median_ms(lambda: quiet([*runs, "main.py"], env, cwd=env_project), n=5)
-        no_env_ms = median_ms(
-            lambda: quiet([*runs, "--no-env", "main.py"], env, cwd=env_project), n=5
-        )
-        run(["ssh", "-F", cfg, "-O", "exit", "-o", f"ControlPath={work}/cm-%C", "rig1"], env)
-        transport.close()
+        if quick:
+            run(["ssh", "-F", cfg, "-O", "exit", "-o", f"ControlPath={work}/cm-%C", "rig1"], env)
+            transport.close()
+        else:
+            first_s, resync_s, env_first_s, env_again_ms, no_env_ms = sync_and_env_rows(
+                work, env, cfg, tether
+            )
+            run(["ssh", "-F", cfg, "-O", "exit", "-o", f"ControlPath={work}/cm-%C", "rig1"], env)
+            transport.close()
 
     print(f"warm `tether ls --on HOST --json`:           {ls_ms:7.1f} ms (goal <= 400 ms)")
     print(f"  its parts: CLI start-up here (--version):  {cli_ms:7.1f} ms")
@@ -145,12 +123,48 @@ def main() -> None:
     print(f"bare `ssh HOST true`, new connection:        {bare_ms:7.1f} ms")
     print(f"ratio `ls --on` / multiplexed ssh:           {ls_ms / mux_ms:7.1f} x (goal <= 10x, "
           "<= 150 ms)")  # fmt: skip
-    print(f"first sync of {N_FILES} files:               {first_s * 1000:7.1f} ms")
-    print(f"re-sync after changing one file:             {resync_s * 1000:7.1f} ms (goal <= 1 s)")
-    print(f"`run --on HOST main.py`, first (makes the env): {env_first_s * 1000:7.1f} ms")
-    print(f"`run --on HOST main.py`, again (env reused):   {env_again_ms:7.1f} ms")
-    print(f"`run --on HOST --no-env main.py`:              {no_env_ms:7.1f} ms")
+    if not quick:
+        print(f"first sync of {N_FILES} files:               {first_s * 1000:7.1f} ms")
+        print(f"re-sync after changing one file:             {resync_s * 1000:7.1f} ms "
+              "(goal <= 1 s)")  # fmt: skip
+        print(f"`run --on HOST main.py`, first (makes the env): {env_first_s * 1000:7.1f} ms")
+        print(f"`run --on HOST main.py`, again (env reused):   {env_again_ms:7.1f} ms")
+        print(f"`run --on HOST --no-env main.py`:              {no_env_ms:7.1f} ms")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def sync_and_env_rows(
+    work: Path, env: dict[str, str], cfg: str, tether: list[str]
+) -> tuple[float, float, float, float, float]:
+    """The sync and env rows: first sync, re-sync, first/again/--no-env `run --on HOST`."""
+    project = work / "project"
+    for i in range(N_FILES):
+        folder = project / f"pkg{i // 100:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"mod{i:04d}.py").write_text(f"VALUE = {i}\n")
+    (project / "tether.toml").write_text('[tether]\nhost = "rig1"\n')
+    t0 = time.perf_counter()
+    run([*tether, "sync"], env, cwd=project)
+    first_s = time.perf_counter() - t0
+    changed = project / "pkg00" / "mod0000.py"
+    changed.write_text("VALUE = -1\n")
+    t0 = time.perf_counter()
+    run([*tether, "sync"], env, cwd=project)
+    resync_s = time.perf_counter() - t0
+    env_project = work / "env-project"
+    env_project.mkdir()
+    from test_env_cmd import make_wheel
+
+    make_wheel(env_project / "wheels", "tinybench", "1.0")
+    (env_project / "tether.toml").write_text('[env]\nfind_links = ["wheels"]\nno_index = true\n')
+    (env_project / "main.py").write_text("import tinybench\n")
+    runs = [*tether, "run", "--on", "rig1"]
+    t0 = time.perf_counter()
+    quiet([*runs, "main.py"], env, cwd=env_project)
+    env_first_s = time.perf_counter() - t0
+    env_again_ms = median_ms(lambda: quiet([*runs, "main.py"], env, cwd=env_project), n=5)
+    no_env_ms = median_ms(lambda: quiet([*runs, "--no-env", "main.py"], env, cwd=env_project), n=5)
+    return first_s, resync_s, env_first_s, env_again_ms, no_env_ms
 
 
 if __name__ == "__main__":
