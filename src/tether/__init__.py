@@ -13,7 +13,8 @@ does not pay for what it does not use.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # not typing's: `import tether` (and `tether --version`) stays cheap
 
 __version__ = "0.1.0"
 
@@ -46,6 +47,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from tether.api.verbs import submit
     from tether.functions.dataset import Dataset
     from tether.functions.executor import Executor

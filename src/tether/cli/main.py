@@ -1,15 +1,19 @@
-"""The ``tether`` command. Subcommands load lazily so that ``tether run`` starts fast."""
+"""The ``tether`` command. Subcommands load lazily so that ``tether run`` starts fast.
+
+This module is the console entry point and imports nothing heavy: the command table is plain
+data, ``tether --version`` is answered before click is imported, and the click group (with
+the lazy subcommands) lives in tether.cli.group.
+"""
 
 from __future__ import annotations
 
-import importlib
 import sys
-from typing import Any
-
-import click
 
 from tether import __version__
-from tether.errors import TetherError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # command name -> "module:function" (the module is imported only when the command runs)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -53,39 +57,25 @@ ALIASES = {"submit": "run", "list": "ls", "report": "show"}
 """Meeshkan's spellings, accepted (not listed in the help)."""
 
 
-class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use."""
+def __getattr__(name: str) -> Any:
+    if name in ("cli", "LazyGroup"):  # the click group, loaded on first use
+        from tether.cli import group
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(ALIASES.get(cmd_name, cmd_name))
-        path = target[0] if target is not None else HIDDEN.get(cmd_name)
-        if path is None:
-            return None
-        module_name, attr = path.split(":")
-        command = getattr(importlib.import_module(module_name), attr)
-        assert isinstance(command, click.Command)
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="tether")
-def cli() -> None:
-    """tether: run long Python programs detached, here or elsewhere, and stay tethered to them.
-
-    JOB arguments are a job number, a uuid prefix or a name pattern; omitted means the last job.
-    """
+        return getattr(group, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the CLI, turning tether's errors into one line on stderr."""
+    if (sys.argv[1:] if argv is None else argv) == ["--version"]:
+        # what click's version option prints, without importing click (issue 28)
+        sys.stdout.write(f"tether, version {__version__}\n")
+        return 0
+    import click
+
+    from tether.cli.group import cli
+    from tether.errors import TetherError
+
     try:
         return cli.main(args=argv, prog_name="tether", standalone_mode=False)
     except TetherError as exc:
