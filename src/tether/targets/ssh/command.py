@@ -78,12 +78,9 @@ def _sha256_hex(data: bytes) -> str:
     """SHA-256 of ``data`` in hex, from CPython's own module where there is one: ``hashlib``
     would load OpenSSL (~4 ms on every control call) for the same digest."""
     try:
-        from _sha256 import sha256  # CPython 3.11
-    except ImportError:
-        try:
-            from _sha2 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]  # 3.12+
-        except ImportError:
-            from hashlib import sha256  # type: ignore[assignment,unused-ignore]
+        from _sha256 import sha256  # CPython 3.11 (a standard module there)
+    except ImportError:  # other versions: the same digest through hashlib
+        from hashlib import sha256  # type: ignore[assignment,unused-ignore]
     return sha256(data).hexdigest()
 
 
