@@ -661,10 +661,10 @@ def test_the_control_path_digest_is_sha256_without_hashlib() -> None:
     from CPython's own module: the warm control call does not load OpenSSL (issue 26)."""
     import hashlib
 
-    from tether.targets.ssh.command import _sha256_hex
+    from tether.targets.ssh.command import sha256_hex
 
     for data in (b"", b"/root/.tether/ssh", bytes(range(256)) * 10):
-        assert _sha256_hex(data) == hashlib.sha256(data).hexdigest()
+        assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
 
 
 def test_the_stderr_file_of_a_call_is_a_temp_file_where_memfd_fails(

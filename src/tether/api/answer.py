@@ -39,9 +39,18 @@ def answer(text: str, **extra: str) -> str:
     try:
         result = _call(text)
     except TetherError as exc:
-        error = {"kind": type(exc).__name__, "message": str(exc)}
-        return json.dumps({**head, "ok": False, "error": error})
+        return error_answer(exc)
     return json.dumps({**head, "ok": True, "result": json_safe(result)}, default=str)
+
+
+def error_answer(exc: TetherError) -> str:
+    """The JSON answer saying that a request failed with ``exc`` (raised on the other side
+    as the same class)."""
+    from tether import __version__
+    from tether.backends.wire import PROTOCOL
+
+    error = {"kind": type(exc).__name__, "message": str(exc)}
+    return json.dumps({"protocol": PROTOCOL, "tether": __version__, "ok": False, "error": error})
 
 
 def _call(text: str) -> Any:

@@ -57,15 +57,16 @@ def _ask(
     ``timeout`` plus ``longer`` seconds (None: a wait, no bound but the connection's);
     ``in_project``: run where the current folder is in the project's copy there. Jobs are
     named by their numbers here both ways (:mod:`tether.backends.host_numbers`)."""
-    from tether.backends.host_numbers import localize, to_host
+    from tether.backends.host_numbers import HostNumbers, localize, to_host
     from tether.backends.ssh import ask_host
 
     assert on is not None
     wanted = {k: v for k, v in args.items() if v is not None}
     with _opened(store) as opened:
-        sent = to_host(opened, on, wanted)
+        numbers = HostNumbers(opened, on)
+        sent = to_host(numbers, wanted)
         answer = ask_host(on, verb, sent, longer=longer, in_project=in_project)
-        return localize(opened, on, verb, answer)
+        return localize(numbers, verb, answer)
 
 
 def run(

@@ -19,7 +19,7 @@ from typing import Any
 
 def serve(text: str) -> None:
     """Write the framed output the request ``text`` asks for, or its error as a JSON line."""
-    from tether import __version__
+    from tether.api.answer import error_answer
     from tether.backends.wire import PROTOCOL
     from tether.errors import TetherError, UsageError
 
@@ -38,10 +38,8 @@ def serve(text: str) -> None:
             framed=True,
         )  # fmt: skip
     except (TetherError, ValueError) as exc:
-        kind = type(exc).__name__ if isinstance(exc, TetherError) else "UsageError"
-        error = {"kind": kind, "message": str(exc)}
-        answer = {"protocol": PROTOCOL, "tether": __version__, "ok": False, "error": error}
-        sys.stdout.write(json.dumps(answer) + "\n")
+        failure = exc if isinstance(exc, TetherError) else UsageError(str(exc))
+        sys.stdout.write(error_answer(failure) + "\n")
 
 
 def main() -> None:

@@ -28,10 +28,12 @@ class HostNumbers:
         self.store = store
         self.host = host
         self._by_uuid: dict[str, int] = {}
+        self._uuid_of: dict[int, str] = {}
         self._by_number: dict[int, int] = {}
         for job in store.iter_where("backend = 'ssh' AND target = ?", (host,)):
             if job.remote_id:
                 self._by_uuid[job.remote_id] = job.number
+                self._uuid_of[job.number] = job.remote_id
             if job.remote_number is not None:
                 self._by_number[job.remote_number] = job.number
 
@@ -41,9 +43,9 @@ class HostNumbers:
         text = str(ref)
         if not text.isdigit():
             return text
-        for uuid, number in self._by_uuid.items():
-            if number == int(text):
-                return uuid
+        uuid = self._uuid_of.get(int(text))
+        if uuid is not None:
+            return uuid
         raise UsageError(
             f"job #{text} is not a job on {self.host}; `tether ls --on {self.host}` lists "
             "its jobs with their numbers here"
@@ -78,14 +80,14 @@ class HostNumbers:
 
         [number] = remote_jobs.record_local(self.host, [row], parent=self.local(row.get("parent")))
         self._by_uuid[str(row["uuid"])] = number
+        self._uuid_of[number] = str(row["uuid"])
         if isinstance(row.get("number"), int):
             self._by_number[row["number"]] = number
         return number
 
 
-def to_host(store: JobStore, host: str, args: dict[str, Any]) -> dict[str, Any]:
-    """``args`` of a request to ``host`` with each job typed here as the host knows it."""
-    numbers = HostNumbers(store, host)
+def to_host(numbers: HostNumbers, args: dict[str, Any]) -> dict[str, Any]:
+    """``args`` of a request to the host with each job typed here as the host knows it."""
     out = dict(args)
     for key in REF_ARGS:
         if out.get(key) is not None:
@@ -100,9 +102,8 @@ def _is_job(data: object) -> bool:
     return isinstance(data, dict) and "uuid" in data and "number" in data
 
 
-def localize(store: JobStore, host: str, verb: str, answer: Any) -> Any:
-    """``host``'s answer to ``verb`` with this machine's numbers for its jobs."""
-    numbers = HostNumbers(store, host)
+def localize(numbers: HostNumbers, verb: str, answer: Any) -> Any:
+    """The host's answer to ``verb`` with this machine's numbers for its jobs."""
     if isinstance(answer, list):
         return [numbers.row(r) if _is_job(r) else r for r in answer]
     if not isinstance(answer, dict):

@@ -246,6 +246,7 @@ class SshBackend:
         """Sync the project, install tether there if needed, ask the host's tether to queue
         the jobs (a ``submit`` request, answered in the project's copy), and keep a record
         here of each."""
+        from tether.backends.host_numbers import HostNumbers
         from tether.backends.local import check_what_to_run
         from tether.backends.slurm_submit import refuse_resources
         from tether.paths import tether_home
@@ -272,16 +273,11 @@ class SshBackend:
             _make_env(transport.spec.name, needs, (project, transport), request.say)
             rows = ask_host(host, "submit", fields, longer=SUBMIT_SECONDS, project=project)
         jobs = [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
-        from tether.backends.host_numbers import HostNumbers
-
-        numbers = remote_jobs.record_local(transport.spec.name, jobs)
         store = JobStore(tether_home())
         try:
-            named = HostNumbers(store, transport.spec.name)
-            return [
-                Submitted(store.get(local), named.row(job))
-                for job, local in zip(jobs, numbers, strict=True)
-            ]
+            named = HostNumbers(store, transport.spec.name)  # records each new job here
+            shown = [named.row(job) for job in jobs]
+            return [Submitted(store.get(row["number"]), row) for row in shown]
         finally:
             store.close()
 
@@ -290,12 +286,12 @@ class SshBackend:
     ) -> list[dict[str, Any]]:
         """The host's own list with this machine's numbers (its jobs not yet recorded here
         are recorded), which also brings the records here of its jobs up to date."""
-        from tether.backends.host_numbers import localize
+        from tether.backends.host_numbers import HostNumbers, localize
 
         args = {"status": list(statuses), "limit": limit}
         rows = ask_host(host, "ls", args)
         rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
-        return list(localize(store, host, "ls", rows))
+        return list(localize(HostNumbers(store, host), "ls", rows))
 
     def refresh(self, store: JobStore, jobs: Sequence[Job], *, fresh: bool = False) -> list[Job]:
         """The records as last seen: asking each host on every local look would make ``ls``

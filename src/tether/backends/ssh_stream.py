@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from tether.backends import wire
-from tether.targets.ssh.remote_jobs import remote_failure, remote_module
+from tether.targets.ssh.remote_jobs import older_tether, remote_failure, remote_module
 from tether.targets.ssh.transport import Result, Transport
 
 MODULE = "tether.api.stream_main"
@@ -101,7 +101,7 @@ def stream(
             stderr = err.read().decode("utf-8", "replace")
         if code == 0 and head is not None:
             return
-        if code == 1 and head is None and "No module named" in stderr:
+        if head is None and older_tether(Result(code, "", stderr)):
             wire.read_answer(host, "", 2)  # an older tether there: says how to upgrade it
         if code != 255:
             raise remote_failure(transport, Result(code, "", stderr))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -34,29 +35,34 @@ def logs(
     regex = compiled(pattern)
     if runs_elsewhere(host):
         assert host is not None
-        _remote_logs(host, follow, tail, pattern, job)
+        _remote_logs(host, follow, tail, pattern, regex, job)
         return
     store = open_store()
     record = resolve_job(store, job)
     forward = remote_job(record)
     if forward is not None:  # the local record of a job on a host: its output is there
-        _remote_logs(forward.host, follow, tail, pattern, forward.uuid)
+        _remote_logs(forward.host, follow, tail, pattern, regex, forward.uuid)
         return
     write_output(store, record, sys.stdout.buffer, follow=follow, tail=tail, regex=regex)
 
 
 def _remote_logs(
-    host: str, follow: bool, tail: int | None, pattern: str | None, job: str | None
+    host: str,
+    follow: bool,
+    tail: int | None,
+    pattern: str | None,
+    regex: re.Pattern[bytes] | None,
+    job: str | None,
 ) -> None:
     """``logs --on HOST``: the host's output of JOB, asked over the protocol; followed (with
     reconnection) when ``-f``."""
     from tether.api import commands
-    from tether.api.log_output import compiled, copy_chunks
+    from tether.api.log_output import copy_chunks
     from tether.api.remote import follow_on_host
 
     if follow:
         chunks = follow_on_host(host, job, tail=tail, grep=pattern)
-        copy_chunks(chunks, sys.stdout.buffer, compiled(pattern))
+        copy_chunks(chunks, sys.stdout.buffer, regex)
         return
     lines = commands.logs(job, tail=tail, grep=pattern, on=host)
     sys.stdout.buffer.writelines(line.encode() for line in lines)

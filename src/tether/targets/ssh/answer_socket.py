@@ -16,13 +16,21 @@ import socket
 import subprocess
 from pathlib import Path
 
-from tether.targets.ssh.command import answer_socket_path, forward_socket_argv
+from tether.targets.ssh.command import (
+    auth_fingerprint,
+    control_socket_dir,
+    forward_socket_argv,
+    sha256_hex,
+)
 from tether.targets.ssh.transport import Transport
 
 
 def local_path(transport: Transport) -> Path:
-    """The socket here that the master forwards to the host's answerer."""
-    return answer_socket_path(transport.controls, transport.spec)
+    """The socket here that the master forwards to the host's answerer: beside the control
+    sockets, named by the host and how it authenticates."""
+    spec = transport.spec
+    name = sha256_hex(f"{spec.name}\n{spec.dest}".encode())[:12]
+    return control_socket_dir(transport.controls) / f"{auth_fingerprint(spec)}-{name}.ans"
 
 
 def ask(transport: Transport, request: bytes, timeout: float | None) -> str | None:

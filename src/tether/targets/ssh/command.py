@@ -74,7 +74,7 @@ def _fallback_root() -> Path:
     return Path("/tmp") / f"tether-{os.getuid()}"
 
 
-def _sha256_hex(data: bytes) -> str:
+def sha256_hex(data: bytes) -> str:
     """SHA-256 of ``data`` in hex, from CPython's own module where there is one: ``hashlib``
     would load OpenSSL (~4 ms on every control call) for the same digest."""
     try:
@@ -94,7 +94,7 @@ def control_socket_dir(control_dir: StrPath) -> Path:
     encoded = os.fsencode(str(path))
     if len(encoded) + _SOCKET_SUFFIX_LEN <= MAX_SOCKET_PATH and _PLAIN_PATH_RE.fullmatch(str(path)):
         return path
-    digest = _sha256_hex(encoded)[:12]
+    digest = sha256_hex(encoded)[:12]
     return _fallback_root() / digest
 
 
@@ -114,11 +114,11 @@ def auth_fingerprint(spec: HostSpec) -> str:
     if spec.ssh_config:
         config = os.path.abspath(os.path.expanduser(spec.ssh_config))
         try:
-            content = _sha256_hex(Path(config).read_bytes())
+            content = sha256_hex(Path(config).read_bytes())
         except OSError:
             content = "unreadable"
         parts.append(f"config={config} {content}")
-    digest = _sha256_hex("\n".join(parts).encode("utf-8", "surrogateescape"))
+    digest = sha256_hex("\n".join(parts).encode("utf-8", "surrogateescape"))
     return digest[:AUTH_DIGITS]
 
 
@@ -267,13 +267,6 @@ def forward_socket_argv(
     argv = _control_argv(spec, control_dir, "forward")
     argv[-2:-2] = ["-L", f"{here}:{there}"]
     return argv
-
-
-def answer_socket_path(control_dir: StrPath, spec: HostSpec) -> Path:
-    """The socket here forwarded to the host's resident answerer (beside the control
-    sockets, named by the host and how it authenticates)."""
-    name = _sha256_hex(f"{spec.name}\n{spec.dest}".encode())[:12]
-    return control_socket_dir(control_dir) / f"{auth_fingerprint(spec)}-{name}.ans"
 
 
 def master_start_argv(

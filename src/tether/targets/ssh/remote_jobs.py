@@ -43,7 +43,7 @@ _SCRIPT = "\n".join(
     ]
 )
 REMOTE_PYTHON = f"{REMOTE_VENV}/bin/python"
-#: The same checks, then exec the host's Python on module "$2" (no CLI start-up; ``-I``: no
+#: The same checks, then exec the host's Python on module "$1" (no CLI start-up; ``-I``: no
 #: PYTHON* variables, user site or current folder on the import path).
 _MODULE_SCRIPT = "\n".join([*_SCRIPT.splitlines()[:3], f'exec "$HOME/{REMOTE_PYTHON}" -I -m "$1"'])
 _NO_MODULE = "No module named"
@@ -78,9 +78,15 @@ def answer_call(
     )
     if (result.returncode == 127 and _MISSING in result.stderr) or _NO_DIR in result.stderr:
         raise remote_failure(transport, result)
-    if result.returncode == 1 and not result.stdout.strip() and _NO_MODULE in result.stderr:
+    if older_tether(result):
         return Result(2, result.stdout, result.stderr)
     return result
+
+
+def older_tether(result: Result) -> bool:
+    """Whether the host's Python failed to find the module it was to run (before answering
+    anything): its tether is older than this one."""
+    return result.returncode == 1 and not result.stdout.strip() and _NO_MODULE in result.stderr
 
 
 def transport_for(host: str, project_root: Path | None = None) -> Transport:
@@ -284,12 +290,18 @@ def update_local(host: str, rows: list[dict[str, Any]]) -> None:
     """Bring the local records of ``host``'s jobs up to date with rows of its JSON."""
     from tether.paths import tether_home
 
-    by_uuid = {r.get("uuid"): r for r in rows if isinstance(r, dict)}
+    by_uuid = {str(r["uuid"]): r for r in rows if isinstance(r, dict) and r.get("uuid")}
+    uuids = list(by_uuid)
     store = JobStore(tether_home())
     try:
-        for job in store.jobs(target=host):
-            row = by_uuid.get(job.remote_uuid)
-            if row is not None and row.get("status") != job.status:
-                _apply_status(store, job.number, row)
+        for at in range(0, len(uuids), 500):  # the records of these jobs only, not all of host's
+            chunk = uuids[at : at + 500]
+            marks = ",".join("?" * len(chunk))
+            for job in store.iter_where(
+                f"backend = 'ssh' AND target = ? AND remote_id IN ({marks})", (host, *chunk)
+            ):
+                row = by_uuid[str(job.remote_id)]
+                if row.get("status") != job.status:
+                    _apply_status(store, job.number, row)
     finally:
         store.close()
