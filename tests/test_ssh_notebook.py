@@ -69,15 +69,22 @@ def test_without_jupyter_the_error_says_how_to_install_it(host: Remote) -> None:
 
 def test_notebook_forwards_a_port_until_ctrl_c(host: Remote) -> None:
     fake = None if REAL_JUPYTER else put_fake_jupyter(host.server)
-    local_port = free_port()
+    err = ""
     try:
-        proc = host.tt.popen(
-            "notebook", "--on", HOST, "--port", str(local_port), "--name", "nb",
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        assert proc.stdout is not None and proc.stderr is not None
-        line = proc.stdout.readline().decode().strip()
-        assert line, proc.stderr.read().decode() if proc.poll() is not None else "no URL"
+        for _ in range(5):  # a free port may be taken by another test before tether binds it
+            local_port = free_port()
+            proc = host.tt.popen(
+                "notebook", "--on", HOST, "--port", str(local_port), "--name", "nb",
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            assert proc.stdout is not None and proc.stderr is not None
+            line = proc.stdout.readline().decode().strip()
+            if line or proc.wait(timeout=60) == 0:
+                break
+            err = proc.stderr.read().decode()
+            if f"port {local_port} is in use here" not in err:
+                break
+        assert line, err or (proc.stderr.read().decode() if proc.poll() is not None else "no URL")
         match = re.fullmatch(rf"http://127\.0\.0\.1:{local_port}/lab\?token=(\w+)", line)
         assert match, line
         status, body = _get(line)
