@@ -47,20 +47,24 @@ class SlurmBackend:
         the agent started here to watch the jobs."""
         from tether.backends import slurm_submit
         from tether.backends.local import batch_commands
+        from tether.backends.ssh import requirements_for
         from tether.targets.ssh.hosts_config import get_host
         from tether.tuning.values import parse_assignments
 
         cluster = get_host(host)
         values = slurm_submit.with_schedule(dict(request.resources), request.schedule)
         slurm_submit.resources_of(values)  # a bad value fails before the cluster is asked
+        needs = None if cluster.is_local else requirements_for(request)
         if request.points is not None:
             jobs = slurm_submit.submit_sweep(cluster, request.command, request.points, values,
-                                             name=request.name, extra=request.extra)  # fmt: skip
+                                             name=request.name, extra=request.extra,
+                                             requirements=needs, say=request.say)  # fmt: skip
         else:
             argvs = batch_commands(request)
             params = parse_assignments(request.params)
             jobs = slurm_submit.submit(cluster, argvs, values, name=request.name,
-                                       params=params, extra=request.extra)  # fmt: skip
+                                       params=params, extra=request.extra,
+                                       requirements=needs, say=request.say)  # fmt: skip
         _watch_here()
         return [Submitted(job, job.to_json()) for job in jobs]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tether.errors import UsageError
 from tether.store.jobs import Job
@@ -14,6 +14,7 @@ from tether.targets.slurm.resources import Resources, parse_resources
 from tether.targets.ssh.hostspec import HostSpec
 
 if TYPE_CHECKING:
+    from tether.envs.lines import Requirements
     from tether.targets.slurm.submit import Placement
 
 
@@ -80,6 +81,32 @@ def placement(*, home: str | None = None, workdir: str | None = None) -> Placeme
     return Placement(local=home is None, home=home, workdir=workdir)
 
 
+def _said(say: IO[str] | None) -> IO[str] | None:
+    return say if say is not None else (sys.stderr if sys.stderr.isatty() else None)
+
+
+def with_env(
+    host: HostSpec, placement: Placement, requirements: Requirements | None, say: IO[str] | None
+) -> Placement:
+    """Over ssh, the jobs' python is the project's env on the cluster, made on the login node
+    when it has none for ``requirements`` yet, else reused (the home, where the env lives, is
+    shared with the compute nodes: once per cluster). Unchanged on the login node itself (its
+    jobs run with the project's env here when ``tether env`` made one) and without
+    requirements (``--no-env``, or nothing to install: tether's own python)."""
+    if placement.local or requirements is None:
+        return placement
+    from dataclasses import replace
+
+    from tether.backends.ssh import make_env
+    from tether.targets.ssh.project import find_project
+    from tether.targets.ssh.transport import Transport
+
+    prepared = (find_project(), Transport(host))
+    data = make_env(host.name, requirements, prepared, say, missing=False)
+    python = data.get("python")
+    return replace(placement, python=str(python)) if python else placement
+
+
 def submit(
     host: HostSpec,
     argvs: Sequence[Sequence[str]],
@@ -88,15 +115,18 @@ def submit(
     name: str | None = None,
     params: dict[str, object] | None = None,
     extra: dict[str, Any] | None = None,
+    requirements: Requirements | None = None,
+    say: IO[str] | None = None,
 ) -> list[Job]:
-    """Check, get the cluster ready, record and submit (the backend starts the agent)."""
+    """Check, get the cluster ready (the project's env too, for ``requirements``), record and
+    submit (the backend starts the agent)."""
     from tether.targets.slurm import submit as slurm_submit
 
     resources = resources_of(values)
     slurm_submit.merge(slurm_submit.host_resources(host), resources)
     slurm_submit.host_template(host)  # a broken template fails before anything happens
-    say = sys.stderr if sys.stderr.isatty() else None
-    placement = slurm_submit.prepare(host, say)
+    say = _said(say)
+    placement = with_env(host, slurm_submit.prepare(host, say), requirements, say)
     specs = slurm_submit.job_specs(host, placement, argvs, name=name, params=params, extra=extra)
     return slurm_submit.submit_jobs(host, specs, resources, placement)
 
@@ -109,14 +139,16 @@ def submit_sweep(
     *,
     name: str | None,
     extra: dict[str, Any],
+    requirements: Requirements | None = None,
+    say: IO[str] | None = None,
 ) -> list[Job]:
     """``tether sweep --on CLUSTER``: one Slurm job per point of the sweep."""
     from tether.targets.slurm import submit as slurm_submit
 
     resources = resources_of(values)
     slurm_submit.host_template(host)
-    say = sys.stderr if sys.stderr.isatty() else None
-    placement = slurm_submit.prepare(host, say)
+    say = _said(say)
+    placement = with_env(host, slurm_submit.prepare(host, say), requirements, say)
     specs = [
         spec
         for point in points

@@ -191,7 +191,7 @@ def probe_host_named(host: str, *, timeout: float) -> ProbeRow:
     return probe_host(Transport(get_host(host), connect_timeout=connect), timeout)
 
 
-def _requirements_for(request: RunRequest) -> Requirements | None:
+def requirements_for(request: RunRequest) -> Requirements | None:
     """The project's requirements when the jobs run Python (a script, ``-m``, a batch) and
     it has any (worked out here, as ``tether env`` does); None: no env is needed, and the
     request asks for none."""
@@ -208,15 +208,19 @@ def _requirements_for(request: RunRequest) -> Requirements | None:
     return requirements if requirements.lines else None
 
 
-def _make_env(
+def make_env(
     host: str,
     requirements: Requirements,
     prepared: tuple[Project, Transport],
     say: IO[str] | None,
-) -> None:
-    """``tether env --on HOST`` as part of a run: the host has no env for the project's
-    requirements yet. Its progress goes to stderr even when not a terminal (stdout is the
-    run's answer)."""
+    *,
+    missing: bool = True,
+) -> dict[str, Any]:
+    """``tether env --on HOST`` as part of a run: the project's env on the host, made or
+    reused; the host's answer (``python``: the env's). ``missing``: the host said it has no
+    env for the requirements yet, and everything is shown, on stderr even when not a terminal
+    (stdout is the run's answer); else (a Slurm cluster, asked on every run) a reused env is
+    shown only on ``say``."""
     from tether.envs.installer import project_index
     from tether.envs.remote import on_host
 
@@ -224,17 +228,25 @@ def _make_env(
     unpinned = ""
     if requirements.unpinned:
         unpinned = f"; not installed here, unpinned: {', '.join(requirements.unpinned)}"
-    out.write(
-        f"tether: making the project's env on {host} ({len(requirements.lines)} requirements "
-        f"from {requirements.source}: {' '.join(requirements.lines)}{unpinned})\n"
-    )
-    out.flush()
+    announce = out if missing else say
+    if announce is not None:
+        doing = "making the project's env" if missing else "the project's env"
+        announce.write(
+            f"tether: {doing} on {host} ({len(requirements.lines)} requirements from "
+            f"{requirements.source}: {' '.join(requirements.lines)}{unpinned})\n"
+        )
+        announce.flush()
     index = project_index(Path.cwd())
     _, data = on_host(host, "env", requirements, index=index, say=out, prepared=prepared)
-    if isinstance(data, dict):
-        how = "reused" if data.get("reused") else f"made in {data.get('seconds', 0):.1f} s"
-        out.write(f"tether: env on {host}: {data.get('env_dir')}: {how}\n")
-        out.flush()
+    if not isinstance(data, dict):
+        return {}
+    reused = bool(data.get("reused"))
+    how = "reused" if reused else f"made in {data.get('seconds', 0):.1f} s"
+    shown = say if reused and not missing else out
+    if shown is not None:
+        shown.write(f"tether: env on {host}: {data.get('env_dir')}: {how}\n")
+        shown.flush()
+    return data
 
 
 class SshBackend:
@@ -262,7 +274,7 @@ class SshBackend:
         fields["schedule"] = remote_dependencies(host, request.schedule)
         fields["resources"] = {"gpus": gpus_text} if gpus_text else {}
         project, transport = remote_jobs.prepare_host(host, request.say)
-        needs = _requirements_for(request)
+        needs = requirements_for(request)
         if needs is not None:
             fields["env"] = {"lines": needs.lines, "source": needs.source}
         try:
@@ -270,7 +282,7 @@ class SshBackend:
         except EnvNeeded:
             if needs is None:
                 raise
-            _make_env(transport.spec.name, needs, (project, transport), request.say)
+            make_env(transport.spec.name, needs, (project, transport), request.say)
             rows = ask_host(host, "submit", fields, longer=SUBMIT_SECONDS, project=project)
         jobs = [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
         store = JobStore(tether_home())

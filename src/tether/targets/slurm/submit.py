@@ -48,6 +48,8 @@ class Placement:
     """The cluster user's home (laptop mode)."""
     workdir: str | None = None
     """The synced project folder the jobs run in (laptop mode)."""
+    python: str | None = None
+    """The python of the project's env on the cluster (laptop mode; None: tether's own)."""
 
     def job_folder(self, job: Job) -> str:
         """The job's folder on the cluster."""
@@ -150,8 +152,9 @@ def job_specs(
     extra: Mapping[str, Any] | None = None,
 ) -> list[JobSpec]:
     """Job specs for ``argvs``: a ``.py`` program runs with this Python (stored copy, with
-    ``params``) here, or with tether's Python on the login node over ssh (``params``
-    applied to a copy put there, see :func:`remote_program`)."""
+    ``params``) here, or over ssh with the project's env on the cluster
+    (``placement.python``), else tether's Python on the login node (``params`` applied to a
+    copy put there, see :func:`remote_program`)."""
     from tether.jobs.submit import build_spec
 
     specs = []
@@ -171,7 +174,8 @@ def job_specs(
             elif params:
                 more["params"] = dict(params)
             if command[0].endswith(".py") or (command[0] == "-m" and len(command) > 1):
-                command = [f"{placement.home}/{REMOTE_PYTHON}", *command]  # as `python ...`
+                python = placement.python or f"{placement.home}/{REMOTE_PYTHON}"
+                command = [python, *command]  # as `python ...`
             spec = JobSpec(
                 command=command,
                 cwd=placement.workdir or "",
