@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import pytest
 
+from conftest import Tether
 from slurm_fixtures import (
     MODES,
     SlurmSetup,
     slurm_setup_fixture,  # noqa: F401 (the session's, shared)
 )
+from test_env_cmd import make_wheel, offline
 
 pytestmark = [pytest.mark.rig, pytest.mark.timeout(300)]
 
@@ -80,6 +83,48 @@ def test_local_mode_applies_params_and_sweeps(slurm_setup: SlurmSetup) -> None:
     assert {slurm_setup.show(n)["host"] for n in numbers} == {"here"}
     bad = slurm_setup.tt("sweep", "--cpus", "2", "-p", "LR=1,2", "p.py", check=False)
     assert bad.returncode != 0 and "--cpus: Slurm options" in bad.stderr
+
+
+def test_laptop_jobs_run_with_the_projects_env_made_once(slurm_setup: SlurmSetup) -> None:
+    """A fresh project whose script imports a package it lists: the first run makes the env
+    on the login node, the next reuses it, ``--no-env`` runs with tether's python as before.
+    Offline: the package is a wheel of the project, found through ``[env]``."""
+    project = slurm_setup.project.parent / f"envproj-{uuid.uuid4().hex[:8]}"
+    project.mkdir()
+    (project / "tether.toml").write_text('[env]\nfind_links = ["wheels"]\nno_index = true\n')
+    make_wheel(project / "wheels", "tinyslurm", "1.0", body="VALUE = 'from tinyslurm'\n")
+    (project / "main.py").write_text(
+        "import sys, tinyslurm\nprint(tinyslurm.VALUE)\nprint('prefix', sys.prefix)\n"
+    )
+    tt = Tether(slurm_setup.tt.home, project)
+    tt.env = dict(slurm_setup.tt.env)
+    offline(tt)
+
+    def run(*args: str) -> tuple[str, str]:
+        proc = tt("run", "--on", "far", "--json", *args, "main.py", timeout=300)
+        return str(json.loads(proc.stdout)["number"]), proc.stderr
+
+    first, said = run()
+    assert "Installing collected packages: tinyslurm" in said, said
+    made = [line for line in said.splitlines() if line.startswith("tether: env on far: ")]
+    assert len(made) == 1 and "made in" in made[0], said
+    env_dir = made[0].split(": ")[2]
+    assert tt("wait", first, check=False, timeout=90).returncode == 0, tt("logs", first).stdout
+    assert tt("logs", first).stdout == f"from tinyslurm\nprefix {env_dir}\n"
+    assert slurm_setup.show(first)["command"] == [f"{env_dir}/bin/python", "main.py"]
+
+    second, said = run()
+    assert "Installing" not in said and "tether: making the env" not in said, said
+    assert "tether: env on far" not in said  # reused: said only on a terminal
+    assert tt("wait", second, check=False, timeout=90).returncode == 0
+    assert tt("logs", second).stdout == f"from tinyslurm\nprefix {env_dir}\n"
+
+    skipped, said = run("--no-env")
+    assert "tether: env on far" not in said and "Installing" not in said
+    assert tt("wait", skipped, check=False, timeout=90).returncode != 0
+    assert "ModuleNotFoundError: No module named 'tinyslurm'" in tt("logs", skipped).stdout
+    command = slurm_setup.show(skipped)["command"]
+    assert isinstance(command, list) and command[0].endswith("/.tether/venv/bin/python")
 
 
 def test_too_short_time_limit_fails_with_timeout(slurm_setup: SlurmSetup) -> None:
