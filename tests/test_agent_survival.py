@@ -83,6 +83,20 @@ def test_queued_jobs_wait_for_the_agent_and_run_when_it_returns(tether: Tether) 
     assert [j["status"] for j in tether.json("ls")] == ["succeeded"] * 3
 
 
+def test_following_a_job_queued_with_no_agent_starts_one(tether: Tether) -> None:
+    """An agent killed just as a job was queued (it took the wake-up, then went): ``logs -f``
+    (and so ``run -w``) starts an agent rather than waiting for ever."""
+    tether("agent", "start")
+    tether("agent", "stop")
+    from tether.jobs.submit import add_jobs, build_spec
+
+    [job] = add_jobs([build_spec(["echo", "ran"], cwd=str(tether.cwd))], tether.home)
+    assert tether.json("ls")[0]["status"] == "queued"
+    out = tether("logs", "-f", str(job.number), timeout=30).stdout
+    assert "ran" in out
+    assert tether.json("ls")[0]["status"] == "succeeded"
+
+
 def test_pid_reuse_is_not_mistaken_for_our_process() -> None:
     me = os.getpid()
     started = processes.start_time(me)

@@ -206,6 +206,24 @@ def test_job_survives_a_dropped_link_and_logs_reconnect(host: Remote) -> None:
     assert waited.returncode == 0
 
 
+def test_a_run_sends_the_project_only_when_a_file_here_changed(host: Remote) -> None:
+    """``run --on`` asks nothing of the host for the sync when no file here changed since
+    the last one (a file removed there stays removed); a change here sends again; a copy
+    wiped there is sent whole again before the job is queued."""
+    _script(host, "a.py", "print(open('b.txt').read(), end='')\n")
+    (host.project / "b.txt").write_text("one\n")
+    assert host.tt("run", "--on", HOST, "--wait", "a.py").stdout == "one\n"
+    host.remote_project("b.txt").unlink()
+    second = host.tt("run", "--on", HOST, "--wait", "a.py", check=False)
+    assert second.returncode != 0 and "b.txt" in second.stdout + second.stderr
+    (host.project / "b.txt").write_text("two!\n")
+    assert host.tt("run", "--on", HOST, "--wait", "a.py").stdout == "two!\n"
+    import shutil
+
+    shutil.rmtree(host.remote_project())
+    assert host.tt("run", "--on", HOST, "--wait", "a.py").stdout == "two!\n"
+
+
 def test_run_on_prints_one_identity_that_local_verbs_accept(host: Remote) -> None:
     """`run --on` prints the local number; `show`/`cancel` with it act on that very job,
     never on the host's job that happens to have the same number (issue 17)."""

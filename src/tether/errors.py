@@ -39,6 +39,10 @@ class NotInstalled(RemoteError):
     """A host has no tether yet (``tether hosts setup HOST`` installs it)."""
 
 
+class ProjectMissing(RemoteError):
+    """A host has no copy of the project (``tether sync --on HOST`` sends it)."""
+
+
 class EnvNeeded(TetherError):
     """A host has no env yet for the project's requirements (``run --on`` then makes it and
     asks again)."""

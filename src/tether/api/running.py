@@ -14,12 +14,12 @@ def run(request: RunRequest, *, on: str | None = None) -> list[Submitted]:
     """Queue the jobs of ``request`` on ``on`` (a host's name, ``local``, ``auto`` for the
     least busy host; None: the host ``tether.toml`` pins, else this machine). Refused, with
     nothing queued, when a flag does not apply there or the program is missing or broken."""
-    from tether.notify.routing import job_options
-
     host = pick_host(on) or "local"
     notify = request.notify
     extra = dict(request.extra)
     if any(notify.get(k) for k in ("notify", "every", "stall_after", "notify_on")):
+        from tether.notify.routing import job_options
+
         extra["notify"] = job_options(
             tuple(notify.get("notify") or ()),
             notify.get("every"),

@@ -8,21 +8,25 @@ The request is one JSON line on stdin::
 and the answer on stdout is the framed output of :func:`tether.api.log_output.write_output`
 (``START HEADBYTES``, the earlier lines, then the live bytes until the job ends), or, when
 the request cannot be served, one JSON line as :mod:`tether.backends.wire` answers an error.
+The host's resident answerer (:mod:`tether.api.answer_server`) serves the same request, with
+``"follow": true``, on its socket.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, BinaryIO
 
 
-def serve(text: str) -> None:
-    """Write the framed output the request ``text`` asks for, or its error as a JSON line."""
+def serve(text: str, out: BinaryIO | None = None) -> None:
+    """Write the framed output the request ``text`` asks for to ``out`` (default: stdout), or
+    its error as a JSON line."""
     from tether.api.answer import error_answer
     from tether.backends.wire import PROTOCOL
     from tether.errors import TetherError, UsageError
 
+    out = out if out is not None else sys.stdout.buffer
     try:
         request: Any = json.loads(text)
         if not isinstance(request, dict) or request.get("protocol") != PROTOCOL:
@@ -33,13 +37,14 @@ def serve(text: str) -> None:
         store = open_store()
         record = store.resolve(str(request.get("job")) if request.get("job") else None)
         write_output(
-            store, record, sys.stdout.buffer, follow=True, tail=request.get("tail"),
+            store, record, out, follow=True, tail=request.get("tail"),
             regex=compiled(request.get("grep")), from_byte=request.get("from_byte"),
             framed=True,
         )  # fmt: skip
     except (TetherError, ValueError) as exc:
         failure = exc if isinstance(exc, TetherError) else UsageError(str(exc))
-        sys.stdout.write(error_answer(failure) + "\n")
+        out.write(error_answer(failure).encode() + b"\n")
+        out.flush()
 
 
 def main() -> None:

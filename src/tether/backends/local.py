@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from tether.agent import lifecycle
 from tether.backends.base import Change, RunRequest, Submitted
 from tether.errors import UsageError
-from tether.jobs.status import RUNNING
+from tether.jobs.status import QUEUED, RUNNING
 from tether.store.jobs import Job, JobSpec, JobStore
 
 if TYPE_CHECKING:
@@ -179,9 +179,23 @@ class LocalBackend:
         return Path(job.job_dir)
 
     def follow(self, store: JobStore, job: Job, start: int = 0) -> Iterator[bytes]:
+        """The job's output as it comes; while it is queued, the agent is woken (started
+        if none runs: one killed as the job was queued) every few seconds."""
+        import time
+
+        from tether.agent import control
         from tether.backends.polling import follow_file
 
-        yield from follow_file(store, job, start, self.refresh)
+        woken = [time.monotonic()]
+
+        def refresh(store: JobStore, jobs: Sequence[Job]) -> list[Job]:
+            fresh = self.refresh(store, jobs)
+            if any(j.status == QUEUED for j in fresh) and time.monotonic() - woken[0] > 2.0:
+                woken[0] = time.monotonic()
+                control.ensure_running(store.home)
+            return fresh
+
+        yield from follow_file(store, job, start, refresh)
 
     def probe(self, host: str, *, timeout: float) -> ProbeRow:
         from tether import __version__

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from tether.backends.base import Change, RunRequest, Submitted
-from tether.errors import EnvNeeded, UsageError
+from tether.errors import EnvNeeded, ProjectMissing, UsageError
 from tether.store.jobs import Job, JobStore
 
 if TYPE_CHECKING:
@@ -102,9 +102,9 @@ def ask_host(
         folder = remote_jobs.project_folder(project)
     transport = remote_jobs.transport_for(host, project.root if project else None)
     timeout = None if longer is None else transport.spec.timeout + longer
-    request = wire.request(verb, args)
+    request = wire.request(verb, args, folder)
     name = transport.spec.name
-    text = None if folder else answer_socket.ask(transport, request, timeout)  # the short way
+    text = answer_socket.ask(transport, request, timeout)  # the short way
     if text is not None:
         answer = wire.read_answer(name, text, 0)
     else:
@@ -277,13 +277,23 @@ class SshBackend:
         needs = requirements_for(request)
         if needs is not None:
             fields["env"] = {"lines": needs.lines, "source": needs.source}
+
+        def ask() -> Any:
+            try:
+                return ask_host(host, "submit", fields, longer=SUBMIT_SECONDS, project=project)
+            except ProjectMissing:  # the copy there went since the last sync: send it again
+                from tether.targets.ssh.sync import sync_project
+
+                sync_project(transport, project)
+                return ask_host(host, "submit", fields, longer=SUBMIT_SECONDS, project=project)
+
         try:
-            rows = ask_host(host, "submit", fields, longer=SUBMIT_SECONDS, project=project)
+            rows = ask()
         except EnvNeeded:
             if needs is None:
                 raise
             make_env(transport.spec.name, needs, (project, transport), request.say)
-            rows = ask_host(host, "submit", fields, longer=SUBMIT_SECONDS, project=project)
+            rows = ask()
         jobs = [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
         store = JobStore(tether_home())
         try:

@@ -1,7 +1,10 @@
 """Following the output of a job on an SSH host, as it comes, across dropped links.
 
-Each connection runs ``python -I -m tether.api.stream_main`` with the host's tether and
-sends it one JSON request (the job's uuid, and ``tail``/``grep`` or the byte to go on from).
+Each connection sends one JSON request (the job's uuid, and ``tail``/``grep`` or the byte to
+go on from) to the host's resident answerer through the socket its ssh master forwards
+(:mod:`tether.targets.ssh.answer_socket`), or, when that short way is not there, to ``python
+-I -m tether.api.stream_main`` with the host's tether over ssh. The short way's end says
+nothing of why it ended, so the job's status is asked: not finished, the link dropped.
 The first line that comes back is ``START HEADBYTES`` (or, when the request cannot be served,
 one JSON error answer of :mod:`tether.backends.wire`), so the byte offset reached is always
 known and a reconnection goes on from exactly there.
@@ -17,6 +20,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from tether.backends import wire
+from tether.targets.ssh import answer_socket
 from tether.targets.ssh.remote_jobs import older_tether, remote_failure, remote_module
 from tether.targets.ssh.transport import Result, Transport
 
@@ -49,6 +53,31 @@ def _chunks(stream: IO[bytes], count: int | None) -> Iterator[bytes]:
         yield chunk
 
 
+def _lost(host: str, since: float | None) -> float:
+    """Say (once) that the link to ``host`` went; when it went."""
+    if since is not None:
+        return since
+    sys.stderr.write(
+        f"tether: lost the connection to {host}; reconnecting (the job keeps running there)\n"
+    )
+    sys.stderr.flush()
+    return time.monotonic()
+
+
+def _ended(transport: Transport, uuid: str) -> bool:
+    """Whether the host says its job ``uuid`` has finished (False when it cannot say now)."""
+    from tether.jobs.status import FINISHED
+
+    text = answer_socket.ask(transport, wire.request("show", {"job": uuid}), transport.spec.timeout)
+    if text is None:
+        return False
+    try:
+        data = wire.read_answer(transport.spec.name, text, 0)
+    except Exception:
+        return False
+    return isinstance(data, dict) and data.get("status") in FINISHED
+
+
 def stream(
     transport: Transport,
     uuid: str,
@@ -66,10 +95,37 @@ def stream(
     host = transport.spec.name
     offset: int | None = start
     lost_since: float | None = None
+    short = True
     while True:
         request = {"protocol": wire.PROTOCOL, "job": uuid, "from_byte": offset}
         if offset is None:
             request.update(tail=tail, grep=grep)
+        conn = (
+            answer_socket.open_stream(transport, json.dumps({**request, "follow": True}).encode())
+            if short
+            else None
+        )
+        if conn is not None:
+            head = None
+            with conn, conn.makefile("rb") as out:
+                try:
+                    head = _header(out.readline(), host)
+                    if head is not None:
+                        start_at, head_bytes = head
+                        yield from _chunks(out, head_bytes)
+                        offset = start_at
+                        for chunk in _chunks(out, None):
+                            offset += len(chunk)
+                            yield chunk
+                except OSError:
+                    pass  # the master went mid-way
+            if head is None:
+                short = False  # nothing from the server: the long way
+            elif _ended(transport, uuid):
+                return
+            else:  # the link (or the master) went: again, from the byte reached
+                lost_since = _lost(host, lost_since)
+            continue
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(
                 transport.argv(remote_module(MODULE)),
@@ -107,12 +163,7 @@ def stream(
             raise remote_failure(transport, Result(code, "", stderr))
         now = time.monotonic()
         if lost_since is None:
-            lost_since = now
-            sys.stderr.write(
-                f"tether: lost the connection to {host}; reconnecting "
-                "(the job keeps running there)\n"
-            )
-            sys.stderr.flush()
+            lost_since = _lost(host, lost_since)
         elif now - lost_since > reconnect_seconds:
             raise transport.failure(code, stderr)
         time.sleep(min(5.0, 0.5 + (now - lost_since) / 4))

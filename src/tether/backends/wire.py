@@ -36,9 +36,14 @@ MODULE = "tether.api.answer_main"
 older (see :func:`tether.targets.ssh.remote_jobs.answer_call`)."""
 
 
-def request(verb: str, args: dict[str, Any]) -> bytes:
-    """The request asking for ``verb`` with keyword ``args``, as sent."""
-    return json.dumps({"protocol": PROTOCOL, "verb": verb, "args": args}).encode()
+def request(verb: str, args: dict[str, Any], folder: str = "") -> bytes:
+    """The request asking for ``verb`` with keyword ``args``, as sent; ``folder`` (relative
+    to the host's home) is where it is answered, for the host's resident answerer (the long
+    way moves there before starting Python)."""
+    asked: dict[str, Any] = {"protocol": PROTOCOL, "verb": verb, "args": args}
+    if folder:
+        asked["folder"] = folder
+    return json.dumps(asked).encode()
 
 
 def _upgrade(host: str, why: str) -> RemoteError:

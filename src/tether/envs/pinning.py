@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tether.envs.imports import local_module_names, scan_imports
 from tether.envs.lines import Requirements, canonical_name
+
+if TYPE_CHECKING:
+    import importlib.metadata as md
 
 #: Import names whose distribution is named differently, for modules not installed here.
 KNOWN_DISTRIBUTIONS: dict[str, str] = {
@@ -64,6 +67,8 @@ class _Installed:
 
     @classmethod
     def scan(cls, path: Sequence[str] | None) -> _Installed:
+        import importlib.metadata as md  # slow to import: only when a scan is needed
+
         by_module: dict[str, list[md.Distribution]] = {}
         seen: set[str] = set()
         dists = md.distributions(path=list(path)) if path is not None else md.distributions()

@@ -77,8 +77,10 @@ def follow(
     is_done: Callable[[], bool],
     poll: float = 0.1,
 ) -> Iterator[bytes]:
-    """Yield bytes appended to ``path`` from offset ``start`` until ``is_done()`` and drained."""
+    """Yield bytes appended to ``path`` from offset ``start`` until ``is_done()`` and drained.
+    Waits grow from 10 ms to ``poll`` while nothing comes: a short job's end is seen at once."""
     pos = start
+    delay = min(0.01, poll)
     while True:
         done = is_done()  # ask before reading, so the last output is never missed
         try:
@@ -89,11 +91,13 @@ def follow(
             data = b""
         if data:
             pos += len(data)
+            delay = min(0.01, poll)
             yield data
         elif done:
             return
         else:
-            time.sleep(poll)
+            time.sleep(delay)
+            delay = min(delay * 1.5, poll)
 
 
 def size(path: Path) -> int:

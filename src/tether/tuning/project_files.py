@@ -9,10 +9,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from tether.errors import ProgramError
+
+if TYPE_CHECKING:
+    import pathspec
 
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 DEFAULT_MAX_FILES = 50_000
@@ -137,6 +139,8 @@ def walk_project(
     ``max_files``) raise :class:`ProgramError` naming the biggest folders."""
     if caps is None:
         caps = Caps(max_files, None)
+    import pathspec  # imported when a walk needs it (not when a project is only found)
+
     include_spec = pathspec.GitIgnoreSpec.from_lines(include)
     only_py = tuple(include) == DEFAULT_INCLUDE
     skip = set(skip_dirs)
@@ -195,6 +199,8 @@ def _skip_folder(entry: os.DirEntry[str], skip: set[str]) -> bool:
 
 
 def _read_ignore_files(folder: Path, extra: Sequence[Path] = ()) -> list[pathspec.PathSpec]:
+    import pathspec
+
     specs: list[pathspec.PathSpec] = []
     for path in (*extra, *(folder / name for name in IGNORE_FILES)):
         try:

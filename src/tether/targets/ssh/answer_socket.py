@@ -27,10 +27,26 @@ from tether.targets.ssh.transport import Transport
 
 def local_path(transport: Transport) -> Path:
     """The socket here that the master forwards to the host's answerer: beside the control
-    sockets, named by the host and how it authenticates."""
+    sockets, named by the host, how it authenticates and this tether's version."""
+    from tether import __version__
+
     spec = transport.spec
-    name = sha256_hex(f"{spec.name}\n{spec.dest}".encode())[:12]
+    name = sha256_hex(f"{spec.name}\n{spec.dest}\n{__version__}".encode())[:12]
     return control_socket_dir(transport.controls) / f"{auth_fingerprint(spec)}-{name}.ans"
+
+
+def same_version(there: str) -> bool:
+    """Whether the host's answerer at ``there`` is this tether's version (its socket is named
+    by its version: ``answer-VERSION.sock``)."""
+    from tether import __version__
+
+    return there.endswith(f"/answer-{__version__}.sock")
+
+
+def forwarded(transport: Transport) -> bool:
+    """Whether the short way to the host's answerer of this version is set up (the host has
+    this tether: a cheap local check, no call)."""
+    return local_path(transport).exists()
 
 
 def ask(transport: Transport, request: bytes, timeout: float | None) -> str | None:
@@ -62,13 +78,42 @@ def ask(transport: Transport, request: bytes, timeout: float | None) -> str | No
     return text if text.strip() else None  # nothing: the server there is gone
 
 
+def open_stream(transport: Transport, request: bytes) -> socket.socket | None:
+    """A connection to the host's answerer that has been sent ``request`` (a follow: what
+    comes back is read as it comes, with no bound), or None when there is no short way now."""
+    path = local_path(transport)
+    if not path.exists():
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.settimeout(transport.spec.timeout)
+        conn.connect(str(path))
+        conn.sendall(request)
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(None)
+    except OSError:  # the master is gone (or does not answer): the long way
+        conn.close()
+        path.unlink(missing_ok=True)
+        return None
+    return conn
+
+
 def forward(transport: Transport, there: str) -> None:
     """Ask the host's master to forward the socket here to the answerer's socket ``there``
-    (never raises: the long way still works)."""
+    (never raises: the long way still works). Only a server of this tether's version: the
+    short way then also says that the host has this version installed."""
     path = local_path(transport)
-    if path.exists():
+    if path.exists() or not same_version(there):
         return
-    argv = forward_socket_argv(transport.spec, transport.controls, path, there)
+    _master(transport, path, there)
+    if not path.exists():  # the master had it, but its socket here went: forward it anew
+        _master(transport, path, there, cancel=True)
+        _master(transport, path, there)
+
+
+def _master(transport: Transport, path: Path, there: str, *, cancel: bool = False) -> None:
+    """Ask the master to forward ``path`` to ``there`` (``cancel``: to stop forwarding it)."""
+    argv = forward_socket_argv(transport.spec, transport.controls, path, there, cancel=cancel)
     try:
         subprocess.run(argv, capture_output=True, check=False, timeout=10)
     except (OSError, subprocess.TimeoutExpired):

@@ -260,11 +260,11 @@ def master_exit_argv(spec: HostSpec, control_dir: StrPath) -> list[str]:
 
 
 def forward_socket_argv(
-    spec: HostSpec, control_dir: StrPath, here: StrPath, there: str
+    spec: HostSpec, control_dir: StrPath, here: StrPath, there: str, *, cancel: bool = False
 ) -> list[str]:
     """``ssh -O forward -L HERE:THERE``: the master forwards the unix socket ``here`` to the
-    host's socket ``there``."""
-    argv = _control_argv(spec, control_dir, "forward")
+    host's socket ``there`` (``cancel``: ``-O cancel``, the master forgets that forward)."""
+    argv = _control_argv(spec, control_dir, "cancel" if cancel else "forward")
     argv[-2:-2] = ["-L", f"{here}:{there}"]
     return argv
 

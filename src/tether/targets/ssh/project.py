@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tether.errors import UsageError
-from tether.tuning.snapshot import find_project_root
+from tether.tuning.project_files import find_project_root
 
 REMOTE_PROJECTS = "tether/projects"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from tether.errors import NotInstalled, RemoteError, UsageError
+from tether.errors import NotInstalled, ProjectMissing, RemoteError, UsageError
 from tether.jobs import state
 from tether.store.jobs import JobSpec, JobStore
 from tether.targets.ssh.command import REMOTE_VENV
@@ -105,7 +105,7 @@ def remote_failure(transport: Transport, result: Result) -> RemoteError:
             f"(or `tether run --on {host} ...`, which installs it)"
         )
     if _NO_DIR in result.stderr:
-        return RemoteError(f"the project is not on {host} yet: run `tether sync --on {host}`")
+        return ProjectMissing(f"the project is not on {host} yet: run `tether sync --on {host}`")
     lines = result.stderr.strip().splitlines()
     text = lines[-1] if lines else f"exit code {result.returncode}"
     return RemoteError(f"on {host}: {text.removeprefix('tether: error: ')}")
@@ -152,6 +152,10 @@ def ensure_tether(transport: Transport, say: IO[str] | None = None) -> None:
     import time
 
     from tether import __version__
+    from tether.targets.ssh import answer_socket
+
+    if answer_socket.forwarded(transport):  # its answerer of this version: installed
+        return
     from tether.targets.ssh.bootstrap import bootstrap, installed_version
 
     found = installed_version(transport)
@@ -184,7 +188,7 @@ def prepare_host(host: str, say: IO[str] | None = None) -> tuple[Project, Transp
 
     project = find_project()
     transport = transport_for(host, project.root)
-    synced = sync_project(transport, project)
+    synced = sync_project(transport, project, skip_unchanged=True)
     if say is not None:
         say.write(f"tether: {describe(synced, transport.spec.name)}\n")
     ensure_tether(transport, say)

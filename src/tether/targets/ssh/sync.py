@@ -35,7 +35,6 @@ from tether.targets.ssh.failures import SshFailure
 from tether.targets.ssh.project import Project
 from tether.targets.ssh.transport import Transport
 from tether.tuning.project_files import caps_for, walk_project
-from tether.tuning.snapshot import list_project_files
 
 SYNC_EXCLUDES: tuple[str, ...] = (*DEFAULT_EXCLUDES, "/data/")
 IGNORE_FILES: tuple[str, ...] = (".gitignore", ".tetherignore")
@@ -46,7 +45,9 @@ _DELETE_CHUNK = 400
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What a sync did: files sent or deleted, how, and how long it took.
+    """What a sync did: files sent or deleted, how (``rsync``, ``tar``, or ``unchanged``:
+    nothing asked of the host, no file here changed since the last rsync), and how long it
+    took.
 
     ``changed`` counts files sent plus files deleted there; ``sent``/``sent_bytes`` the files
     sent and their size; ``unchanged`` the files already there (None: rsync did not say);
@@ -150,22 +151,41 @@ def fits_without_asking(project: Project, cap: int, max_files: int = 20_000) -> 
     """Whether every file rsync could send (all regular files here but those the fixed
     excludes leave out) totals at most ``cap``: then no dry run is needed. False when unsure
     (over the cap, or more than ``max_files`` files to look at)."""
+    return _scan(project, cap, max_files)[0]
+
+
+def _scan(project: Project, cap: int, max_files: int = 20_000) -> tuple[bool, str | None]:
+    """One walk of every file rsync could send: whether they total at most ``cap`` (False
+    when unsure), and a fingerprint of their names, sizes, times and modes (None past
+    ``max_files`` files: unsure)."""
+    import hashlib
+
+    digest = hashlib.sha256()
     total = count = 0
-    for folder, dirs, files in os.walk(project.root):
-        top = folder == str(project.root)
-        dirs[:] = [d for d in dirs if d not in _LEFT_OUT_DIRS and not (top and d == "data")]
-        for name in files:
+    root = str(project.root)
+    for folder, dirs, files in os.walk(root):
+        top = folder == root
+        dirs[:] = sorted(d for d in dirs if d not in _LEFT_OUT_DIRS and not (top and d == "data"))
+        for name in sorted(files):
             if name.endswith(".pyc"):
                 continue
+            path = os.path.join(folder, name)
             try:
-                st = os.lstat(os.path.join(folder, name))
+                st = os.lstat(path)
             except OSError:
                 continue
             total += st.st_size if stat.S_ISREG(st.st_mode) else 0
             count += 1
-            if total > cap or count > max_files:
-                return False
-    return True
+            if count > max_files:
+                return False, None
+            line = f"{path[len(root) :]}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_mode}\n"
+            digest.update(line.encode("utf-8", "surrogateescape"))
+    return total <= cap, digest.hexdigest()
+
+
+def _synced_path(transport: Transport, project: Project) -> Path:
+    """Where the fingerprint of the project as last sent to the host by rsync is kept."""
+    return _state_path(transport, project).with_suffix(".rsync.json")
 
 
 def _data_files(project: Project, limit: int = 100_000) -> int:
@@ -179,12 +199,20 @@ def _data_files(project: Project, limit: int = 100_000) -> int:
 
 
 def sync_project(
-    transport: Transport, project: Project, *, method: str = "auto", max_size: int | None = None
+    transport: Transport,
+    project: Project,
+    *,
+    method: str = "auto",
+    max_size: int | None = None,
+    skip_unchanged: bool = False,
 ) -> SyncResult:
     """Bring ``~/tether/projects/NAME/`` on the host up to date with the project here.
 
     ``max_size``: the cap in bytes on what is sent (0: none; None: ``[sync] max_size`` of the
     project's ``tether.toml``, else 100 MB); over it, a UsageError and nothing sent.
+    ``skip_unchanged`` (a run): when no file here changed since the last rsync to the host
+    (the same names, sizes, times and modes), nothing is asked of the host; a copy changed
+    there is left as it is (``tether sync`` always asks rsync).
     """
     if method not in ("auto", "rsync", "tar"):
         raise UsageError(f"unknown sync method {method!r}: use auto, rsync or tar")
@@ -212,8 +240,15 @@ def sync_project(
             )
             return [*words[:1], "--stats", _OUT_FORMAT, *words[1:]]
 
+        fits, fingerprint = _scan(project, max_size or _BIG)
+        synced = _synced_path(transport, project)
+        sent_to = f"{transport.spec.dest}:{project.remote_dir}"
+        last = _load_state(synced)
+        if skip_unchanged and fingerprint and last == {"to": sent_to, "files": fingerprint}:
+            return SyncResult(0, "unchanged", time.monotonic() - t0, project.remote_dir,
+                              unchanged=None, data_files=data_files)  # fmt: skip
         try:
-            if max_size and not fits_without_asking(project, max_size):
+            if max_size and not fits:
                 check_cap(_parse_rsync(_rsync(transport, argv(True), "rsync")).send,
                           max_size, transport.spec.name)  # fmt: skip
             out = _rsync(transport, argv(False), "rsync")
@@ -221,6 +256,10 @@ def sync_project(
             if exc.kind != "no_rsync" or method == "rsync":
                 raise
         else:
+            if fingerprint:
+                synced.write_text(json.dumps({"to": sent_to, "files": fingerprint}))
+            else:
+                synced.unlink(missing_ok=True)
             plan = _parse_rsync(out)
             return SyncResult(
                 count_itemized_changes(out), "rsync", time.monotonic() - t0, project.remote_dir,
@@ -266,6 +305,8 @@ def _load_state(path: Path) -> dict[str, object]:
 
 def _tar_sync(transport: Transport, project: Project, max_size: int) -> _Plan:
     """Send changed files as a tar stream; delete files that were removed here."""
+    from tether.tuning.snapshot import list_project_files
+
     files, _ = list_project_files(project.root, max_file_bytes=_BIG, include=("*",))
     files = [f for f in files if f != TOKEN_FILE and not f.startswith("data/")]
     stats: dict[str, list[int]] = {}
@@ -374,7 +415,10 @@ def describe(result: SyncResult, host: str) -> str:
         notes.append(f"{result.unchanged} unchanged")
     if result.deleted:
         notes.append(f"{result.deleted} deleted there")
-    notes.append(f"{result.method}, {result.seconds:.2f} s")
+    if result.method == "unchanged":  # nothing asked of the host
+        notes.append(f"nothing changed here since the last sync, {result.seconds:.2f} s")
+    else:
+        notes.append(f"{result.method}, {result.seconds:.2f} s")
     line = (
         f"synced {result.sent} {noun} ({human_size(result.sent_bytes)}) to "
         f"{host}:~/{result.remote_dir} ({'; '.join(notes)})"
