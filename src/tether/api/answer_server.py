@@ -38,7 +38,9 @@ READ_SECONDS = 10.0
 """How long the server waits for a request's bytes (the other side sends them at once)."""
 WARM_MODULES = (
     "tether.api.answer", "tether.api.commands", "tether.api.running", "tether.api.stream_main",
-    "tether.api.log_output",
+    "tether.api.log_output", "tether.backends.local", "tether.jobs.submit", "tether.jobs.views",
+    "tether.tuning.snapshot", "tether.tuning.values", "tether.envs.venv", "tether.config",
+    "tether.notify.routing", "tether.agent.control", "tether.jobs.env_records",
 )  # fmt: skip
 """Imported when the server starts, so that a forked child answers without importing."""
 
