@@ -5,15 +5,14 @@
 
 from __future__ import annotations
 
-import logging
 import re
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import ConfigError, NotifyError
-from tether.mail import CHART_FILENAME
-from tether.notify.message import Notification
+
+if TYPE_CHECKING:  # logging, tempfile, the mail package: imported when sending
+    from tether.notify.message import Notification
 
 EMAIL_CHANNEL = "email"
 APPRISE_DOCS = "https://github.com/caronc/apprise/wiki"
@@ -49,6 +48,11 @@ def send_apprise(url: str, notification: Notification) -> None:
     Raises NotifyError with Apprise's own reason (from its log) when the service refuses.
     Apprise logs go through one shared logger, so concurrent sends may mix their reasons.
     """
+    import logging
+    import tempfile
+
+    from tether.mail import CHART_FILENAME
+
     apprise = _apprise()
     with apprise.LogCapture(level=logging.WARNING) as captured:
         plugin = _plugin(url, NotifyError)
@@ -90,6 +94,8 @@ def _apprise() -> Any:
 
 def _plugin(url: str, error: type[ConfigError] | type[NotifyError]) -> Any:
     """Apprise's service object for `url`, or `error` naming why it is not usable."""
+    import logging
+
     apprise = _apprise()
     asset = apprise.AppriseAsset(app_id="tether", app_desc="tether job notifications")
     with apprise.LogCapture(level=logging.WARNING) as captured:
