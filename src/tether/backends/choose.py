@@ -12,13 +12,15 @@ import importlib
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from tether.backends.base import Backend
 from tether.store.jobs import Job, JobStore
 
+if TYPE_CHECKING:
+    from tether.backends.base import Backend
 
-class _Backends(Mapping[str, Backend]):
+
+class _Backends(Mapping[str, "Backend"]):
     """Each kind's backend, its module imported on first use (a host's ``ls`` answered
     here loads the local backend, not the SSH and Slurm machinery)."""
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from tether.backends.base import Change, RunRequest, Submitted
 from tether.errors import EnvNeeded, ProjectMissing, UsageError
 from tether.store.jobs import Job, JobStore
 
 if TYPE_CHECKING:
+    from tether.backends.base import Change, RunRequest, Submitted
     from tether.envs.lines import Requirements
     from tether.targets.ssh.project import Project
     from tether.targets.ssh.remote_probe import ProbeRow
@@ -258,6 +258,7 @@ class SshBackend:
         """Sync the project, install tether there if needed, ask the host's tether to queue
         the jobs (a ``submit`` request, answered in the project's copy), and keep a record
         here of each."""
+        from tether.backends import base
         from tether.backends.host_numbers import HostNumbers
         from tether.backends.local import check_what_to_run
         from tether.backends.slurm_submit import refuse_resources
@@ -299,7 +300,7 @@ class SshBackend:
         try:
             named = HostNumbers(store, transport.spec.name)  # records each new job here
             shown = [named.row(job) for job in jobs]
-            return [Submitted(store.get(row["number"]), row) for row in shown]
+            return [base.Submitted(store.get(row["number"]), row) for row in shown]
         finally:
             store.close()
 

@@ -13,7 +13,6 @@ again. A link that stops answering is bounded like any call: one line naming the
 from __future__ import annotations
 
 import socket
-import subprocess
 from pathlib import Path
 
 from tether.targets.ssh.command import (
@@ -113,6 +112,8 @@ def forward(transport: Transport, there: str) -> None:
 
 def _master(transport: Transport, path: Path, there: str, *, cancel: bool = False) -> None:
     """Ask the master to forward ``path`` to ``there`` (``cancel``: to stop forwarding it)."""
+    import subprocess
+
     argv = forward_socket_argv(transport.spec, transport.controls, path, there, cancel=cancel)
     try:
         subprocess.run(argv, capture_output=True, check=False, timeout=10)

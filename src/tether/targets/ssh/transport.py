@@ -14,7 +14,6 @@ master forks into the background, and older OpenSSH releases keep the stderr it 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +140,8 @@ class Transport:
 
         ``input`` (bytes) or ``stdin`` (an open file) feed the command; else it reads nothing.
         """
+        import subprocess  # where used: a call answered by the forwarded socket starts none
+
         with _stderr_file() as err:
             try:
                 proc = subprocess.run(
@@ -213,17 +214,23 @@ class Transport:
         A quick ``true`` first opens (or reuses) the master, so a failure to connect is
         reported as one clear line; the session itself then rides on that connection.
         """
+        import subprocess
+
         self.run(["true"], timeout=self.connect_timeout + 20)
         argv = self.argv(remote_cmd, tty=tty)
         return subprocess.run(argv, check=False).returncode
 
     def is_connected(self) -> bool:
         """True when a master connection to this host is up (a cheap local check)."""
+        import subprocess
+
         argv = master_check_argv(self.spec, self.controls)
         proc = subprocess.run(argv, capture_output=True, check=False, timeout=10)
         return proc.returncode == 0
 
     def close(self) -> None:
         """Close the master connection, if any."""
+        import subprocess
+
         argv = master_exit_argv(self.spec, self.controls)
         subprocess.run(argv, capture_output=True, check=False, timeout=10)
