@@ -224,6 +224,27 @@ def test_a_run_sends_the_project_only_when_a_file_here_changed(host: Remote) -> 
     assert host.tt("run", "--on", HOST, "--wait", "a.py").stdout == "two!\n"
 
 
+def test_run_on_max_size_caps_the_sync(host: Remote) -> None:
+    """``run --on --max-size``: over the cap the run is refused with nothing sent or queued;
+    a higher cap lets it through; a bad size is one line."""
+    _script(host, "big.py", "import os\nprint(os.path.getsize('blob.bin'))\n")
+    with open(host.project / "blob.bin", "wb") as out:
+        os.truncate(out.fileno(), 2_000_000)
+    try:
+        before = len(host.tt.json("ls", "--on", HOST))  # type: ignore[arg-type]
+        refused = host.tt("run", "--on", HOST, "--max-size", "1MB", "big.py", check=False)
+        assert refused.returncode == 2, refused
+        assert "refused, nothing sent" in refused.stderr and "blob.bin" in refused.stderr
+        assert len(host.tt.json("ls", "--on", HOST)) == before  # type: ignore[arg-type]
+        assert not host.remote_project("blob.bin").exists()
+        ran = host.tt("run", "--on", HOST, "--max-size", "10MB", "--wait", "big.py")
+        assert ran.stdout == "2000000\n"
+        bad = host.tt("run", "--on", HOST, "--max-size", "lots", "big.py", check=False)
+        assert bad.returncode == 2 and "--max-size" in bad.stderr, bad
+    finally:
+        (host.project / "blob.bin").unlink()
+
+
 def test_run_on_prints_one_identity_that_local_verbs_accept(host: Remote) -> None:
     """`run --on` prints the local number; `show`/`cancel` with it act on that very job,
     never on the host's job that happens to have the same number (issue 17)."""

@@ -52,6 +52,9 @@ class RunRequest:
     the host refuses (:class:`~tether.errors.EnvNeeded`) when it has no env for them yet."""
     use_env: bool = True
     """``run --on HOST`` makes or reuses the project's env there first (``--no-env``: not)."""
+    sync_max_size: int | None = None
+    """``--max-size``: the cap in bytes on what the sync to a host sends (0: none; None:
+    ``[sync] max_size`` of ``tether.toml``, else 100 MB)."""
 
     def wire_fields(self) -> dict[str, Any]:
         """What another machine's tether needs to queue these jobs (a ``submit`` request of

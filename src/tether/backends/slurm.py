@@ -58,13 +58,15 @@ class SlurmBackend:
         if request.points is not None:
             jobs = slurm_submit.submit_sweep(cluster, request.command, request.points, values,
                                              name=request.name, extra=request.extra,
-                                             requirements=needs, say=request.say)  # fmt: skip
+                                             requirements=needs, say=request.say,
+                                       max_size=request.sync_max_size)  # fmt: skip
         else:
             argvs = batch_commands(request)
             params = parse_assignments(request.params)
             jobs = slurm_submit.submit(cluster, argvs, values, name=request.name,
                                        params=params, extra=request.extra,
-                                       requirements=needs, say=request.say)  # fmt: skip
+                                       requirements=needs, say=request.say,
+                                       max_size=request.sync_max_size)  # fmt: skip
         _watch_here()
         return [Submitted(job, job.to_json()) for job in jobs]
 

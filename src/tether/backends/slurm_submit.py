@@ -117,6 +117,7 @@ def submit(
     extra: dict[str, Any] | None = None,
     requirements: Requirements | None = None,
     say: IO[str] | None = None,
+    max_size: int | None = None,
 ) -> list[Job]:
     """Check, get the cluster ready (the project's env too, for ``requirements``), record and
     submit (the backend starts the agent)."""
@@ -126,7 +127,8 @@ def submit(
     slurm_submit.merge(slurm_submit.host_resources(host), resources)
     slurm_submit.host_template(host)  # a broken template fails before anything happens
     say = _said(say)
-    placement = with_env(host, slurm_submit.prepare(host, say), requirements, say)
+    ready = slurm_submit.prepare(host, say, max_size=max_size)
+    placement = with_env(host, ready, requirements, say)
     specs = slurm_submit.job_specs(host, placement, argvs, name=name, params=params, extra=extra)
     return slurm_submit.submit_jobs(host, specs, resources, placement)
 
@@ -141,6 +143,7 @@ def submit_sweep(
     extra: dict[str, Any],
     requirements: Requirements | None = None,
     say: IO[str] | None = None,
+    max_size: int | None = None,
 ) -> list[Job]:
     """``tether sweep --on CLUSTER``: one Slurm job per point of the sweep."""
     from tether.targets.slurm import submit as slurm_submit
@@ -148,7 +151,8 @@ def submit_sweep(
     resources = resources_of(values)
     slurm_submit.host_template(host)
     say = _said(say)
-    placement = with_env(host, slurm_submit.prepare(host, say), requirements, say)
+    ready = slurm_submit.prepare(host, say, max_size=max_size)
+    placement = with_env(host, ready, requirements, say)
     specs = [
         spec
         for point in points

@@ -274,7 +274,9 @@ class SshBackend:
         fields = request.wire_fields()
         fields["schedule"] = remote_dependencies(host, request.schedule)
         fields["resources"] = {"gpus": gpus_text} if gpus_text else {}
-        project, transport = remote_jobs.prepare_host(host, request.say)
+        project, transport = remote_jobs.prepare_host(
+            host, request.say, max_size=request.sync_max_size
+        )
         needs = requirements_for(request)
         if needs is not None:
             fields["env"] = {"lines": needs.lines, "source": needs.source}

@@ -89,6 +89,19 @@ def _note_unread_stdin() -> None:
         )
 
 
+def _size(text: str | None) -> int | None:
+    """``--max-size`` in bytes (None: not given); a bad value is a UsageError."""
+    if text is None:
+        return None
+    from tether.config import parse_size
+    from tether.errors import ConfigError
+
+    try:
+        return parse_size(text, "--max-size")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _wait_and_exit(jobs: list[Job]) -> None:
     """Follow the jobs until they end (one job: its output, then each retry's), saying as
     each ends; exit with the first non-zero exit code."""
@@ -148,6 +161,13 @@ def _wait_and_exit(jobs: list[Job]) -> None:
     is_flag=True,
     help="On a host: do not make (or check) the project's env there first.",
 )
+@click.option(
+    "--max-size",
+    "max_size",
+    metavar="SIZE",
+    help="On a host: refuse, sending nothing, when the sync would send more (e.g. 500MB; "
+    "0 or none: no cap; default: [sync] max_size in tether.toml, else 100MB).",
+)
 @param_option
 @resource_options
 @schedule_options
@@ -164,6 +184,7 @@ def run(
     command: tuple[str, ...],
     host: str | None = None,
     no_env: bool = False,
+    max_size: str | None = None,
     **notify: Any,
 ) -> None:
     """Run SCRIPT.py [ARGS...] or -- COMMAND [ARGS...] as a detached job; prints its number.
@@ -206,6 +227,7 @@ def run(
         resources=resources,
         say=sys.stderr if sys.stderr.isatty() else None,
         use_env=not no_env,
+        sync_max_size=_size(max_size),
     )
     submitted = run_jobs(request, on=host)
     _announce(submitted, as_json, wait)

@@ -106,8 +106,11 @@ def job_script(
     return script, folder
 
 
-def prepare(host: HostSpec, say: IO[str] | None = None) -> Placement:
-    """Get the cluster ready: nothing in local mode; sync and install over ssh."""
+def prepare(
+    host: HostSpec, say: IO[str] | None = None, *, max_size: int | None = None
+) -> Placement:
+    """Get the cluster ready: nothing in local mode; sync (``max_size``: the cap on what it
+    sends) and install over ssh."""
     if host.is_local:
         return Placement(local=True)
     from tether.targets.ssh.project import find_project
@@ -117,7 +120,7 @@ def prepare(host: HostSpec, say: IO[str] | None = None) -> Placement:
 
     project = find_project()
     transport = Transport(host)
-    synced = sync_project(transport, project)
+    synced = sync_project(transport, project, max_size=max_size)
     if say is not None:
         say.write(f"tether: {describe(synced, host.name)}\n")
     ensure_tether(transport, say)

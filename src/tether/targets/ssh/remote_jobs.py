@@ -181,14 +181,17 @@ def project_folder(project: Project, cwd: Path | None = None) -> str:
     return project.remote_path(Path(rel).as_posix())
 
 
-def prepare_host(host: str, say: IO[str] | None = None) -> tuple[Project, Transport]:
-    """Sync this project to ``host`` and install tether there if needed (saying so on ``say``)."""
+def prepare_host(
+    host: str, say: IO[str] | None = None, *, max_size: int | None = None
+) -> tuple[Project, Transport]:
+    """Sync this project to ``host`` (``max_size``: the cap, see :func:`sync_project`) and
+    install tether there if needed (saying so on ``say``)."""
     from tether.targets.ssh.project import find_project
     from tether.targets.ssh.sync import describe, sync_project
 
     project = find_project()
     transport = transport_for(host, project.root)
-    synced = sync_project(transport, project, skip_unchanged=True)
+    synced = sync_project(transport, project, max_size=max_size, skip_unchanged=True)
     if say is not None:
         say.write(f"tether: {describe(synced, transport.spec.name)}\n")
     ensure_tether(transport, say)
