@@ -23,7 +23,11 @@ import linecache
 import os
 import sys
 import types
-from collections.abc import Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # no typing or collections import when a job starts
+    from collections.abc import Sequence
+    from typing import Any
 
 CONFIG: dict = {}  # filled in at submit
 
@@ -82,6 +86,11 @@ class _StoredFinder:
     def find_spec(
         self, name: str, path: Sequence[str] | None = None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
+        if name == "multiprocessing.spawn":  # patched once loaded, see _spawn_through_us
+            spec = self.path_finder.find_spec(name, path)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _ThenPatch(spec.loader)  # type: ignore[assignment]
+            return spec
         entries = list(path) if path is not None else list(sys.path)
         for entry in entries:
             if not isinstance(entry, str):
@@ -114,11 +123,27 @@ class _StoredFinder:
         )
 
 
-def _spawn_through_us() -> None:
+class _ThenPatch:
+    """The loader of ``multiprocessing.spawn``, which patches the module once it has run (a
+    program that never uses multiprocessing does not pay for importing it)."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        self.loader.exec_module(module)
+        _spawn_through_us(module)
+
+
+def _spawn_through_us(spawn: Any) -> None:
     """``multiprocessing`` spawn children start through this loader too, so they import the
     stored version (their main module included) under the original paths."""
-    import multiprocessing.spawn as spawn
-
     plain = spawn.get_command_line
 
     def get_command_line(**kwds: object) -> list[str]:
@@ -156,7 +181,6 @@ def main() -> None:
     finder = _StoredFinder(stored_map)
     sys.meta_path.insert(0, finder)
     sys.path_importer_cache.clear()
-    _spawn_through_us()
     if sys.argv[1:2] == ["--tether-spawn"]:
         child_code = sys.argv[2]
         sys.argv = ["-c", *sys.argv[3:]]
