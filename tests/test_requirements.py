@@ -266,6 +266,30 @@ def test_requirements_from_imports_are_kept_until_a_file_changes(tmp_path: Path)
     assert cached_project_requirements(root, home=home).lines == ["tinypkg==2"]
 
 
+def test_kept_requirements_outlive_other_files_in_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that is not Python, added to the project (the current folder: its time
+    changes), keeps the requirements worked out before: no second scan."""
+    import sys
+
+    from tether.envs import requirements
+
+    root, home = tmp_path / "p", tmp_path / "home"
+    root.mkdir()
+    (root / "a.py").write_text("import pytest\n")
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(sys, "path", ["", *sys.path])
+    first = requirements.cached_project_requirements(root, home=home)
+    (root / "notes.txt").write_text("a new file\n")
+
+    def no_scan(base: object) -> object:
+        raise AssertionError("scanned again")
+
+    monkeypatch.setattr(requirements, "project_requirements", no_scan)
+    assert requirements.cached_project_requirements(root, home=home) == first
+
+
 def test_index_options_from_tether_toml(tmp_path: Path) -> None:
     from tether.envs.installer import IndexOptions, project_index
 

@@ -7,8 +7,6 @@ options after it would silently go to the program.
 
 from __future__ import annotations
 
-import difflib
-
 import click
 
 POINTERS = {
@@ -34,6 +32,8 @@ def refuse_unknown_option(command: click.Command, argv: tuple[str, ...]) -> None
     if word in POINTERS:
         raise click.UsageError(f"no such option: {word}; {POINTERS[word]}")
     names = _option_names(command)
+    import difflib
+
     close = difflib.get_close_matches(word, [n for n in names if n.startswith("--")], n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
     raise click.UsageError(f"no such option: {word}{hint} (see tether {command.name} --help)")

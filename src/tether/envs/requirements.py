@@ -68,7 +68,10 @@ def _fingerprint(root: Path) -> str:
     import sys
 
     digest = hashlib.sha256(sys.version.encode())
+    inside = str(root).rstrip(os.sep) + os.sep
     for folder in sys.path:
+        if not folder or (os.path.abspath(folder) + os.sep).startswith(inside):
+            continue  # the current folder or the project: its files are counted one by one
         try:
             digest.update(f"\n{folder}:{os.stat(folder or '.').st_mtime_ns}".encode())
         except OSError:

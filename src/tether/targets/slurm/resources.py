@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -281,6 +280,8 @@ def parse_resources(**kwargs: Any) -> Resources:
     values = {key.replace("-", "_"): value for key, value in kwargs.items()}
     unknown = sorted(key for key in values if key not in PARAMETERS)
     if unknown:
+        import difflib
+
         hints = [
             f"{key!r} -> {close[0]!r}"
             for key in unknown

@@ -15,16 +15,12 @@ default, ``0``/``none``: no cap) nothing is sent and the error names the biggest
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
-import secrets
 import shlex
 import shutil
 import stat
-import tarfile
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -305,6 +301,11 @@ def _load_state(path: Path) -> dict[str, object]:
 
 def _tar_sync(transport: Transport, project: Project, max_size: int) -> _Plan:
     """Send changed files as a tar stream; delete files that were removed here."""
+    import io
+    import secrets
+    import tarfile
+    import tempfile
+
     from tether.tuning.snapshot import list_project_files
 
     files, _ = list_project_files(project.root, max_file_bytes=_BIG, include=("*",))
