@@ -237,3 +237,79 @@ def test_the_resident_answerer_answers_and_goes_when_idle(
     assert row["number"] == 1 and row["status"] == "succeeded"
     server.join(timeout=10)
     assert not server.is_alive() and not path.exists()  # idle: gone, and its socket too
+
+
+def _ask_socket(path: Path, payload: bytes) -> bytes:
+    import socket
+
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(30)
+    conn.connect(str(path))
+    conn.sendall(payload)
+    conn.shutdown(socket.SHUT_WR)
+    data = b"".join(iter(lambda: conn.recv(65536), b""))
+    conn.close()
+    return data
+
+
+def test_the_resident_answerer_submits_in_a_folder_and_streams_a_log(
+    tether: Tether, tmp_path: Path
+) -> None:
+    """A ``submit`` naming a folder is answered there (by a child forked from the server);
+    a ``follow`` request streams the job's log framed, as ``stream_main`` does, to its end."""
+    import subprocess
+    import sys
+    import time
+
+    from tether.api import answer_server
+
+    (tether.cwd / "hello.py").write_text("import os\nprint('here', os.getcwd())\n")
+    path = tmp_path / "answer.sock"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tether.api.answer_server", str(path)], env=tether.env,
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not answer_server.is_serving(path):
+            assert time.monotonic() < deadline, "the server never listened"
+            time.sleep(0.05)
+        fields = RunRequest(command=("hello.py",)).wire_fields()
+        text = _ask_socket(path, wire.request("submit", fields, str(tether.cwd))).decode()
+        [row] = wire.read_answer("here", text, 0)
+        assert row["cwd"] == str(tether.cwd)
+        follow = {"protocol": 1, "job": row["uuid"], "from_byte": 0, "follow": True}
+        streamed = _ask_socket(path, json.dumps(follow).encode())
+        head, _, rest = streamed.partition(b"\n")
+        assert head == b"0 0" and rest == f"here {tether.cwd}\n".encode()
+        assert tether.json("show", str(row["number"]))["status"] == "succeeded"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert not path.exists()
+
+
+def test_a_forked_submit_finds_every_module_it_needs_imported(tether: Tether) -> None:
+    """The server imports, once, all that answering a script's ``submit`` needs: a forked
+    child imports nothing (each import there would be paid on every run)."""
+    import subprocess
+    import sys
+
+    (tether.cwd / "train.py").write_text("import json\nlr = 0.5\nprint(lr)\n")
+    fields = RunRequest(command=("train.py",), params=("lr=0.1",)).wire_fields()
+    asked = json.dumps({"protocol": 1, "verb": "submit", "args": fields})
+    probe = (
+        "import importlib, json, sys\n"
+        "from tether.api import answer_server\n"
+        "for name in answer_server.WARM_MODULES: importlib.import_module(name)\n"
+        "from tether.api.answer import answer\n"
+        "before = set(sys.modules)\n"
+        f"out = answer({json.dumps(asked)})\n"
+        "assert json.loads(out)['ok'], out\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], env=tether.env, cwd=tether.cwd,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+    tether("wait", "--all")

@@ -41,6 +41,9 @@ WARM_MODULES = (
     "tether.api.log_output", "tether.backends.local", "tether.jobs.submit", "tether.jobs.views",
     "tether.tuning.snapshot", "tether.tuning.values", "tether.envs.venv", "tether.config",
     "tether.notify.routing", "tether.agent.control", "tether.jobs.env_records",
+    "tether.tuning.program", "tether.tuning.tunables", "tether.jobs.depends", "tether.jobs.retry",
+    "tether.agent.gpus", "tether.backends.slurm_submit", "tether.backends.wire", "pathspec",
+    "decimal", "difflib",
 )  # fmt: skip
 """Imported when the server starts, so that a forked child answers without importing."""
 
@@ -216,7 +219,7 @@ def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
             last = time.monotonic()
             children = _reap(children)
             text = _read_request(conn)
-            if text is None:
+            if not text:  # too big, gone, or a probe (is_serving): nothing to answer
                 conn.close()
                 continue
             folder, follow = head_of(text)
