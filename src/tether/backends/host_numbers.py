@@ -22,20 +22,54 @@ LIST_ARGS = ("jobs",)
 
 
 class HostNumbers:
-    """This machine's numbers for ``host``'s jobs, read from the records here of them."""
+    """This machine's numbers for ``host``'s jobs, looked up in the records here of them as
+    needed (indexed queries, one per answer's batch of jobs: flat in the number of records)."""
+
+    _SSH = "backend = 'ssh' AND target = ?"
 
     def __init__(self, store: JobStore, host: str) -> None:
         self.store = store
         self.host = host
-        self._by_uuid: dict[str, int] = {}
-        self._uuid_of: dict[int, str] = {}
-        self._by_number: dict[int, int] = {}
-        for job in store.iter_where("backend = 'ssh' AND target = ?", (host,)):
-            if job.remote_id:
-                self._by_uuid[job.remote_id] = job.number
-                self._uuid_of[job.number] = job.remote_id
-            if job.remote_number is not None:
-                self._by_number[job.remote_number] = job.number
+        self._by_uuid: dict[str, int | None] = {}
+        self._uuid_of: dict[int, str | None] = {}
+        self._by_number: dict[int, int | None] = {}
+
+    def _remember(self, number: int, uuid: str | None, remote_number: int | None) -> None:
+        if uuid:
+            self._by_uuid[uuid] = number
+            self._uuid_of[number] = uuid
+        if remote_number is not None:
+            self._by_number[remote_number] = number
+
+    def prefetch(self, uuids: list[str], remote_numbers: list[int]) -> None:
+        """Look up at once the numbers here of the jobs with these uuids, and of the host's
+        jobs with these numbers (an answer's rows and their parents)."""
+        for uuid in self._lookup("remote_id", [u for u in uuids if u not in self._by_uuid]):
+            self._by_uuid.setdefault(uuid, None)  # no record here (yet)
+        wanted = [n for n in remote_numbers if n not in self._by_number]
+        for remote_number in self._lookup("remote_number", wanted):
+            self._by_number.setdefault(remote_number, None)
+
+    def _lookup(self, column: str, values: list[Any]) -> list[Any]:
+        """Remember the records here of the host's jobs whose ``column`` is one of
+        ``values`` (in batches); the values asked for."""
+        asked = sorted(set(values))
+        for start in range(0, len(asked), 500):
+            part = asked[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.store.conn.execute(
+                f"SELECT number, remote_id, remote_number FROM jobs WHERE {self._SSH} "
+                f"AND {column} IN ({marks})",
+                (self.host, *part),
+            ).fetchall()
+            for number, uuid, remote_number in rows:
+                self._remember(number, uuid, remote_number)
+        return asked
+
+    def _number_of_uuid(self, uuid: str) -> int | None:
+        if uuid not in self._by_uuid:
+            self.prefetch([uuid], [])
+        return self._by_uuid.get(uuid)
 
     def host_ref(self, ref: object) -> str:
         """What the host knows the job typed here as ``ref`` by: its uuid for a number here
@@ -43,7 +77,13 @@ class HostNumbers:
         text = str(ref)
         if not text.isdigit():
             return text
-        uuid = self._uuid_of.get(int(text))
+        number = int(text)
+        if number not in self._uuid_of:
+            row = self.store.conn.execute(
+                f"SELECT remote_id FROM jobs WHERE number = ? AND {self._SSH}", (number, self.host)
+            ).fetchone()
+            self._uuid_of[number] = row[0] if row else None
+        uuid = self._uuid_of[number]
         if uuid is not None:
             return uuid
         raise UsageError(
@@ -53,7 +93,11 @@ class HostNumbers:
 
     def local(self, host_number: object) -> int | None:
         """This machine's number for the host's job number ``host_number`` (None: unknown)."""
-        return self._by_number.get(host_number) if isinstance(host_number, int) else None
+        if not isinstance(host_number, int):
+            return None
+        if host_number not in self._by_number:
+            self.prefetch([], [host_number])
+        return self._by_number.get(host_number)
 
     def label(self, text: object) -> object:
         """``job #N`` (the host's N) with this machine's number; anything else as it is."""
@@ -66,7 +110,7 @@ class HostNumbers:
         """A job row of the host's answer with this machine's numbers (the job recorded here
         first when it is not yet, so it has one)."""
         uuid = str(row["uuid"])
-        number = self._by_uuid.get(uuid)
+        number = self._number_of_uuid(uuid)
         if number is None and "status" in row:
             number = self._record(row)
         out = {**row, "host": self.host, "remote_number": row.get("number")}
@@ -79,10 +123,10 @@ class HostNumbers:
         from tether.targets.ssh import remote_jobs
 
         [number] = remote_jobs.record_local(self.host, [row], parent=self.local(row.get("parent")))
-        self._by_uuid[str(row["uuid"])] = number
-        self._uuid_of[number] = str(row["uuid"])
-        if isinstance(row.get("number"), int):
-            self._by_number[row["number"]] = number
+        remote_number = row.get("number")
+        self._remember(
+            number, str(row["uuid"]), remote_number if isinstance(remote_number, int) else None
+        )
         return number
 
 
@@ -105,6 +149,9 @@ def _is_job(data: object) -> bool:
 def localize(numbers: HostNumbers, verb: str, answer: Any) -> Any:
     """The host's answer to ``verb`` with this machine's numbers for its jobs."""
     if isinstance(answer, list):
+        jobs = [r for r in answer if _is_job(r)]
+        parents = [r["parent"] for r in jobs if isinstance(r.get("parent"), int)]
+        numbers.prefetch([str(r["uuid"]) for r in jobs], parents)
         return [numbers.row(r) if _is_job(r) else r for r in answer]
     if not isinstance(answer, dict):
         return answer
