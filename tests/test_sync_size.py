@@ -9,7 +9,8 @@ import pytest
 from tether.config import DEFAULT_SYNC_MAX_SIZE, parse_size, sync_max_size
 from tether.errors import ConfigError, UsageError
 from tether.targets.ssh.project import Project
-from tether.targets.ssh.sync import _parse_rsync, check_cap, fits_without_asking, human_size
+from tether.targets.ssh.sync import _parse_rsync
+from tether.targets.ssh.sync_size import check_cap, fits_without_asking, human_size
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from tether.backends import wire
+from tether.errors import TetherError
 from tether.targets.ssh import answer_socket
 from tether.targets.ssh.remote_jobs import older_tether, remote_failure, remote_module
 from tether.targets.ssh.transport import Result, Transport
@@ -53,6 +54,23 @@ def _chunks(stream: IO[bytes], count: int | None) -> Iterator[bytes]:
         yield chunk
 
 
+def _framed(out: IO[bytes], host: str) -> Iterator[tuple[bytes, int | None]]:
+    """What a follow sends after its first line: each chunk of output with the log's byte
+    offset reached after it (None within the earlier lines: a reconnection then starts over).
+    Nothing when the first line is no header; an error answer is raised as its class."""
+    head = _header(out.readline(), host)
+    if head is None:
+        return
+    start_at, head_bytes = head
+    for chunk in _chunks(out, head_bytes):
+        yield chunk, None
+    offset = start_at
+    yield b"", offset
+    for chunk in _chunks(out, None):
+        offset += len(chunk)
+        yield chunk, offset
+
+
 def _lost(host: str, since: float | None) -> float:
     """Say (once) that the link to ``host`` went; when it went."""
     if since is not None:
@@ -73,7 +91,7 @@ def _ended(transport: Transport, uuid: str) -> bool:
         return False
     try:
         data = wire.read_answer(transport.spec.name, text, 0)
-    except Exception:
+    except TetherError:  # the long way asks again, and says what is wrong
         return False
     return isinstance(data, dict) and data.get("status") in FINISHED
 
@@ -106,25 +124,21 @@ def stream(
             else None
         )
         if conn is not None:
-            head = None
+            seen = False
             with conn, conn.makefile("rb") as out:
                 try:
-                    head = _header(out.readline(), host)
-                    if head is not None:
-                        start_at, head_bytes = head
-                        yield from _chunks(out, head_bytes)
-                        offset = start_at
-                        for chunk in _chunks(out, None):
-                            offset += len(chunk)
+                    for chunk, reached in _framed(out, host):
+                        seen = True
+                        offset = offset if reached is None else reached
+                        if chunk:
                             yield chunk
                 except OSError:
                     pass  # the master went mid-way
-            if head is None:
-                short = False  # nothing from the server: the long way
-            elif _ended(transport, uuid):
+            if seen and _ended(transport, uuid):
                 return
-            else:  # the link (or the master) went: again, from the byte reached
+            if seen:  # the link (or the master) went: again, from the byte reached
                 lost_since = _lost(host, lost_since)
+            short = False  # the long way from now on, bounded as it is
             continue
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(
@@ -132,18 +146,14 @@ def stream(
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
             )  # fmt: skip
             assert proc.stdin is not None and proc.stdout is not None
-            head = None
+            seen = False
             try:
                 proc.stdin.write(json.dumps(request).encode() + b"\n")
                 proc.stdin.close()
-                head = _header(proc.stdout.readline(), host)
-                if head is not None:
-                    lost_since = None
-                    start_at, head_bytes = head
-                    yield from _chunks(proc.stdout, head_bytes)
-                    offset = start_at
-                    for chunk in _chunks(proc.stdout, None):
-                        offset += len(chunk)
+                for chunk, reached in _framed(proc.stdout, host):
+                    seen, lost_since = True, None
+                    offset = offset if reached is None else reached
+                    if chunk:
                         yield chunk
             except BrokenPipeError:
                 pass  # ssh went away before reading the request: its exit code says why
@@ -155,9 +165,9 @@ def stream(
                 code = proc.wait()
             err.seek(0)
             stderr = err.read().decode("utf-8", "replace")
-        if code == 0 and head is not None:
+        if code == 0 and seen:
             return
-        if head is None and older_tether(Result(code, "", stderr)):
+        if not seen and older_tether(Result(code, "", stderr)):
             wire.read_answer(host, "", 2)  # an older tether there: says how to upgrade it
         if code != 255:
             raise remote_failure(transport, Result(code, "", stderr))

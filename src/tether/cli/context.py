@@ -41,6 +41,20 @@ def resolve_job(store: JobStore, ref: str | None) -> Job:
     return refresh(store, store.resolve(ref))
 
 
+def max_size_value(text: str | None) -> int | None:
+    """``--max-size`` (of ``sync`` and ``run``) in bytes; None when not given; a value that is
+    not a size is a UsageError."""
+    if text is None:
+        return None
+    from tether.config import parse_size
+    from tether.errors import ConfigError, UsageError
+
+    try:
+        return parse_size(text, "--max-size")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def print_json(data: Any) -> None:
     """``data`` as indented JSON on stdout; non-finite floats as "nan", "inf", "-inf"."""
     from tether.api.answer import json_safe

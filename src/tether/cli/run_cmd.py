@@ -12,6 +12,7 @@ from tether.api.types import Job
 from tether.cli.context import (
     ctrl_c_detaches,
     json_option,
+    max_size_value,
     on_option,
     open_store,
     print_json,
@@ -87,19 +88,6 @@ def _note_unread_stdin() -> None:
             "no stdin); give the data as a file instead, e.g. `tether run main.py input.txt`",
             err=True,
         )
-
-
-def _size(text: str | None) -> int | None:
-    """``--max-size`` in bytes (None: not given); a bad value is a UsageError."""
-    if text is None:
-        return None
-    from tether.config import parse_size
-    from tether.errors import ConfigError
-
-    try:
-        return parse_size(text, "--max-size")
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _wait_and_exit(jobs: list[Job]) -> None:
@@ -227,7 +215,7 @@ def run(
         resources=resources,
         say=sys.stderr if sys.stderr.isatty() else None,
         use_env=not no_env,
-        sync_max_size=_size(max_size),
+        sync_max_size=max_size_value(max_size),
     )
     submitted = run_jobs(request, on=host)
     _announce(submitted, as_json, wait)

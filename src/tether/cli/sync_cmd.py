@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tether.cli.context import json_option, print_json
+from tether.cli.context import json_option, max_size_value, print_json
 
 on_option = click.option(
     "--on", "host", metavar="HOST", help="The host (default: [tether] host in tether.toml)."
@@ -31,16 +31,8 @@ on_option = click.option(
 def sync(host: str | None, method: str, max_size: str | None, as_json: bool) -> None:
     """Copy the project folder to ~/tether/projects/NAME/ on the host (changed files only)."""
     from tether.api.sync import sync_project
-    from tether.config import parse_size
-    from tether.errors import ConfigError, UsageError
 
-    cap = None
-    if max_size is not None:
-        try:
-            cap = parse_size(max_size, "--max-size")
-        except ConfigError as exc:
-            raise UsageError(str(exc)) from None
-    result = sync_project(host, method=method, max_size=cap)
+    result = sync_project(host, method=method, max_size=max_size_value(max_size))
     if as_json:
         print_json(result.to_dict())
     else:

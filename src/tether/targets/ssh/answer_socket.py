@@ -48,52 +48,61 @@ def forwarded(transport: Transport) -> bool:
     return local_path(transport).exists()
 
 
-def ask(transport: Transport, request: bytes, timeout: float | None) -> str | None:
-    """The answer to ``request`` through the forwarded socket, or None when there is no
-    short way now (the caller goes the long way). No answer within ``timeout``: the master
-    is closed (it would hold the next call too) and the error names the host."""
+def _sent(transport: Transport, request: bytes, timeout: float | None) -> socket.socket | None:
+    """A connection to the host's answerer that has been sent ``request`` (its reading
+    bounded by ``timeout``), or None when there is no short way now: no forward here, or the
+    master is gone (its socket stays behind: removed). A connection that does not answer
+    within ``timeout`` raises TimeoutError."""
     path = local_path(transport)
     if not path.exists():
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.settimeout(timeout)
-        try:
-            conn.connect(str(path))
-            conn.sendall(request)
-            conn.shutdown(socket.SHUT_WR)
-            chunks = []
-            while chunk := conn.recv(1 << 16):
-                chunks.append(chunk)
-        except TimeoutError:
-            transport.close()
-            raise transport.timeout_error("the request", timeout or 0) from None
-        except OSError:  # the master is gone: its socket stays behind
-            path.unlink(missing_ok=True)
-            return None
-    finally:
+        conn.connect(str(path))
+        conn.sendall(request)
+        conn.shutdown(socket.SHUT_WR)
+    except TimeoutError:
         conn.close()
-    text = b"".join(chunks).decode("utf-8", "replace")
+        raise
+    except OSError:
+        conn.close()
+        path.unlink(missing_ok=True)
+        return None
+    return conn
+
+
+def ask(transport: Transport, request: bytes, timeout: float | None) -> str | None:
+    """The answer to ``request`` through the forwarded socket, or None when there is no
+    short way now (the caller goes the long way). No answer within ``timeout``: the master
+    is closed (it would hold the next call too) and the error names the host."""
+    try:
+        conn = _sent(transport, request, timeout)
+        if conn is None:
+            return None
+        with conn:
+            data = b"".join(iter(lambda: conn.recv(1 << 16), b""))
+    except TimeoutError:
+        transport.close()
+        raise transport.timeout_error("the request", timeout or 0) from None
+    except OSError:  # the master went while answering
+        local_path(transport).unlink(missing_ok=True)
+        return None
+    text = data.decode("utf-8", "replace")
     return text if text.strip() else None  # nothing: the server there is gone
 
 
 def open_stream(transport: Transport, request: bytes) -> socket.socket | None:
     """A connection to the host's answerer that has been sent ``request`` (a follow: what
-    comes back is read as it comes, with no bound), or None when there is no short way now."""
-    path = local_path(transport)
-    if not path.exists():
-        return None
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    comes back is read as it comes, with no bound), or None when there is no short way now
+    (a master that does not take it within the host's timeout included)."""
     try:
-        conn.settimeout(transport.spec.timeout)
-        conn.connect(str(path))
-        conn.sendall(request)
-        conn.shutdown(socket.SHUT_WR)
-        conn.settimeout(None)
-    except OSError:  # the master is gone (or does not answer): the long way
-        conn.close()
-        path.unlink(missing_ok=True)
+        conn = _sent(transport, request, transport.spec.timeout)
+    except TimeoutError:
+        local_path(transport).unlink(missing_ok=True)
         return None
+    if conn is not None:
+        conn.settimeout(None)
     return conn
 
 
