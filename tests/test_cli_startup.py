@@ -33,6 +33,7 @@ def loaded(args: list[str], tmp_path: Path) -> tuple[str, set[str]]:
     """What ``tether ARGS`` prints on stdout, and the modules it has loaded by its end."""
     env = {
         **os.environ,
+        "TETHER_FRONT": "0",  # the start-up of a command run in its own process
         "PYTHONPATH": str(SRC),
         "TETHER_HOME": str(tmp_path / "home"),
         "TETHER_CONFIG_DIR": str(tmp_path / "config"),

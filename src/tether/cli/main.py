@@ -66,11 +66,27 @@ def __getattr__(name: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: run the CLI, turning tether's errors into one line on stderr."""
-    if (sys.argv[1:] if argv is None else argv) == ["--version"]:
+    """Entry point: run the CLI, turning tether's errors into one line on stderr.
+
+    A command the resident front runs (:mod:`tether.cli.front`) is handed to it when it is
+    there; otherwise, and for ``argv`` given by a caller, it runs in this process."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:
         # what click's version option prints, without importing click (issue 28)
         sys.stdout.write(f"tether, version {__version__}\n")
         return 0
+    if argv is None:
+        from tether.cli import front
+
+        if front.wanted(args):
+            code = front.run(args)
+            if code is not None:
+                sys.exit(code)
+    return run_here(argv)
+
+
+def run_here(argv: list[str] | None = None) -> Any:
+    """Run the CLI in this process (what the front's child runs, too)."""
     import click
 
     from tether.cli.group import cli

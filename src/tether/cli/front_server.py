@@ -1,0 +1,354 @@
+"""The ``tether`` command's resident front: the server half (see :mod:`tether.cli.front`).
+
+One server per installation and user listens on a unix socket (in a folder only the user can
+enter; the peer's uid is checked too). It imports what the fronted commands need once,
+then for each connection reads the command (arguments, folder, environment, ``sys.path``,
+umask and stream encodings, with stdin/stdout/stderr as file descriptors) and forks. The
+child takes the descriptors as its own stdio, moves to the folder, takes the environment,
+says its pid, waits for the client's "go", runs the command as ``tether`` would, and sends
+the exit code. Bytes the client sends meanwhile are signal numbers: the child raises them
+on itself; the client's end of the connection closing hangs it up (SIGHUP).
+
+The server answers nothing itself and holds no state between commands: each child starts
+from the same freshly imported modules. It exits after :data:`IDLE_SECONDS` without a
+command, when its socket is removed or replaced, and as soon as a file of tether's that it
+imported changes (that command, and the next, run without it; the next starts a new one).
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import socket
+import sys
+import time
+
+IDLE_SECONDS = 600.0
+"""How long the server waits for a command before it exits."""
+CHECK_SECONDS = 30.0
+"""How often an idle server checks that its socket is still its own."""
+READ_SECONDS = 2.0
+"""How long the server waits for a command's bytes (the client sends them at once)."""
+MAX_REQUEST = 8 << 20
+"""The largest command read (arguments and environment)."""
+WARM_MODULES = (
+    "tether.cli.group", "tether.cli.context", "tether.cli.render", "tether.errors",
+    "tether.api", "tether.api.verbs", "tether.api.jobs", "tether.api.commands",
+    "tether.api.log_output", "tether.api.running", "tether.api.tuning", "tether.api.watch",
+    "tether.backends.local", "tether.jobs.submit", "tether.jobs.views", "tether.store.jobs",
+    "tether.tuning.snapshot", "tether.tuning.values", "tether.tuning.program",
+    "tether.tuning.tunables", "tether.config", "tether.agent.control", "tether.notify.routing",
+    "tether.targets.ssh.answer_socket", "rich.console", "rich.table", "rich.text",
+    "tether.cli.ls_all", "tether.cli.argv_checks", "tether.api.remote", "tether.api.outbox",
+    "tether.backends.ssh", "tether.backends.slurm_submit", "tether.agent.gpus",
+    "tether.jobs.depends", "tether.jobs.env_records", "tether.jobs.history",
+    "tether.targets.slurm.resources", "tether.store.outbox", "tether.tuning.sweep",
+    "rich._emoji_codes", "click", "sqlite3", "json", "uuid", "shlex", "difflib", "pathspec",
+    "platformdirs.unix", "csv", "glob", "logging", "concurrent.futures", "psutil", "atexit",
+    "threading", "tether.api.host_admin", "tether.targets.probe", "tether.targets.ssh.check",
+    "tether.targets.ssh.hosts_config", "tether.targets.ssh.remote_probe", "tether.tuning.rerun",
+)  # fmt: skip
+"""Imported when the server starts (with every fronted command's module), so that a
+child runs its command without importing."""
+
+
+def _warm() -> None:
+    """Import what the fronted commands need, once (a module that fails is left out)."""
+    import importlib
+
+    from tether.cli.front import FRONTED
+    from tether.cli.main import ALIASES, COMMANDS
+
+    names = list(WARM_MODULES)
+    for command in sorted(FRONTED):
+        names.append(COMMANDS[ALIASES.get(command, command)][0].split(":")[0])
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+
+
+def _code_files() -> dict[str, tuple[int, int]]:
+    """tether's imported files (and the interpreter) with their times and sizes."""
+    import tether
+
+    package = os.path.dirname(tether.__file__)
+    paths = {sys.executable}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path and path.startswith(package):
+            paths.add(path)
+    return {path: _stamp(path) for path in paths}
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (0, -1)
+    return (info.st_mtime_ns, info.st_size)
+
+
+def _stale(files: dict[str, tuple[int, int]]) -> bool:
+    """True when a file of ``files`` changed since the server imported it."""
+    return any(_stamp(path) != stamp for path, stamp in files.items())
+
+
+def _receive(conn: socket.socket) -> tuple[dict, list[int]] | None:
+    """The command and its three descriptors; None when it is malformed or incomplete."""
+    import marshal
+
+    fds = array.array("i")
+    conn.settimeout(READ_SECONDS)
+    try:
+        data, ancillary, _, _ = conn.recvmsg(1 << 16, socket.CMSG_LEN(3 * fds.itemsize))
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+        if len(data) < 4:
+            raise ValueError("short")
+        size = int.from_bytes(data[:4], "big")
+        if size > MAX_REQUEST:
+            raise ValueError("too big")
+        body = data[4:]
+        while len(body) < size:
+            chunk = conn.recv(min(1 << 16, size - len(body)))
+            if not chunk:
+                raise ValueError("short")
+            body += chunk
+        request = marshal.loads(body)
+        if len(fds) != 3 or not isinstance(request, dict):
+            raise ValueError("malformed")
+        return request, list(fds)
+    except (OSError, ValueError, EOFError, TypeError):
+        for fd in fds:
+            os.close(fd)
+        return None
+
+
+def _same_user(conn: socket.socket) -> bool:
+    """True when the peer runs as this server's user (SO_PEERCRED, where there is one)."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return True  # the socket's folder is the user's own, mode 0700
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    return int.from_bytes(creds[4:8], sys.byteorder) == os.getuid()
+
+
+def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
+    """In the forked child: become the client's command, run it, send its exit code."""
+    code = 1
+    try:
+        _take_over(request, fds)
+        conn.settimeout(READ_SECONDS)
+        conn.sendall(b"P" + os.getpid().to_bytes(4, "big"))
+        if conn.recv(1) != b"G":
+            os._exit(0)  # the client gave up waiting: it runs the command itself
+        conn.settimeout(None)
+        import threading
+
+        threading.Thread(target=_pass_signals, args=(conn,), daemon=True).start()
+        before = set(sys.modules)
+        started = time.perf_counter()
+        code = _run(request["argv"])
+        trace = os.environ.get("TETHER_FRONT_TRACE")
+        if trace:  # for tests and benchmarks: what the command imported, how long it took
+            _trace(trace, request["argv"], sorted(set(sys.modules) - before), started)
+        try:
+            conn.sendall(b"X" + code.to_bytes(4, "big", signed=True))
+        except OSError:
+            pass
+    finally:
+        os._exit(code)
+
+
+def _take_over(request: dict, fds: list[int]) -> None:
+    """Take the client's stdio, folder, environment, sys.path, umask and argv."""
+    import io
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    streams = []
+    for fd, (encoding, errors) in enumerate(request["streams"]):
+        raw = io.FileIO(fd, "rb" if fd == 0 else "wb", closefd=False)
+        buffered = io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw)
+        streams.append(
+            io.TextIOWrapper(
+                buffered,
+                encoding=encoding,
+                errors=errors,
+                line_buffering=fd == 2 or (fd == 1 and os.isatty(1)),
+            )
+        )
+    sys.stdin, sys.stdout, sys.stderr = streams
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams  # type: ignore[misc]
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    time.tzset()
+    os.umask(request["umask"])
+    sys.path[:] = request["path"]
+    sys.argv[:] = ["tether", *request["argv"]]
+
+
+def _pass_signals(conn: socket.socket) -> None:
+    """Raise on this process each signal number the client sends; SIGHUP when it is gone."""
+    import signal
+
+    while True:
+        try:
+            data = conn.recv(64)
+        except OSError:
+            data = b""
+        if not data:
+            os.kill(os.getpid(), signal.SIGHUP)
+            return
+        for signum in data:
+            os.kill(os.getpid(), signum)
+
+
+def _run(argv: list[str]) -> int:
+    """Run the command as the ``tether`` script would; its exit code."""
+    import atexit
+
+    from tether.cli.main import run_here
+
+    try:
+        code = _exit_code(run_here(argv))
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    return code
+
+
+def _trace(path: str, argv: list[str], imported: list[str], started: float) -> None:
+    import json
+
+    seconds = round(time.perf_counter() - started, 4)
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps({"argv": argv, "imported": imported, "seconds": seconds}) + "\n")
+
+
+def _exit_code(value: object) -> int:
+    """What Python's exit makes of ``value`` (a message is printed, as sys.exit does)."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    print(value, file=sys.stderr)
+    return 1
+
+
+def serve(path: str, idle: float = IDLE_SECONDS) -> None:
+    """Serve commands on ``path`` until ``idle`` seconds pass without one."""
+    import fcntl
+    import gc
+
+    lock = os.open(path + ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # another server of this installation is starting or serving
+    os.ftruncate(lock, 0)
+    os.write(lock, f"{os.getpid()}\n".encode())  # who serves (for `kill` and tests)
+    os.chdir("/")
+    _warm()
+    files = _code_files()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    temporary = f"{path}.{os.getpid()}"
+    old_mask = os.umask(0o177)
+    try:
+        server.bind(temporary)
+    finally:
+        os.umask(old_mask)
+    server.listen(64)
+    os.replace(temporary, path)  # atomic: a client never meets a half-made socket
+    mine = os.stat(path).st_ino
+    gc.freeze()  # the imported modules' objects stay shared with the children
+    server.settimeout(min(idle, CHECK_SECONDS))
+    last = time.monotonic()
+    children: list[int] = []
+    try:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                children = _reap(children)
+                if children:
+                    last = time.monotonic()
+                elif time.monotonic() - last >= idle or not _still_mine(path, mine):
+                    return
+                continue
+            last = time.monotonic()
+            children = _reap(children)
+            with conn:
+                if _stale(files) or not _still_mine(path, mine):
+                    _close_quietly(conn, b"S")
+                    return
+                received = _receive(conn) if _same_user(conn) else None
+                if received is None:
+                    continue
+                request, fds = received
+                pid = os.fork()
+                if pid == 0:
+                    server.close()
+                    os.close(lock)  # a long command must not keep the next server out
+                    _child(conn, request, fds)
+                for fd in fds:
+                    os.close(fd)
+                children.append(pid)
+    finally:
+        server.close()
+        if _still_mine(path, mine):
+            os.unlink(path)
+        os.close(lock)
+
+
+def _close_quietly(conn: socket.socket, reply: bytes) -> None:
+    try:
+        conn.sendall(reply)
+    except OSError:
+        pass
+
+
+def _reap(children: list[int]) -> list[int]:
+    """The children still running (the ended ones are waited for)."""
+    running = []
+    for pid in children:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue
+        if not done:
+            running.append(pid)
+    return running
+
+
+def _still_mine(path: str, inode: int) -> bool:
+    try:
+        return os.stat(path).st_ino == inode
+    except OSError:
+        return False
+
+
+def main(path: str) -> None:
+    """Serve on ``path``; SIGTERM ends the server cleanly."""
+    import signal
+
+    os.closerange(3, 1 << 16)  # a descriptor the starting command inherited stays its own
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    serve(path)
