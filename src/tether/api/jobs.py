@@ -9,6 +9,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tether.api.types import LATEST
 from tether.backends import refresh, refresh_many
 from tether.errors import UsageError
 from tether.jobs.status import STATUSES
@@ -84,6 +85,41 @@ def ls(
         raise UsageError(f"unknown status {bad[0]!r}; one of {', '.join(STATUSES)}")
     host = on or "local"
     return backend_for_host(host).list_jobs(store, host, statuses=statuses, limit=limit)
+
+
+@dataclass
+class Window:
+    """The rows of a listing (``ls --json`` rows, oldest first) and how many jobs matching
+    the same filters are not among them."""
+
+    rows: list[dict[str, Any]]
+    hidden: int
+
+
+def ls_window(
+    store: JobStore,
+    *,
+    statuses: Sequence[str] = (),
+    limit: int | None = None,
+    latest: int = LATEST,
+) -> Window:
+    """The jobs recorded here that ``tether ls`` shows: every queued and running one and the
+    ``latest`` newest finished ones, or with ``limit`` the last ``limit`` jobs (0: all).
+    Paged in SQL; only running jobs are brought up to date (their folders read)."""
+    bad = [s for s in statuses if s not in STATUSES]
+    if bad:
+        raise UsageError(f"unknown status {bad[0]!r}; one of {', '.join(STATUSES)}")
+    if limit is not None and limit < 0:
+        raise UsageError("--limit must be >= 0 (0: every job)")
+    wanted = list(statuses) or None
+    if limit is None:
+        jobs, hidden = store.window(latest=latest, statuses=wanted)
+    else:
+        jobs = store.jobs(statuses=wanted, limit=limit or None)
+        hidden = store.count_jobs(statuses=wanted) - len(jobs) if limit else 0
+    from tether.jobs import views
+
+    return Window([views.listing_json(j) for j in refresh_many(store, jobs)], hidden)
 
 
 def show(store: JobStore, ref: str | None) -> dict[str, Any]:

@@ -4,4 +4,7 @@ hints and choices), without loading the verbs."""
 from tether.jobs.status import FINISHED, RUNNING, STATUSES
 from tether.store.jobs import Job, JobStore
 
-__all__ = ["FINISHED", "RUNNING", "STATUSES", "Job", "JobStore"]
+__all__ = ["FINISHED", "LATEST", "RUNNING", "STATUSES", "Job", "JobStore"]
+
+LATEST = 20
+"""Finished jobs the default ``tether ls`` shows (beside every queued and running one)."""

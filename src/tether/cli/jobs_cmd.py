@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from tether.api.types import FINISHED, STATUSES
+from tether.api.types import FINISHED, LATEST, STATUSES
 from tether.cli import render
 from tether.cli.context import json_option, on_option, open_store, print_json, runs_elsewhere
 from tether.errors import UsageError, WaitTimeout
@@ -19,25 +19,39 @@ def is_remote(host: str | None) -> bool:
 
 @click.command()
 @click.option("--status", "-s", type=click.Choice(STATUSES), multiple=True, help="Only these.")
-@click.option("--limit", "-n", type=int, help="Only the last N jobs.")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=0),
+    help="The last N jobs; 0: every job (default: every queued and running job and the "
+    f"{LATEST} latest finished; with --json, every job).",
+)
 @click.option("--all", "all_hosts", is_flag=True, help="Jobs of this machine and every host.")
 @on_option
 @json_option
 def ls(
     status: tuple[str, ...], limit: int | None, all_hosts: bool, host: str | None, as_json: bool
 ) -> None:
-    """List jobs: number, name, status, runtime, progress, latest metrics."""
+    """List jobs: number, name, status, runtime, progress, latest metrics. By default, every
+    queued and running job and the latest finished ones; `-n N` the last N, `-n 0` all."""
     if all_hosts:
         if host is not None:
             raise UsageError("give --all or --on HOST, not both")
         from tether.cli.ls_all import list_all
 
-        list_all(status, limit, as_json)
+        list_all(status, limit or None, as_json)
         return
-    from tether.api.jobs import ls as list_rows
-
     store = open_store()
-    rows = list_rows(store, on=host, statuses=status, limit=limit)
+    if as_json or is_remote(host):
+        from tether.api.jobs import ls as list_rows
+
+        rows = list_rows(store, on=host, statuses=status, limit=limit or None)
+        hidden = 0
+    else:
+        from tether.api.jobs import ls_window
+
+        window = ls_window(store, statuses=status, limit=limit)
+        rows, hidden = window.rows, window.hidden
     if as_json:
         print_json(rows)
         return
@@ -50,6 +64,9 @@ def ls(
     from tether.cli.ls_all import rows_table
 
     render.console().print(rows_table(rows, host_first=False))
+    if hidden:
+        older = "older job" + ("s" if hidden != 1 else "")
+        click.echo(f"… {hidden:,} {older} not shown: `tether ls -n N` for the last N, `-n 0` all")
 
 
 @click.command()

@@ -12,11 +12,13 @@ from tether.store.metrics import read_latest
 
 
 def latest_metrics(job: Job) -> dict[str, float]:
-    """Latest metric values: from the stored summary once finished, else the file's tail."""
-    summary = job.extra.get("metrics")
-    if job.finished and summary:
-        return {k: v["last"] for k, v in summary.items() if v.get("last") is not None}
-    return read_latest(Path(job.job_dir))
+    """Latest metric values: of a running job, its file's tail; else the summary stored in
+    the record as it ended (none: the job reported none, or has not started). Only a running
+    job's folder is read, so a listing of many jobs opens no file of theirs."""
+    if job.status == RUNNING:
+        return read_latest(Path(job.job_dir))
+    summary = job.extra.get("metrics") or {}
+    return {k: v["last"] for k, v in summary.items() if v.get("last") is not None}
 
 
 def progress(job: Job) -> Progress | None:

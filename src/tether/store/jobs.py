@@ -103,21 +103,47 @@ class JobStore:
         limit: int | None = None,
     ) -> list[Job]:
         """Jobs, oldest first (the last ``limit`` of them when given)."""
-        where, args = [], []
-        if statuses is not None:
-            wanted = list(statuses)
-            where.append(f"status IN ({','.join('?' * len(wanted))})")
-            args.extend(wanted)
-        if target is not None:
-            where.append("target = ?")
-            args.append(target)
-        sql = "SELECT * FROM jobs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY number DESC"
+        where, args = _filters(statuses, target)
+        sql = f"SELECT * FROM jobs WHERE {where} ORDER BY number DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [Job.from_row(r) for r in reversed(self.conn.execute(sql, args).fetchall())]
+
+    def count_jobs(
+        self, *, statuses: Iterable[str] | None = None, target: str | None = None
+    ) -> int:
+        """How many jobs have one of ``statuses`` (and run on ``target``), when given."""
+        where, args = _filters(statuses, target)
+        return int(
+            self.conn.execute(f"SELECT count(*) FROM jobs WHERE {where}", args).fetchone()[0]
+        )
+
+    def window(
+        self,
+        *,
+        latest: int,
+        statuses: Iterable[str] | None = None,
+        target: str | None = None,
+    ) -> tuple[list[Job], int]:
+        """What a listing shows, oldest first: every queued and running job and the
+        ``latest`` newest finished ones (of ``statuses``, on ``target``, when given), and how
+        many other jobs match. Three queries on indexed columns, whatever the number of jobs."""
+        where, args = _filters(statuses, target)
+        live = (QUEUED_VALUE, RUNNING_VALUE)
+        unfinished = self.conn.execute(
+            f"SELECT * FROM jobs WHERE {where} AND status IN (?, ?) ORDER BY number",
+            (*args, *live),
+        ).fetchall()
+        finished = self.conn.execute(
+            f"SELECT * FROM jobs WHERE {where} AND status NOT IN (?, ?)"
+            " ORDER BY number DESC LIMIT ?",
+            (*args, *live, int(latest)),
+        ).fetchall()
+        rows = sorted([*unfinished, *finished], key=lambda r: r["number"])
+        total = int(
+            self.conn.execute(f"SELECT count(*) FROM jobs WHERE {where}", args).fetchone()[0]
+        )
+        return [Job.from_row(r) for r in rows], total - len(rows)
 
     def unfinished(self, numbers: Iterable[int]) -> list[Job]:
         """Those of ``numbers`` that are still queued or running, in order."""
@@ -267,3 +293,17 @@ class JobStore:
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+
+def _filters(statuses: Iterable[str] | None, target: str | None) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause (``1=1`` for none) and its arguments: one of ``statuses``, on
+    ``target`` (the columns of the ``jobs_by_status`` index)."""
+    where, args = ["1=1"], []
+    if statuses is not None:
+        wanted = list(statuses)
+        where.append(f"status IN ({','.join('?' * len(wanted))})")
+        args.extend(wanted)
+    if target is not None:
+        where.append("target = ?")
+        args.append(target)
+    return " AND ".join(where), args
