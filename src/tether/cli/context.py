@@ -56,14 +56,25 @@ def max_size_value(text: str | None) -> int | None:
 
 
 def print_json(data: Any) -> None:
-    """``data`` as indented JSON on stdout; non-finite floats as "nan", "inf", "-inf"."""
+    """``data`` as JSON on stdout; non-finite floats as "nan", "inf", "-inf".
+
+    An object is indented; a list of objects (``ls --json``) is one compact object per line,
+    which reads as well, greps better and is written by json's C encoder (indenting is done
+    in Python: 0.3 s more at 10,000 jobs)."""
     try:  # one write, and ``json_safe``'s copy only when a value needs it (fast at 10,000 jobs)
-        text = json.dumps(data, indent=2, default=str, allow_nan=False)
+        text = _json_text(data)
     except ValueError:
         from tether.api.answer import json_safe
 
-        text = json.dumps(json_safe(data), indent=2, default=str, allow_nan=False)
+        text = _json_text(json_safe(data))
     sys.stdout.write(text + "\n")
+
+
+def _json_text(data: Any) -> str:
+    if isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
+        encode = json.JSONEncoder(default=str, allow_nan=False, ensure_ascii=True).encode
+        return "[\n  " + ",\n  ".join(map(encode, data)) + "\n]"
+    return json.dumps(data, indent=2, default=str, allow_nan=False)
 
 
 @contextmanager

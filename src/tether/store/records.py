@@ -24,11 +24,24 @@ def iso(ts: float | None) -> str | None:
     """A unix time as ISO 8601 with the local offset (None stays None)."""
     if ts is None:
         return None
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return (
-        datetime.fromtimestamp(ts, tz=timezone.utc).astimezone().isoformat(timespec="milliseconds")
-    )
+    zone = _zone(time.localtime(ts).tm_gmtoff)
+    return datetime.fromtimestamp(ts, tz=zone).isoformat(timespec="milliseconds")
+
+
+_zones: dict[int, Any] = {}
+
+
+def _zone(offset: int) -> Any:
+    """The fixed-offset zone of ``offset`` seconds east of UTC (made once: a listing of
+    10,000 jobs asks for it 30,000 times)."""
+    zone = _zones.get(offset)
+    if zone is None:
+        from datetime import timedelta, timezone
+
+        zone = _zones[offset] = timezone(timedelta(seconds=offset))
+    return zone
 
 
 def _uuid4() -> str:
