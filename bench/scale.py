@@ -39,8 +39,9 @@ def fill(home: Path, count: int) -> None:
     from tether.store.jobs import JobSpec, JobStore
 
     store = JobStore(home)
+    env = {f"VAR_{i}": "x" * 20 for i in range(50)}  # as a real job's: 1.5 kB of variables
     specs = [
-        JobSpec(command=["python", "train.py"], cwd=str(home), name=f"train-{i}")
+        JobSpec(command=["python", "train.py"], cwd=str(home), name=f"train-{i}", env=env)
         for i in range(count)
     ]
     store.add_many(specs)

@@ -115,7 +115,7 @@ def ls_window(
     if limit is None:
         jobs, hidden = store.window(latest=latest, statuses=wanted)
     else:
-        jobs = store.jobs(statuses=wanted, limit=limit or None)
+        jobs = store.jobs(statuses=wanted, limit=limit or None, listing=True)
         hidden = store.count_jobs(statuses=wanted) - len(jobs) if limit else 0
     from tether.jobs import views
 

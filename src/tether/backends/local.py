@@ -152,7 +152,7 @@ class LocalBackend:
         from tether.backends.choose import refresh_many
         from tether.jobs.views import listing_json
 
-        jobs = refresh_many(store, store.jobs(statuses=statuses or None, limit=limit))
+        jobs = refresh_many(store, store.jobs(statuses=statuses or None, limit=limit, listing=True))
         return [listing_json(job) for job in jobs]
 
     def refresh(self, store: JobStore, jobs: Sequence[Job], *, fresh: bool = False) -> list[Job]:

@@ -101,13 +101,23 @@ class JobStore:
         statuses: Iterable[str] | None = None,
         target: str | None = None,
         limit: int | None = None,
+        listing: bool = False,
     ) -> list[Job]:
-        """Jobs, oldest first (the last ``limit`` of them when given)."""
+        """Jobs, oldest first (the last ``limit`` of them when given). With ``listing``, their
+        environments are not read (``env`` is None): a listing never shows them."""
         where, args = _filters(statuses, target)
-        sql = f"SELECT * FROM jobs WHERE {where} ORDER BY number DESC"
+        sql = f"SELECT {_columns(listing)} FROM jobs WHERE {where} ORDER BY number DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [Job.from_row(r) for r in reversed(self.conn.execute(sql, args).fetchall())]
+        return [Job.from_row(r) for r in reversed(self._rows(sql, args))]
+
+    def _rows(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+        """The rows of ``sql`` as dicts (five times quicker than ``dict(sqlite3.Row)``)."""
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(sql, args)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def count_jobs(
         self, *, statuses: Iterable[str] | None = None, target: str | None = None
@@ -127,18 +137,20 @@ class JobStore:
     ) -> tuple[list[Job], int]:
         """What a listing shows, oldest first: every queued and running job and the
         ``latest`` newest finished ones (of ``statuses``, on ``target``, when given), and how
-        many other jobs match. Three queries on indexed columns, whatever the number of jobs."""
+        many other jobs match. Three queries on indexed columns, whatever the number of jobs;
+        the jobs' environments are not read (``env`` is None)."""
         where, args = _filters(statuses, target)
         live = (QUEUED_VALUE, RUNNING_VALUE)
-        unfinished = self.conn.execute(
-            f"SELECT * FROM jobs WHERE {where} AND status IN (?, ?) ORDER BY number",
+        columns = _columns(listing=True)
+        unfinished = self._rows(
+            f"SELECT {columns} FROM jobs WHERE {where} AND status IN (?, ?) ORDER BY number",
             (*args, *live),
-        ).fetchall()
-        finished = self.conn.execute(
-            f"SELECT * FROM jobs WHERE {where} AND status NOT IN (?, ?)"
+        )
+        finished = self._rows(
+            f"SELECT {columns} FROM jobs WHERE {where} AND status NOT IN (?, ?)"
             " ORDER BY number DESC LIMIT ?",
             (*args, *live, int(latest)),
-        ).fetchall()
+        )
         rows = sorted([*unfinished, *finished], key=lambda r: r["number"])
         total = int(
             self.conn.execute(f"SELECT count(*) FROM jobs WHERE {where}", args).fetchone()[0]
@@ -293,6 +305,16 @@ class JobStore:
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+
+def _columns(listing: bool) -> str:
+    """The columns a query reads: all, or for a listing all but the environment (1.5 kB of
+    JSON for a typical job: a third of ``ls --json``'s time at 10,000 jobs)."""
+    if not listing:
+        return "*"
+    from dataclasses import fields
+
+    return ", ".join("NULL AS env" if f.name == "env" else f.name for f in fields(Job))
 
 
 def _filters(statuses: Iterable[str] | None, target: str | None) -> tuple[str, list[Any]]:

@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,7 @@ class Job:
     remote_number: int | None = None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
+    def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> Job:
         data = dict(row)
         data["command"] = json.loads(data["command"])
         data["env"] = json.loads(data["env"]) if data["env"] else None
