@@ -26,24 +26,22 @@ log = logging.getLogger("tether.agent")
 
 #: Job kinds that take no slot (they mostly wait for a person, not for the CPU).
 SERVICE_KINDS = ("notebook",)
-_IS_SERVICE = (
-    "coalesce(json_extract(extra, '$.kind'), '') IN ("
-    + ", ".join(f"'{kind}'" for kind in SERVICE_KINDS)
-    + ")"
+_KIND = "json_extract(extra, '$.kind')"
+_GATE = "json_extract(extra, '$.gate')"  # both indexed with (status, target): schema 4
+_IS_SERVICE = f"{_KIND} IN ({', '.join(repr(kind) for kind in SERVICE_KINDS)})"
+_NOT_SERVICE = f"({_KIND} IS NULL OR {_KIND} NOT IN ({', '.join(map(repr, SERVICE_KINDS))}))"
+_HAS_GATE = f"{_GATE} > ''"  # a gate is an object (JSON text): a range the index answers
+# The queued jobs that may start next: the gated ones (few), in order, and the first plain one.
+_GATED = (
+    f"SELECT number, extra, reason FROM jobs WHERE status = :q AND target = :t"
+    f" AND {_HAS_GATE} AND {_NOT_SERVICE} ORDER BY number"
 )
-# The queued jobs that may start next: every gated one, and the first ungated one.
-_CANDIDATES = (
-    "SELECT number, extra, reason FROM jobs WHERE status = :q AND target = :t AND NOT "
-    + _IS_SERVICE
-    + " AND (json_extract(extra, '$.gate') IS NOT NULL OR number <= ("
-    "  SELECT min(number) FROM jobs WHERE status = :q AND target = :t"
-    "  AND json_extract(extra, '$.gate') IS NULL AND NOT " + _IS_SERVICE + ")) ORDER BY number"
+_FIRST_PLAIN = (
+    f"SELECT number FROM jobs WHERE status = :q AND target = :t AND {_GATE} IS NULL"
+    f" AND {_NOT_SERVICE} ORDER BY number LIMIT 1"
 )
-_SERVICES = (
-    "SELECT number FROM jobs WHERE status = :q AND target = :t AND " + _IS_SERVICE
-    + " ORDER BY number"
-)  # fmt: skip
-_SLOTS_USED = "SELECT count(*) FROM jobs WHERE status = :r AND target = :t AND NOT " + _IS_SERVICE
+_SERVICES = f"SELECT number FROM jobs WHERE status = :q AND target = :t AND {_IS_SERVICE}"
+_SLOTS_USED = f"SELECT count(*) FROM jobs WHERE status = :r AND target = :t AND {_NOT_SERVICE}"
 
 
 class Scheduler:
@@ -62,8 +60,8 @@ class Scheduler:
     def _cancel_broken(self) -> None:
         """End queued jobs whose dependency failed, even while every slot is taken."""
         rows = self.store.conn.execute(
-            "SELECT number, json_extract(extra, '$.gate') FROM jobs WHERE status = ? AND"
-            " target = 'local' AND (json_extract(extra, '$.gate.after') IS NOT NULL"
+            f"SELECT number, {_GATE} FROM jobs WHERE status = ? AND target = 'local'"
+            f" AND {_HAS_GATE} AND (json_extract(extra, '$.gate.after') IS NOT NULL"
             " OR json_extract(extra, '$.gate.after_any') IS NOT NULL)",
             (QUEUED,),
         ).fetchall()
@@ -88,15 +86,17 @@ class Scheduler:
 
     def claim_next(self) -> tuple[Job, dict[str, str]] | None:
         """Mark the next job that may start as running; return it and its extra environment."""
-        rows = self.store.conn.execute(_CANDIDATES, {"q": QUEUED, "t": "local"}).fetchall()
-        for number, extra_text, reason in rows:
-            gate = (json.loads(extra_text or "{}")).get("gate")
-            if not gate:
-                return self._claim(number, None)
-            claimed = self._try_gated(number, gate, reason)
+        where = {"q": QUEUED, "t": "local"}
+        plain = self.store.conn.execute(_FIRST_PLAIN, where).fetchone()
+        first_plain = plain[0] if plain else None
+        for number, extra_text, reason in self.store.conn.execute(_GATED, where).fetchall():
+            if first_plain is not None and number > first_plain:
+                break
+            gate = json.loads(extra_text or "{}").get("gate")
+            claimed = self._try_gated(number, gate, reason) if gate else None
             if claimed is not None:
                 return claimed
-        return None
+        return self._claim(first_plain, None) if first_plain is not None else None
 
     def _waiting(self, number: int, old: str | None, why: str) -> None:
         """Say why a queued job waits (``show``/``ls``), writing only when that changes."""

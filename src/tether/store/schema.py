@@ -83,6 +83,13 @@ MIGRATIONS: list[str] = [
         AND remote_id = (SELECT p.remote_id FROM jobs AS p WHERE p.number = jobs.parent);
     CREATE INDEX jobs_by_remote ON jobs(backend, target, remote_id)
     """,
+    # 4: the agent's questions about the queue (the gated jobs, the services, the first plain
+    # job) answered from indexes, not by reading every queued job's ``extra`` each turn: with
+    # 10,000 jobs queued, each start read them all.
+    """
+    CREATE INDEX jobs_by_gate ON jobs(status, target, json_extract(extra, '$.gate'));
+    CREATE INDEX jobs_by_kind ON jobs(status, target, json_extract(extra, '$.kind'))
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
