@@ -164,35 +164,12 @@ def get_job(store: JobStore, ref: str) -> dict[str, Any]:
 
 def downsample(steps: list[int], values: list[float], buckets: int) -> dict[str, Any]:
     """Min, max and last value per step bucket (steps ascending), so spikes survive; the last
-    point is exact. Bucket edges are found by bisection and min/max run over slices."""
-    from bisect import bisect_left
+    point is exact; NaN takes no part in min and max (``store.metric_columns.bucket_points``)."""
+    from tether.store.metric_columns import bucket_points
 
     if buckets < 1:
         raise UsageError("buckets must be >= 1")
-    total = len(steps)
-    if total <= buckets * 3:
-        return {
-            "step": list(steps),
-            "min": list(values),
-            "max": list(values),
-            "last": list(values),
-            "points": total,
-            "sent": total,
-        }
-    lo, hi = steps[0], steps[-1]
-    width = max(1.0, (hi - lo + 1) / buckets)
-    out: dict[str, list[Any]] = {"step": [], "min": [], "max": [], "last": []}
-    i = 0
-    for b in range(1, buckets + 1):
-        j = total if b == buckets else max(i, bisect_left(steps, lo + b * width, i))
-        if j > i:
-            chunk = values[i:j]
-            out["step"].append(steps[j - 1])
-            out["min"].append(min(chunk))
-            out["max"].append(max(chunk))
-            out["last"].append(chunk[-1])
-        i = j
-    return {**out, "points": total, "sent": len(out["step"])}
+    return bucket_points(steps, values, buckets)
 
 
 def job_metrics(
