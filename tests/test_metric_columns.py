@@ -15,7 +15,7 @@ import pytest
 from tether.api.jobs import downsample
 from tether.runtime.columns import COLUMNS_DIR, FANOUT, RAW, column_path
 from tether.store import metric_columns as mc
-from tether.store.metrics import read_metrics
+from tether.store.metrics import read_metrics, read_scalars
 
 NAN, INF = math.nan, math.inf
 
@@ -198,6 +198,8 @@ def test_the_runtime_writes_columns_matching_its_jsonl(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=60)
     metrics = read_metrics(tmp_path)
     assert mc.names(tmp_path) == list(metrics.series) == ["loss", "acc", "lr"]
+    fast = {k: s.to_json() for k, s in read_scalars(tmp_path).summary().items()}
+    assert _same(fast, {k: s.to_json() for k, s in metrics.summary().items()})
     for name, want in metrics.summary().items():
         got = mc.summary(tmp_path, name)
         assert got is not None and _same(got.to_json(), want.to_json())

@@ -182,10 +182,22 @@ def job_metrics(
     end: int | None = None,
 ) -> dict[str, Any]:
     """Each metric of a job between steps START..END, downsampled to BUCKETS buckets."""
-    job = find_job(store, ref)
-    series = _series(Path(job.job_dir))
-    out: dict[str, Any] = {}
     from bisect import bisect_left, bisect_right
+
+    from tether.store import metric_columns as columns
+
+    if buckets < 1:
+        raise UsageError("buckets must be >= 1")
+    job = find_job(store, ref)
+    job_dir = Path(job.job_dir)
+    out: dict[str, Any] = {}
+    if columns.has_columns(job_dir):  # O(buckets) reads whatever the number of points
+        for name in columns.names(job_dir):
+            if not names or name in names:
+                found = columns.buckets(job_dir, name, start, end, min(buckets, 4000))
+                out[name] = {k: v for k, v in found.items() if k != "time"}
+        return {"uuid": job.uuid, "number": job.number, "metrics": out}
+    series = _series(job_dir)
 
     for name, (steps, values) in series.items():
         if names and name not in names:
@@ -401,9 +413,10 @@ def job_usage(store: JobStore, ref: str | None) -> list[dict[str, Any]]:
 
 def job_scalars(store: JobStore, job: Job) -> Metrics:
     """JOB's reported metrics, read from its folder (a cluster's files copied here first):
-    ``.summary()`` gives each one's last, min, max and count, ``.series`` its values."""
+    ``.summary()`` gives each one's last, min, max and count, ``.series`` its values (thinned
+    to a few hundred points when the job has a column store)."""
     from tether.backends import backend_for
-    from tether.store.metrics import read_metrics
+    from tether.store.metrics import read_scalars
 
     backend_for(job).files_here(store, job)
-    return read_metrics(Path(job.job_dir))
+    return read_scalars(Path(job.job_dir))

@@ -18,7 +18,6 @@ import math
 import os
 import struct
 from collections.abc import Iterable
-from itertools import pairwise
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -79,6 +78,14 @@ def merge(units: Iterable[Unit]) -> Unit | None:
     return (first[0], last[1], last[2], low, high, last[5], count)
 
 
+def _raw_block(rows: list[tuple]) -> Unit:
+    """One unit of raw rows (step, time, value): ``merge`` of their units, faster."""
+    values = [row[2] for row in rows]
+    clean = [v for v in values if v == v]
+    low, high = (min(clean), max(clean)) if clean else (NAN, NAN)
+    return (rows[0][0], rows[-1][0], rows[-1][1], low, high, values[-1], len(rows))
+
+
 def read_records(fd: int, record: struct.Struct, start: int, stop: int) -> list[tuple]:
     """Records START..STOP (exclusive) of an open column or level file, in one read."""
     if stop <= start:
@@ -107,9 +114,13 @@ class ColumnWriter:
         """Add POINTS, (step, time, {name: value}); None values are skipped."""
         per_name: dict[str, list[tuple[int, float, float]]] = {}
         for step, when, values in points:
+            point_step = step if type(step) is int else int(step)
             for name, value in values.items():
                 if value is not None:
-                    per_name.setdefault(name, []).append((int(step), float(when), float(value)))
+                    rows = per_name.get(name)
+                    if rows is None:
+                        rows = per_name[name] = []
+                    rows.append((point_step, when, value))
         if not per_name:
             return
         self.folder.mkdir(exist_ok=True)
@@ -137,7 +148,8 @@ class ColumnWriter:
         try:
             count = _trim(fd, RAW.size)
             previous = read_records(fd, RAW, max(0, count - 1), count)
-            backwards = any(b[0] < a[0] for a, b in pairwise(previous + rows))
+            steps = [row[0] for row in previous + rows]
+            backwards = steps != sorted(steps)
             os.pwrite(fd, b"".join(RAW.pack(*row) for row in rows), count * RAW.size)
             self._build_levels(name, fd, count + len(rows))
         finally:
@@ -155,8 +167,8 @@ class ColumnWriter:
                 have = min(_trim(fd, LEVEL.size), below_count // FANOUT)
                 want = below_count // FANOUT
                 rows = read_records(below_fd, below_record, have * FANOUT, want * FANOUT)
-                units = as_units(level - 1, rows)
-                blocks = [merge(units[i : i + FANOUT]) for i in range(0, len(units), FANOUT)]
+                groups = [rows[i : i + FANOUT] for i in range(0, len(rows), FANOUT)]
+                blocks = [_raw_block(g) if level == 1 else merge(g) for g in groups]
                 data = b"".join(LEVEL.pack(*b) for b in blocks if b is not None)
                 os.pwrite(fd, data, have * LEVEL.size)
                 os.ftruncate(fd, want * LEVEL.size)
