@@ -164,35 +164,12 @@ def get_job(store: JobStore, ref: str) -> dict[str, Any]:
 
 def downsample(steps: list[int], values: list[float], buckets: int) -> dict[str, Any]:
     """Min, max and last value per step bucket (steps ascending), so spikes survive; the last
-    point is exact. Bucket edges are found by bisection and min/max run over slices."""
-    from bisect import bisect_left
+    point is exact; NaN takes no part in min and max (``store.metric_columns.bucket_points``)."""
+    from tether.store.metric_columns import bucket_points
 
     if buckets < 1:
         raise UsageError("buckets must be >= 1")
-    total = len(steps)
-    if total <= buckets * 3:
-        return {
-            "step": list(steps),
-            "min": list(values),
-            "max": list(values),
-            "last": list(values),
-            "points": total,
-            "sent": total,
-        }
-    lo, hi = steps[0], steps[-1]
-    width = max(1.0, (hi - lo + 1) / buckets)
-    out: dict[str, list[Any]] = {"step": [], "min": [], "max": [], "last": []}
-    i = 0
-    for b in range(1, buckets + 1):
-        j = total if b == buckets else max(i, bisect_left(steps, lo + b * width, i))
-        if j > i:
-            chunk = values[i:j]
-            out["step"].append(steps[j - 1])
-            out["min"].append(min(chunk))
-            out["max"].append(max(chunk))
-            out["last"].append(chunk[-1])
-        i = j
-    return {**out, "points": total, "sent": len(out["step"])}
+    return bucket_points(steps, values, buckets)
 
 
 def job_metrics(
@@ -205,10 +182,22 @@ def job_metrics(
     end: int | None = None,
 ) -> dict[str, Any]:
     """Each metric of a job between steps START..END, downsampled to BUCKETS buckets."""
-    job = find_job(store, ref)
-    series = _series(Path(job.job_dir))
-    out: dict[str, Any] = {}
     from bisect import bisect_left, bisect_right
+
+    from tether.store import metric_columns as columns
+
+    if buckets < 1:
+        raise UsageError("buckets must be >= 1")
+    job = find_job(store, ref)
+    job_dir = Path(job.job_dir)
+    out: dict[str, Any] = {}
+    if columns.has_columns(job_dir):  # O(buckets) reads whatever the number of points
+        for name in columns.names(job_dir):
+            if not names or name in names:
+                found = columns.buckets(job_dir, name, start, end, min(buckets, 4000))
+                out[name] = {k: v for k, v in found.items() if k != "time"}
+        return {"uuid": job.uuid, "number": job.number, "metrics": out}
+    series = _series(job_dir)
 
     for name, (steps, values) in series.items():
         if names and name not in names:
@@ -424,9 +413,10 @@ def job_usage(store: JobStore, ref: str | None) -> list[dict[str, Any]]:
 
 def job_scalars(store: JobStore, job: Job) -> Metrics:
     """JOB's reported metrics, read from its folder (a cluster's files copied here first):
-    ``.summary()`` gives each one's last, min, max and count, ``.series`` its values."""
+    ``.summary()`` gives each one's last, min, max and count, ``.series`` its values (thinned
+    to a few hundred points when the job has a column store)."""
     from tether.backends import backend_for
-    from tether.store.metrics import read_metrics
+    from tether.store.metrics import read_scalars
 
     backend_for(job).files_here(store, job)
-    return read_metrics(Path(job.job_dir))
+    return read_scalars(Path(job.job_dir))

@@ -1,8 +1,9 @@
 """``tether.report``: metrics from inside a training loop, at the cost of a list append.
 
 Calls only append a tuple to an in-memory buffer. A background thread turns the buffer into
-JSON lines in the job's ``metrics.jsonl`` every half second, evaluates conditions as values
-arrive, and a final flush runs at exit (also on SIGTERM when the program has no handler of its own).
+JSON lines in the job's ``metrics.jsonl`` (and columns in ``metrics/``, ``runtime.columns``)
+every half second, evaluates conditions as values arrive, and a final flush runs at exit
+(also on SIGTERM when the program has no handler of its own).
 Outside a tether job every call returns at once and nothing is written.
 """
 
@@ -16,10 +17,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.runtime import context
 from tether.runtime.events import record_event
+
+if TYPE_CHECKING:
+    from tether.runtime.columns import ColumnWriter
 
 FLUSH_INTERVAL = 0.5
 
@@ -63,6 +67,7 @@ class Reporter:
         self.nonfinite_seen = False  # the first NaN/inf is recorded as an event (--notify-on nan)
         self.wake = threading.Event()
         self.thread: threading.Thread | None = None
+        self.columns: ColumnWriter | None = None
 
     def add(self, step: int | None, values: dict[str, Any]) -> None:
         if step is None:
@@ -90,8 +95,10 @@ class Reporter:
             if not pending:
                 return
             lines = []
+            cleaned: list[tuple[int, float, dict[str, float | None]]] = []
             for step, when, values in pending:
                 clean = {k: _number(v) for k, v in values.items()}
+                cleaned.append((step, when, clean))
                 self.latest.update({k: v for k, v in clean.items() if v is not None})
                 if not self.nonfinite_seen:
                     bad = [(k, v) for k, v in clean.items() if v is not None and v - v != 0]
@@ -107,6 +114,18 @@ class Reporter:
                     out.write(data)
             except OSError:
                 pass
+            self._write_columns(cleaned)
+
+    def _write_columns(self, points: list[tuple[int, float, dict[str, float | None]]]) -> None:
+        """The same points into the column store (``metrics/``), which fast readers use."""
+        try:
+            if self.columns is None:
+                from tether.runtime.columns import ColumnWriter  # lazily: import tether stays cheap
+
+                self.columns = ColumnWriter(self.path.parent)
+            self.columns.append(points)
+        except Exception:  # the store must never break the program; jsonl stays the record
+            pass
 
 
 def _number(value: Any) -> float | None:

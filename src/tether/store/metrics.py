@@ -83,6 +83,38 @@ def read_metrics(job_dir: Path) -> Metrics:
     return Metrics(series)
 
 
+@dataclass
+class Scalars(Metrics):
+    """Metrics read from the column store: exact summaries, and a thinned series (the last
+    value of each step bucket) for sparklines."""
+
+    summaries: dict[str, MetricSummary] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, MetricSummary]:
+        return dict(self.summaries)
+
+
+def read_scalars(job_dir: Path, points: int = 256) -> Metrics:
+    """Each metric's summary and up to POINTS*3 of its points: from the column store in
+    O(levels + POINTS) reads when the job has one (issue 28), else parsing metrics.jsonl."""
+    from tether.store import metric_columns as columns
+
+    if not columns.has_columns(job_dir):
+        return read_metrics(job_dir)
+    summaries: dict[str, MetricSummary] = {}
+    series: dict[str, list[tuple[int, float]]] = {}
+    for name in columns.names(job_dir):
+        found = columns.summary(job_dir, name)
+        if found is None:
+            continue
+        summaries[name] = MetricSummary(
+            found.last, found.last_step, found.min, found.max, found.count
+        )
+        thinned = columns.buckets(job_dir, name, buckets=points)
+        series[name] = list(zip(thinned["step"], thinned["last"], strict=True))
+    return Scalars(series, summaries)
+
+
 def read_latest(job_dir: Path, tail_bytes: int = 65536) -> dict[str, float]:
     """The latest value of each metric seen in the last ``tail_bytes`` of the file (cheap)."""
     try:
