@@ -226,9 +226,9 @@ def allowed(store: JobStore) -> set[int] | None:
 def held(store: JobStore) -> dict[int, int]:
     """GPU index -> number of the running local tether job that holds it."""
     holders: dict[int, int] = {}
+    # a text match, not json_extract: Python's JSON of a job's extra may hold NaN
     for job in store.iter_where(
-        "status = ? AND target = 'local' AND json_extract(extra, '$.gpu_held') IS NOT NULL",
-        (RUNNING,),
+        "status = ? AND target = 'local' AND extra LIKE ?", (RUNNING, '%"gpu_held"%')
     ):
         for index in job.extra.get("gpu_held") or []:
             holders[int(index)] = job.number

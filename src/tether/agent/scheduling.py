@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from tether.agent import gpus
@@ -26,8 +27,9 @@ log = logging.getLogger("tether.agent")
 
 #: Job kinds that take no slot (they mostly wait for a person, not for the CPU).
 SERVICE_KINDS = ("notebook",)
-_KIND = "json_extract(extra, '$.kind')"
-_GATE = "json_extract(extra, '$.gate')"  # both indexed with (status, target): schema 4
+# both indexed with (status, target), as these very expressions (schema 4)
+_KIND = "CASE WHEN json_valid(extra) THEN json_extract(extra, '$.kind') END"
+_GATE = "CASE WHEN json_valid(extra) THEN json_extract(extra, '$.gate') END"
 _IS_SERVICE = f"{_KIND} IN ({', '.join(repr(kind) for kind in SERVICE_KINDS)})"
 _NOT_SERVICE = f"({_KIND} IS NULL OR {_KIND} NOT IN ({', '.join(map(repr, SERVICE_KINDS))}))"
 _HAS_GATE = f"{_GATE} > ''"  # a gate is an object (JSON text): a range the index answers
@@ -36,9 +38,9 @@ _GATED = (
     f"SELECT number, extra, reason FROM jobs WHERE status = :q AND target = :t"
     f" AND {_HAS_GATE} AND {_NOT_SERVICE} ORDER BY number"
 )
-_FIRST_PLAIN = (
-    f"SELECT number FROM jobs WHERE status = :q AND target = :t AND {_GATE} IS NULL"
-    f" AND {_NOT_SERVICE} ORDER BY number LIMIT 1"
+_NEXT_PLAIN = (  # with the rows whose extra SQLite cannot read (Python's NaN): checked here
+    f"SELECT number, extra, reason FROM jobs WHERE status = :q AND target = :t"
+    f" AND {_GATE} IS NULL AND {_NOT_SERVICE} AND number > :after ORDER BY number LIMIT 1"
 )
 _SERVICES = f"SELECT number FROM jobs WHERE status = :q AND target = :t AND {_IS_SERVICE}"
 _SLOTS_USED = f"SELECT count(*) FROM jobs WHERE status = :r AND target = :t AND {_NOT_SERVICE}"
@@ -86,17 +88,30 @@ class Scheduler:
 
     def claim_next(self) -> tuple[Job, dict[str, str]] | None:
         """Mark the next job that may start as running; return it and its extra environment."""
-        where = {"q": QUEUED, "t": "local"}
-        plain = self.store.conn.execute(_FIRST_PLAIN, where).fetchone()
-        first_plain = plain[0] if plain else None
-        for number, extra_text, reason in self.store.conn.execute(_GATED, where).fetchall():
-            if first_plain is not None and number > first_plain:
-                break
-            gate = json.loads(extra_text or "{}").get("gate")
-            claimed = self._try_gated(number, gate, reason) if gate else None
-            if claimed is not None:
+        for number, extra_text, reason in self._candidates():
+            extra = json.loads(extra_text or "{}")
+            if extra.get("kind") in SERVICE_KINDS:
+                continue
+            gate = extra.get("gate")
+            claimed = self._try_gated(number, gate, reason) if gate else self._claim(number, None)
+            if claimed is not None or not gate:
                 return claimed
-        return self._claim(first_plain, None) if first_plain is not None else None
+        return None
+
+    def _candidates(self) -> Iterator[tuple[int, str | None, str | None]]:
+        """Queued jobs in order: every gated one (an index gives them; few), and the plain
+        ones one at a time (the first is claimed: the queue's length costs nothing)."""
+        where = {"q": QUEUED, "t": "local"}
+        gated = self.store.conn.execute(_GATED, where).fetchall()
+        after = 0
+        while True:
+            plain = self.store.conn.execute(_NEXT_PLAIN, {**where, "after": after}).fetchone()
+            while gated and (plain is None or gated[0][0] < plain[0]):
+                yield tuple(gated.pop(0))
+            if plain is None:
+                return
+            yield tuple(plain)
+            after = plain[0]
 
     def _waiting(self, number: int, old: str | None, why: str) -> None:
         """Say why a queued job waits (``show``/``ls``), writing only when that changes."""

@@ -181,14 +181,16 @@ class JobStore:
         """This machine's jobs in ``statuses`` run with ``--retry`` whose next attempt its
         agent has not decided yet (``extra["retried_by"]`` unset)."""
         marks = ",".join("?" * len(statuses))
-        return list(
-            self.iter_where(
-                f"status IN ({marks}) AND target = 'local'"
-                " AND json_extract(extra, '$.retry') IS NOT NULL"
-                " AND json_extract(extra, '$.retried_by') IS NULL",
-                tuple(statuses),
-            )
+        # a text match, then Python's reading: SQLite (before 3.42) rejects the NaN that
+        # Python's JSON writes, and a job that failed on a NaN loss is one to retry
+        found = self.iter_where(
+            f"status IN ({marks}) AND target = 'local' AND extra LIKE ?",
+            (*statuses, '%"retry"%'),
         )
+        return [
+            j for j in found
+            if j.extra.get("retry") is not None and j.extra.get("retried_by") is None
+        ]  # fmt: skip
 
     def count(self, status: str, target: str = "local") -> int:
         return int(

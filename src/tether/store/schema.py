@@ -85,10 +85,13 @@ MIGRATIONS: list[str] = [
     """,
     # 4: the agent's questions about the queue (the gated jobs, the services, the first plain
     # job) answered from indexes, not by reading every queued job's ``extra`` each turn: with
-    # 10,000 jobs queued, each start read them all.
+    # 10,000 jobs queued, each start read them all. ``extra`` is Python's JSON, whose NaN
+    # (a metric's summary) SQLite before 3.42 rejects: such a row is indexed as having none.
     """
-    CREATE INDEX jobs_by_gate ON jobs(status, target, json_extract(extra, '$.gate'));
-    CREATE INDEX jobs_by_kind ON jobs(status, target, json_extract(extra, '$.kind'))
+    CREATE INDEX jobs_by_gate ON jobs(status, target,
+        CASE WHEN json_valid(extra) THEN json_extract(extra, '$.gate') END);
+    CREATE INDEX jobs_by_kind ON jobs(status, target,
+        CASE WHEN json_valid(extra) THEN json_extract(extra, '$.kind') END)
     """,
 ]
 
