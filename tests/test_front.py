@@ -238,3 +238,39 @@ def test_children_import_nothing(fronted: Front) -> None:
     lines = [json.loads(line) for line in fronted.trace.read_text().splitlines()]
     assert len(lines) == 10
     assert {tuple(line["argv"]): line["imported"] for line in lines if line["imported"]} == {}
+
+
+def test_a_command_under_nohup_keeps_ignoring_sighup(fronted: Front) -> None:
+    fronted.start()
+    (fronted.work / "slow.py").write_text("import time\ntime.sleep(600)\n")
+    fronted("run", "slow.py")
+
+    def nohup() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    client = subprocess.Popen([sys.executable, "-m", "tether", "wait"], cwd=fronted.work,
+                              env=fronted.env, stdout=subprocess.DEVNULL,
+                              preexec_fn=nohup)  # fmt: skip
+    wait_until(lambda: _running_children(fronted), timeout=20, what="the child waiting")
+    child = _running_children(fronted)[0]
+    client.send_signal(signal.SIGHUP)
+    time.sleep(1)
+    assert client.poll() is None and _alive(child)  # as `nohup tether wait` does
+    client.kill()
+    wait_until(lambda: not _alive(child), timeout=10, what="the child to end with its client")
+    fronted("cancel")
+
+
+@pytest.mark.parametrize("unbuffered", ["1", None])
+def test_text_and_bytes_keep_their_order(fronted: Front, unbuffered: str | None) -> None:
+    """``run --wait --json`` prints the job's JSON (text), then its output (bytes): in that
+    order whether Python's stdout is buffered or not, with the front and without."""
+    fronted.start()
+    (fronted.work / "a.py").write_text("print('the output')\n")
+    env = {k: v for k, v in fronted.env.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
+    for front_on in ("1", "0"):
+        result = fronted("run", "--wait", "--json", "a.py", env={**env, "TETHER_FRONT": front_on})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.rstrip().endswith("}\nthe output"), result.stdout

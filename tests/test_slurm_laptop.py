@@ -51,7 +51,7 @@ def test_params_and_sweeps_over_ssh(slurm_setup: SlurmSetup) -> None:
         "run", "--on", "far", "--wait", "-p", "LR=0.5", "-p", "BS=8", "--json", "p2.py",
         timeout=90,
     )  # fmt: skip
-    assert proc.stdout.splitlines()[-1] == "5.0 8", proc.stdout
+    assert proc.stdout.splitlines()[-1] == "5.0 8", proc.stdout + proc.stderr
     rows = slurm_setup.tt.json("ls")
     assert isinstance(rows, list)
     shown = slurm_setup.show(str(rows[-1]["number"]))

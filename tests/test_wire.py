@@ -158,7 +158,7 @@ def test_ls_on_a_host_loads_nothing_for_people_or_the_web(tether: Tether, tmp_pa
     import subprocess
     import sys
 
-    env = {**tether.env, "TETHER_CONFIG_DIR": str(tmp_path / "config")}
+    env = {**tether.env, "TETHER_CONFIG_DIR": str(tmp_path / "config"), "TETHER_FRONT": "0"}
     tether_cmd = [sys.executable, "-m", "tether"]
     subprocess.run([*tether_cmd, "hosts", "add", "h", "nobody@127.0.0.1:1", "--timeout", "5"],
                    env=env, check=True, capture_output=True, timeout=60)  # fmt: skip

@@ -131,6 +131,7 @@ def run(args: list[str]) -> int | None:
 
 def _request(args: list[str]) -> bytes | None:
     """The command as the server reads it (marshal: both sides run this same Python)."""
+    import _signal
     import marshal
 
     streams = (sys.stdin, sys.stdout, sys.stderr)
@@ -150,9 +151,23 @@ def _request(args: list[str]) -> bytes | None:
         "env": dict(os.environ),
         "path": sys.path,
         "umask": umask,
-        "streams": [(s.encoding, s.errors) for s in streams],
+        "streams": [_stream_shape(stream) for stream in streams],
+        "ignored": [n for n in FORWARDED_SIGNALS if _signal.getsignal(n) is _signal.SIG_IGN],
     }
     return marshal.dumps(body)
+
+
+def _stream_shape(stream: object) -> tuple[str, str, bool, bool, bool]:
+    """How this process's stream is set up (encoding, errors, line buffering, write through,
+    unbuffered bytes: ``-u`` or PYTHONUNBUFFERED), for the child to set up the same."""
+    raw = type(getattr(stream, "buffer", None)).__name__ == "FileIO"
+    return (
+        getattr(stream, "encoding", None) or "utf-8",
+        getattr(stream, "errors", None) or "strict",
+        bool(getattr(stream, "line_buffering", False)),
+        bool(getattr(stream, "write_through", False)),
+        raw,
+    )
 
 
 def _send(conn: object, body: bytes) -> None:
@@ -190,7 +205,8 @@ def _wait(conn: object) -> int:
             pass
 
     for signum in FORWARDED_SIGNALS:
-        _signal.signal(signum, forward)
+        if _signal.getsignal(signum) is not _signal.SIG_IGN:  # under nohup: stays ignored
+            _signal.signal(signum, forward)
     while True:
         try:
             reply = _receive_exactly(conn, 5)

@@ -7,7 +7,7 @@ umask and stream encodings, with stdin/stdout/stderr as file descriptors) and fo
 child takes the descriptors as its own stdio, moves to the folder, takes the environment,
 says its pid, waits for the client's "go", runs the command as ``tether`` would, and sends
 the exit code. Bytes the client sends meanwhile are signal numbers: the child raises them
-on itself; the client's end of the connection closing hangs it up (SIGHUP).
+on itself; the client's end of the connection closing (it was killed) kills it too.
 
 The server answers nothing itself and holds no state between commands: each child starts
 from the same freshly imported modules. It exits after :data:`IDLE_SECONDS` without a
@@ -22,6 +22,7 @@ import os
 import socket
 import sys
 import time
+from typing import Any
 
 IDLE_SECONDS = 600.0
 """How long the server waits for a command before it exits."""
@@ -47,6 +48,7 @@ WARM_MODULES = (
     "platformdirs.unix", "csv", "glob", "logging", "concurrent.futures", "psutil", "atexit",
     "threading", "tether.api.host_admin", "tether.targets.probe", "tether.targets.ssh.check",
     "tether.targets.ssh.hosts_config", "tether.targets.ssh.remote_probe", "tether.tuning.rerun",
+    "tether.store.metric_columns", "tether.runtime.columns",
 )  # fmt: skip
 """Imported when the server starts (with every fronted command's module), so that a
 child runs its command without importing."""
@@ -167,25 +169,32 @@ def _take_over(request: dict, fds: list[int]) -> None:
     import io
     import signal
 
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # the client's dispositions: what it ignores (nohup) stays ignored, the rest as Python's
+    for signum in (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGINT):
+        default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        signal.signal(signum, signal.SIG_IGN if signum in request["ignored"] else default)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
-    streams = []
-    for fd, (encoding, errors) in enumerate(request["streams"]):
+    streams: list[Any] = []  # set up as the client's are (see front._stream_shape)
+    for fd, (encoding, errors, lines, through, unbuffered) in enumerate(request["streams"]):
         raw = io.FileIO(fd, "rb" if fd == 0 else "wb", closefd=False)
-        buffered = io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw)
+        binary: Any = raw
+        if fd == 0:
+            binary = io.BufferedReader(raw)
+        elif not unbuffered:
+            binary = io.BufferedWriter(raw)
         streams.append(
             io.TextIOWrapper(
-                buffered,
+                binary,
                 encoding=encoding,
                 errors=errors,
-                line_buffering=fd == 2 or (fd == 1 and os.isatty(1)),
+                line_buffering=lines,
+                write_through=through,
             )
         )
     sys.stdin, sys.stdout, sys.stderr = streams
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams  # type: ignore[misc]
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams  # type: ignore[misc,unused-ignore]
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -196,7 +205,8 @@ def _take_over(request: dict, fds: list[int]) -> None:
 
 
 def _pass_signals(conn: socket.socket) -> None:
-    """Raise on this process each signal number the client sends; SIGHUP when it is gone."""
+    """Raise on this process each signal number the client sends; when the client is gone
+    (killed: it could not pass anything on), end as it did."""
     import signal
 
     while True:
@@ -205,7 +215,7 @@ def _pass_signals(conn: socket.socket) -> None:
         except OSError:
             data = b""
         if not data:
-            os.kill(os.getpid(), signal.SIGHUP)
+            os.kill(os.getpid(), signal.SIGKILL)
             return
         for signum in data:
             os.kill(os.getpid(), signum)

@@ -42,7 +42,7 @@ def ls(
         list_all(status, limit or None, as_json)
         return
     store = open_store()
-    if as_json or is_remote(host):
+    if as_json or (host or "local") != "local":  # a host's list, or a cluster's (login node)
         from tether.api.jobs import ls as list_rows
 
         rows = list_rows(store, on=host, statuses=status, limit=limit or None)

@@ -103,6 +103,7 @@ def _wait_and_exit(jobs: list[Job]) -> None:
     host = None if jobs[0].host == "local" else jobs[0].host
 
     def stream(number: int) -> None:
+        sys.stdout.flush()  # what was printed as text (the job's JSON) comes first
         for chunk in follow_job(store, number):
             out.write(chunk)
             out.flush()
