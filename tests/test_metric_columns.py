@@ -208,3 +208,28 @@ def test_the_runtime_writes_columns_matching_its_jsonl(tmp_path: Path) -> None:
         got_buckets = _without_time(mc.buckets(tmp_path, name, buckets=50))
         if len(steps) < 16 * 50:
             assert _same(got_buckets, downsample(steps, values, 50))
+
+
+def test_a_jobs_end_and_show_read_summaries_from_the_store(tmp_path: Path) -> None:
+    """The agent's summary at a job's end, ``show``, Slurm's copy-back and notifications read
+    the column store: a 200,000-point metrics.jsonl is not parsed (it is not even opened)."""
+    from tether.store.metrics import read_summaries
+
+    points = [(s, 1.7e9 + s, {"loss": 1.0 / (s + 1), "acc": s / 200_000}) for s in range(200_000)]
+    mc.ColumnWriter(tmp_path).append(points)
+    (tmp_path / "metrics.jsonl").write_text("not read\n")
+    opened: list[str] = []
+
+    def audit(event: str, args: tuple[object, ...]) -> None:
+        if event == "open" and str(args[0]).endswith("metrics.jsonl"):
+            opened.append(str(args[0]))
+
+    sys.addaudithook(audit)
+    summaries = read_summaries(tmp_path)
+    scalars = read_scalars(tmp_path, points=400)
+    assert not opened
+    assert summaries["loss"].to_json() == {
+        "last": 1.0 / 200_000, "step": 199_999, "min": 1.0 / 200_000, "max": 1.0, "count": 200_000
+    }  # fmt: skip
+    assert summaries["acc"].max == 199_999 / 200_000
+    assert len(scalars.series["loss"]) <= 1200 and scalars.series["loss"][-1][0] == 199_999

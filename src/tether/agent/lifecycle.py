@@ -16,7 +16,7 @@ from tether.errors import TetherError
 from tether.jobs import state
 from tether.jobs.status import CANCELLED, FAILED, LOST, QUEUED, RUNNING, SUCCEEDED
 from tether.store.jobs import Job, JobStore
-from tether.store.metrics import read_metrics
+from tether.store.metrics import read_summaries
 
 # A job claimed this long ago with no sign of its supervisor was dropped by a dying agent.
 CLAIM_GRACE = 30.0
@@ -39,7 +39,7 @@ def record_result(store: JobStore, job: Job) -> bool:
         reason = f"killed by {result['signal']}" if result.get("signal") else f"exit code {code}"
     if result.get("log_error"):
         reason = "; ".join(filter(None, [reason, str(result["log_error"])]))
-    summary = {k: v.to_json() for k, v in read_metrics(Path(job.job_dir)).summary().items()}
+    summary = {k: v.to_json() for k, v in read_summaries(Path(job.job_dir)).items()}
     if summary:
         store.merge_extra(job.number, metrics=summary)
     run = read_json(Path(job.job_dir) / RUN_FILE) or {}

@@ -56,7 +56,7 @@ def show_json(job: Job) -> dict[str, Any]:
     and the last lines of its output (``output_tail``)."""
     from tether.jobs.logs import collapse_redraws, tail_lines
     from tether.jobs.resources import read_usage
-    from tether.store.metrics import read_events, read_metrics
+    from tether.store.metrics import read_events, read_summaries
 
     folder = Path(job.job_dir)
     prog = progress(job)
@@ -66,7 +66,7 @@ def show_json(job: Job) -> dict[str, Any]:
     data.update(
         env_size=len(job.env or {}),
         extra={k: v for k, v in job.extra.items() if k != "metrics"},
-        metrics={k: v.to_json() for k, v in read_metrics(folder).summary().items()},
+        metrics={k: v.to_json() for k, v in read_summaries(folder).items()},
         events=read_events(folder),
         progress=prog.to_json() if prog else None,
         usage=usage.to_json() if usage else None,

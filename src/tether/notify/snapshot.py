@@ -16,7 +16,7 @@ from tether.jobs.retry import label as retry_label
 from tether.jobs.status import RUNNING
 from tether.notify.message import NotificationContext, Series
 from tether.store.jobs import Job, JobStore
-from tether.store.metrics import read_events, read_metrics
+from tether.store.metrics import read_events, read_scalars
 
 LOG_LINES = 40
 MAX_POINTS = 400
@@ -98,7 +98,8 @@ def build_context(
     """
     started = event == "started"
     job_dir = Path(job.job_dir)
-    series: Series = {name: thin(pts) for name, pts in read_metrics(job_dir).series.items()}
+    scalars = read_scalars(job_dir, points=MAX_POINTS)  # the column store's, when there is one
+    series: Series = {name: thin(pts) for name, pts in scalars.series.items()}
     log_tail = [
         collapse_redraws(line.decode("utf-8", "replace").rstrip("\r\n"))
         for line in tail_lines(Path(job.log_path), LOG_LINES)

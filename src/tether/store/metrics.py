@@ -101,18 +101,27 @@ def read_scalars(job_dir: Path, points: int = 256) -> Metrics:
 
     if not columns.has_columns(job_dir):
         return read_metrics(job_dir)
-    summaries: dict[str, MetricSummary] = {}
+    summaries = read_summaries(job_dir)
     series: dict[str, list[tuple[int, float]]] = {}
-    for name in columns.names(job_dir):
-        found = columns.summary(job_dir, name)
-        if found is None:
-            continue
-        summaries[name] = MetricSummary(
-            found.last, found.last_step, found.min, found.max, found.count
-        )
+    for name in summaries:
         thinned = columns.buckets(job_dir, name, buckets=points)
         series[name] = list(zip(thinned["step"], thinned["last"], strict=True))
     return Scalars(series, summaries)
+
+
+def read_summaries(job_dir: Path) -> dict[str, MetricSummary]:
+    """Each metric's last, min, max and count: from the column store in O(levels) reads
+    when the job has one, else parsing metrics.jsonl (a job's end, ``show``)."""
+    from tether.store import metric_columns as columns
+
+    if not columns.has_columns(job_dir):
+        return read_metrics(job_dir).summary()
+    out: dict[str, MetricSummary] = {}
+    for name in columns.names(job_dir):
+        got = columns.summary(job_dir, name)
+        if got is not None:
+            out[name] = MetricSummary(got.last, got.last_step, got.min, got.max, got.count)
+    return out
 
 
 def read_latest(job_dir: Path, tail_bytes: int = 65536) -> dict[str, float]:

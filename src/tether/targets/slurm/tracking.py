@@ -135,9 +135,9 @@ def apply_state(store: JobStore, job: Job, state: SlurmJobState | None) -> bool:
 
 
 def _record_metrics(store: JobStore, job: Job) -> None:
-    from tether.store.metrics import read_metrics
+    from tether.store.metrics import read_summaries
 
-    summary = {k: v.to_json() for k, v in read_metrics(Path(job.job_dir)).summary().items()}
+    summary = {k: v.to_json() for k, v in read_summaries(Path(job.job_dir)).items()}
     if summary:
         store.merge_extra(job.number, metrics=summary)
 
