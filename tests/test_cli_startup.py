@@ -29,7 +29,7 @@ sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n")
 """
 
 
-def loaded(args: list[str], tmp_path: Path) -> tuple[str, set[str]]:
+def loaded(args: list[str], tmp_path: Path, cwd: Path | None = None) -> tuple[str, set[str]]:
     """What ``tether ARGS`` prints on stdout, and the modules it has loaded by its end."""
     env = {
         **os.environ,
@@ -38,7 +38,7 @@ def loaded(args: list[str], tmp_path: Path) -> tuple[str, set[str]]:
         "TETHER_HOME": str(tmp_path / "home"),
         "TETHER_CONFIG_DIR": str(tmp_path / "config"),
     }
-    result = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], env=env,
+    result = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], env=env, cwd=cwd,
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     line = result.stderr.rsplit("MODULES ", 1)[1]
     return result.stdout, set(json.loads(line))
@@ -67,3 +67,19 @@ def test_ls_on_a_host_loads_only_the_ls_command(tmp_path: Path) -> None:
     assert commands == {"tether.cli.jobs_cmd"}
     assert "tether.cli.run_cmd" not in modules
     assert "rich" not in modules  # --json: nothing of what people read
+
+
+HEAVY = ("rich", "starlette", "uvicorn", "apprise", "imapclient", "cloudpickle", "psutil")
+
+
+def test_run_loads_nothing_heavy(tmp_path: Path) -> None:
+    """``tether run a.py`` in its own process (issue 28): the submit loads none of what
+    people read (rich), the dashboard, the mail or notification libraries, or psutil."""
+    (tmp_path / "a.py").write_text("print('ok')\n")
+    try:
+        out, modules = loaded(["run", "a.py"], tmp_path, cwd=tmp_path)
+    finally:
+        loaded(["agent", "stop"], tmp_path)
+    assert out.strip().isdigit(), out
+    heavy = {m for m in modules if m.split(".")[0] in HEAVY}
+    assert heavy == set()
