@@ -15,7 +15,7 @@ import pytest
 from tether.api.jobs import downsample
 from tether.runtime.columns import COLUMNS_DIR, FANOUT, RAW, column_path
 from tether.store import metric_columns as mc
-from tether.store.metrics import read_metrics, read_scalars
+from tether.store.metrics import MetricSummary, read_metrics, read_scalars
 
 NAN, INF = math.nan, math.inf
 
@@ -138,7 +138,7 @@ def test_names_are_kept_in_order_and_safe_on_disk(tmp_path: Path) -> None:
     assert mc.names(tmp_path) == weird and mc.has_columns(tmp_path)
     on_disk = [p.name for p in (tmp_path / COLUMNS_DIR).iterdir()]
     assert all("/" not in n and not n.startswith("..") for n in on_disk)
-    assert mc.summary(tmp_path, "ü val %") == mc.ColumnSummary(1.0, 0, 1.0, 1.0, 1)
+    assert mc.summary(tmp_path, "ü val %") == MetricSummary(1.0, 0, 1.0, 1.0, 1)
 
 
 @pytest.fixture
@@ -176,7 +176,7 @@ def test_a_bucketed_read_touches_the_same_bytes_for_10k_and_1m_points(
     assert sum(bytes_read) < 2 * reads["small"]
     bytes_read.clear()
     summary = mc.summary(big, "x")
-    assert summary == mc.ColumnSummary(999.0, 999_999, 0.0, 999.0, 1_000_000)
+    assert summary == MetricSummary(999.0, 999_999, 0.0, 999.0, 1_000_000)
     assert sum(bytes_read) < 5 * 2 * 16 * 56  # O(levels) records: < 2 * FANOUT per level
 
 

@@ -172,7 +172,7 @@ def _fork_answer(server: socket.socket, conn: socket.socket, text: str, folder: 
         os._exit(code)
 
 
-def _reap(children: list[int]) -> list[int]:
+def reap(children: list[int]) -> list[int]:
     """The forked children still running (the ended ones are waited for)."""
     running = []
     for pid in children:
@@ -188,17 +188,7 @@ def _reap(children: list[int]) -> list[int]:
 def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
     """Answer requests on ``path`` until ``idle`` seconds pass without one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_mask = os.umask(0o177)
-    try:
-        temporary.unlink(missing_ok=True)
-        server.bind(str(temporary))
-    finally:
-        os.umask(old_mask)
-    server.listen(16)
-    os.replace(temporary, path)  # atomic: a client never meets a half-made socket
-    mine = path.stat().st_ino
+    server, mine = listen_at(path)
     _warm()
     server.settimeout(min(idle, CHECK_SECONDS))
     last = time.monotonic()
@@ -208,16 +198,16 @@ def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
             try:
                 conn, _ = server.accept()
             except TimeoutError:
-                children = _reap(children)
+                children = reap(children)
                 with _lock:
                     busy = _active[0] > 0 or bool(children)  # a long request (a wait)
                 if busy:
                     last = time.monotonic()
-                elif time.monotonic() - last >= idle or not _still_mine(path, mine):
+                elif time.monotonic() - last >= idle or not still_mine(path, mine):
                     return
                 continue
             last = time.monotonic()
-            children = _reap(children)
+            children = reap(children)
             text = _read_request(conn)
             if not text:  # too big, gone, or a probe (is_serving): nothing to answer
                 conn.close()
@@ -237,8 +227,25 @@ def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
                 conn.close()  # busy: the long way
     finally:
         server.close()
-        if _still_mine(path, mine):  # not a newer server's socket
+        if still_mine(path, mine):  # not a newer server's socket
             path.unlink(missing_ok=True)
+
+
+def listen_at(path: str | Path, backlog: int = 16) -> tuple[socket.socket, int]:
+    """A unix socket listening at ``path`` (mode 0600), and its inode (see
+    :func:`still_mine`). It is bound under a temporary name and moved into place, so a
+    client never meets a half-made socket."""
+    temporary = Path(path).with_name(f".{Path(path).name}.{os.getpid()}")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_mask = os.umask(0o177)
+    try:
+        temporary.unlink(missing_ok=True)
+        server.bind(str(temporary))
+    finally:
+        os.umask(old_mask)
+    server.listen(backlog)
+    os.replace(temporary, path)
+    return server, os.stat(path).st_ino
 
 
 def _warm() -> None:
@@ -252,10 +259,10 @@ def _warm() -> None:
             pass
 
 
-def _still_mine(path: Path, inode: int) -> bool:
+def still_mine(path: str | Path, inode: int) -> bool:
     """True while ``path`` is the socket this server made (not removed or replaced)."""
     try:
-        return path.stat().st_ino == inode
+        return os.stat(path).st_ino == inode
     except OSError:
         return False
 

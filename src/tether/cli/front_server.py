@@ -268,6 +268,8 @@ def serve(path: str, idle: float = IDLE_SECONDS) -> None:
     import fcntl
     import gc
 
+    from tether.api.answer_server import listen_at, reap, still_mine
+
     lock = os.open(path + ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -278,16 +280,7 @@ def serve(path: str, idle: float = IDLE_SECONDS) -> None:
     os.chdir("/")
     _warm()
     files = _code_files()
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    temporary = f"{path}.{os.getpid()}"
-    old_mask = os.umask(0o177)
-    try:
-        server.bind(temporary)
-    finally:
-        os.umask(old_mask)
-    server.listen(64)
-    os.replace(temporary, path)  # atomic: a client never meets a half-made socket
-    mine = os.stat(path).st_ino
+    server, mine = listen_at(path, backlog=64)
     gc.freeze()  # the imported modules' objects stay shared with the children
     server.settimeout(min(idle, CHECK_SECONDS))
     last = time.monotonic()
@@ -297,16 +290,16 @@ def serve(path: str, idle: float = IDLE_SECONDS) -> None:
             try:
                 conn, _ = server.accept()
             except TimeoutError:
-                children = _reap(children)
+                children = reap(children)
                 if children:
                     last = time.monotonic()
-                elif time.monotonic() - last >= idle or not _still_mine(path, mine):
+                elif time.monotonic() - last >= idle or not still_mine(path, mine):
                     return
                 continue
             last = time.monotonic()
-            children = _reap(children)
+            children = reap(children)
             with conn:
-                if _stale(files) or not _still_mine(path, mine):
+                if _stale(files) or not still_mine(path, mine):
                     _close_quietly(conn, b"S")
                     return
                 received = _receive(conn) if _same_user(conn) else None
@@ -323,7 +316,7 @@ def serve(path: str, idle: float = IDLE_SECONDS) -> None:
                 children.append(pid)
     finally:
         server.close()
-        if _still_mine(path, mine):
+        if still_mine(path, mine):
             os.unlink(path)
         os.close(lock)
 
@@ -333,26 +326,6 @@ def _close_quietly(conn: socket.socket, reply: bytes) -> None:
         conn.sendall(reply)
     except OSError:
         pass
-
-
-def _reap(children: list[int]) -> list[int]:
-    """The children still running (the ended ones are waited for)."""
-    running = []
-    for pid in children:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            continue
-        if not done:
-            running.append(pid)
-    return running
-
-
-def _still_mine(path: str, inode: int) -> bool:
-    try:
-        return os.stat(path).st_ino == inode
-    except OSError:
-        return False
 
 
 def main(path: str) -> None:

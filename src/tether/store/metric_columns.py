@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 from bisect import bisect_left
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,28 +28,9 @@ from tether.runtime.columns import (
     read_records,
     read_unsorted,
 )
+from tether.store.metrics import MetricSummary
 
-__all__ = ["ColumnSummary", "ColumnWriter", "bucket_points", "buckets", "has_columns", "names"]
-
-
-@dataclass
-class ColumnSummary:
-    """Latest, min and max of one metric and its number of points (as ``MetricSummary``)."""
-
-    last: float | None
-    last_step: int
-    min: float | None
-    max: float | None
-    count: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "last": self.last,
-            "step": self.last_step,
-            "min": self.min,
-            "max": self.max,
-            "count": self.count,
-        }
+__all__ = ["ColumnWriter", "bucket_points", "buckets", "has_columns", "names"]
 
 
 def has_columns(job_dir: Path) -> bool:
@@ -137,14 +117,14 @@ class _Column:
         )
 
 
-def summary(job_dir: Path, name: str) -> ColumnSummary | None:
+def summary(job_dir: Path, name: str) -> MetricSummary | None:
     """NAME's last value and step, min, max and count, reading O(levels) records."""
     with _Column(job_dir, name) as column:
         if column.count == 0:
             return None
         whole = merge(column.cover(0, column.count, len(column.counts) - 1))
         assert whole is not None
-        return ColumnSummary(
+        return MetricSummary(
             last=whole[5],
             last_step=whole[1],
             min=None if math.isnan(whole[3]) else whole[3],

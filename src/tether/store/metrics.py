@@ -118,9 +118,9 @@ def read_summaries(job_dir: Path) -> dict[str, MetricSummary]:
         return read_metrics(job_dir).summary()
     out: dict[str, MetricSummary] = {}
     for name in columns.names(job_dir):
-        got = columns.summary(job_dir, name)
-        if got is not None:
-            out[name] = MetricSummary(got.last, got.last_step, got.min, got.max, got.count)
+        found = columns.summary(job_dir, name)
+        if found is not None:
+            out[name] = found
     return out
 
 
