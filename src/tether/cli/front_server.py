@@ -48,7 +48,10 @@ WARM_MODULES = (
     "platformdirs.unix", "csv", "glob", "logging", "concurrent.futures", "psutil", "atexit",
     "threading", "tether.api.host_admin", "tether.targets.probe", "tether.targets.ssh.check",
     "tether.targets.ssh.hosts_config", "tether.targets.ssh.remote_probe", "tether.tuning.rerun",
-    "tether.store.metric_columns", "tether.runtime.columns",
+    "tether.store.metric_columns", "tether.runtime.columns", "tether.backends.host_numbers",
+    "tether.backends.wire", "tether.targets.ssh.project", "tether.targets.ssh.remote_jobs",
+    "tether.targets.ssh.sync", "tether.targets.ssh.sync_size", "tether.targets.ssh.all_hosts",
+    "concurrent.futures.thread", "hashlib",
 )  # fmt: skip
 """Imported when the server starts (with every fronted command's module), so that a
 child runs its command without importing."""
