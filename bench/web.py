@@ -48,12 +48,17 @@ def main() -> None:
     store.conn.commit()
     metric_job, log_job = jobs[-1], jobs[-2]
     Path(metric_job.job_dir).mkdir(parents=True, exist_ok=True)
+    from tether.runtime.columns import ColumnWriter
     from tether.runtime.context import METRICS_FILE
 
+    points = [(i, 1.7e9 + i, {"loss": 1000.0 if i == 777_777 else (i % 100) / 100})
+              for i in range(N_POINTS)]  # fmt: skip
     with open(Path(metric_job.job_dir) / METRICS_FILE, "w") as f:
-        for i in range(N_POINTS):
-            value = 1000.0 if i == 777_777 else (i % 100) / 100
-            f.write(json.dumps({"step": i, "values": {"loss": value}}) + "\n")
+        for step, _, values in points:
+            f.write(json.dumps({"step": step, "values": values}) + "\n")
+    writer = ColumnWriter(Path(metric_job.job_dir))  # as tether.report writes them (issue 28)
+    for first in range(0, N_POINTS, 100_000):
+        writer.append(points[first : first + 100_000])
     Path(log_job.log_path).parent.mkdir(parents=True, exist_ok=True)
     line = b"x" * 99 + b"\n"
     with open(log_job.log_path, "wb") as f:
