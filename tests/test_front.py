@@ -274,3 +274,22 @@ def test_text_and_bytes_keep_their_order(fronted: Front, unbuffered: str | None)
         result = fronted("run", "--wait", "--json", "a.py", env={**env, "TETHER_FRONT": front_on})
         assert result.returncode == 0, result.stderr
         assert result.stdout.rstrip().endswith("}\nthe output"), result.stdout
+
+
+def test_a_package_installed_beside_it_retires_the_server(fronted: Front, tmp_path: Path) -> None:
+    """A folder of the server's sys.path that changes (pip installs or upgrades a package
+    there) makes it stale: the command runs on its own, the next finds a new server."""
+    extra = tmp_path / "site"
+    extra.mkdir()
+    fronted.env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(extra), fronted.env.get("PYTHONPATH")])
+    )
+    fronted.start()
+    fronted("ls")
+    assert fronted.served() == [["ls"]]
+    old = fronted.server_pid()
+    (extra / "newpkg.py").write_text("")  # the folder's time changes
+    fronted("ls")
+    assert fronted.served() == [["ls"]]  # not served by the old server
+    assert old is not None
+    wait_until(lambda: not _alive(old), timeout=10, what="the stale server to exit")

@@ -75,11 +75,12 @@ def _warm() -> None:
 
 
 def _code_files() -> dict[str, tuple[int, int]]:
-    """tether's imported files (and the interpreter) with their times and sizes."""
+    """tether's imported files, the interpreter and the folders of ``sys.path`` (a package
+    installed or upgraded there changes its folder's time), with their times and sizes."""
     import tether
 
     package = os.path.dirname(tether.__file__)
-    paths = {sys.executable}
+    paths = {sys.executable, *(p for p in sys.path if p and os.path.isdir(p))}
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
         if path and path.startswith(package):
