@@ -89,7 +89,7 @@ def warm_front(tether: list[str], env: dict[str, str]) -> None:
     subprocess.run([*tether, "ls", "-n", "1"], env=env, check=True, stdout=subprocess.DEVNULL)
     folder = Path(front.socket_dir(env))
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(folder.glob("front-*.sock")):
+    while time.monotonic() < deadline and not any(folder.glob("*.sock")):
         time.sleep(0.05)
     time.sleep(0.3)
 

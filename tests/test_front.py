@@ -293,3 +293,37 @@ def test_a_package_installed_beside_it_retires_the_server(fronted: Front, tmp_pa
     assert fronted.served() == [["ls"]]  # not served by the old server
     assert old is not None
     wait_until(lambda: not _alive(old), timeout=10, what="the stale server to exit")
+
+
+def test_a_server_that_does_not_answer_is_not_waited_for(fronted: Front) -> None:
+    """A stopped (or hung) server: the command runs on its own after the handshake's bound,
+    and when the server wakes up its child never runs that command a second time."""
+    fronted.start()
+    pid = fronted.server_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        result = fronted("ls", "--json")
+        took = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert result.returncode == 0 and json.loads(result.stdout) == []
+    assert front.HANDSHAKE_SECONDS <= took < front.HANDSHAKE_SECONDS + 10
+    time.sleep(1)  # the woken server takes the connection: its child finds the client gone
+    assert fronted.served() == []
+    fronted("ls", "--json")
+    assert fronted.served() == [["ls", "--json"]]
+
+
+def test_a_folder_too_long_for_a_socket_is_not_used(fronted: Front) -> None:
+    """A unix socket's path has at most 107 bytes: under a longer folder the commands run on
+    their own, and no server is started for nothing."""
+    deep = fronted.dir / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True, mode=0o700)
+    env = {**fronted.env, "TETHER_FRONT_DIR": str(deep)}
+    for _ in range(2):
+        assert fronted("ls", env=env).returncode == 0
+    time.sleep(1)
+    assert list(deep.iterdir()) == []
+    assert fronted.served() == []

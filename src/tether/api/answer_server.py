@@ -235,7 +235,7 @@ def listen_at(path: str | Path, backlog: int = 16) -> tuple[socket.socket, int]:
     """A unix socket listening at ``path`` (mode 0600), and its inode (see
     :func:`still_mine`). It is bound under a temporary name and moved into place, so a
     client never meets a half-made socket."""
-    temporary = Path(path).with_name(f".{Path(path).name}.{os.getpid()}")
+    temporary = Path(path).with_name(f".{os.getpid()}.tmp")  # short: a path has 107 bytes
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_mask = os.umask(0o177)
     try:

@@ -34,13 +34,16 @@ FRONTED = frozenset(
 which want this process's terminal, always run here)."""
 SWITCH = "TETHER_FRONT"
 """``TETHER_FRONT=0`` (or off/no/false) runs every command here."""
-HANDSHAKE_SECONDS = 5.0
+HANDSHAKE_SECONDS = 3.0
 """How long to wait for the server to take a command (it answers in milliseconds)."""
 FORWARDED_SIGNALS = (2, 1, 3, 15)  # SIGINT, SIGHUP, SIGQUIT, SIGTERM (the same on Linux, macOS)
 NO_EXIT_CODE = (
     "tether: error: the command ended with no exit code (killed?); "
     "TETHER_FRONT=0 runs commands without the front\n"
 )
+MAX_SOCKET_PATH = 100
+"""The longest socket path used (the kernel's limit is 107 bytes; the server binds a
+slightly longer temporary name first). A longer TETHER_FRONT_DIR: no front."""
 STARTUP_KEYS = ("LANG", "LC_ALL", "LC_CTYPE")
 """Variables (with every PYTHON* but PYTHONPATH) read when Python starts: a server started
 with other values is another server."""
@@ -80,10 +83,11 @@ def socket_name() -> str:
 
     parts = [sys.executable, *sys.path[1:]]
     parts += [f"{k}={v}" for k, v in sorted(startup_env(os.environ).items())]
-    digest = 0xCBF29CE484222325  # FNV-1a, 64 bits: no hashlib to import
+    digest = 0xCBF29CE484222325  # FNV-1a, 64 bits (48 kept): no hashlib to import
     for byte in "\0".join(parts).encode("utf-8", "surrogateescape"):
         digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"front-{__version__}-{digest:016x}.sock"
+    digest >>= 16
+    return f"{__version__}-{digest:012x}.sock"  # short: a socket path has at most 107 bytes
 
 
 def _safe_dir(path: str) -> bool:
@@ -107,16 +111,22 @@ def run(args: list[str]) -> int | None:
     import _socket
 
     path = os.path.join(directory, socket_name())
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:  # a unix socket cannot have such a path
+        return None
     conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         conn.settimeout(HANDSHAKE_SECONDS)
         try:
             conn.connect(path)
-            request = _request(args)
-            if request is None:
-                return None
-            _send(conn, request)
-            reply = _receive_exactly(conn, 5)
+            # the descriptors go only to a server that answers: sent to one that is stopped,
+            # they would keep this command's pipes open until it wakes (`tether ls | less`)
+            reply = _receive_exactly(conn, 1)
+            if reply == b"R":
+                request = _request(args)
+                if request is None:
+                    return None
+                _send(conn, request)
+                reply = _receive_exactly(conn, 5)
         except OSError:
             reply = b""
         if reply[:1] != b"P":  # no server, a stale one (it has gone), or no answer in time
@@ -228,6 +238,8 @@ def start_server(directory: str) -> None:
         if not _safe_dir(directory):
             return
         path = os.path.join(directory, socket_name())
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+            return
         code = (
             "import sys; sys.path[:] = sys.argv[2].split('\\n'); "
             "from tether.cli.front_server import main; main(sys.argv[1])"

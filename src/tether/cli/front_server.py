@@ -1,18 +1,20 @@
 """The ``tether`` command's resident front: the server half (see :mod:`tether.cli.front`).
 
 One server per installation and user listens on a unix socket (in a folder only the user can
-enter; the peer's uid is checked too). It imports what the fronted commands need once,
-then for each connection reads the command (arguments, folder, environment, ``sys.path``,
-umask and stream encodings, with stdin/stdout/stderr as file descriptors) and forks. The
-child takes the descriptors as its own stdio, moves to the folder, takes the environment,
-says its pid, waits for the client's "go", runs the command as ``tether`` would, and sends
-the exit code. Bytes the client sends meanwhile are signal numbers: the child raises them
-on itself; the client's end of the connection closing (it was killed) kills it too.
+enter; the peer's uid is checked too). It imports what the fronted commands need once.
+For each connection it says it is ready ("R"; "S": it is stale and exits), reads the
+command (arguments, folder, environment, ``sys.path``, umask, how the streams are set up,
+and stdin/stdout/stderr as file descriptors) and forks. The child takes the descriptors as
+its own stdio, moves to the folder, takes the environment, says its pid ("P"), waits for
+the client's "go", runs the command as ``tether`` would, and sends the exit code ("X").
+Bytes the client sends meanwhile are signal numbers: the child raises them on itself; the
+client's end of the connection closing (it was killed) kills it too.
 
 The server answers nothing itself and holds no state between commands: each child starts
 from the same freshly imported modules. It exits after :data:`IDLE_SECONDS` without a
 command, when its socket is removed or replaced, and as soon as a file of tether's that it
-imported changes (that command, and the next, run without it; the next starts a new one).
+imported, or a folder of ``sys.path``, changes (that command runs without it; the next
+starts a new one).
 """
 
 from __future__ import annotations
@@ -304,9 +306,12 @@ def serve(path: str, idle: float = IDLE_SECONDS) -> None:
             children = reap(children)
             with conn:
                 if _stale(files) or not still_mine(path, mine):
-                    _close_quietly(conn, b"S")
+                    _reply(conn, b"S")
                     return
-                received = _receive(conn) if _same_user(conn) else None
+                if not _same_user(conn):
+                    continue
+                _reply(conn, b"R")  # ready: the client sends its command now
+                received = _receive(conn)
                 if received is None:
                     continue
                 request, fds = received
@@ -325,7 +330,8 @@ def serve(path: str, idle: float = IDLE_SECONDS) -> None:
         os.close(lock)
 
 
-def _close_quietly(conn: socket.socket, reply: bytes) -> None:
+def _reply(conn: socket.socket, reply: bytes) -> None:
+    """Send ``reply``; nothing happens when the client is gone."""
     try:
         conn.sendall(reply)
     except OSError:
