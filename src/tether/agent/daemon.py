@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -78,6 +79,9 @@ class Agent:
         from tether.targets.slurm.agent_watch import SlurmWatcher
 
         self.slurm = SlurmWatcher(self.store)
+        # What is loaded by now lives as long as the agent: out of the collector's sight, so a
+        # collection in a forked supervisor never writes to (and copies) those pages.
+        gc.freeze()
         try:
             self.loop()
         finally:
@@ -247,7 +251,9 @@ class Agent:
             )
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         self.children.add(pid)
-        self.store.update(
-            job.number, supervisor_pid=pid, supervisor_started=processes.start_time(pid)
+        self.store.update_with_extra(  # one transaction
+            job.number,
+            {"boot_id": processes.boot_id()},
+            supervisor_pid=pid,
+            supervisor_started=processes.start_time(pid),
         )
-        self.store.merge_extra(job.number, boot_id=processes.boot_id())

@@ -46,6 +46,8 @@ class TreeSampler:
         root: int,
         read_gpus: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        fresh: bool = False,
     ) -> None:
         self.root = root
         self.clock = clock
@@ -55,6 +57,8 @@ class TreeSampler:
         self.memory: dict[Key, _Memory] = {}
         self.gpu: dict[str, float] = {}
         self.then = clock()
+        if fresh:  # a process just started has used no CPU yet: no pass over /proc (3 ms)
+            return
         for proc in proc_tree.tree(root):  # the baseline the first sample's CPU is measured from
             self.cpu[(proc.pid, proc.started)] = proc.cpu_seconds
 
@@ -113,7 +117,7 @@ class TreeSampler:
 
 
 def _loop(pid: int, path: Path, stop: threading.Event) -> None:
-    sampler = TreeSampler(pid)
+    sampler = TreeSampler(pid, fresh=True)  # started by the supervisor just now
     lines = resources.compact(path)  # a file left by an earlier supervisor of this job
     step = 0
     while not stop.wait(INTERVAL if step else FIRST):

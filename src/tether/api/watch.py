@@ -37,17 +37,25 @@ def wait_for(
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
     delay = 0.01
+    # A job that has finished with no retry to come stays so: it is not read again (waiting
+    # for thousands of jobs reads only those still to finish at each look).
+    settled: dict[int, Job] = {}
+    todo = list(dict.fromkeys(numbers))
     while True:
-        heads = [last_attempt(store, n) if follow_retries else store.get(n) for n in numbers]
+        heads = [last_attempt(store, n) if follow_retries else store.get(n) for n in todo]
         # one query for the unfinished ones; a result that landed is recorded by refresh()
         current = refresh_many(store, store.unfinished({j.number for j in heads}), fresh=True)
-        pending = {j.number for j in current if not j.finished}
-        if not pending:
-            finals = [store.get(j.number) for j in heads]
-            coming = {j.number for j in finals if follow_retries and retry_coming(j)}
-            if not coming:
-                return finals
-            pending = coming
+        now = {j.number: j for j in current}
+        pending = set()
+        for n, head in zip(todo, heads, strict=True):
+            final = now.get(head.number, head)
+            if not final.finished or (follow_retries and retry_coming(final)):
+                pending.add(final.number)
+            else:
+                settled[n] = final
+        todo = [n for n in todo if n not in settled]
+        if not todo:
+            return [settled[n] for n in numbers]
         if deadline is not None and time.monotonic() > deadline:
             raise WaitTimeout(
                 f"timed out after {timeout:g} s; still running: "

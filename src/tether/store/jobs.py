@@ -266,12 +266,24 @@ class JobStore:
 
     def merge_extra(self, number: int, **values: Any) -> None:
         """Add keys to a job's ``extra`` JSON object."""
+        self.update_with_extra(number, values)
+
+    def update_with_extra(self, number: int, extra: dict[str, Any], **fields: Any) -> None:
+        """Add the keys of ``extra`` to a job's ``extra`` JSON object and change columns
+        (as :meth:`update`), in one transaction."""
+        if "status" in fields or "extra" in fields:
+            raise ValueError("give the status to tether.jobs.state, extra's keys as extra")
+        for key in ("env", "command"):
+            if key in fields and not isinstance(fields[key], str) and fields[key] is not None:
+                fields[key] = json.dumps(fields[key])
+        cols = "".join(f", {k} = ?" for k in fields)
         with transaction(self.conn):
             row = self.conn.execute("SELECT extra FROM jobs WHERE number = ?", (number,)).fetchone()
-            extra = json.loads(row[0] or "{}") if row else {}
-            extra.update(values)
+            merged = json.loads(row[0] or "{}") if row else {}
+            merged.update(extra)
             self.conn.execute(
-                "UPDATE jobs SET extra = ? WHERE number = ?", (json.dumps(extra), number)
+                f"UPDATE jobs SET extra = ?{cols} WHERE number = ?",
+                (json.dumps(merged), *fields.values(), number),
             )
 
     def set_status(self, number: int, status: str, *, only_if: str, **more: Any) -> bool:
