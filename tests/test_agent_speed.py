@@ -12,18 +12,34 @@ from tether.agent import processes
 from tether.agent.daemon import Agent
 from tether.agent.files import RESULT_FILE
 from tether.agent.scheduling import Scheduler
-from tether.jobs.status import RUNNING, SUCCEEDED
-from tether.store.jobs import JobSpec, JobStore
+from tether.jobs.status import FAILED, RUNNING, SUCCEEDED
+from tether.store.jobs import Job, JobSpec, JobStore
 
 
-def test_a_start_and_its_end_take_few_statements(tmp_path: Path) -> None:
-    agent = Agent(tmp_path, parallel=1)
-    agent.store = JobStore(tmp_path)
+def in_process_agent(home: Path) -> Agent:
+    """An agent whose loop the test turns by hand."""
+    agent = Agent(home, parallel=1)
+    agent.store = JobStore(home)
     agent.scheduler = Scheduler(agent.store)
     agent.parallel = 1
     agent.address = None
     agent.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    agent.lock = open(tmp_path / "agent.lock", "a")  # noqa: SIM115
+    agent.lock = open(home / "agent.lock", "a")  # noqa: SIM115
+    return agent
+
+
+def run_one(agent: Agent, command: list[str], cwd: str) -> Job:
+    job = agent.store.add(JobSpec(command=command, cwd=cwd, name="t"))
+    agent.schedule()
+    for pid in agent.children:
+        os.waitpid(pid, 0)
+    agent.children.clear()
+    agent.handle(f"done {job.number}")
+    return agent.store.get(job.number)
+
+
+def test_a_start_and_its_end_take_few_statements(tmp_path: Path) -> None:
+    agent = in_process_agent(tmp_path)
     job = agent.store.add(JobSpec(command=["true"], cwd="/", name="t"))
     statements: list[str] = []
     agent.store.conn.set_trace_callback(statements.append)
@@ -51,3 +67,26 @@ def test_a_start_and_its_end_take_few_statements(tmp_path: Path) -> None:
     assert sum(s.startswith("BEGIN") for s in ended) <= 1, ended
     assert len(ended) <= 4, ended
     assert agent.store.count(RUNNING) == 0
+
+
+def test_a_spawned_job_runs_as_a_forked_one_did(tmp_path: Path) -> None:
+    """Its folder, the job's PATH, no input, its own process group, no signal blocked."""
+    agent = in_process_agent(tmp_path)
+    where = tmp_path / "here"
+    where.mkdir()
+    script = (
+        "pwd; cat; test $(ps -o pgid= -p $$) -eq $$ && echo group; grep SigBlk /proc/self/status"
+    )
+    try:
+        job = run_one(agent, ["sh", "-c", script], str(where))
+        missing = run_one(agent, ["no-such-program-here"], str(where))
+        gone = run_one(agent, ["true"], str(tmp_path / "no-such-folder"))
+    finally:
+        agent.sock.close()
+        agent.lock.close()
+    assert job.status == SUCCEEDED, Path(job.log_path).read_text()
+    out = Path(job.log_path).read_text().split()
+    assert out[:2] == [str(where), "group"] and out[-1] == "0000000000000000", out
+    for failed in (missing, gone):
+        assert failed.status == FAILED and failed.exit_code == 127
+        assert "[tether] could not start" in Path(failed.log_path).read_text()

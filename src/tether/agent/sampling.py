@@ -116,11 +116,15 @@ class TreeSampler:
             self.gpu[resources.GPU_UTIL] = round(sum(util) / len(util), 1)
 
 
-def _loop(pid: int, path: Path, stop: threading.Event) -> None:
+def _loop(pid: int, path: Path, stop: threading.Event, since: float | None) -> None:
     sampler = TreeSampler(pid, fresh=True)  # started by the supervisor just now
+    first = FIRST
+    if since is not None:  # the job started then (monotonic), and was watched meanwhile
+        sampler.then = since
+        first = max(0.0, FIRST - (time.monotonic() - since))
     lines = resources.compact(path)  # a file left by an earlier supervisor of this job
     step = 0
-    while not stop.wait(INTERVAL if step else FIRST):
+    while not stop.wait(INTERVAL if step else first):
         values = sampler.sample()
         if values is None:
             return
@@ -136,10 +140,14 @@ def _loop(pid: int, path: Path, stop: threading.Event) -> None:
         step += 1
 
 
-def start(pid: int, job_dir: Path) -> threading.Event:
-    """Sample the tree of ``pid`` in a daemon thread until the returned event is set."""
+def start(pid: int, job_dir: Path, since: float | None = None) -> threading.Event:
+    """Sample the tree of ``pid`` in a daemon thread until the returned event is set.
+    ``since``: when the process started (``time.monotonic()``), if that was a while ago."""
     stop = threading.Event()
     threading.Thread(
-        target=_loop, args=(pid, job_dir / resources.SYS_FILE, stop), name="sampler", daemon=True
+        target=_loop,
+        args=(pid, job_dir / resources.SYS_FILE, stop, since),
+        name="sampler",
+        daemon=True,
     ).start()
     return stop

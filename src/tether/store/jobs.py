@@ -173,6 +173,17 @@ class JobStore:
             )
         return found
 
+    def statuses(self, numbers: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """The status and backend of each of ``numbers`` that is a job (a query per 500)."""
+        nums = list(numbers)
+        found: dict[int, tuple[str, str]] = {}
+        for i in range(0, len(nums), 500):
+            chunk = nums[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT number, status, backend FROM jobs WHERE number IN ({marks})"
+            found.update((n, (st, be)) for n, st, be in self.conn.execute(sql, chunk))
+        return found
+
     def iter_where(self, sql_where: str, args: tuple[Any, ...] = ()) -> Iterator[Job]:
         for row in self.conn.execute(f"SELECT * FROM jobs WHERE {sql_where}", args):
             yield Job.from_row(row)
