@@ -90,3 +90,21 @@ def test_a_spawned_job_runs_as_a_forked_one_did(tmp_path: Path) -> None:
     for failed in (missing, gone):
         assert failed.status == FAILED and failed.exit_code == 127
         assert "[tether] could not start" in Path(failed.log_path).read_text()
+
+
+def test_a_job_whose_folder_cannot_be_made_fails_not_started(tmp_path: Path) -> None:
+    """The supervisor makes the folder (not the agent's loop) and says when it cannot."""
+    agent = in_process_agent(tmp_path)
+    agent.address = b"\0tether-test-%d" % os.getpid()
+    agent.sock.bind(agent.address)
+    agent.sock.setblocking(False)
+    (tmp_path / "jobs").write_text("a file where the jobs' folders go")
+    try:
+        job = run_one(agent, ["true"], "/")
+        agent.handle_messages()
+    finally:
+        agent.sock.close()
+        agent.lock.close()
+    record = agent.store.get(job.number)
+    assert record.status == FAILED and record.exit_code is None
+    assert record.reason is not None and record.reason.startswith("not started: "), record.reason

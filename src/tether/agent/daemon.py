@@ -158,6 +158,12 @@ class Agent:
             job = self.store.get(int(arg))
             if lifecycle.record_result(self.store, job):
                 log.info("job #%d finished", job.number)
+        elif verb == "unstarted" and arg.partition(" ")[0].isdigit():
+            number, _, why = arg.partition(" ")  # the supervisor could not make the job's folder
+            log.error("could not start job #%s: %s", number, why)
+            state.finish(
+                self.store, int(number), FAILED, exit_code=None, reason=f"not started: {why}"
+            )
         elif verb == "started" and arg.isdigit():
             lifecycle.record_start(self.store, self.store.get(int(arg)))
         elif verb == "reload":
@@ -223,8 +229,7 @@ class Agent:
             )
 
     def launch(self, job: Job, more_env: dict[str, str] | None = None) -> None:
-        job_dir = Path(job.job_dir)
-        job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        job_dir = Path(job.job_dir)  # made by the supervisor
         env = dict(job.env if job.env is not None else os.environ)
         env.update(
             {

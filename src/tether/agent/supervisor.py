@@ -88,7 +88,11 @@ def _run(
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGALRM, on_alarm)
-    job_dir.mkdir(parents=True, exist_ok=True)
+    try:  # made here, not in the agent's loop (a slow disk's 1 ms a job, one after another)
+        job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        _tell_agent(notify_address, f"unstarted {number} {exc}"[:500])
+        return 1
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     if _TEST_LOG_FULL in os.environ:
         full = os.open("/dev/full", os.O_WRONLY)
