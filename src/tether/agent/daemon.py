@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -78,6 +79,9 @@ class Agent:
         from tether.targets.slurm.agent_watch import SlurmWatcher
 
         self.slurm = SlurmWatcher(self.store)
+        # What is loaded by now lives as long as the agent: out of the collector's sight, so a
+        # collection in a forked supervisor never writes to (and copies) those pages.
+        gc.freeze()
         try:
             self.loop()
         finally:
@@ -154,6 +158,12 @@ class Agent:
             job = self.store.get(int(arg))
             if lifecycle.record_result(self.store, job):
                 log.info("job #%d finished", job.number)
+        elif verb == "unstarted" and arg.partition(" ")[0].isdigit():
+            number, _, why = arg.partition(" ")  # the supervisor could not make the job's folder
+            log.error("could not start job #%s: %s", number, why)
+            state.finish(
+                self.store, int(number), FAILED, exit_code=None, reason=f"not started: {why}"
+            )
         elif verb == "started" and arg.isdigit():
             lifecycle.record_start(self.store, self.store.get(int(arg)))
         elif verb == "reload":
@@ -219,8 +229,7 @@ class Agent:
             )
 
     def launch(self, job: Job, more_env: dict[str, str] | None = None) -> None:
-        job_dir = Path(job.job_dir)
-        job_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        job_dir = Path(job.job_dir)  # made by the supervisor
         env = dict(job.env if job.env is not None else os.environ)
         env.update(
             {
@@ -247,7 +256,9 @@ class Agent:
             )
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         self.children.add(pid)
-        self.store.update(
-            job.number, supervisor_pid=pid, supervisor_started=processes.start_time(pid)
+        self.store.update_with_extra(  # one transaction
+            job.number,
+            {"boot_id": processes.boot_id()},
+            supervisor_pid=pid,
+            supervisor_started=processes.start_time(pid),
         )
-        self.store.merge_extra(job.number, boot_id=processes.boot_id())

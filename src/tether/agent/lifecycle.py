@@ -120,6 +120,8 @@ def cancel(store: JobStore, job: Job, *, grace: float = 10.0) -> Job:
     if job.finished:
         return job
     store.update(job.number, cancel_requested=1)
+    # a supervisor just forked may not have made the job's folder yet
+    Path(job.job_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
     Path(job.job_dir, GRACE_FILE).write_text(str(grace))
     if _supervisor_alive(job):
         assert job.supervisor_pid is not None

@@ -26,16 +26,19 @@ def _since_boot(pid: int) -> float | None:
 
 
 _BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
+_boot_id: list[str | None] = []  # read once per process: a process lives within one boot
 
 
 def boot_id() -> str | None:
     """This boot's id (Linux), or None: a pid and start time only name a process within one
     boot, so a record from before a reboot never matches a process of this one."""
-    try:
-        with open(_BOOT_ID_FILE) as f:
-            return f.read().strip() or None
-    except OSError:
-        return None
+    if not _boot_id:
+        try:
+            with open(_BOOT_ID_FILE) as f:
+                _boot_id.append(f.read().strip() or None)
+        except OSError:
+            return None
+    return _boot_id[0]
 
 
 def start_time(pid: int) -> float | None:

@@ -46,6 +46,8 @@ class TreeSampler:
         root: int,
         read_gpus: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        fresh: bool = False,
     ) -> None:
         self.root = root
         self.clock = clock
@@ -55,6 +57,8 @@ class TreeSampler:
         self.memory: dict[Key, _Memory] = {}
         self.gpu: dict[str, float] = {}
         self.then = clock()
+        if fresh:  # a process just started has used no CPU yet: no pass over /proc (3 ms)
+            return
         for proc in proc_tree.tree(root):  # the baseline the first sample's CPU is measured from
             self.cpu[(proc.pid, proc.started)] = proc.cpu_seconds
 
@@ -112,11 +116,15 @@ class TreeSampler:
             self.gpu[resources.GPU_UTIL] = round(sum(util) / len(util), 1)
 
 
-def _loop(pid: int, path: Path, stop: threading.Event) -> None:
-    sampler = TreeSampler(pid)
+def _loop(pid: int, path: Path, stop: threading.Event, since: float | None) -> None:
+    sampler = TreeSampler(pid, fresh=True)  # started by the supervisor just now
+    first = FIRST
+    if since is not None:  # the job started then (monotonic), and was watched meanwhile
+        sampler.then = since
+        first = max(0.0, FIRST - (time.monotonic() - since))
     lines = resources.compact(path)  # a file left by an earlier supervisor of this job
     step = 0
-    while not stop.wait(INTERVAL if step else FIRST):
+    while not stop.wait(INTERVAL if step else first):
         values = sampler.sample()
         if values is None:
             return
@@ -132,10 +140,14 @@ def _loop(pid: int, path: Path, stop: threading.Event) -> None:
         step += 1
 
 
-def start(pid: int, job_dir: Path) -> threading.Event:
-    """Sample the tree of ``pid`` in a daemon thread until the returned event is set."""
+def start(pid: int, job_dir: Path, since: float | None = None) -> threading.Event:
+    """Sample the tree of ``pid`` in a daemon thread until the returned event is set.
+    ``since``: when the process started (``time.monotonic()``), if that was a while ago."""
     stop = threading.Event()
     threading.Thread(
-        target=_loop, args=(pid, job_dir / resources.SYS_FILE, stop), name="sampler", daemon=True
+        target=_loop,
+        args=(pid, job_dir / resources.SYS_FILE, stop, since),
+        name="sampler",
+        daemon=True,
     ).start()
     return stop

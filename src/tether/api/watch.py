@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 from tether.backends import backend_for, refresh_many
 from tether.errors import UsageError, WaitTimeout
 from tether.jobs.retry import retry_coming
-from tether.jobs.status import RUNNING
+from tether.jobs.status import QUEUED, RUNNING
 from tether.store.jobs import Job, JobStore
 
 if TYPE_CHECKING:
     from tether.backends.ssh import RemoteJob
+
+UNFINISHED = (QUEUED, RUNNING)
 
 
 def follow_job(store: JobStore, number: int, start: int = 0) -> Iterator[bytes]:
@@ -37,17 +39,30 @@ def wait_for(
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
     delay = 0.01
+    # A job that has finished with no retry to come stays so: it is not read again (waiting
+    # for thousands of jobs reads only those still to finish at each look).
+    settled: dict[int, Job] = {}
+    todo = list(dict.fromkeys(numbers))
     while True:
-        heads = [last_attempt(store, n) if follow_retries else store.get(n) for n in numbers]
-        # one query for the unfinished ones; a result that landed is recorded by refresh()
-        current = refresh_many(store, store.unfinished({j.number for j in heads}), fresh=True)
-        pending = {j.number for j in current if not j.finished}
-        if not pending:
-            finals = [store.get(j.number) for j in heads]
-            coming = {j.number for j in finals if follow_retries and retry_coming(j)}
-            if not coming:
-                return finals
-            pending = coming
+        # the statuses in one query; a job queued here is its own last attempt (a retry
+        # follows an end) and is not read; a result that landed is recorded by refresh()
+        status = store.statuses(todo)
+        waiting = {n for n in todo if status.get(n) == (QUEUED, "local")}
+        live = [n for n in todo if n not in waiting and status.get(n, ("",))[0] in UNFINISHED]
+        current = refresh_many(store, store.unfinished(live), fresh=True)
+        pending = waiting | {j.number for j in current if not j.finished}
+        rest = [n for n in todo if n not in pending]
+        heads = [last_attempt(store, n) if follow_retries else store.get(n) for n in rest]
+        now = {j.number: j for j in refresh_many(store, heads, fresh=True)}
+        for n, head in zip(rest, heads, strict=True):
+            final = now.get(head.number, head)
+            if not final.finished or (follow_retries and retry_coming(final)):
+                pending.add(final.number)
+            else:
+                settled[n] = final
+        todo = [n for n in todo if n not in settled]
+        if not todo:
+            return [settled[n] for n in numbers]
         if deadline is not None and time.monotonic() > deadline:
             raise WaitTimeout(
                 f"timed out after {timeout:g} s; still running: "

@@ -173,6 +173,17 @@ class JobStore:
             )
         return found
 
+    def statuses(self, numbers: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """The status and backend of each of ``numbers`` that is a job (a query per 500)."""
+        nums = list(numbers)
+        found: dict[int, tuple[str, str]] = {}
+        for i in range(0, len(nums), 500):
+            chunk = nums[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT number, status, backend FROM jobs WHERE number IN ({marks})"
+            found.update((n, (st, be)) for n, st, be in self.conn.execute(sql, chunk))
+        return found
+
     def iter_where(self, sql_where: str, args: tuple[Any, ...] = ()) -> Iterator[Job]:
         for row in self.conn.execute(f"SELECT * FROM jobs WHERE {sql_where}", args):
             yield Job.from_row(row)
@@ -266,12 +277,24 @@ class JobStore:
 
     def merge_extra(self, number: int, **values: Any) -> None:
         """Add keys to a job's ``extra`` JSON object."""
+        self.update_with_extra(number, values)
+
+    def update_with_extra(self, number: int, extra: dict[str, Any], **fields: Any) -> None:
+        """Add the keys of ``extra`` to a job's ``extra`` JSON object and change columns
+        (as :meth:`update`), in one transaction."""
+        if "status" in fields or "extra" in fields:
+            raise ValueError("give the status to tether.jobs.state, extra's keys as extra")
+        for key in ("env", "command"):
+            if key in fields and not isinstance(fields[key], str) and fields[key] is not None:
+                fields[key] = json.dumps(fields[key])
+        cols = "".join(f", {k} = ?" for k in fields)
         with transaction(self.conn):
             row = self.conn.execute("SELECT extra FROM jobs WHERE number = ?", (number,)).fetchone()
-            extra = json.loads(row[0] or "{}") if row else {}
-            extra.update(values)
+            merged = json.loads(row[0] or "{}") if row else {}
+            merged.update(extra)
             self.conn.execute(
-                "UPDATE jobs SET extra = ? WHERE number = ?", (json.dumps(extra), number)
+                f"UPDATE jobs SET extra = ?{cols} WHERE number = ?",
+                (json.dumps(merged), *fields.values(), number),
             )
 
     def set_status(self, number: int, status: str, *, only_if: str, **more: Any) -> bool:
