@@ -52,6 +52,7 @@ def fill(home: Path, count: int) -> None:
     """``count`` job records, the last 2 queued, the others finished."""
     from tether.store.jobs import JobSpec, JobStore
 
+    home.mkdir(parents=True, exist_ok=True)
     store = JobStore(home)
     env = {f"VAR_{i}": "x" * 20 for i in range(50)}  # as a real job's: 1.5 kB of variables
     specs = [
@@ -86,7 +87,7 @@ def warm_front(tether: list[str], env: dict[str, str]) -> None:
     """Start the front's server (one fronted command) and wait until it listens."""
     from tether.cli import front
 
-    subprocess.run([*tether, "ls", "-n", "1"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*tether, "ls", "-n", "1"], env=env, check=True, capture_output=True)
     folder = Path(front.socket_dir(env))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any(folder.glob("*.sock")):
@@ -132,7 +133,8 @@ def scalars_row(tether: list[str], rows: dict[str, tuple[float, str]]) -> None:
 
     work = Path(tempfile.mkdtemp(prefix="tb-scalars-"))
     store = JobStore(work)
-    job = store.add_many([JobSpec(command=["python", "train.py"], cwd=str(work))])[0]
+    spec = JobSpec(command=["python", "train.py"], cwd=str(work), name="train.py")
+    job = store.add_many([spec])[0]
     folder = Path(job.job_dir)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / METRICS_FILE, "w") as out:
