@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tether.api.jobs import downsample
+from tether.api.metrics import downsample
 from tether.store import metric_columns as columns
 from tether.store.metrics import read_metrics, read_scalars
 

@@ -86,7 +86,7 @@ def test_bad_input_is_one_clear_error_and_queues_nothing(tether: Tether) -> None
 def test_wait_scalars_notifications_and_clean_of_a_finished_job(tether: Tether) -> None:
     from tether.api.agent import agent_status
     from tether.api.cleaning import clean_jobs
-    from tether.api.jobs import job_scalars
+    from tether.api.metrics import job_scalars
     from tether.api.outbox import job_notifications
     from tether.api.watch import wait_for_exit
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tether.api.jobs import downsample
+from tether.api.metrics import downsample
 from tether.runtime.columns import COLUMNS_DIR, FANOUT, RAW, column_path
 from tether.store import metric_columns as mc
 from tether.store.metrics import MetricSummary, read_metrics, read_scalars

@@ -28,7 +28,7 @@ _LAZY = {
     "history": "tether.api.commands",
     "hosts": "tether.api.commands",
     "job_history": "tether.api.verbs",
-    "job_metrics": "tether.api.jobs",
+    "job_metrics": "tether.api.metrics",
     "job_program": "tether.api.jobs",
     "list_jobs": "tether.api.jobs",
     "log_range": "tether.api.jobs",
@@ -109,13 +109,13 @@ if TYPE_CHECKING:
     from tether.api.jobs import (
         cancel_job,
         get_job,
-        job_metrics,
         job_program,
         list_jobs,
         log_range,
         probe_hosts,
         rerun_job,
     )
+    from tether.api.metrics import job_metrics
     from tether.api.verbs import (
         follow_log,
         grep_log,

@@ -26,6 +26,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 IDLE_SECONDS = 600.0
@@ -189,7 +190,7 @@ def serve(path: Path, idle: float = IDLE_SECONDS) -> None:
     """Answer requests on ``path`` until ``idle`` seconds pass without one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     server, mine = listen_at(path)
-    _warm()
+    warm()
     server.settimeout(min(idle, CHECK_SECONDS))
     last = time.monotonic()
     children: list[int] = []
@@ -248,11 +249,12 @@ def listen_at(path: str | Path, backlog: int = 16) -> tuple[socket.socket, int]:
     return server, os.stat(path).st_ino
 
 
-def _warm() -> None:
-    """Import what answering needs now, once, so that forked children start warm."""
+def warm(names: Iterable[str] = WARM_MODULES) -> None:
+    """Import ``names`` now, once, so that forked children start warm (a module that fails
+    to import is left out: the child that needs it says why)."""
     import importlib
 
-    for name in WARM_MODULES:
+    for name in names:
         try:
             importlib.import_module(name)
         except Exception:

@@ -293,7 +293,8 @@ def diff(
 def scalars(job: Ref = None, *, on: str | None = None, store: JobStore | None = None) -> Any:
     """A job's metrics: for each, its last value, min, max and count (``tether scalars
     --json``)."""
-    from tether.api.jobs import find_job, job_scalars
+    from tether.api.jobs import find_job
+    from tether.api.metrics import job_scalars
 
     if kept_by_host(on):
         return _ask(on, "scalars", {"job": job}, store=store)

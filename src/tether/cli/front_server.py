@@ -35,45 +35,34 @@ READ_SECONDS = 2.0
 MAX_REQUEST = 8 << 20
 """The largest command read (arguments and environment)."""
 WARM_MODULES = (
-    "tether.cli.group", "tether.cli.context", "tether.cli.render", "tether.errors",
-    "tether.api", "tether.api.verbs", "tether.api.jobs", "tether.api.commands",
-    "tether.api.log_output", "tether.api.running", "tether.api.tuning", "tether.api.watch",
-    "tether.backends.local", "tether.jobs.submit", "tether.jobs.views", "tether.store.jobs",
-    "tether.tuning.snapshot", "tether.tuning.values", "tether.tuning.program",
-    "tether.tuning.tunables", "tether.config", "tether.agent.control", "tether.notify.routing",
-    "tether.targets.ssh.answer_socket", "rich.console", "rich.table", "rich.text",
-    "tether.cli.ls_all", "tether.cli.argv_checks", "tether.api.remote", "tether.api.outbox",
-    "tether.backends.ssh", "tether.backends.slurm_submit", "tether.agent.gpus",
-    "tether.jobs.depends", "tether.jobs.env_records", "tether.jobs.history",
-    "tether.targets.slurm.resources", "tether.store.outbox", "tether.tuning.sweep",
-    "rich._emoji_codes", "click", "sqlite3", "json", "uuid", "shlex", "difflib", "pathspec",
-    "platformdirs.unix", "csv", "glob", "logging", "concurrent.futures", "psutil", "atexit",
-    "threading", "tether.api.host_admin", "tether.targets.probe", "tether.targets.ssh.check",
-    "tether.targets.ssh.hosts_config", "tether.targets.ssh.remote_probe", "tether.tuning.rerun",
-    "tether.store.metric_columns", "tether.runtime.columns", "tether.backends.host_numbers",
-    "tether.backends.wire", "tether.targets.ssh.project", "tether.targets.ssh.remote_jobs",
-    "tether.targets.ssh.sync", "tether.targets.ssh.sync_size", "tether.targets.ssh.all_hosts",
-    "concurrent.futures.thread", "hashlib",
+    "tether.cli.group", "tether.cli.context", "tether.cli.render", "tether.cli.ls_all",
+    "tether.cli.argv_checks", "tether.errors", "tether.api", "tether.api.verbs",
+    "tether.api.jobs", "tether.api.metrics", "tether.api.tuning", "tether.api.watch",
+    "tether.api.remote", "tether.api.outbox", "tether.api.host_admin", "tether.store.jobs",
+    "tether.store.outbox", "tether.store.metric_columns", "tether.runtime.columns",
+    "tether.backends.ssh", "tether.backends.host_numbers", "tether.jobs.history",
+    "tether.targets.ssh.answer_socket", "tether.targets.ssh.hosts_config",
+    "tether.targets.ssh.check", "tether.targets.ssh.remote_probe", "tether.targets.probe",
+    "tether.targets.ssh.project", "tether.targets.ssh.remote_jobs", "tether.targets.ssh.sync",
+    "tether.targets.ssh.sync_size", "tether.targets.ssh.all_hosts",
+    "tether.targets.slurm.resources", "tether.tuning.sweep", "tether.tuning.rerun",
+    "rich.console", "rich.table", "rich.text", "rich._emoji_codes", "click", "sqlite3", "json",
+    "uuid", "shlex", "platformdirs.unix", "csv", "glob", "logging", "concurrent.futures",
+    "concurrent.futures.thread", "hashlib", "psutil", "atexit", "threading",
 )  # fmt: skip
-"""Imported when the server starts (with every fronted command's module), so that a
-child runs its command without importing."""
+"""Imported when the server starts (with the host answerer's
+:data:`~tether.api.answer_server.WARM_MODULES` and every fronted command's module), so that
+a child runs its command without importing."""
 
 
 def _warm() -> None:
-    """Import what the fronted commands need, once (a module that fails is left out)."""
-    import importlib
-
+    """Import what the fronted commands need, once."""
+    from tether.api import answer_server
     from tether.cli.front import FRONTED
     from tether.cli.main import ALIASES, COMMANDS
 
-    names = list(WARM_MODULES)
-    for command in sorted(FRONTED):
-        names.append(COMMANDS[ALIASES.get(command, command)][0].split(":")[0])
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except Exception:
-            pass
+    commands = {COMMANDS[ALIASES.get(c, c)][0].split(":")[0] for c in FRONTED}
+    answer_server.warm([*answer_server.WARM_MODULES, *WARM_MODULES, *sorted(commands)])
 
 
 def _code_files() -> dict[str, tuple[int, int]]:
@@ -156,11 +145,10 @@ def _child(conn: socket.socket, request: dict, fds: list[int]) -> None:
         import threading
 
         threading.Thread(target=_pass_signals, args=(conn,), daemon=True).start()
-        before = set(sys.modules)
-        started = time.perf_counter()
+        trace = os.environ.get("TETHER_FRONT_TRACE")  # tests, benchmarks: imports and time
+        before, started = (set(sys.modules) if trace else set()), time.perf_counter()
         code = _run(request["argv"])
-        trace = os.environ.get("TETHER_FRONT_TRACE")
-        if trace:  # for tests and benchmarks: what the command imported, how long it took
+        if trace:
             _trace(trace, request["argv"], sorted(set(sys.modules) - before), started)
         try:
             conn.sendall(b"X" + code.to_bytes(4, "big", signed=True))

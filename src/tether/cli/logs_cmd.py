@@ -75,7 +75,7 @@ def _remote_logs(
 @click.argument("job", required=False)
 def scalars(host: str | None, as_json: bool, job: str | None) -> None:
     """JOB's metrics: latest value, min, max and a sparkline of each."""
-    from tether.api.jobs import job_scalars
+    from tether.api.metrics import job_scalars
 
     if host is not None:
         from tether.api.commands import scalars as host_scalars

@@ -137,7 +137,7 @@ def buckets(
     job_dir: Path, name: str, start: int | None = None, end: int | None = None, buckets: int = 1000
 ) -> dict[str, Any]:
     """NAME's points between steps START..END as min, max and last per step bucket, in the
-    shape of ``tether.api.jobs.downsample`` plus ``time`` (each bucket's last time). Touches
+    shape of ``tether.api.metrics.downsample`` plus ``time`` (each bucket's last time). Touches
     O(BUCKETS) records: whole pyramid blocks when the range holds many points."""
     if buckets < 1:
         raise ValueError("buckets must be >= 1")
