@@ -266,9 +266,7 @@ class JobStore:
             return
         if "status" in fields:
             raise ValueError("a job's status changes only through tether.jobs.state")
-        for key in ("extra", "env", "command"):
-            if key in fields and not isinstance(fields[key], str) and fields[key] is not None:
-                fields[key] = json.dumps(fields[key])
+        fields = _as_columns(fields)
         cols = ", ".join(f"{k} = ?" for k in fields)
         with transaction(self.conn):
             self.conn.execute(
@@ -284,9 +282,7 @@ class JobStore:
         (as :meth:`update`), in one transaction."""
         if "status" in fields or "extra" in fields:
             raise ValueError("give the status to tether.jobs.state, extra's keys as extra")
-        for key in ("env", "command"):
-            if key in fields and not isinstance(fields[key], str) and fields[key] is not None:
-                fields[key] = json.dumps(fields[key])
+        fields = _as_columns(fields)
         cols = "".join(f", {k} = ?" for k in fields)
         with transaction(self.conn):
             row = self.conn.execute("SELECT extra FROM jobs WHERE number = ?", (number,)).fetchone()
@@ -300,9 +296,7 @@ class JobStore:
     def set_status(self, number: int, status: str, *, only_if: str, **more: Any) -> bool:
         """Compare-and-set a job's status (and ``more`` columns) in one transaction: only when
         it is still ``only_if``. A primitive of :mod:`tether.jobs.state`; call that instead."""
-        for key in ("extra", "env", "command"):
-            if key in more and not isinstance(more[key], str) and more[key] is not None:
-                more[key] = json.dumps(more[key])
+        more = _as_columns(more)
         cols = "".join(f", {name} = ?" for name in more)
         sql = f"UPDATE jobs SET status = ?{cols} WHERE number = ? AND status = ?"
         args: list[Any] = [str(status), *more.values(), number, str(only_if)]
@@ -330,6 +324,18 @@ class JobStore:
                 " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+
+def _as_columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` as column values: ``extra``, ``env`` and ``command`` given as Python
+    objects are written as JSON text."""
+    return {
+        k: json.dumps(v) if k in _JSON_COLUMNS and v is not None and not isinstance(v, str) else v
+        for k, v in fields.items()
+    }
+
+
+_JSON_COLUMNS = ("extra", "env", "command")
 
 
 def _columns(listing: bool) -> str:
