@@ -108,3 +108,28 @@ def test_a_job_whose_folder_cannot_be_made_fails_not_started(tmp_path: Path) -> 
     record = agent.store.get(job.number)
     assert record.status == FAILED and record.exit_code is None
     assert record.reason is not None and record.reason.startswith("not started: "), record.reason
+
+
+def test_a_wait_ends_when_another_process_records_the_end(tmp_path: Path) -> None:
+    """``tether wait`` looks at the store again as soon as another connection commits, so it
+    ends within a tick of the job's end, not at its next look (up to a second apart)."""
+    import threading
+
+    from tether.api.watch import _sleep_until_ended
+    from tether.jobs import state
+
+    store = JobStore(tmp_path)
+    job = store.add(JobSpec(command=["true"], cwd=str(tmp_path), name="t"))
+    other = JobStore(tmp_path)  # the agent's connection
+
+    def end_it() -> None:
+        time.sleep(0.3)
+        state.claim(other, job.number)  # a commit that does not end it: keep sleeping
+        time.sleep(0.3)
+        state.finish(other, job.number, SUCCEEDED, exit_code=0)
+
+    threading.Thread(target=end_it).start()
+    started = time.monotonic()
+    _sleep_until_ended(store, [job.number], 30.0)
+    took = time.monotonic() - started
+    assert 0.55 < took < 10, took

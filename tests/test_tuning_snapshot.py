@@ -349,3 +349,43 @@ def test_a_folder_named_like_a_marker_file_is_no_project_marker(tmp_path: Path) 
     assert find_project_root(script) != tmp_path / "proj"
     write(tmp_path / "proj" / "tether.toml", "")
     assert find_project_root(script) == tmp_path / "proj"
+
+
+def test_materialize_writes_a_new_folder_whole_or_not_at_all(
+    store: VersionStore, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = store.snapshot(project / "train.py")
+    runs = tmp_path / "runs"
+    real_write = snapshot_module._write_file
+    written: list[str] = []
+
+    def fail_on_second(path: str, data: bytes, mode: int) -> None:
+        if written:
+            raise OSError(28, "No space left on device")
+        written.append(path)
+        real_write(path, data, mode)
+
+    monkeypatch.setattr(snapshot_module, "_write_file", fail_on_second)
+    with pytest.raises(OSError, match="No space"):
+        store.materialize(version.id, runs / "v1")
+    assert list(runs.iterdir()) == []  # no half-written folder, no staging folder left
+    monkeypatch.setattr(snapshot_module, "_write_file", real_write)
+    entry = store.materialize(version.id, runs / "v1")
+    assert entry.read_bytes() == (project / "train.py").read_bytes()
+    assert [p.name for p in runs.iterdir()] == ["v1"]
+    files = sorted(p.relative_to(runs / "v1").as_posix() for p in runs.rglob("*") if p.is_file())
+    assert files == sorted(version.manifest.files)
+
+
+def test_materialize_after_a_snapshot_still_refuses_a_damaged_object_later(
+    store: VersionStore, project: Path, tmp_path: Path
+) -> None:
+    """The bytes a snapshot just stored are written out without reading them back, once:
+    a later read of the same store checks the object on disk again."""
+    version = store.snapshot(project / "train.py")
+    store.materialize(version.id, tmp_path / "a")
+    path = store._object_path(version.manifest.files["model.py"])
+    path.chmod(0o644)
+    path.write_bytes(b"tampered\n")
+    with pytest.raises(ProgramError, match="damaged"):
+        store.materialize(version.id, tmp_path / "b")

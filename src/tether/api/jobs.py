@@ -116,7 +116,7 @@ def ls_window(
         hidden = store.count_jobs(statuses=wanted) - len(jobs) if limit else 0
     from tether.jobs import views
 
-    return Window([views.listing_json(j) for j in refresh_many(store, jobs)], hidden)
+    return Window(views.listing(refresh_many(store, jobs)), hidden)
 
 
 def show(store: JobStore, ref: str | None) -> dict[str, Any]:

@@ -68,8 +68,26 @@ def wait_for(
                 f"timed out after {timeout:g} s; still running: "
                 + ", ".join(f"#{n}" for n in sorted(pending))
             )
-        time.sleep(delay)
+        _sleep_until_ended(store, todo, delay)
         delay = min(delay * 1.5, 0.2 if time.monotonic() - started < 30 else 1.0)
+
+
+def _sleep_until_ended(store: JobStore, numbers: list[int], seconds: float) -> None:
+    """Sleep ``seconds``, or less: until the store records every one of ``numbers`` as
+    ended. The statuses are read again only when another process (the agent, a job's
+    supervisor) has committed a change, so the wait ends within a tick of the last job's
+    end at little cost; what is not in the store (a job elsewhere, a dead supervisor) is
+    looked at after ``seconds``."""
+    tick = 0.01
+    version = store.data_version()
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(tick, left))
+        if (now := store.data_version()) == version:
+            continue
+        version = now
+        if not any(status in UNFINISHED for status, _ in store.statuses(numbers).values()):
+            return
 
 
 def exit_code_of(job: Job) -> int:

@@ -150,10 +150,10 @@ class LocalBackend:
     ) -> list[dict[str, Any]]:
         """Every record here: this machine's jobs and those of other hosts it keeps."""
         from tether.backends.choose import refresh_many
-        from tether.jobs.views import listing_json
+        from tether.jobs.views import listing
 
         jobs = refresh_many(store, store.jobs(statuses=statuses or None, limit=limit, listing=True))
-        return [listing_json(job) for job in jobs]
+        return listing(jobs)
 
     def refresh(self, store: JobStore, jobs: Sequence[Job], *, fresh: bool = False) -> list[Job]:
         return [lifecycle.refresh(store, job) for job in jobs]

@@ -3,10 +3,12 @@ are in :mod:`tether.store.records`, and named from here too)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from tether.errors import JobNotFound
 from tether.store.db import connect, transaction
 from tether.store.records import (
     BACKENDS,
+    JOB_COLUMNS,
     QUEUED_VALUE,
     RUNNING_VALUE,
     Job,
@@ -109,15 +112,20 @@ class JobStore:
         sql = f"SELECT {_columns(listing)} FROM jobs WHERE {where} ORDER BY number DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [Job.from_row(r) for r in reversed(self._rows(sql, args))]
+        return self._jobs(sql, args)[::-1]
 
-    def _rows(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
-        """The rows of ``sql`` as dicts (five times quicker than ``dict(sqlite3.Row)``)."""
+    def _jobs(self, sql: str, args: Sequence[Any]) -> list[Job]:
+        """The jobs of ``sql``, which selects :func:`_columns` (rows read as tuples: a listing
+        of 10,000 jobs builds in half the time of rows read as mappings)."""
         cursor = self.conn.cursor()
         cursor.row_factory = None
-        cursor.execute(sql, args)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        with gc_paused():
+            return list(map(Job.from_values, cursor.execute(sql, args).fetchall()))
+
+    def data_version(self) -> int:
+        """A number that changes when another connection (the agent, a supervisor) commits a
+        change to the store: a cheap question to ask often while waiting."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
 
     def count_jobs(
         self, *, statuses: Iterable[str] | None = None, target: str | None = None
@@ -142,20 +150,20 @@ class JobStore:
         where, args = _filters(statuses, target)
         live = (QUEUED_VALUE, RUNNING_VALUE)
         columns = _columns(listing=True)
-        unfinished = self._rows(
+        unfinished = self._jobs(
             f"SELECT {columns} FROM jobs WHERE {where} AND status IN (?, ?) ORDER BY number",
             (*args, *live),
         )
-        finished = self._rows(
+        finished = self._jobs(
             f"SELECT {columns} FROM jobs WHERE {where} AND status NOT IN (?, ?)"
             " ORDER BY number DESC LIMIT ?",
             (*args, *live, int(latest)),
         )
-        rows = sorted([*unfinished, *finished], key=lambda r: r["number"])
+        jobs = sorted([*unfinished, *finished], key=lambda j: j.number)
         total = int(
             self.conn.execute(f"SELECT count(*) FROM jobs WHERE {where}", args).fetchone()[0]
         )
-        return [Job.from_row(r) for r in rows], total - len(rows)
+        return jobs, total - len(jobs)
 
     def unfinished(self, numbers: Iterable[int]) -> list[Job]:
         """Those of ``numbers`` that are still queued or running, in order."""
@@ -339,13 +347,22 @@ _JSON_COLUMNS = ("extra", "env", "command")
 
 
 def _columns(listing: bool) -> str:
-    """The columns a query reads: all, or for a listing all but the environment (1.5 kB of
-    JSON for a typical job: a third of ``ls --json``'s time at 10,000 jobs)."""
-    if not listing:
-        return "*"
-    from dataclasses import fields
+    """The columns a query reads, in :data:`JOB_COLUMNS`' order: all, or for a listing all
+    but the environment (1.5 kB of JSON for a typical job: a listing never shows it)."""
+    return ", ".join("NULL AS env" if c == "env" and listing else c for c in JOB_COLUMNS)
 
-    return ", ".join("NULL AS env" if f.name == "env" else f.name for f in fields(Job))
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while thousands of records are built (they hold no
+    cycles; the collector's passes over them were a tenth of a listing's time)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _filters(statuses: Iterable[str] | None, target: str | None) -> tuple[str, list[Any]]:

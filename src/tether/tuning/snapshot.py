@@ -23,10 +23,11 @@ are always rehashed, so an edit right after a snapshot is never missed.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
-import tempfile
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ __all__ = [
 MANIFEST_FORMAT = 1
 _RACY_NS = 2_000_000_000
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_REMEMBER_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,9 @@ class VersionStore:
         self.root = Path(os.path.abspath(root))
         self.objects = self.root / "objects"
         self._objects_str = str(self.objects)
+        self._folders: set[str] = set()  # object folders known to exist
+        self._checked: dict[str, bytes] = {}  # objects hashed by this process: sha -> bytes
+        self._checked_bytes = 0
 
     # -- taking snapshots ---------------------------------------------------------------
 
@@ -162,22 +167,32 @@ class VersionStore:
 
         cache = _HashCache(self._cache_path(root))
         files: dict[str, str] = {}
+        to_read: list[FoundFile] = []
         for found in listing.files:
-            sha = self._store_found(found, cache)
-            if sha is not None:
+            sha = cache.get(found.rel, found.st)
+            if sha is not None and os.path.exists(f"{self._objects_str}/{sha[:2]}/{sha}"):
                 files[found.rel] = sha
-            elif found.rel == entry:
-                raise ProgramError(f"the script {script} vanished while it was being stored.")
+            else:
+                to_read.append(found)
+        for found, stored in zip(to_read, map(self._store_file, to_read), strict=True):
+            if stored is None:
+                if found.rel == entry:
+                    raise ProgramError(f"the script {script} vanished while it was being stored.")
+                continue
+            sha, data, st = stored
+            files[found.rel] = sha
+            self._remember(sha, data)
+            if len(data) == st.st_size:
+                cache.put(found.rel, st, sha)
         cache.save()
         manifest = Manifest(entry=entry, files=dict(sorted(files.items())))
         version_id = self._put(manifest.to_bytes())
         skipped = tuple(sorted(r for r in listing.skipped if r != entry))
         return Version(version_id, manifest, root, script, skipped)
 
-    def _store_found(self, found: FoundFile, cache: _HashCache) -> str | None:
-        sha = cache.get(found.rel, found.st)
-        if sha is not None and os.path.exists(f"{self._objects_str}/{sha[:2]}/{sha}"):
-            return sha
+    def _store_file(self, found: FoundFile) -> tuple[str, bytes, os.stat_result] | None:
+        """Read one file and store its bytes: their sha256, the bytes and the file's status
+        after the read (None: the file is gone)."""
         try:
             with open(found.path, "rb") as handle:
                 data = handle.read()
@@ -189,10 +204,7 @@ class VersionStore:
                 f"cannot read {found.path} for the snapshot ({exc.strerror}); make it readable, "
                 "or list it in the project's .tetherignore."
             ) from exc
-        sha = self._put(data)
-        if len(data) == st.st_size:
-            cache.put(found.rel, st, sha)
-        return sha
+        return self._put_object(data), data, st
 
     def _cache_path(self, project_root: Path) -> Path:
         key = hashlib.sha256(os.fsencode(project_root)).hexdigest()[:24]
@@ -231,7 +243,9 @@ class VersionStore:
         for rel in manifest.files:
             _check_relpath(rel, version_id)
         _check_relpath(manifest.entry, version_id)
-        dest.mkdir(parents=True, exist_ok=True)
+        if not os.path.lexists(dest):
+            self._materialize_new(manifest, dest)
+            return dest.joinpath(*manifest.entry.split("/"))
         real_dest = dest.resolve()
         for rel, sha in manifest.files.items():
             data = self._get(sha, rel)
@@ -244,6 +258,29 @@ class VersionStore:
                 )
             _write_atomic(target, data, 0o644)
         return dest.joinpath(*manifest.entry.split("/"))
+
+    def _materialize_new(self, manifest: Manifest, dest: Path) -> None:
+        """Write the files into a new folder beside ``dest``, then rename it to ``dest``: a
+        crash leaves no half-written ``dest``, and a fresh folder holds no symbolic link to
+        check, so each file is one plain create (no temporary file and rename apiece)."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = _temp_name(dest.parent / f".{dest.name}")
+        os.mkdir(staging)
+        try:
+            for folder in sorted({rel.rpartition("/")[0] for rel in manifest.files} - {""}):
+                os.makedirs(f"{staging}/{folder}", exist_ok=True)
+            for rel, sha in manifest.files.items():
+                _write_file(f"{staging}/{rel}", self._get(sha, rel, just_stored=True), 0o644)
+            try:
+                os.rename(staging, dest)
+            except OSError:  # another submit wrote this version first: use theirs
+                if not (dest / manifest.entry).is_file():
+                    raise
+        finally:
+            self._checked.clear()
+            self._checked_bytes = 0
+            if os.path.exists(staging):
+                shutil.rmtree(staging, ignore_errors=True)
 
     # -- making new versions --------------------------------------------------------------
 
@@ -273,14 +310,34 @@ class VersionStore:
 
     def _put(self, data: bytes) -> str:
         """Store bytes once; return their sha256."""
-        sha = hashlib.sha256(data).hexdigest()
-        path = self._object_path(sha)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(path, data, 0o444)
+        sha = self._put_object(data)
+        self._remember(sha, data)
         return sha
 
-    def _get(self, sha: str, what: str) -> bytes:
+    def _put_object(self, data: bytes) -> str:
+        """Store bytes once; return their sha256."""
+        sha = hashlib.sha256(data).hexdigest()
+        folder = f"{self._objects_str}/{sha[:2]}"
+        path = f"{folder}/{sha}"
+        if not os.path.exists(path):
+            if folder not in self._folders:
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)
+            _write_atomic(Path(path), data, 0o444)
+        return sha
+
+    def _remember(self, sha: str, data: bytes) -> None:
+        """Keep bytes this process hashed (up to 64 MB) until the next version is written
+        out, so writing a version out right after its snapshot reads no object back."""
+        if self._checked_bytes + len(data) <= _REMEMBER_BYTES:
+            self._checked[sha] = data
+            self._checked_bytes += len(data)
+
+    def _get(self, sha: str, what: str, *, just_stored: bool = False) -> bytes:
+        """The bytes of an object, checked against their hash; with ``just_stored``, the
+        bytes this process stored a moment ago when it still holds them."""
+        if just_stored and sha in self._checked:
+            return self._checked[sha]
         path = self._object_path(sha)
         try:
             data = path.read_bytes()
@@ -382,11 +439,9 @@ def _check_relpath(rel: str, version_id: str) -> None:
 
 def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     """Write bytes to a temporary file next to ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    tmp = _temp_name(path.parent / ".tmp-", ".part")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, mode)
+        _write_file(tmp, data, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -394,3 +449,20 @@ def _write_atomic(path: Path, data: bytes, mode: int) -> None:
         except OSError:
             pass
         raise
+
+
+def _write_file(path: str, data: bytes, mode: int) -> None:
+    """Create ``path`` (it must not exist) holding ``data``, with ``mode`` (the umask applies,
+    as for any new file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    with open(fd, "wb") as handle:
+        handle.write(data)
+
+
+_serial = itertools.count()
+
+
+def _temp_name(prefix: Path, suffix: str = ".part") -> str:
+    """A name no other process uses: this process's id and a serial number (a left-over of
+    a dead process with the same id makes the create fail, not clobber anything)."""
+    return f"{prefix}{os.getpid()}-{next(_serial)}-{time.monotonic_ns() % 1_000_000}{suffix}"
