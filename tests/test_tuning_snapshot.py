@@ -389,3 +389,68 @@ def test_materialize_after_a_snapshot_still_refuses_a_damaged_object_later(
     path.write_bytes(b"tampered\n")
     with pytest.raises(ProgramError, match="damaged"):
         store.materialize(version.id, tmp_path / "b")
+
+
+@pytest.fixture
+def big_project(project: Path) -> Path:
+    """The project with 100 more modules: over the count from which new files are packed."""
+    for i in range(100):
+        write(project / "layers" / f"layer{i}.py", f"WIDTH = {i}\n")
+    return project
+
+
+def test_many_new_files_go_into_one_pack(store: VersionStore, big_project: Path) -> None:
+    version = store.snapshot(big_project / "train.py")
+    packs = sorted(p.name for p in (store.objects / "pack").iterdir())
+    assert len(packs) == 2 and packs[0].endswith(".idx") and packs[1].endswith(".pack")
+    assert [p.name for p in objects(store) if "pack" not in p.parts] == [version.id]  # manifest
+    for rel in version.manifest.files:
+        assert store.read_file(version.id, rel) == (big_project / rel).read_bytes()
+    again = VersionStore(store.root).snapshot(big_project / "train.py")  # another process
+    assert again.id == version.id
+    assert len(list((store.objects / "pack").iterdir())) == 2  # nothing stored twice
+
+
+def test_a_damaged_packed_object_is_reported(store: VersionStore, big_project: Path) -> None:
+    version = store.snapshot(big_project / "train.py")
+    [pack] = (store.objects / "pack").glob("*.pack")
+    pack.chmod(0o644)
+    data = bytearray(pack.read_bytes())
+    data[0] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    reader = VersionStore(store.root)
+    damaged = [rel for rel in version.manifest.files if _damaged(reader, version.id, rel)]
+    assert len(damaged) == 1
+
+
+def _damaged(store: VersionStore, version_id: str, rel: str) -> bool:
+    try:
+        store.read_file(version_id, rel)
+    except ProgramError as exc:
+        assert "damaged" in str(exc) and ".pack" in str(exc)
+        return True
+    return False
+
+
+def test_a_pack_without_its_index_is_not_used(store: VersionStore, big_project: Path) -> None:
+    """A crash between a pack and its index: the objects are missing, and stored again."""
+    version = store.snapshot(big_project / "train.py")
+    [index] = (store.objects / "pack").glob("*.idx")
+    index.unlink()
+    reader = VersionStore(store.root)
+    with pytest.raises(ProgramError, match="missing"):
+        reader.read_file(version.id, "model.py")
+    for cached in (store.root / "cache").glob("*"):  # no hashes known: every file read again
+        cached.unlink()
+    again = VersionStore(store.root).snapshot(big_project / "train.py")
+    assert VersionStore(store.root).read_file(again.id, "model.py") == b"LAYERS = 3\n"
+
+
+def test_a_pack_written_later_by_another_process_is_found(
+    store: VersionStore, big_project: Path
+) -> None:
+    reader = VersionStore(store.root)
+    with pytest.raises(ProgramError):
+        reader.read_file("0" * 64, "x.py")  # the reader has looked at the (empty) store
+    version = store.snapshot(big_project / "train.py")
+    assert reader.read_file(version.id, "layers/layer7.py") == b"WIDTH = 7\n"

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tether.errors import ProgramError, UsageError
+from tether.tuning.packs import PACK_FROM, Packs
 from tether.tuning.project_files import (
     DEFAULT_INCLUDE,
     DEFAULT_MAX_FILE_BYTES,
@@ -121,6 +122,7 @@ class VersionStore:
         self.objects = self.root / "objects"
         self._objects_str = str(self.objects)
         self._folders: set[str] = set()  # object folders known to exist
+        self.packs = Packs(self.objects, _write_atomic)
         self._checked: dict[str, bytes] = {}  # objects hashed by this process: sha -> bytes
         self._checked_bytes = 0
 
@@ -170,41 +172,38 @@ class VersionStore:
         to_read: list[FoundFile] = []
         for found in listing.files:
             sha = cache.get(found.rel, found.st)
-            if sha is not None and os.path.exists(f"{self._objects_str}/{sha[:2]}/{sha}"):
+            if sha is not None and self._has(sha):
                 files[found.rel] = sha
             else:
                 to_read.append(found)
-        for found, stored in zip(to_read, map(self._store_file, to_read), strict=True):
-            if stored is None:
+        new: dict[str, bytes] = {}
+        for found, read in zip(to_read, map(_read_found, to_read), strict=True):
+            if read is None:
                 if found.rel == entry:
                     raise ProgramError(f"the script {script} vanished while it was being stored.")
                 continue
-            sha, data, st = stored
+            data, st = read
+            sha = hashlib.sha256(data).hexdigest()
             files[found.rel] = sha
+            if sha not in new and not self._has(sha):
+                new[sha] = data
             self._remember(sha, data)
             if len(data) == st.st_size:
                 cache.put(found.rel, st, sha)
+        self._store_new(new)
         cache.save()
         manifest = Manifest(entry=entry, files=dict(sorted(files.items())))
         version_id = self._put(manifest.to_bytes())
         skipped = tuple(sorted(r for r in listing.skipped if r != entry))
         return Version(version_id, manifest, root, script, skipped)
 
-    def _store_file(self, found: FoundFile) -> tuple[str, bytes, os.stat_result] | None:
-        """Read one file and store its bytes: their sha256, the bytes and the file's status
-        after the read (None: the file is gone)."""
-        try:
-            with open(found.path, "rb") as handle:
-                data = handle.read()
-            st = os.stat(found.path)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise ProgramError(
-                f"cannot read {found.path} for the snapshot ({exc.strerror}); make it readable, "
-                "or list it in the project's .tetherignore."
-            ) from exc
-        return self._put_object(data), data, st
+    def _store_new(self, new: dict[str, bytes]) -> None:
+        """Store objects known to be new: many in one pack, a few as loose files."""
+        if len(new) >= PACK_FROM:
+            self.packs.write(new)
+            return
+        for sha, data in new.items():
+            self._write_loose(sha, data)
 
     def _cache_path(self, project_root: Path) -> Path:
         key = hashlib.sha256(os.fsencode(project_root)).hexdigest()[:24]
@@ -317,14 +316,19 @@ class VersionStore:
     def _put_object(self, data: bytes) -> str:
         """Store bytes once; return their sha256."""
         sha = hashlib.sha256(data).hexdigest()
-        folder = f"{self._objects_str}/{sha[:2]}"
-        path = f"{folder}/{sha}"
-        if not os.path.exists(path):
-            if folder not in self._folders:
-                os.makedirs(folder, exist_ok=True)
-                self._folders.add(folder)
-            _write_atomic(Path(path), data, 0o444)
+        if not self._has(sha):
+            self._write_loose(sha, data)
         return sha
+
+    def _has(self, sha: str) -> bool:
+        return os.path.exists(f"{self._objects_str}/{sha[:2]}/{sha}") or self.packs.has(sha)
+
+    def _write_loose(self, sha: str, data: bytes) -> None:
+        folder = f"{self._objects_str}/{sha[:2]}"
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        _write_atomic(Path(f"{folder}/{sha}"), data, 0o444)
 
     def _remember(self, sha: str, data: bytes) -> None:
         """Keep bytes this process hashed (up to 64 MB) until the next version is written
@@ -342,10 +346,13 @@ class VersionStore:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            raise ProgramError(
-                f"{what} ({sha[:12]}) is missing from the version store at {self.root}; it "
-                "may have been deleted. Snapshot the script again."
-            ) from None
+            packed = self.packs.read(sha)
+            if packed is None:
+                raise ProgramError(
+                    f"{what} ({sha[:12]}) is missing from the version store at {self.root}; "
+                    "it may have been deleted. Snapshot the script again."
+                ) from None
+            data, path = packed
         if hashlib.sha256(data).hexdigest() != sha:
             raise ProgramError(
                 f"{what} ({sha[:12]}) is damaged in the version store at {self.root}; delete "
@@ -396,6 +403,21 @@ class _HashCache:
             _write_atomic(self.path, json.dumps(doc, separators=(",", ":")).encode(), 0o644)
         except OSError:
             pass  # the cache only saves time
+
+
+def _read_found(found: FoundFile) -> tuple[bytes, os.stat_result] | None:
+    """A listed file's bytes and its status after the read (None: the file is gone)."""
+    try:
+        with open(found.path, "rb") as handle:
+            data = handle.read()
+        return data, os.stat(found.path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ProgramError(
+            f"cannot read {found.path} for the snapshot ({exc.strerror}); make it readable, "
+            "or list it in the project's .tetherignore."
+        ) from exc
 
 
 def _relative_inside(path: Path, root: Path) -> str:
