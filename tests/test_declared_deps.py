@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 
 OPTIONAL: dict[str, set[str]] = {
-    "charts": {"tether/notify/chart.py"},
+    "charts": {"tether/notifications/chart.py"},
     "notebook": {"tether/functions/magic.py"},
 }
 """extra -> the only modules (paths under src/) allowed to import what that extra adds."""

@@ -45,8 +45,8 @@ def _lint_with(tmp_path: Path, module: str, line: str) -> subprocess.CompletedPr
         ("store/__init__.py", "from tether.cli import main as _upward",
          "tether.store is not allowed to import tether.cli"),
         # ``functions | notify``: two packages of one layer that must not use each other
-        ("functions/memo.py", "from tether.notify import content as _side",
-         "tether.functions is not allowed to import tether.notify"),
+        ("functions/memo.py", "from tether.notifications import content as _side",
+         "tether.functions is not allowed to import tether.notifications"),
         # the clients go through tether.api, never below it (even inside a function)
         ("cli/jobs_cmd.py", "def _below():\n    from tether.store.jobs import JobStore",
          "tether.cli is not allowed to import tether.store"),

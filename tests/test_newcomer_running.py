@@ -196,7 +196,7 @@ def test_ctrl_c_in_run_wait_says_the_job_keeps_running(tether: Tether) -> None:
 
 
 def test_notification_log_tail_shows_a_progress_bar_once(tether: Tether) -> None:
-    from tether.notify.snapshot import build_context
+    from tether.notifications.snapshot import build_context
     from tether.store.jobs import JobStore
 
     _write(tether.cwd / "bar.py", TQDM)

@@ -302,7 +302,7 @@ def notifier_pids(home: Path) -> list[int]:
     pids = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmd = proc.info["cmdline"] or []
-        if "tether.notify.worker" in cmd and str(home) in cmd:
+        if "tether.notifications.worker" in cmd and str(home) in cmd:
             pids.append(proc.info["pid"])
     return pids
 
@@ -411,7 +411,7 @@ def test_a_rerun_mail_names_the_parents_value_written_in_its_script(
     tether: Tether, tmp_path: Path
 ) -> None:
     """`rerun -p lr=...` of a job that ran the script's own lr: the mail says `was 0.01`."""
-    from tether.notify.snapshot import param_changes
+    from tether.notifications.snapshot import param_changes
     from tether.store.jobs import JobStore
 
     script = tmp_path / "train.py"
@@ -456,7 +456,7 @@ def test_an_event_line_of_any_size_never_stops_later_messages(
 
 
 def test_an_event_line_too_long_to_read_is_skipped_with_a_note(tmp_path: Path) -> None:
-    from tether.notify.watcher import MAX_EVENT_BYTES, _new_events
+    from tether.notifications.watcher import MAX_EVENT_BYTES, _new_events
     from tether.store.outbox import WatchState
 
     path = tmp_path / "events.jsonl"

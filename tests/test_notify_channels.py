@@ -33,9 +33,9 @@ from cryptography.x509.oid import NameOID
 from tether.errors import ConfigError, NotifyError
 from tether.mail import CHART_CID, secrets
 from tether.mail.smtp import SmtpSettings, build_email, check_login, send_email
-from tether.notify.channels import send_apprise, validate_channel_url
-from tether.notify.content import render
-from tether.notify.message import NotificationContext
+from tether.notifications.channels import send_apprise, validate_channel_url
+from tether.notifications.content import render
+from tether.notifications.message import NotificationContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 

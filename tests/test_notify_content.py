@@ -9,8 +9,8 @@ import zlib
 import pytest
 
 from tether.mail import CHART_CID
-from tether.notify.chart import metrics_png
-from tether.notify.content import (
+from tether.notifications.chart import metrics_png
+from tether.notifications.content import (
     SUBJECT_TAG_RE,
     format_value,
     headline_metric,
@@ -18,7 +18,7 @@ from tether.notify.content import (
     render,
     subject_tag,
 )
-from tether.notify.message import NotificationContext
+from tether.notifications.message import NotificationContext
 
 TRACEBACK = [
     "epoch 3 loss 0.41",
@@ -276,7 +276,7 @@ def test_no_chart_without_metrics() -> None:
 def test_without_matplotlib_the_notification_goes_out_with_one_line_on_charts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tether.notify.chart import CHARTS_HINT
+    from tether.notifications.chart import CHARTS_HINT
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
     email = render(succeeded(), for_email=True)
@@ -289,7 +289,7 @@ def test_without_matplotlib_the_notification_goes_out_with_one_line_on_charts(
 
 
 def test_with_matplotlib_the_notification_has_its_chart_and_no_hint() -> None:
-    from tether.notify.chart import CHARTS_HINT
+    from tether.notifications.chart import CHARTS_HINT
 
     email = render(succeeded(), for_email=True)
     assert email.png is not None and CHARTS_HINT not in email.text

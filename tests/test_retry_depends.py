@@ -8,8 +8,8 @@ import time
 from datetime import datetime
 
 from conftest import Tether
-from tether.notify.content import render
-from tether.notify.message import NotificationContext
+from tether.notifications.content import render
+from tether.notifications.message import NotificationContext
 
 # Fails on its first two runs, succeeds on the third (counts in ./count).
 FLAKY = 'n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; [ "$n" -ge 3 ]'

@@ -6,6 +6,9 @@ Inside a program, ``import tether`` gives the runtime API (cheap, and silent out
     tether.notify("epoch 3 done")      # a message for the job's notifications
     lr = tether.param("lr", 0.01)      # a value `tether run -p lr=...` can override
 
+    @tether.watch                      # told when it starts, ends or fails (no agent needed)
+    def train(): ...
+
 Names load on first use (and are then plain module attributes), so the ``tether`` command
 does not pay for what it does not use.
 """
@@ -29,6 +32,7 @@ _LAZY = {
     "submit": "tether.api.verbs",
     "Dataset": "tether.functions.dataset",
     "Executor": "tether.functions.executor",
+    "watch": "tether.notifications.watch",
 }
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     "report_scalar",
     "send_status",
     "submit",
+    "watch",
 ]
 
 if TYPE_CHECKING:
@@ -52,6 +57,7 @@ if TYPE_CHECKING:
     from tether.api.verbs import submit
     from tether.functions.dataset import Dataset
     from tether.functions.executor import Executor
+    from tether.notifications.watch import watch
     from tether.runtime.events import notify, send_status
     from tether.runtime.metrics import add_condition, flush, report, report_scalar
     from tether.runtime.params import param

@@ -1,5 +1,5 @@
-"""The agent's side of the notifier (`python -m tether.notify.worker`): start it as a separate
-process, restart it if it dies, stop it with the agent. Nothing here blocks for long; the
+"""The agent's side of the notifier (`python -m tether.notifications.worker`): start it as a
+separate process, restart it if it dies, stop it with the agent. Nothing here blocks for long; the
 agent calls `ensure` every tick."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class NotifierProcess:
         if now < self.next_start:
             return
         self.next_start = now + RESTART_DELAY
-        args = [sys.executable, "-m", "tether.notify.worker", "--home", str(self.home)]
+        args = [sys.executable, "-m", "tether.notifications.worker", "--home", str(self.home)]
         args += ["--parent", str(os.getpid())]
         with open(self.home / LOG_FILE, "ab") as log:
             self.proc = subprocess.Popen(

@@ -41,7 +41,7 @@ WARM_MODULES = (
     "tether.api.answer", "tether.api.commands", "tether.api.running", "tether.api.stream_main",
     "tether.api.log_output", "tether.backends.local", "tether.jobs.submit", "tether.jobs.views",
     "tether.tuning.snapshot", "tether.tuning.values", "tether.envs.venv", "tether.config",
-    "tether.notify.routing", "tether.agent.control", "tether.jobs.env_records",
+    "tether.notifications.routing", "tether.agent.control", "tether.jobs.env_records",
     "tether.tuning.program", "tether.tuning.tunables", "tether.jobs.depends", "tether.jobs.retry",
     "tether.agent.gpus", "tether.backends.slurm_submit", "tether.backends.wire", "pathspec",
     "decimal", "difflib",

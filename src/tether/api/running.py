@@ -18,7 +18,7 @@ def run(request: RunRequest, *, on: str | None = None) -> list[Submitted]:
     notify = request.notify
     extra = dict(request.extra)
     if any(notify.get(k) for k in ("notify", "every", "stall_after", "notify_on")):
-        from tether.notify.routing import job_options
+        from tether.notifications.routing import job_options
 
         extra["notify"] = job_options(
             tuple(notify.get("notify") or ()),
@@ -37,7 +37,7 @@ def submit_here(fields: dict[str, Any]) -> list[dict[str, Any]]:
     from pathlib import Path
 
     from tether.config import check_config_files
-    from tether.notify.routing import check_config_settings
+    from tether.notifications.routing import check_config_settings
 
     request = RunRequest.from_wire(fields)
     check_config_files(Path.cwd())

@@ -24,9 +24,9 @@ def notify() -> None:
 def test() -> None:
     """Send a test notification through every configured channel and report each result."""
     from tether.config import load_user_config, user_config_path
-    from tether.notify.delivery import send_to
-    from tether.notify.message import NotificationContext
-    from tether.notify.routing import settings_for
+    from tether.notifications.delivery import send_to
+    from tether.notifications.message import NotificationContext
+    from tether.notifications.routing import settings_for
 
     settings = settings_for(os.getcwd())
     if not settings.routes:

@@ -193,7 +193,7 @@ def run(
         argv_checks.warn_options_after_script(command)
         command = argv_checks.command_for_params(command, bool(param))
     check_config_files(Path.cwd())
-    from tether.notify.routing import check_config_settings
+    from tether.notifications.routing import check_config_settings
 
     check_config_settings(Path.cwd())  # bad [notify] values: refused now, not queued
     if batch != "-":

@@ -21,7 +21,7 @@ from tether.mail import CHART_CID, CHART_FILENAME
 
 
 class MailContent(Protocol):
-    """What a mail says (a :class:`tether.notify.message.Notification` is one)."""
+    """What a mail says (a :class:`tether.notifications.message.Notification` is one)."""
 
     @property
     def subject(self) -> str: ...

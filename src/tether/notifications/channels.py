@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tether.errors import ConfigError, NotifyError
 
 if TYPE_CHECKING:  # logging, tempfile, the mail package: imported when sending
-    from tether.notify.message import Notification
+    from tether.notifications.message import Notification
 
 EMAIL_CHANNEL = "email"
 APPRISE_DOCS = "https://github.com/caronc/apprise/wiki"

@@ -14,7 +14,7 @@ from tether.jobs.logs import collapse_redraws, tail_lines
 from tether.jobs.resources import read_usage
 from tether.jobs.retry import label as retry_label
 from tether.jobs.status import RUNNING
-from tether.notify.message import NotificationContext, Series
+from tether.notifications.message import NotificationContext, Series
 from tether.store.jobs import Job, JobStore
 from tether.store.metrics import read_events, read_scalars
 

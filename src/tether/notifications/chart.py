@@ -7,7 +7,7 @@ import io
 import logging
 import math
 
-from tether.notify.message import Series
+from tether.notifications.message import Series
 
 MAX_PLOTS = 6
 WIDTH_PX = 800

@@ -17,13 +17,13 @@ from typing import Any
 
 from tether.config import line_of, parse_duration, table, user_config_path
 from tether.errors import ConfigError, TetherError
-from tether.notify import content
-from tether.notify.channels import is_email_channel, send_apprise
-from tether.notify.message import Notification, NotificationContext
-from tether.notify.snapshot import from_payload
+from tether.notifications import content
+from tether.notifications.channels import is_email_channel, send_apprise
+from tether.notifications.message import Notification, NotificationContext
+from tether.notifications.snapshot import from_payload
 from tether.store.outbox import Outbox, OutboxRow
 
-log = logging.getLogger("tether.notify")
+log = logging.getLogger("tether.notifications")
 
 
 @dataclass(frozen=True)

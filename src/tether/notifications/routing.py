@@ -30,7 +30,7 @@ from tether.config import (
     user_config_path,
 )
 from tether.errors import ConfigError
-from tether.notify.channels import redact_url, validate_channel_url
+from tether.notifications.channels import redact_url, validate_channel_url
 
 END_EVENTS = ("succeeded", "failed", "cancelled", "lost")
 ALL_EVENTS = ("started", *END_EVENTS, "message", "condition", "interval", "stalled", "nan")

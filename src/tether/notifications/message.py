@@ -1,7 +1,8 @@
 """What a notification is about (`NotificationContext`) and what it renders to (`Notification`).
 
-Plain dataclasses, no I/O: the agent fills a context from the job store, `content.render` turns it
-into a `Notification`, and the senders (`tether.mail.smtp`, `tether.notify.channels`) deliver it.
+Plain dataclasses, no I/O: the agent fills a context from the job store, `content.render` turns
+it into a `Notification`, and the senders (`tether.mail.smtp`,
+`tether.notifications.channels`) deliver it.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import math
 import re
 
 from tether.mail import CHART_CID
-from tether.notify.message import Level, Notification, NotificationContext
+from tether.notifications.message import Level, Notification, NotificationContext
 
 MAX_SUBJECT = 160
 MAX_LOG_LINES = 40
@@ -91,7 +91,7 @@ def render(
         subject = _clip(f"{subject_tag(ctx.job_number, ctx.token)} {headline}", MAX_SUBJECT)
     png = note = None
     if chart and ctx.metrics:
-        from tether.notify.chart import safe_metrics_png
+        from tether.notifications.chart import safe_metrics_png
 
         png, note = safe_metrics_png(ctx.metrics)
     footer = _controls(ctx) if controls and for_email and ctx.event != "test" else []

@@ -17,15 +17,15 @@ from typing import Any
 
 from tether.errors import JobNotFound, TetherError
 from tether.jobs.status import RUNNING
-from tether.notify.content import humanize_duration
-from tether.notify.message import NotificationContext
-from tether.notify.routing import NotifySettings, settings_for
-from tether.notify.snapshot import build_context, to_payload
+from tether.notifications.content import humanize_duration
+from tether.notifications.message import NotificationContext
+from tether.notifications.routing import NotifySettings, settings_for
+from tether.notifications.snapshot import build_context, to_payload
 from tether.runtime.context import EVENTS_FILE, METRICS_FILE
 from tether.store.jobs import Job, JobStore
 from tether.store.outbox import NewRow, Outbox, WatchState
 
-log = logging.getLogger("tether.notify")
+log = logging.getLogger("tether.notifications")
 
 MAX_EVENT_BYTES = 1 << 20
 """At most this much of a job's events file is read in one look."""

@@ -1,4 +1,4 @@
-"""The notifier: ``python -m tether.notify.worker --home DIR --parent PID``.
+"""The notifier: ``python -m tether.notifications.worker --home DIR --parent PID``.
 
 A process of its own, started (and restarted if it dies) by the agent, so that the agent's loop
 never waits on a mail server and stays single-threaded for its forks. It queues what jobs do
@@ -20,12 +20,12 @@ from typing import Any
 
 from tether.config import load_user_config
 from tether.errors import TetherError
-from tether.notify.delivery import Deliverer, RetryPolicy
-from tether.notify.watcher import Watcher
+from tether.notifications.delivery import Deliverer, RetryPolicy
+from tether.notifications.watcher import Watcher
 from tether.store.jobs import JobStore
 from tether.store.outbox import Outbox
 
-log = logging.getLogger("tether.notify")
+log = logging.getLogger("tether.notifications")
 
 POLL = 0.5
 LOCK_FILE = "notifier.lock"

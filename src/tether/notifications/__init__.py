@@ -1,0 +1,1 @@
+"""tether.notifications: what to send, where, and the senders."""
