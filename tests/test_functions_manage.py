@@ -9,12 +9,14 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import Tether
 from tether import Dataset
 from tether.errors import UsageError
+from tether.functions.backup import RestoredCodeWarning
 
 SCRIPT = textwrap.dedent(
     """
@@ -161,12 +163,15 @@ def test_backup_and_restore_into_a_new_tether_home(
     assert saved.is_file()
     monkeypatch.setenv("TETHER_HOME", str(tmp_path / "elsewhere"))
     back = Dataset.restore(saved)
-    assert back.name == "halves" and back.is_finished and back.all_finished
+    with pytest.warns(RestoredCodeWarning, match="restored from .*halves.tds") as warned:
+        assert back.name == "halves" and back.is_finished and back.all_finished
+    assert warned[0].filename == __file__  # it names the user's line
     assert back.results == [0.0, 0.5, None, 1.5, 2.0]
     assert back.failed == [2] and "two is not allowed" in str(back.errors[2])
     assert back.runs == [{"x": i} for i in range(5)]
     assert back.run_names == [None] * 4 + ["last"] and back.result("last") == 2.0
-    assert Dataset.open("halves").results == [0.0, 0.5, None, 1.5, 2.0]
+    with pytest.warns(RestoredCodeWarning):  # the failed run is read from the backup's copy
+        assert Dataset.open("halves").results == [0.0, 0.5, None, 1.5, 2.0]
     again = Dataset(halve)  # the restored results are memoised in the new home
     again.append_runs({"x": i} for i in range(5))
     again.run(dry_run=True)
@@ -210,3 +215,76 @@ def test_runs_by_name(tether: Tether) -> None:
         ds.result("five")
     again = Dataset.open("named")
     assert again.run_names == ["four", "two", None] and again.result("four") == 2.0
+
+
+class Boom:
+    """A pickle that, when read, makes a file: what a crafted backup would do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_crafted_backup_is_refused_without_running_its_code(
+    tether: Tether, tmp_path: Path
+) -> None:
+    import pickle
+
+    marker = tmp_path / "ran"
+    crafted = tmp_path / "crafted.tds"
+    crafted.write_bytes(pickle.dumps({"format": "tether-dataset-backup/1", "x": Boom(marker)}))
+    with pytest.raises(UsageError, match=r"is a pickle .* runs code"):
+        Dataset.restore(crafted)
+    assert not marker.exists()
+
+
+def test_a_backup_is_restored_as_data_and_read_only_when_asked(
+    tether: Tether, tmp_path: Path
+) -> None:
+    """A backup whose results would run code: restoring it runs nothing; asking for the
+    results warns first, then reads them."""
+    import pickle
+    import zipfile
+
+    marker = tmp_path / "ran"
+    good = Dataset(halve, name="plain")
+    good.append_run({"x": 1})
+    good.run().wait(timeout=60)
+    saved = good.backup(tmp_path / "plain.tds")
+    with zipfile.ZipFile(saved) as archive:
+        info = json.loads(archive.read("backup.json"))
+        batch = archive.read("batch.pkl")
+    assert info["format"] == "tether-dataset-backup/2" and info["finished"] == ["ok"]
+    assert info["function"] == "halve" and info["runs"] == 1
+    crafted = tmp_path / "crafted.tds"
+    with zipfile.ZipFile(crafted, "w") as archive:
+        # not the memo's keys of "plain": its results here would be used instead of the file's
+        archive.writestr("backup.json", json.dumps({**info, "name": "crafted", "fn_key": ""}))
+        archive.writestr("batch.pkl", batch)
+        archive.writestr("results.pkl", pickle.dumps([(0, True, Boom(marker), "")]))
+    restored = Dataset.restore(crafted)
+    assert restored.name == "crafted" and len(restored) == 1
+    assert not marker.exists()  # nothing unpickled by restoring it
+    with pytest.warns(RestoredCodeWarning):
+        assert len(restored.results) == 1
+    assert marker.exists()  # the user asked
+
+
+@pytest.mark.parametrize(
+    "members",
+    [{}, {"backup.json": "{}"}, {"backup.json": '{"format": "tether-dataset-backup/2"}'}],
+)
+def test_a_damaged_backup_is_refused_in_one_line(
+    tether: Tether, tmp_path: Path, members: dict[str, str]
+) -> None:
+    import zipfile
+
+    damaged = tmp_path / "damaged.tds"
+    with zipfile.ZipFile(damaged, "w") as archive:
+        for name, text in {"batch.pkl": "", "results.pkl": "", **members}.items():
+            archive.writestr(name, text)
+    with pytest.raises(UsageError, match="is not a tether dataset backup") as raised:
+        Dataset.restore(damaged)
+    assert "\n" not in str(raised.value)

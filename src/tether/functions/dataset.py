@@ -20,12 +20,13 @@ import os
 import shutil
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from tether.errors import UsageError
-from tether.functions import layout, memo, serialization
+from tether.functions import backup, layout, memo, serialization
 from tether.functions.choose import resolve_target
 from tether.functions.errors import DatasetStopped, DatasetTimeout, RunFailed
 from tether.functions.targets import FINISHED, Target
@@ -88,6 +89,8 @@ class Dataset:
         self._feed_error: BaseException | None = None
         self._names: list[str | None] = []  # per-run name= (None: unnamed)
         self._clear_on_submit = False  # an earlier run of this same dataset holds the folder
+        self._restored_from: str | None = None  # the backup file it was restored from
+        self._warned = False
         if function is None:
             if name is None:
                 raise UsageError("give a function to run, or the name of a dataset to open")
@@ -144,7 +147,8 @@ class Dataset:
         self._fn_key = str(meta.get("fn_key") or "")
         self._names = list(meta.get("run_names") or [None] * self._n)
         self._started = True
-        self._memo_saved = True
+        self._restored_from = meta.get("restored_from")
+        self._memo_saved = not self._restored_from  # a restored one's, once its results are read
         self._prefill_from_memo()
 
     def _prefill_from_memo(self) -> list[int]:
@@ -232,8 +236,9 @@ class Dataset:
             batches = self._dir.batches()
             if not batches:
                 return []
+            self._warn_restored()
             with open(self._dir.in_dir / batches[0][2], "rb") as f:
-                staged = serialization.loads(f.read())  # our own file
+                staged = serialization.loads(f.read())  # our own file (or a restored one)
             if self.function is None:
                 self.function = staged["functions"][0]
             calls = staged["calls"]
@@ -472,74 +477,54 @@ class Dataset:
         """Write the dataset (runs, function, every outcome so far) to one file at ``path``.
 
         :meth:`Dataset.restore` opens it in another TETHER_HOME, on this or another machine.
-        The file is a pickle: restore only backups you made (same trust as the results).
+        The file's description is JSON; the function, arguments and results in it are
+        pickles, read only when asked for (see :mod:`tether.functions.backup`).
         """
         if self._started and self._job is not None:
             self.fetch_results()
-        data = {
-            "format": BACKUP_FORMAT,
+        runs = self.runs
+        outcomes = [(i, o[0], o[1], o[2]) for i, o in enumerate(self._outcomes) if o is not None]
+        try:
+            batch = serialization.dumps(
+                {"functions": [self.function], "calls": [(0, (), kwargs) for kwargs in runs]}
+            )
+            results = serialization.dumps(outcomes)
+        except Exception as exc:
+            raise UsageError(f"dataset {self.name!r} cannot be backed up: {exc}")
+        info = {
             "name": self.name,
-            "function": self.function,
-            "runs": self.runs,
-            "outcomes": list(self._outcomes),
+            "function": _name_of(self.function),
+            "runs": len(runs),
             "fn_key": self._fn_key,
             "keys": list(self._keys),
             "names": self.run_names,
+            "finished": [None if o is None else "ok" if o[0] else "failed" for o in self._outcomes],
         }
-        target = Path(path)
-        try:
-            blob = serialization.dumps(data)
-        except Exception as exc:
-            raise UsageError(f"dataset {self.name!r} cannot be backed up: {exc}")
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(blob)
-        os.replace(tmp, target)
-        return target
+        return backup.write(Path(path), info, batch, results)
 
     @classmethod
     def restore(cls, path: str | os.PathLike[str], *, name: str | None = None) -> Dataset:
         """Open a :meth:`backup` file as a finished dataset in this TETHER_HOME.
 
-        Its successful results also go into this home's memo, so a script building the same
-        runs here skips them. ``name=`` restores it under another name.
+        Nothing in the file is unpickled here: its results, runs and function are read when
+        first asked for, after a :class:`~tether.functions.backup.RestoredCodeWarning`
+        (reading a pickle runs code from it: restore only backups you trust). Once read, its
+        successful results also go into this home's memo, so a script building the same runs
+        here skips them. ``name=`` restores it under another name.
         """
-        source = Path(path)
-        try:
-            data = serialization.loads(source.read_bytes())  # see backup(): a trusted file
-        except (OSError, Exception) as exc:
-            raise UsageError(f"{source} is not a tether dataset backup: {exc}")
-        if not isinstance(data, dict) or data.get("format") != BACKUP_FORMAT:
-            raise UsageError(f"{source} is not a tether dataset backup")
-        home = tether_home()
-        ddir = layout.DatasetDir.for_name(home, layout.check_name(name or str(data["name"])))
-        if ddir.exists():
-            raise UsageError(f"a dataset named {ddir.name!r} exists here; pass name=...")
-        runs = list(data["runs"])
-        keys = list(data.get("keys") or [])
-        fn_key = str(data.get("fn_key") or "")
-        outcomes = list(data["outcomes"])
-        meta = layout.new_meta(
-            ddir.name, "dataset", "local", "", 1, None,
-            runs=len(runs), function=_name_of(data["function"]), fn_key=fn_key, keys=keys,
-            restored_from=str(source), run_names=data.get("names"),
-        )  # fmt: skip
-        ddir.create()
-        ddir.write_meta(meta)
-        calls = [(0, (), kwargs) for kwargs in runs]
-        payload = serialization.dumps({"functions": [data["function"]], "calls": calls})
-        layout.write_batch(ddir, 0, len(calls), payload)
-        ddir.close()
-        ddir.write_done({"restored": True, "runs": len(runs)})
-        if fn_key and len(keys) == len(outcomes):
-            good = {k: o[1] for k, o in zip(keys, outcomes, strict=True) if o is not None and o[0]}
-            memo.MemoStore(home, fn_key).save(good)
-        ds = cls.open(ddir.name)
-        ds.function = data["function"]
-        for i, outcome in enumerate(outcomes[: ds._n]):
-            if outcome is not None:
-                ds._outcomes[i] = outcome
-                ds._results[i] = outcome[1] if outcome[0] else None
-        return ds
+        return cls.open(backup.restore(tether_home(), Path(path), name))
+
+    def _warn_restored(self) -> None:
+        """Warn once before the first pickle of a restored backup is read."""
+        if self._restored_from and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"dataset {self.name!r} was restored from {self._restored_from}: reading its "
+                "results, runs or function unpickles them, which runs code from that file "
+                "(use only backups you trust)",
+                backup.RestoredCodeWarning,
+                stacklevel=_callers_level(),
+            )
 
     def wait(self, interval: float = 0.5, timeout: float | None = None) -> Dataset:
         """Block until every run has a result.
@@ -607,8 +592,9 @@ class Dataset:
     # -- results ------------------------------------------------------------------------------
     def fetch_results(self) -> list[Any]:
         """Read the result chunks written so far; returns :attr:`results`."""
-        if self._job is None:
+        if self._job is None and not self._restored_from:
             return list(self._results)
+        self._warn_restored()
         sent = self._sent
         for _, chunk in self._target.fetch_results(self._dir, self._seen):
             for index, ok, value, tb in chunk:
@@ -699,9 +685,6 @@ class Dataset:
         return f"<tether.Dataset {self.name!r} {len(self)} runs, {state}>"
 
 
-BACKUP_FORMAT = "tether-dataset-backup/1"
-
-
 def _check_only(only: Iterable[int], n: int) -> list[int]:
     out = []
     for i in only:
@@ -709,6 +692,15 @@ def _check_only(only: Iterable[int], n: int) -> list[int]:
             raise UsageError(f"only= takes run indices from 0 to {n - 1}, got {i!r}")
         out.append(i)
     return sorted(set(out))
+
+
+def _callers_level() -> int:
+    """The ``stacklevel`` of a warning that names the first caller outside tether."""
+    package = os.path.dirname(os.path.dirname(__file__))
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level - 1
 
 
 def _name_of(function: Any) -> str:
