@@ -25,7 +25,7 @@ SRC = ROOT / "src"
 
 OPTIONAL: dict[str, set[str]] = {
     "charts": {"tether/notifications/chart.py"},
-    "notebook": {"tether/functions/magic.py"},
+    "notebook": {"tether/functions/magic.py", "tether/tuning/notebook_runner.py"},
 }
 """extra -> the only modules (paths under src/) allowed to import what that extra adds."""
 

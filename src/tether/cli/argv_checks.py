@@ -65,13 +65,14 @@ def command_for_params(argv: tuple[str, ...], has_params: bool) -> tuple[str, ..
     """`argv` with `python FILE.py ...` turned into `FILE.py ...` when -p is given (so the
     values apply to that file and `show` records what ran); -p with any other command is
     refused, since there is no script to set them in."""
-    if not has_params or not argv or argv[0].endswith(".py"):
+    if not has_params or not argv or argv[0].endswith((".py", ".ipynb")):
         return argv
     if _is_python(argv[0]) and len(argv) > 1 and argv[1].endswith(".py"):
         return argv[1:]
     from tether.errors import UsageError
 
     raise UsageError(
-        f"-p sets tunables of a SCRIPT.py, and {argv[0]!r} is not one; run "
+        f"-p sets tunables of a SCRIPT.py (or the parameters of a notebook), and {argv[0]!r} "
+        "is neither; run "
         "`tether run -p NAME=VALUE SCRIPT.py ARGS` (or `-- python SCRIPT.py ARGS`)"
     )

@@ -102,6 +102,8 @@ def _print_job(data: dict[str, Any]) -> None:
         if value is not None:
             shown = " ".join(map(str, value)) if isinstance(value, list) else value
             con.print(f"  {key:<10} {shown}", markup=False)
+    if data.get("executed_notebook"):
+        con.print(f"  {'executed':<10} {data['executed_notebook']}", markup=False, soft_wrap=True)
     runtime = data.get("runtime")
     seconds = runtime if isinstance(runtime, (int, float)) else None
     con.print(f"  {'runtime':<10} {render.duration(seconds)}")

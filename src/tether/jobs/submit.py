@@ -58,7 +58,7 @@ def build_spec(
             command = [python, "-m", module, *command[2:]]
         else:
             command = [str(local), *command[2:]]
-    if command[0].endswith(".py"):
+    if command[0].endswith((".py", ".ipynb")):
         from tether.tuning.program import check_compiles, prepare_script
 
         path = Path(workdir, command[0])
@@ -66,8 +66,13 @@ def build_spec(
             what = "is a folder, not a Python file" if path.is_dir() else "no such file"
             raise ProgramError(f"{command[0]}: {what} (looked in {workdir}); nothing queued")
         script = str(path.resolve())
-        source = path.read_bytes().decode("utf-8", "replace")
-        check_compiles(source, command[0])
+        if command[0].endswith(".ipynb"):
+            from tether.tuning.notebook import check_notebook, check_runnable
+
+            check_notebook(path, command[0])
+            check_runnable(_interpreter(path.parent, home))
+        else:
+            check_compiles(path.read_bytes().decode("utf-8", "replace"), command[0])
         prepared = prepare_script(
             home or tether_home(), Path(script), params or {}, argv0=command[0], module=module
         )

@@ -56,6 +56,9 @@ def listing(jobs: Iterable[Job]) -> list[dict[str, Any]]:
 TAIL_LINES = 10
 """Lines of output ``show`` ends with."""
 
+EXECUTED_NOTEBOOK = "executed.ipynb"
+"""Where a notebook job keeps the notebook it executed (``tuning/notebook_runner.py``)."""
+
 
 def show_json(job: Job) -> dict[str, Any]:
     """``tether show --json``: the record, the size of its environment, its ``extra`` (but
@@ -81,4 +84,7 @@ def show_json(job: Job) -> dict[str, Any]:
             collapse_redraws(line.decode(errors="replace").rstrip("\r\n")).rstrip() for line in tail
         ],
     )
+    if job.extra.get("notebook"):  # the executed notebook, outputs included, once there is one
+        executed = folder / EXECUTED_NOTEBOOK
+        data["executed_notebook"] = str(executed) if executed.is_file() else None
     return data

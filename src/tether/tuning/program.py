@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ProgramError
+from tether.tuning import notebook
 from tether.tuning.snapshot import VersionStore
 from tether.tuning.tunables import apply_overrides, decode_source, unified_diff
 
@@ -84,6 +85,8 @@ def prepare_script(
     }
     if module:
         extra["run_module"] = module
+    if notebook.is_notebook(script.name):
+        extra["notebook"] = True
     return _finish(home, store, version.id, version.entry, overrides, extra, {})
 
 
@@ -98,9 +101,15 @@ def prepare_from_job(
     store = version_store(home)
     version_id, entry = job_extra["version"], job_extra["entry"]
     if edited_source is not None:
-        check_compiles(edited_source, Path(entry).name)
+        if job_extra.get("notebook"):
+            notebook.check_notebook_text(edited_source, Path(entry).name)
+        else:
+            check_compiles(edited_source, Path(entry).name)
         version_id = store.store_text(version_id, entry, edited_source)
-    keep = ("original", "original_sha", "base_version", "project_root", "argv0", "run_module")
+    keep = (
+        "original", "original_sha", "base_version", "project_root", "argv0", "run_module",
+        "notebook",
+    )  # fmt: skip
     inherited = {k: job_extra[k] for k in keep if k in job_extra}
     return _finish(
         home, store, version_id, entry, overrides, inherited, dict(job_extra.get("params") or {})
@@ -116,6 +125,16 @@ def _finish(
     extra: dict[str, Any],
     params: dict[str, object],
 ) -> PreparedProgram:
+    if extra.get("notebook"):  # parameters go into an injected cell, not the source
+        params.update(overrides)
+        extra.update(version=version_id, entry=entry)
+        if params:
+            extra["params"] = params
+        target = code_dir(home, version_id)
+        if not (target / entry).is_file():
+            store.materialize(version_id, target)
+        launcher = _launcher(target, entry, extra)
+        return PreparedProgram(notebook.runner(target, entry, extra, launcher, params), extra)
     if overrides:
         source = decode_source(store.read_file(version_id, entry), filename=entry)
         result = apply_overrides(source, overrides, filename=entry)
