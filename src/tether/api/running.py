@@ -15,6 +15,13 @@ def run(request: RunRequest, *, on: str | None = None) -> list[Submitted]:
     least busy host; None: the host ``tether.toml`` pins, else this machine). Refused, with
     nothing queued, when a flag does not apply there or the program is missing or broken."""
     host = pick_host(on) or "local"
+    if request.git_ref and host != "local":
+        from tether.errors import UsageError
+
+        raise UsageError(
+            f"--git is not there yet with --on {host}: it runs a clean checkout here only; "
+            "nothing queued"
+        )
     notify = request.notify
     extra = dict(request.extra)
     if any(notify.get(k) for k in ("notify", "every", "stall_after", "notify_on")):

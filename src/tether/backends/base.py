@@ -52,6 +52,8 @@ class RunRequest:
     the host refuses (:class:`~tether.errors.EnvNeeded`) when it has no env for them yet."""
     use_env: bool = True
     """``run --on HOST`` makes or reuses the project's env there first (``--no-env``: not)."""
+    git_ref: str | None = None
+    """``--git REF``: run the script as committed at REF (a clean checkout), here only."""
     sync_max_size: int | None = None
     """``--max-size``: the cap in bytes on what the sync to a host sends (0: none; None:
     ``[sync] max_size`` of ``tether.toml``, else 100 MB)."""

@@ -77,17 +77,19 @@ def job_specs(request: RunRequest) -> list[JobSpec]:
     from tether.tuning.values import parse_assignments
 
     params = parse_assignments(request.params)
+    ref = request.git_ref
     if request.points is not None:
         captured = captured_env()
         command, name, extra = list(request.command), request.name, request.extra
         return [
-            build_spec(command, name=name, env=captured, params=point, extra=extra)
+            build_spec(command, name=name, env=captured, params=point, extra=extra, git_ref=ref)
             for point in request.points
         ]
     specs: list[JobSpec] = []
     env = None
     for argv in batch_commands(request):
-        spec = build_spec(argv, name=request.name, env=env, params=params, extra=request.extra)
+        spec = build_spec(argv, name=request.name, env=env, params=params, extra=request.extra,
+                          git_ref=request.git_ref)  # fmt: skip
         env = spec.env
         specs.append(spec)
     return specs
@@ -173,7 +175,7 @@ class LocalBackend:
     def show(self, store: JobStore, job: Job) -> dict[str, Any]:
         from tether.jobs.views import show_json
 
-        return show_json(lifecycle.refresh(store, job))
+        return show_json(lifecycle.refresh(store, job), store.home)
 
     def files_here(self, store: JobStore, job: Job) -> Path:
         return Path(job.job_dir)

@@ -113,7 +113,7 @@ class SlurmBackend:
 
         [job] = self.refresh(store, [job])
         self.files_here(store, job)
-        return show_json(job)
+        return show_json(job, store.home)
 
     def files_here(self, store: JobStore, job: Job) -> Path:
         from tether.targets.slurm.output import bring_here

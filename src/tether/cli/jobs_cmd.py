@@ -117,7 +117,9 @@ def _print_job(data: dict[str, Any]) -> None:
         con.print(f"  {'peak use':<10} {usage.peaks_line()}", markup=False)
     extra = data.get("extra")
     for key, value in (extra if isinstance(extra, dict) else {}).items():
-        con.print(f"  {key:<10} {value}", markup=False)
+        if key != "git":  # shown below, with its diff
+            con.print(f"  {key:<10} {value}", markup=False)
+    _show_git(con, data.get("git"), data.get("number"))
     summary = data.get("metrics")
     if isinstance(summary, dict) and summary:
         con.print("[bold]metrics[/] (last / min / max)")
@@ -136,6 +138,32 @@ def _print_job(data: dict[str, Any]) -> None:
         con.print("[bold]last lines of output[/]")
         for line in tail:
             con.print("  " + str(line), markup=False)
+
+
+DIFF_LINES = 40
+"""Lines of a job's uncommitted changes ``show`` prints (``--json`` has them all)."""
+
+
+def _show_git(con: Any, git: Any, number: Any) -> None:
+    """``git  a1b2c3d (main), 2 changed, 1 untracked`` and the start of the diff."""
+    if not isinstance(git, dict):
+        return
+    commit = str(git.get("commit") or "no commit yet")[:12]
+    where = f" ({git['branch']})" if git.get("branch") else " (detached)"
+    if git.get("ref"):
+        where = f" (--git {git['ref']})"
+    changes = [f"{len(git[k])} {k}" for k in ("changed", "untracked") if git.get(k)]
+    state = ", ".join(changes) if changes else "clean"
+    con.print(f"  {'git':<10} {commit}{where}, {state}", markup=False)
+    diff = git.get("diff")
+    if isinstance(diff, str) and diff:
+        lines = diff.rstrip("\n").splitlines()
+        con.print("[bold]uncommitted changes[/] (git diff HEAD)")
+        for line in lines[:DIFF_LINES]:
+            con.print("  " + line, markup=False, highlight=False)
+        if len(lines) > DIFF_LINES:
+            more = len(lines) - DIFF_LINES
+            con.print(f"  … {more} more lines: `tether show --json {number}` has them all")
 
 
 SHOWN_FIELDS = ("uuid", "host", "command", "cwd", "script", "pid", "exit_code", "reason",

@@ -157,6 +157,13 @@ def _wait_and_exit(jobs: list[Job]) -> None:
     help="On a host: refuse, sending nothing, when the sync would send more (e.g. 500MB; "
     "0 or none: no cap; default: [sync] max_size in tether.toml, else 100MB).",
 )
+@click.option(
+    "--git",
+    "git_ref",
+    metavar="REF",
+    help="Run the script as committed at REF (a commit, branch or tag): a clean checkout, "
+    "not the files as they are here.",
+)
 @param_option
 @resource_options
 @schedule_options
@@ -174,6 +181,7 @@ def run(
     host: str | None = None,
     no_env: bool = False,
     max_size: str | None = None,
+    git_ref: str | None = None,
     **notify: Any,
 ) -> None:
     """Run SCRIPT.py [ARGS...] or -- COMMAND [ARGS...] as a detached job; prints its number.
@@ -217,6 +225,7 @@ def run(
         say=sys.stderr if sys.stderr.isatty() else None,
         use_env=not no_env,
         sync_max_size=max_size_value(max_size),
+        git_ref=git_ref,
     )
     submitted = run_jobs(request, on=host)
     _announce(submitted, as_json, wait)

@@ -34,6 +34,7 @@ def build_spec(
     parent: int | None = None,
     params: dict[str, object] | None = None,
     home: Path | None = None,
+    git_ref: str | None = None,
 ) -> JobSpec:
     """A job spec for ``argv``; a first argument ending in ``.py`` runs with the project's env
     python (``tether env``) when it has one, else with this interpreter.
@@ -67,18 +68,23 @@ def build_spec(
             raise ProgramError(f"{command[0]}: {what} (looked in {workdir}); nothing queued")
         script = str(path.resolve())
         if command[0].endswith(".ipynb"):
-            from tether.tuning.notebook import check_notebook, check_runnable
+            from tether.tuning.notebook_jobs import check_notebook, check_runnable
 
             check_notebook(path, command[0])
             check_runnable(_interpreter(path.parent, home))
         else:
             check_compiles(path.read_bytes().decode("utf-8", "replace"), command[0])
         prepared = prepare_script(
-            home or tether_home(), Path(script), params or {}, argv0=command[0], module=module
-        )
+            home or tether_home(), Path(script), params or {}, argv0=command[0], module=module,
+            git_ref=git_ref,
+        )  # fmt: skip
         extra.update(prepared.extra)
         folder = Path(workdir) if module else path.parent
         command = [_interpreter(folder, home), str(prepared.entry_path), *command[1:]]
+    elif git_ref:
+        raise UsageError(
+            f"--git runs a SCRIPT.py (or notebook) as committed; {command[0]!r} is not one"
+        )
     elif module is None:
         command[0] = check_command(command[0], workdir)
     if params and script is None:

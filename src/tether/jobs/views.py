@@ -60,7 +60,7 @@ EXECUTED_NOTEBOOK = "executed.ipynb"
 """Where a notebook job keeps the notebook it executed (``tuning/notebook_runner.py``)."""
 
 
-def show_json(job: Job) -> dict[str, Any]:
+def show_json(job: Job, home: Path | None = None) -> dict[str, Any]:
     """``tether show --json``: the record, the size of its environment, its ``extra`` (but
     the metrics summary, given apart as ``metrics``), its events, progress and resource use,
     and the last lines of its output (``output_tail``)."""
@@ -84,7 +84,22 @@ def show_json(job: Job) -> dict[str, Any]:
             collapse_redraws(line.decode(errors="replace").rstrip("\r\n")).rstrip() for line in tail
         ],
     )
+    git = job.extra.get("git")
+    if isinstance(git, dict):  # the commit, and the uncommitted changes' text (kept by id)
+        data["git"] = {**git, "diff": _git_diff(home, git)}
     if job.extra.get("notebook"):  # the executed notebook, outputs included, once there is one
         executed = folder / EXECUTED_NOTEBOOK
         data["executed_notebook"] = str(executed) if executed.is_file() else None
     return data
+
+
+def _git_diff(home: Path | None, record: dict[str, Any]) -> str | None:
+    if home is None or not record.get("diff"):
+        return None
+    from tether.errors import ProgramError
+    from tether.tuning.program import git_diff
+
+    try:
+        return git_diff(home, record)
+    except ProgramError as exc:  # the store lost it: say so where the diff would be
+        return f"[{exc}]"

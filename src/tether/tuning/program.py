@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ProgramError
-from tether.tuning import notebook
+from tether.tuning import notebook_jobs
 from tether.tuning.snapshot import VersionStore
 from tether.tuning.tunables import apply_overrides, decode_source, unified_diff
 
@@ -70,11 +70,18 @@ def prepare_script(
     *,
     argv0: str | None = None,
     module: str | None = None,
+    git_ref: str | None = None,
 ) -> PreparedProgram:
     """Snapshot ``script`` (and its project's Python files) and apply ``overrides``.
 
-    ``module`` (for ``-m``) names the module ``script`` is; ``argv0`` is ``sys.argv[0]``."""
+    ``module`` (for ``-m``) names the module ``script`` is; ``argv0`` is ``sys.argv[0]``;
+    ``git_ref``: the script as committed there (a clean checkout), not as it is here."""
     store = version_store(home)
+    checked_out = None
+    if git_ref:
+        from tether.tuning.git_state import checkout
+
+        script, checked_out = checkout(script, git_ref, home)
     version = store.snapshot(script)
     extra: dict[str, Any] = {
         "original": str(script),
@@ -85,9 +92,35 @@ def prepare_script(
     }
     if module:
         extra["run_module"] = module
-    if notebook.is_notebook(script.name):
+    if checked_out is not None:
+        extra["git"] = {**checked_out.record(None), "ref": git_ref}
+    elif git := record_git(store, version.project_root):
+        extra["git"] = git
+    if notebook_jobs.is_notebook(script.name):
         extra["notebook"] = True
     return _finish(home, store, version.id, version.entry, overrides, extra, {})
+
+
+def record_git(store: VersionStore, project_root: Path) -> dict[str, Any] | None:
+    """The project's git state for the job's record (its diff kept in the store), or None
+    outside a git work tree."""
+    from tether.tuning.git_state import git_state, in_work_tree
+
+    if not in_work_tree(project_root):
+        return None
+    state = git_state(project_root)
+    if state is None:
+        return None
+    return state.record(store.put_blob(state.diff) if state.diff else None)
+
+
+def git_diff(home: Path, record: Mapping[str, Any]) -> str | None:
+    """The text of the uncommitted changes a job's ``extra["git"]`` names (None: none)."""
+    diff_id = record.get("diff")
+    if not diff_id:
+        return None
+    data = version_store(home).read_blob(str(diff_id), "the uncommitted changes")
+    return data.decode("utf-8", "replace")
 
 
 def prepare_from_job(
@@ -102,13 +135,13 @@ def prepare_from_job(
     version_id, entry = job_extra["version"], job_extra["entry"]
     if edited_source is not None:
         if job_extra.get("notebook"):
-            notebook.check_notebook_text(edited_source, Path(entry).name)
+            notebook_jobs.check_notebook_text(edited_source, Path(entry).name)
         else:
             check_compiles(edited_source, Path(entry).name)
         version_id = store.store_text(version_id, entry, edited_source)
     keep = (
         "original", "original_sha", "base_version", "project_root", "argv0", "run_module",
-        "notebook",
+        "notebook", "git",
     )  # fmt: skip
     inherited = {k: job_extra[k] for k in keep if k in job_extra}
     return _finish(
@@ -134,7 +167,7 @@ def _finish(
         if not (target / entry).is_file():
             store.materialize(version_id, target)
         launcher = _launcher(target, entry, extra)
-        return PreparedProgram(notebook.runner(target, entry, extra, launcher, params), extra)
+        return PreparedProgram(notebook_jobs.runner(target, entry, extra, launcher, params), extra)
     if overrides:
         source = decode_source(store.read_file(version_id, entry), filename=entry)
         result = apply_overrides(source, overrides, filename=entry)

@@ -302,6 +302,14 @@ class VersionStore:
         new = Manifest(entry=manifest.entry, files=dict(sorted(files.items())))
         return self._put(new.to_bytes())
 
+    def put_blob(self, data: bytes) -> str:
+        """Keep bytes that are no program file (a git diff); returns their id."""
+        return self._put(data)
+
+    def read_blob(self, blob_id: str, what: str) -> bytes:
+        """Bytes kept by :meth:`put_blob`, checked against their id."""
+        return self._get(_check_id(blob_id), what)
+
     # -- objects ----------------------------------------------------------------------------
 
     def _object_path(self, sha: str) -> Path:
