@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -95,3 +96,17 @@ def answer_to(mail_server: MailServer, reply_id: str, timeout: float = 30) -> Ac
     """tether's answer to the reply with Message-ID `reply_id` (exactly one)."""
     [hit] = mail_server.wait_for_outbox(lambda r: r.message.get("In-Reply-To") == reply_id, timeout)
     return hit
+
+
+def wait_for_watch(tether: Tether, after: float = 0, timeout: float = 30) -> dict[str, Any]:
+    """What the watcher reported (after wall-clock time `after`) about how it waits for mail
+    (see `tether mail log`)."""
+    from tether.mail.mail_log import read_watch
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        watch = read_watch(tether.home)
+        if watch and watch["since"] >= after and watch["mode"] != "stopped":
+            return watch
+        time.sleep(0.05)
+    raise AssertionError("the mail watcher never started")

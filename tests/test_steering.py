@@ -17,6 +17,7 @@ from mail_fixtures import (
     smtp_setup_args,
     text_of,
     unique,
+    wait_for_watch,
 )
 from rigs.mail import Accepted, MailServer, parse_message
 from waiting import wait_for
@@ -60,6 +61,7 @@ def test_a_modified_program_rerun_by_reply_then_saved(tether: Tether, steer: Mai
     script(tether, "train.py", TRAIN)
     number = run(tether, "-n", name, "--notify-on", "ended", "train.py")
     [first] = mails_for(steer, name)
+    wait_for_watch(tether)  # past its start: a reply sent meanwhile may wait out an IDLE
     body = 'LR = 0.5\nprint("retrained with", LR)\n>EOM<\n$r\n>EOM<\n'
     reply_id = steer.send_reply(first.message, body)
     confirmation = answer_to(steer, reply_id)
@@ -93,6 +95,7 @@ def test_quit_stops_a_running_job(tether: Tether, steer: MailServer) -> None:
     script(tether, "slow.py", "import time\nprint('up', flush=True)\ntime.sleep(300)\n")
     number = run(tether, "-n", name, "--notify-on", "started", "slow.py")
     [started] = mails_for(steer, name)
+    wait_for_watch(tether)
     reply_id = steer.send_reply(started.message, ">EOM<\n$q\n>EOM<")
     assert "cancelled" in text_of(answer_to(steer, reply_id))
     assert tether.json("show", str(number))["status"] == "cancelled"  # type: ignore[index]
@@ -106,6 +109,7 @@ def test_strangers_bad_tokens_and_broken_programs_run_nothing(
     script(tether, "train.py", TRAIN)
     run(tether, "-n", name, "--notify-on", "ended", "train.py")
     [first] = mails_for(steer, name)
+    wait_for_watch(tether)
     steer.add_user("mallory@rig.test", "m-pw")
     stranger = steer.send_reply(first.message, ">EOM<\n$r\n>EOM<", sender="mallory@rig.test")
     forged = parse_message(first.data)

@@ -19,6 +19,7 @@ from mail_fixtures import (
     setup_steering,
     text_of,
     unique,
+    wait_for_watch,
 )
 from rigs.mail import Accepted, MailServer, make_reply
 
@@ -46,6 +47,7 @@ def first_run(tether: Tether, mail: MailServer, prefix: str) -> tuple[str, int, 
     script(tether, "train.py", TRAIN)
     number = run(tether, "-n", name, "--notify-on", "ended", "train.py")
     [ended] = mails_for(mail, name)
+    wait_for_watch(tether)  # replies go to a watcher past its start (see wait_for_watch)
     return name, number, ended
 
 

@@ -22,6 +22,7 @@ from mail_fixtures import (
     smtp_setup_args,
     text_of,
     unique,
+    wait_for_watch,
 )
 from rigs.mail import MailServer, make_message, make_reply
 from waiting import wait_for
@@ -31,20 +32,6 @@ __all__ = ["config_dir"]
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 SLOW = "import time\nprint('up', flush=True)\ntime.sleep(300)\n"
-
-
-def wait_for_watch(tether: Tether, after: float = 0, timeout: float = 30) -> dict[str, Any]:
-    """What the watcher reported (after wall-clock time `after`) about how it waits for mail
-    (see `tether mail log`)."""
-    from tether.mail.mail_log import read_watch
-
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        watch = read_watch(tether.home)
-        if watch and watch["since"] >= after and watch["mode"] != "stopped":
-            return watch
-        time.sleep(0.05)
-    raise AssertionError("the mail watcher never started")
 
 
 def job_status(tether: Tether, number: int) -> str:
@@ -106,6 +93,7 @@ def test_handled_replies_move_to_a_folder_and_ignored_mail_stays(
     script(tether, "quick.py", "print('hello from quick')\n")
     run(tether, "-n", name, "--notify-on", "ended", "quick.py")
     [ended] = mails_for(mail_server, name)
+    wait_for_watch(tether)  # a reply sent while the watcher starts may wait out an IDLE
     stranger = make_reply(ended.message, "mallory@rig.test", "status")
     stranger.replace_header("Subject", f"{stranger['Subject']} stranger")
     stranger_id = mail_server.inject(stranger)
@@ -229,6 +217,7 @@ def test_replies_are_still_answered_when_the_folder_cannot_be_made(
     script(tether, "quick.py", "print('hi')\n")
     run(tether, "-n", name, "--notify-on", "ended", "quick.py")
     [ended] = mails_for(mail_server, name)
+    wait_for_watch(tether)  # a reply sent while the watcher starts may wait out an IDLE
     status_id = mail_server.send_reply(ended.message, "status")
     answer = mail_server.wait_for_outbox(lambda r: r.message.get("In-Reply-To") == status_id, 30)
     assert "succeeded" in text_of(answer[0])
