@@ -295,6 +295,7 @@ def test_the_whole_agents_clock_stepped_forward_and_back_leaves_jobs_alone(
     offset = tether.home.parent / "clock-offset"
     offset.write_text(str(day))
     tether.env["TETHER_TEST_CLOCK_OFFSET_FILE"] = str(offset)
+    tether.env["TETHER_TEST_CLAIM_GRACE"] = "5"  # not 30 s: the grace's length is not tested
 
     def started(number: str) -> float:
         text = tether.json("show", number)["started"]  # type: ignore[index]

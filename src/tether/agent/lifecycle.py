@@ -22,6 +22,11 @@ from tether.store.metrics import read_summaries
 CLAIM_GRACE = 30.0
 
 
+def _claim_grace() -> float:
+    """:data:`CLAIM_GRACE`, or a test's shorter one (``TETHER_TEST_CLAIM_GRACE``)."""
+    return float(os.environ.get("TETHER_TEST_CLAIM_GRACE") or CLAIM_GRACE)
+
+
 def record_result(store: JobStore, job: Job) -> bool:
     """If the job's supervisor wrote a result, record it. True when the job is now finished."""
     if job.status != RUNNING or job.backend != "local":
@@ -73,7 +78,7 @@ def reconcile(store: JobStore, job: Job, *, unstarted_for: float = 0.0) -> str:
     if run and _payload_alive(run):
         return RUNNING  # supervisor gone, payload alive: keep watching it
     if run is None and job.supervisor_pid is None:
-        if unstarted_for < CLAIM_GRACE:
+        if unstarted_for < _claim_grace():
             return RUNNING
         state.requeue(store, job)
         return QUEUED

@@ -157,7 +157,9 @@ class InboxWatcher:
         record_watch(self.home, mode=mode, host=s.host, folder=s.folder, poll=s.poll)
         log.info("waiting for mail in %s on %s by %s", s.folder, s.host, mode.upper())
         while not should_stop():
-            if idle:
+            if idle and self._arrived(client):  # while the last ones were handled
+                via = "recheck"
+            elif idle:
                 via = "idle" if self._idle(client, should_stop) else "idle-timeout"
             else:
                 end = time.monotonic() + s.poll
@@ -166,6 +168,18 @@ class InboxWatcher:
                 via = "poll"
             if not should_stop():
                 self.process_new(client, via)
+
+    def _arrived(self, client: Any) -> bool:
+        """Whether mail came in since the last look (asked just before IDLE). The server
+        tells of new mail once, and a notice that comes with another command's answer is
+        lost to IDLE: mail that arrived while earlier mail was handled waited for the IDLE
+        timeout (25 s) before this look."""
+        store = JobStore(self.home)
+        try:
+            last = int(json.loads(store.get_setting(_STATE_KEY) or "{}").get("last_uid", 0))
+        finally:
+            store.close()
+        return any(uid > last for uid in client.search(["UID", f"{last + 1}:*"]))
 
     def _idle(self, client: Any, should_stop: Callable[[], bool]) -> bool:
         """Wait in IDLE; True when the server announced a change, False on timeout or stop."""
@@ -182,7 +196,7 @@ class InboxWatcher:
     def process_new(self, client: Any, via: str = "start") -> int:
         """Handle every message not handled before; returns how many were handled.
 
-        `via` says what woke the watcher ("start", "idle", "idle-timeout", "poll"); it is
+        `via` says what woke the watcher ("start", "idle", "idle-timeout", "recheck", "poll"); it is
         written to the mail log with each message.
         """
         info = client.select_folder(self.settings.folder)

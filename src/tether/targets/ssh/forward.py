@@ -22,8 +22,11 @@ from tether.targets.ssh.transport import Transport
 
 
 def port_is_free(port: int) -> bool:
-    """True when nothing listens on 127.0.0.1:PORT here."""
+    """True when nothing listens on 127.0.0.1:PORT here. Connections of a forward that is
+    gone, waiting out TIME-WAIT, do not count (ssh's own listener binds over them): without
+    SO_REUSEADDR a forward used by a browser could not open again for a minute."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
