@@ -198,6 +198,49 @@ def test_a_two_stage_chain(tether: Tether) -> None:
         first.then(lambda: 1)
 
 
+CHAIN_SCRIPT = """
+import time
+
+import tether
+
+
+def slow(x):
+    time.sleep(0.5)
+    if x == 1:
+        raise ValueError("one is not allowed")
+    return x * 2
+
+
+def plus(y):
+    return y + 100
+
+
+first = tether.Dataset(slow, name="first")
+first.append_runs({"x": i} for i in range(4))
+second = first.then(plus, name="second")
+first.run()
+second.run()
+print("the script ends here")
+"""
+
+
+def test_a_then_stage_outlives_the_script_that_chained_it(tether: Tether) -> None:
+    """The caller exits before its first stage is done: the second stage is handed to a job
+    of the agent, which queues it once the first is done; any process can follow it."""
+    (tether.cwd / "chain.py").write_text(CHAIN_SCRIPT)
+    proc = subprocess.run([sys.executable, "chain.py"], cwd=tether.cwd, env=tether.env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "the script ends here" in proc.stdout
+    assert "dataset 'second' waits for 'first': job #" in proc.stderr
+    second = Dataset.open("second")  # from another process: this test's
+    second.wait(timeout=120)
+    assert second.results == [100, None, 104, 106]
+    assert "upstream run 1 failed" in str(second.errors[1])
+    feeders = [j for j in tether.json("ls") if j["name"] == "then: second"]  # type: ignore[union-attr]
+    assert [j["status"] for j in feeders] == ["succeeded"]
+
+
 def test_runs_by_name(tether: Tether) -> None:
     ds = Dataset(halve, name="named")
     ds.append_run({"x": 4}, name="four")

@@ -15,12 +15,15 @@ take chunks of runs. ``tether.Dataset.open(NAME)`` finds it again from any proce
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import os
 import shutil
+import sys
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -87,6 +90,12 @@ class Dataset:
         self._upstream: tuple[Dataset, str] | None = None  # then(): the stage feeding this one
         self._feeder: threading.Thread | None = None
         self._feed_error: BaseException | None = None
+        self._feeding = False  # then(): the upstream is done, this stage is being queued
+        self._handed_off = False  # then(): the caller exited first; a job feeds it (feed.py)
+        self._hand_off_lock = threading.Lock()
+        self._then_options: dict[str, Any] = {}
+        self._force = False
+        self._feeder_job: int | None = None  # an opened stage still fed by that job
         self._names: list[str | None] = []  # per-run name= (None: unnamed)
         self._clear_on_submit = False  # an earlier run of this same dataset holds the folder
         self._restored_from: str | None = None  # the backup file it was restored from
@@ -147,6 +156,10 @@ class Dataset:
         self._fn_key = str(meta.get("fn_key") or "")
         self._names = list(meta.get("run_names") or [None] * self._n)
         self._started = True
+        for index, text in (meta.get("upstream_failed") or {}).items():
+            if str(index).isdigit() and int(index) < self._n:
+                self._outcomes[int(index)] = (False, RunFailed(str(text)), "")
+        self._feeder_job = meta.get("feeder") if meta.get("job") is None else None
         self._restored_from = meta.get("restored_from")
         self._memo_saved = not self._restored_from  # a restored one's, once its results are read
         self._prefill_from_memo()
@@ -316,11 +329,13 @@ class Dataset:
         """
         self._check_not_started()
         assert self._runs is not None
-        if self._upstream is not None and self._feeder is None:
+        if self._upstream is not None and not self._feeding:
             if dry_run:
                 raise UsageError("dry_run= is not available on a chained stage")
             self._started = True
+            self._force = force
             self._feeder = threading.Thread(target=self._feed, args=(force,), daemon=True)
+            _chained.add(self)
             self._feeder.start()
             return self
         if not self._runs:
@@ -365,8 +380,9 @@ class Dataset:
         ``arg`` names the parameter that gets the result (default: the function's first);
         ``on`` its target (default: this one's); ``options`` as for :class:`Dataset`. Its
         ``run()`` returns at once: a thread of this process waits for this stage and then
-        submits the next (so keep the process alive, e.g. with ``wait()``). A run whose
-        upstream run raised is not run; its error says so.
+        submits the next. If this process exits first, the stage is handed to a job of the
+        agent that does the same (see :mod:`tether.functions.feed`); ``Dataset.open(NAME)``
+        follows it. A run whose upstream run raised is not run; its error says so.
         """
         if not callable(function):
             raise UsageError(f"then() needs a callable, got {type(function).__name__}")
@@ -378,6 +394,7 @@ class Dataset:
         target = self._target if on is None else on
         nxt = Dataset(function, on=target, **options)
         nxt._upstream = (self, arg)
+        nxt._then_options = dict(options)
         return nxt
 
     def _feed(self, force: bool) -> None:
@@ -386,16 +403,35 @@ class Dataset:
         up, arg = self._upstream
         try:
             up.wait()
+            with self._hand_off_lock:
+                if self._handed_off:  # the caller is exiting: a job of the agent feeds it
+                    return
+                self._feeding = True
             results, errors = up.results, up.errors
             self._runs = [{arg: value} for value in results]
             ok = [i for i, e in enumerate(errors) if e is None]
             self._started = False
             self.run(force=force, only=ok)
-            for i, e in enumerate(errors):
-                if e is not None:
-                    self._outcomes[i] = (False, RunFailed(f"upstream run {i} failed: {e!r}"), "")
+            failed = {i: f"upstream run {i} failed: {e!r}" for i, e in enumerate(errors) if e}
+            self._record_upstream_failures(failed)
         except BaseException as exc:  # reported by wait()
             self._feed_error = exc
+
+    def _record_upstream_failures(self, failed: dict[int, str]) -> None:
+        """The runs not run because their upstream run raised: their outcome here, and in the
+        folder's ``meta.json`` for any process that opens this stage later."""
+        for i, text in failed.items():
+            self._outcomes[i] = (False, RunFailed(text), "")
+        if self._job is None and not self._dir.exists():  # nothing queued: no folder yet
+            self._dir.create()
+            meta = layout.new_meta(self.name, "dataset", self._target.name, "", 1, None,
+                                   runs=self._n, keys=self._keys, fn_key=self._fn_key)  # fmt: skip
+            self._dir.write_meta(meta)
+            self._dir.write_done({"upstream_failed": len(failed)})
+        if failed:
+            meta = self._dir.read_meta()
+            meta["upstream_failed"] = {str(i): text for i, text in failed.items()}
+            self._dir.write_meta(meta)
 
     def _submit(self, todo: list[int]) -> None:
         """Stage the runs ``todo`` (dataset indices) in this dataset's folder and start the job."""
@@ -541,6 +577,8 @@ class Dataset:
                 raise DatasetTimeout(f"dataset {self.name!r}: its upstream stage is still running")
             if self._feed_error is not None:
                 raise self._feed_error
+        if self._feeder_job is not None and self._job is None:
+            self._follow_feeder(timeout)
         if self._job is None:  # every run had a stored result
             return self
         start = time.monotonic()
@@ -563,6 +601,31 @@ class Dataset:
             time.sleep(max(0.0, wake - now))
             pause = min(pause * 1.25, max(interval, FIRST_POLL))
         return self
+
+    def _follow_feeder(self, timeout: float | None) -> None:
+        """An opened ``then()`` stage still fed by a job of the agent (its caller exited):
+        wait for that job, then read the stage as it queued it."""
+        from tether.functions.targets import LocalTarget
+
+        number = self._feeder_job
+        assert number is not None
+        local = LocalTarget(self._home)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = FIRST_POLL
+        while (status := local.job_status(number))[0] not in FINISHED:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DatasetTimeout(
+                    f"dataset {self.name!r}: job #{number}, which queues it once its upstream "
+                    f"stage is done, is still {status[0]}"
+                )
+            time.sleep(pause)
+            pause = min(pause * 1.25, STATUS_EVERY)
+        if status[0] != "succeeded":
+            raise DatasetStopped(
+                f"dataset {self.name!r} was not queued: job #{number}, which was to queue it, "
+                f"ended {status[0]}; `tether logs {number}` shows why"
+            )
+        self._load(layout.DatasetDir.for_name(self._home, self.name))
 
     def _check_done(self) -> bool:
         if self._done is None:
@@ -692,6 +755,36 @@ def _check_only(only: Iterable[int], n: int) -> list[int]:
             raise UsageError(f"only= takes run indices from 0 to {n - 1}, got {i!r}")
         out.append(i)
     return sorted(set(out))
+
+
+_chained: weakref.WeakSet[Dataset] = weakref.WeakSet()
+"""``then()`` stages whose caller thread may still be waiting for their upstream."""
+
+
+@atexit.register
+def _hand_off_pending() -> None:
+    """At exit, give each ``then()`` stage not queued yet to a job of the agent."""
+    from tether.functions import feed
+
+    for stage in list(_chained):
+        if stage._feeder is None or not stage._feeder.is_alive() or stage._upstream is None:
+            continue
+        with stage._hand_off_lock:
+            if stage._feeding:
+                continue  # being queued right now: let the thread finish that
+            stage._handed_off = True
+        upstream, arg = stage._upstream
+        try:
+            number = feed.hand_off(stage, upstream, arg, stage._force)
+        except Exception as exc:  # exiting anyway: say what is lost
+            print(f"tether: the then() stage {stage.name!r} is lost: {exc}", file=sys.stderr)
+            continue
+        print(
+            f"tether: dataset {stage.name!r} waits for {upstream.name!r}: job #{number} of the "
+            f"agent queues it then (`tether logs {number}`; Dataset.open({stage.name!r}) "
+            "follows it)",
+            file=sys.stderr,
+        )
 
 
 def _callers_level() -> int:
