@@ -331,3 +331,18 @@ def test_a_damaged_backup_is_refused_in_one_line(
     with pytest.raises(UsageError, match="is not a tether dataset backup") as raised:
         Dataset.restore(damaged)
     assert "\n" not in str(raised.value)
+
+
+def test_extra_files_here_are_checked_and_a_missing_result_file_is_told(
+    tether: Tether, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On this machine the runs work in this folder: nothing to copy, but a file to send
+    must exist and a file to receive that no run made is reported."""
+    monkeypatch.chdir(tether.cwd)
+    (tether.cwd / "in.txt").write_text("3")
+    ds = Dataset(halve, name="files", extra_files_send="in.txt", extra_files_recv=["made.txt"])
+    ds.append_run({"x": 4}, extra_files_recv=["also.txt"])
+    with pytest.warns(UserWarning, match="its runs made no made.txt, also.txt"):
+        assert ds.run().wait(timeout=60).results == [2.0]
+    with pytest.raises(UsageError, match="not inside the current folder"):
+        Dataset(halve, extra_files_send=["../elsewhere.txt"])

@@ -491,3 +491,34 @@ def test_the_worker_job_is_started_and_followed_over_the_protocol(
     assert target.job_status(ds.job) == ("succeeded", None)
     target.cancel(ds.job, grace=1)  # it has ended: nothing to stop, no error
     assert verbs[-2:] == ["show", "cancel"]
+
+
+def test_extra_files_are_sent_before_and_received_after(here: Remote) -> None:
+    """remotemanager's extra_files_send / extra_files_recv, per dataset and per run."""
+
+    def read_then_write(x: int) -> str:  # by value: a test module is not on the host
+        """Reads the sent ``data/scale.txt`` (``data/`` is never synced) and writes a file
+        to be received; returns where it ran."""
+        scale = int(Path("data/scale.txt").read_text())
+        Path("out").mkdir(exist_ok=True)
+        Path(f"out/r{x}.txt").write_text(str(x * scale))
+        return os.environ["HOME"]
+
+    project = here.project
+    (project / "data").mkdir(exist_ok=True)
+    (project / "data" / "scale.txt").write_text("7\n")
+    (project / "out").mkdir(exist_ok=True)
+    for old in (project / "out").glob("*"):
+        old.unlink()
+    ds = Dataset(read_then_write, on=HOST, name=f"files-{uuid.uuid4().hex[:6]}",
+                 extra_files_send=["data/scale.txt"])  # fmt: skip
+    for x in range(3):
+        ds.append_run({"x": x}, extra_files_recv=[f"out/r{x}.txt"])
+    ds.run().wait(timeout=60)
+    assert ds.results == [str(here.server.home)] * 3  # ran there
+    assert [(project / "out" / f"r{x}.txt").read_text() for x in range(3)] == ["0", "7", "14"]
+    again = Dataset(read_then_write, on=HOST, name=f"nofile-{uuid.uuid4().hex[:6]}",
+                    extra_files_send=["data/absent.txt"])  # fmt: skip
+    again.append_run({"x": 1})
+    with pytest.raises(UsageError, match=r"extra_files_send names data/absent.txt.*nothing"):
+        again.run()

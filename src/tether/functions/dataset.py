@@ -32,6 +32,7 @@ from tether.errors import UsageError
 from tether.functions import backup, layout, memo, serialization
 from tether.functions.choose import resolve_target
 from tether.functions.errors import DatasetStopped, DatasetTimeout, RunFailed
+from tether.functions.files import checked_paths, missing_here
 from tether.functions.targets import FINISHED, Target
 from tether.paths import tether_home
 
@@ -73,6 +74,8 @@ class Dataset:
         *,
         replace: bool = False,
         skip: bool = True,
+        extra_files_send: Iterable[str | os.PathLike[str]] | str | None = None,
+        extra_files_recv: Iterable[str | os.PathLike[str]] | str | None = None,
         **resources: Any,
     ) -> None:
         self._home = tether_home()
@@ -96,6 +99,9 @@ class Dataset:
         self._then_options: dict[str, Any] = {}
         self._force = False
         self._feeder_job: int | None = None  # an opened stage still fed by that job
+        self._send = checked_paths(extra_files_send, "extra_files_send")
+        self._recv = checked_paths(extra_files_recv, "extra_files_recv")
+        self._received = False
         self._names: list[str | None] = []  # per-run name= (None: unnamed)
         self._clear_on_submit = False  # an earlier run of this same dataset holds the folder
         self._restored_from: str | None = None  # the backup file it was restored from
@@ -156,6 +162,7 @@ class Dataset:
         self._fn_key = str(meta.get("fn_key") or "")
         self._names = list(meta.get("run_names") or [None] * self._n)
         self._started = True
+        self._recv = [str(p) for p in meta.get("files_recv") or []]
         for index, text in (meta.get("upstream_failed") or {}).items():
             if str(index).isdigit() and int(index) < self._n:
                 self._outcomes[int(index)] = (False, RunFailed(str(text)), "")
@@ -258,11 +265,22 @@ class Dataset:
             self._runs = staged.get("all_runs") or [kwargs for _, _, kwargs in calls]
         return list(self._runs)
 
-    def append_run(self, arguments: Mapping[str, Any], name: str | None = None) -> None:
+    def append_run(
+        self,
+        arguments: Mapping[str, Any],
+        name: str | None = None,
+        *,
+        extra_files_send: Iterable[str | os.PathLike[str]] | str | None = None,
+        extra_files_recv: Iterable[str | os.PathLike[str]] | str | None = None,
+    ) -> None:
         """Add one run: the function will be called with these keyword arguments.
 
         ``name`` names the run: :meth:`result` takes it, :attr:`run_names` lists them.
+        ``extra_files_send`` / ``extra_files_recv``: files this run needs and makes (see
+        :mod:`tether.functions.files`), as the Dataset's own.
         """
+        send = checked_paths(extra_files_send, "extra_files_send")
+        recv = checked_paths(extra_files_recv, "extra_files_recv")
         self._check_not_started()
         if not isinstance(arguments, Mapping):
             raise UsageError(
@@ -276,6 +294,8 @@ class Dataset:
         assert self._runs is not None
         self._runs.append(dict(arguments))
         self._names.append(name)
+        self._send += [p for p in send if p not in self._send]
+        self._recv += [p for p in recv if p not in self._recv]
 
     @property
     def run_names(self) -> list[str | None]:
@@ -340,6 +360,12 @@ class Dataset:
             return self
         if not self._runs:
             raise UsageError(f"dataset {self.name!r} has no runs; add some with append_run()")
+        missing = missing_here(self._send)
+        if missing:
+            raise UsageError(
+                f"dataset {self.name!r}: extra_files_send names {', '.join(missing)}, not in "
+                f"{Path.cwd()}; nothing was run"
+            )
         self._n = len(self._runs)
         wanted = list(range(self._n)) if only is None else _check_only(only, self._n)
         try:
@@ -460,6 +486,7 @@ class Dataset:
             keys=self._keys,
             sent=self._sent,
             run_names=self.run_names,
+            files_recv=self._recv,
             **self._target.worker_meta(),
         )
         if self._clear_on_submit:  # the earlier run's results are in the memo store now
@@ -472,6 +499,8 @@ class Dataset:
         self._target.stage_inputs(self._dir, [*staged, layout.CLOSED])
         self._done = None
         self._memo_saved = False
+        self._received = False
+        self._target.send_files(self._send)
         self._job = self._target.start_worker_job(self._dir, job_name=self.name, runs=len(calls))
         meta["job"] = self._job
         meta.update(self._target.job_meta(self._dir))
@@ -669,6 +698,15 @@ class Dataset:
         if not self._memo_saved and self._check_done():
             self._memo_saved = True
             self._save_memo()
+        if self._recv and not self._received and self._check_done():
+            self._received = True
+            missing = self._target.receive_files(self._recv)
+            if missing:
+                warnings.warn(
+                    f"dataset {self.name!r}: its runs made no {', '.join(missing)} "
+                    "(extra_files_recv)",
+                    stacklevel=_callers_level(),
+                )
         return list(self._results)
 
     def _save_memo(self) -> None:

@@ -116,6 +116,12 @@ class SlurmTarget(Target):
         return f"tether logs {job_number}"
 
     # -- staging and submitting ----------------------------------------------------------------
+    def send_files(self, paths: Sequence[str]) -> None:
+        (self.ssh or self.local).send_files(paths)
+
+    def receive_files(self, paths: Sequence[str]) -> list[str]:
+        return (self.ssh or self.local).receive_files(paths)
+
     def stage_inputs(self, ddir: layout.DatasetDir, names: Sequence[str]) -> None:
         if self.ssh:
             self.ssh.stage_inputs(ddir, names)

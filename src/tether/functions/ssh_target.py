@@ -159,6 +159,31 @@ class SshTarget(Target):
             self._gap = FIRST_GAP
             self._next_pull = 0.0
 
+    def send_files(self, paths: Sequence[str]) -> None:
+        """Copy each file into the project's copy on the host, at the same place."""
+        from tether.targets.ssh import sync as ops
+        from tether.targets.ssh.project import local_relpath
+
+        project = self._project_here()
+        for path in paths:
+            rel = local_relpath(project, path)
+            ops.push(self.transport, project, rel, rel)
+
+    def receive_files(self, paths: Sequence[str]) -> list[str]:
+        """Copy each file back from the project's copy on the host; those not there."""
+        from tether.targets.ssh import sync as ops
+        from tether.targets.ssh.project import local_relpath
+
+        project = self._project_here()
+        missing = []
+        for path in paths:
+            rel = local_relpath(project, path)
+            if ops.remote_kind(self.transport, project.remote_path(rel)) == "missing":
+                missing.append(path)
+                continue
+            ops.pull(self.transport, project, rel, rel)
+        return missing
+
     def start_worker_job(self, ddir: layout.DatasetDir, *, job_name: str, runs: int) -> int:
         """Queue the worker job with the host's tether (a ``submit`` request, answered in the
         project's copy there, in the folder matching the current one) and keep a record of it

@@ -68,6 +68,18 @@ class Target(ABC):
                 "not a Slurm host; drop them, or run on a host added with --scheduler slurm"
             )
 
+    def send_files(self, paths: Sequence[str]) -> None:
+        """Put these files (relative to the current folder) where the runs work, before the
+        job starts; here they already are."""
+        return None
+
+    def receive_files(self, paths: Sequence[str]) -> list[str]:
+        """Bring these files back from where the runs worked, once they have ended; returns
+        those that are not there. Here they already are."""
+        from tether.functions.files import missing_here
+
+        return missing_here(paths)
+
     @abstractmethod
     def stage_inputs(self, ddir: layout.DatasetDir, names: Sequence[str]) -> None:
         """Make these files of the local dataset folder (relative names) visible to the job."""
