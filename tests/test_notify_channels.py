@@ -7,12 +7,10 @@ import base64
 import datetime as dt
 import email
 import email.policy
-import http.server
 import ipaddress
 import json
 import socket
 import ssl
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -30,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from hook_fixtures import Hook, webhook_server
 from tether.errors import ConfigError, NotifyError
 from tether.mail import CHART_CID, secrets
 from tether.mail.smtp import SmtpSettings, build_email, check_login, send_email
@@ -364,38 +363,11 @@ def test_settings_are_validated() -> None:
 # ---------------------------------------------------------------- Apprise webhook
 
 
-@dataclass
-class Hook:
-    url: str
-    posts: list[tuple[str, dict[str, Any]]]
-
-
 @pytest.fixture
 def webhook() -> Iterator[Hook]:
     """An HTTP server on 127.0.0.1: POST /ok answers 200, POST /fail answers 500."""
-    posts: list[tuple[str, dict[str, Any]]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            posts.append((self.path, json.loads(body)))
-            code = 500 if self.path.startswith("/fail") else 200
-            self.send_response(code)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Hook(f"json://127.0.0.1:{server.server_address[1]}", posts)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with webhook_server() as hook:
+        yield hook
 
 
 def test_apprise_webhook_gets_title_message_and_chart(webhook: Hook) -> None:

@@ -4,59 +4,25 @@ Apprise's ``json://``; a channel that cannot be reached never changes the watche
 
 from __future__ import annotations
 
-import http.server
-import json
 import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import tether
-
-
-@dataclass
-class Hook:
-    url: str
-    posts: list[dict[str, Any]]
-
-    def wait_for(self, count: int, timeout: float = 10) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while len(self.posts) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.posts
+from hook_fixtures import Hook, webhook_server
 
 
 @pytest.fixture
 def hook() -> Iterator[Hook]:
-    posts: list[dict[str, Any]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            posts.append(json.loads(body))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Hook(f"json://127.0.0.1:{server.server_address[1]}/hook", posts)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with webhook_server() as served:
+        served.url += "/hook"
+        yield served
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ notebook in the job's folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -16,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from tether.errors import ProgramError
+from tether.tuning.loader_files import write_loader
 
 SUFFIX = ".ipynb"
 EXECUTED = "executed.ipynb"
 """The executed notebook, outputs included, in the job's folder."""
 
-_CONFIG_LINE = "CONFIG: dict = {}  # filled in at submit"
 _RUNNER_SOURCE = (Path(__file__).parent / "notebook_runner.py").read_text()
 
 
@@ -82,11 +81,4 @@ def runner(
         "launcher": str(launcher),
         "params": dict(params),
     }
-    text = _RUNNER_SOURCE.replace(_CONFIG_LINE, f"CONFIG: dict = {config!r}", 1)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = code / f".tether-notebook-{digest}.py"
-    if not path.is_file():
-        tmp = path.with_suffix(f".{os.getpid()}.part")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    return path
+    return write_loader(_RUNNER_SOURCE, config, code, "tether-notebook")

@@ -11,7 +11,6 @@ in its ``extra``: ``version`` (the id), ``entry`` (the script's path inside the 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from tether.errors import ProgramError
 from tether.tuning import notebook_jobs
+from tether.tuning.loader_files import write_loader
 from tether.tuning.snapshot import VersionStore
 from tether.tuning.tunables import apply_overrides, decode_source, unified_diff
 
@@ -158,17 +158,10 @@ def _finish(
     extra: dict[str, Any],
     params: dict[str, object],
 ) -> PreparedProgram:
-    if extra.get("notebook"):  # parameters go into an injected cell, not the source
+    notebook = bool(extra.get("notebook"))
+    if notebook:  # parameters go into an injected cell, not the source
         params.update(overrides)
-        extra.update(version=version_id, entry=entry)
-        if params:
-            extra["params"] = params
-        target = code_dir(home, version_id)
-        if not (target / entry).is_file():
-            store.materialize(version_id, target)
-        launcher = _launcher(target, entry, extra)
-        return PreparedProgram(notebook_jobs.runner(target, entry, extra, launcher, params), extra)
-    if overrides:
+    elif overrides:
         source = decode_source(store.read_file(version_id, entry), filename=entry)
         result = apply_overrides(source, overrides, filename=entry)
         if result.changed:
@@ -183,7 +176,10 @@ def _finish(
     target = code_dir(home, version_id)
     if not (target / entry).is_file():
         store.materialize(version_id, target)
-    return PreparedProgram(_launcher(target, entry, extra), extra)
+    launcher = _launcher(target, entry, extra)
+    if notebook:
+        return PreparedProgram(notebook_jobs.runner(target, entry, extra, launcher, params), extra)
+    return PreparedProgram(launcher, extra)
 
 
 def _launcher(target: Path, entry: str, extra: Mapping[str, Any]) -> Path:
@@ -200,17 +196,9 @@ def _launcher(target: Path, entry: str, extra: Mapping[str, Any]) -> Path:
         "module": extra.get("run_module"),
         "argv0": extra.get("argv0"),
     }
-    text = _LAUNCHER_SOURCE.replace(_CONFIG_LINE, f"CONFIG: dict = {config!r}", 1)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = target / f".tether-launch-{digest}.py"
-    if not path.is_file():
-        tmp = path.with_suffix(f".{os.getpid()}.part")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    return path
+    return write_loader(_LAUNCHER_SOURCE, config, target, "tether-launch")
 
 
-_CONFIG_LINE = "CONFIG: dict = {}  # filled in at submit"
 _LAUNCHER_SOURCE = (Path(__file__).parent / "launcher.py").read_text()
 
 
