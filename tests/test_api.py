@@ -17,7 +17,7 @@ from tether.errors import ProgramError, UsageError
 
 PUBLIC_TETHER = {
     "Dataset", "Executor", "__version__", "add_condition", "flush", "load_ipython_extension",
-    "notify", "param", "report", "report_scalar", "send_status", "submit",
+    "notify", "param", "report", "report_scalar", "send_status", "submit", "watch",
 }  # fmt: skip
 PUBLIC_API = {
     "cancel_job", "follow_log", "get_job", "grep_log", "job_history", "job_metrics",

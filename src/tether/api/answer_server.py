@@ -42,7 +42,8 @@ WARM_MODULES = (
     "tether.api.log_output", "tether.backends.local", "tether.jobs.submit", "tether.jobs.views",
     "tether.tuning.snapshot", "tether.tuning.values", "tether.envs.venv", "tether.config",
     "tether.notifications.routing", "tether.agent.control", "tether.jobs.env_records",
-    "tether.tuning.program", "tether.tuning.tunables", "tether.jobs.depends", "tether.jobs.retry",
+    "tether.tuning.program", "tether.tuning.tunables", "tether.tuning.git_state",
+    "tether.jobs.depends", "tether.jobs.retry",
     "tether.agent.gpus", "tether.backends.slurm_submit", "tether.backends.wire", "pathspec",
     "decimal", "difflib",
 )  # fmt: skip
