@@ -4,6 +4,7 @@ steering by reply works over the mail rig's IMAP. The venv is built once per ses
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -122,3 +123,20 @@ def test_steering_by_reply_round_trip(plain: Tether, mail_server: MailServer) ->
         lambda r: f"#{number + 1} " in r.subject and name in r.subject, 60
     )
     assert "retrained with 0.5" in text_of(rerun[0])
+
+
+def test_a_notebook_without_the_notebook_extra_is_refused_with_what_to_install(
+    plain: Tether,
+) -> None:
+    """A plain install has no nbclient: `tether run nb.ipynb` queues nothing and says what
+    to install; `tether.watch` needs nothing more."""
+    nb = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (plain.cwd / "nb.ipynb").write_text(json.dumps(nb))
+    proc = plain("run", "nb.ipynb", check=False)
+    assert proc.returncode != 0
+    assert "running a notebook needs nbclient" in proc.stderr
+    assert "pip install 'tether[notebook]'" in proc.stderr and "nothing queued" in proc.stderr
+    code = "import tether\n@tether.watch(channels=[])\ndef f():\n    return 2\nprint(f())\n"
+    watched = subprocess.run([plain.python, "-c", code], capture_output=True, text=True,
+                             timeout=60, cwd=plain.cwd, env=plain.env)  # fmt: skip
+    assert watched.stdout.strip() == "2", watched.stderr
