@@ -454,3 +454,19 @@ def test_a_pack_written_later_by_another_process_is_found(
         reader.read_file("0" * 64, "x.py")  # the reader has looked at the (empty) store
     version = store.snapshot(big_project / "train.py")
     assert reader.read_file(version.id, "layers/layer7.py") == b"WIDTH = 7\n"
+
+
+def test_tethers_own_home_inside_the_project_is_never_taken(tmp_path: Path) -> None:
+    """A TETHER_HOME inside the project (or the script's folder) holds written-out versions
+    (their .py files): each snapshot took the earlier ones again, and grew without end."""
+    from tether.tuning.program import code_dir, version_store
+
+    project = tmp_path / "proj"
+    write(project / "train.py", "print('hi')\n")
+    home = project / "home"
+    store = version_store(home)
+    for _ in range(3):
+        version = store.snapshot(project / "train.py")
+        store.materialize(version.id, code_dir(home, version.id))
+        write(project / "train.py", f"print({version.id[:6]!r})\n")  # a new version each time
+    assert sorted(version.manifest.files) == ["train.py"]

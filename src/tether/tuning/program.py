@@ -24,7 +24,7 @@ from tether.tuning.tunables import apply_overrides, decode_source, unified_diff
 
 
 def version_store(home: Path) -> VersionStore:
-    return VersionStore(home / "versions")
+    return VersionStore(home / "versions", never_take=[home])
 
 
 def code_dir(home: Path, version_id: str) -> Path:

@@ -117,8 +117,12 @@ class Version:
 class VersionStore:
     """Content-addressed program versions under ``root`` (see the module docstring)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, never_take: Sequence[Path] = ()) -> None:
+        """``never_take``: folders no snapshot takes files from (tether's home, whose stored
+        and written-out versions would otherwise be taken again by each snapshot of a
+        project that holds it)."""
         self.root = Path(os.path.abspath(root))
+        self.never_take = {str(self.root), *(os.path.abspath(p) for p in never_take)}
         self.objects = self.root / "objects"
         self._objects_str = str(self.objects)
         self._folders: set[str] = set()  # object folders known to exist
@@ -161,7 +165,7 @@ class VersionStore:
             max_file_bytes,
             extra_ignores,
             include,
-            skip_dirs={str(self.root)},
+            skip_dirs=self.never_take,
             caps=caps,
         )
         if not any(f.rel == entry for f in listing.files):
