@@ -802,8 +802,6 @@ _chained: weakref.WeakSet[Dataset] = weakref.WeakSet()
 @atexit.register
 def _hand_off_pending() -> None:
     """At exit, give each ``then()`` stage not queued yet to a job of the agent."""
-    from tether.functions import feed
-
     for stage in list(_chained):
         if stage._feeder is None or not stage._feeder.is_alive() or stage._upstream is None:
             continue
@@ -813,7 +811,7 @@ def _hand_off_pending() -> None:
             stage._handed_off = True
         upstream, arg = stage._upstream
         try:
-            number = feed.hand_off(stage, upstream, arg, stage._force)
+            number = _hand_off(stage, upstream, arg, stage._force)
         except Exception as exc:  # exiting anyway: say what is lost
             print(f"tether: the then() stage {stage.name!r} is lost: {exc}", file=sys.stderr)
             continue
@@ -823,6 +821,40 @@ def _hand_off_pending() -> None:
             "follows it)",
             file=sys.stderr,
         )
+
+
+def _hand_off(stage: Dataset, upstream: Dataset, arg: str, force: bool) -> int:
+    """Queue the job that will feed ``stage`` once ``upstream`` is done; its number."""
+    from tether.backends.local import queue
+    from tether.jobs.submit import captured_env
+    from tether.store.jobs import JobSpec
+
+    ddir = stage._dir
+    state = {
+        "function": stage.function,
+        "arg": arg,
+        "upstream": upstream.name,
+        "target": stage._target.name,
+        "options": stage._then_options,
+        "force": force,
+        "sys_path": [p or os.getcwd() for p in sys.path],
+    }
+    ddir.create()
+    pending = ddir.path / layout.PENDING
+    tmp = pending.with_name(f".{layout.PENDING}.{os.getpid()}.tmp")
+    tmp.write_bytes(serialization.dumps(state))
+    os.replace(tmp, pending)
+    meta = layout.new_meta(ddir.name, "dataset", stage._target.name, "", 1, None, runs=0)
+    spec = JobSpec(
+        command=[sys.executable, "-m", "tether.functions.feed", str(ddir.path)],
+        cwd=os.getcwd(),
+        name=f"then: {ddir.name}",
+        env=captured_env(),
+        extra={"kind": "functions", "dataset": ddir.name, "feeds": ddir.name},
+    )
+    number = queue([spec], stage._home)[0].number
+    ddir.write_meta({**meta, "feeder": number, "upstream": upstream.name})
+    return number
 
 
 def _callers_level() -> int:

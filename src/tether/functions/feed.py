@@ -9,57 +9,17 @@ own job and ends. The caller is told so on stderr. ``Dataset.open(NAME).wait()``
 process, follows the hand-off: the feeding job first, then the stage's job.
 
 The stage's function, options and the caller's ``sys.path`` are kept in ``pending.pkl`` in the
-stage's folder, written by this user's own process under TETHER_HOME (the trust boundary of
-:mod:`tether.functions.serialization`).
+stage's folder (written by the caller as it exits: ``dataset._hand_off``), by this user's own
+process under TETHER_HOME (the trust boundary of :mod:`tether.functions.serialization`).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tether.functions import layout, serialization
-
-if TYPE_CHECKING:
-    from tether.functions.dataset import Dataset
-
-PENDING = "pending.pkl"
-
-
-def hand_off(stage: Dataset, upstream: Dataset, arg: str, force: bool) -> int:
-    """Queue the job that will feed ``stage`` once ``upstream`` is done; its number."""
-    from tether.backends.local import queue
-    from tether.jobs.submit import captured_env
-    from tether.store.jobs import JobSpec
-
-    ddir = stage._dir
-    state = {
-        "function": stage.function,
-        "arg": arg,
-        "upstream": upstream.name,
-        "target": stage._target.name,
-        "options": stage._then_options,
-        "force": force,
-        "sys_path": [p or os.getcwd() for p in sys.path],
-    }
-    ddir.create()
-    pending = ddir.path / PENDING
-    tmp = pending.with_name(f".{PENDING}.{os.getpid()}.tmp")
-    tmp.write_bytes(serialization.dumps(state))
-    os.replace(tmp, pending)
-    meta = layout.new_meta(ddir.name, "dataset", stage._target.name, "", 1, None, runs=0)
-    spec = JobSpec(
-        command=[sys.executable, "-m", "tether.functions.feed", str(ddir.path)],
-        cwd=os.getcwd(),
-        name=f"then: {ddir.name}",
-        env=captured_env(),
-        extra={"kind": "functions", "dataset": ddir.name, "feeds": ddir.name},
-    )
-    number = queue([spec], stage._home)[0].number
-    ddir.write_meta({**meta, "feeder": number, "upstream": upstream.name})
-    return number
 
 
 def main(argv: list[str]) -> int:
@@ -67,7 +27,7 @@ def main(argv: list[str]) -> int:
     from tether.functions.dataset import Dataset
 
     ddir = layout.DatasetDir(Path(argv[0]))
-    state: dict[str, Any] = serialization.loads((ddir.path / PENDING).read_bytes())  # our own
+    state: dict[str, Any] = serialization.loads((ddir.path / layout.PENDING).read_bytes())
     sys.path[1:1] = [p for p in state["sys_path"] if p not in sys.path]
     upstream = Dataset.open(state["upstream"])
     options = {**state["options"], "name": ddir.name, "replace": True}

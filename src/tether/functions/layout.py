@@ -32,6 +32,7 @@ CLOSED = "closed"
 DONE = "done.json"
 IN_DIR = "in"
 RESULTS_DIR = "results"
+PENDING = "pending.pkl"  # a then() stage handed to a job of the agent (functions/feed.py)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _BATCH_RE = re.compile(r"^batch-(\d{6})-(\d+)\.pkl$")
