@@ -75,6 +75,28 @@ def test_run_git_runs_a_clean_checkout_of_the_ref(tether: Tether, repo: Path) ->
     assert (repo / "util.py").read_text() == "X = 3\n"  # the tree here is left alone
 
 
+def test_clean_removes_a_checkout_no_job_runs_from(tether: Tether, repo: Path) -> None:
+    """Two finished --git jobs and a running one: clean removes the checkout only finished
+    jobs used, and keeps the one the running job runs from."""
+    (repo / "wait.py").write_text(
+        "import pathlib, time\nwhile not pathlib.Path('go').exists():\n    time.sleep(0.05)\n"
+    )
+    git(repo, "add", "wait.py")
+    git(repo, "commit", "-qm", "three")
+    tether("run", "-w", "--git", "HEAD~2", "train.py")
+    tether("run", "-w", "--git", "HEAD~1", "train.py")
+    running = tether("run", "--git", "HEAD", "wait.py").stdout.strip()
+    old, new = git(repo, "rev-parse", "HEAD~2"), git(repo, "rev-parse", "HEAD")
+    checkouts = tether.home / "checkouts"
+    tether("clean", "--yes")
+    assert sorted(p.name for p in checkouts.iterdir()) == [new]
+    assert old != new
+    (repo / "go").write_text("")
+    tether("wait", running)
+    tether("clean", "--yes")
+    assert list(checkouts.iterdir()) == []
+
+
 def test_a_bad_ref_or_a_command_is_refused_with_nothing_queued(tether: Tether, repo: Path) -> None:
     proc = tether("run", "--git", "nope", "train.py", check=False)
     assert proc.returncode == 2

@@ -41,8 +41,30 @@ def clean_jobs(
             shutil.rmtree(folder, ignore_errors=True)
     for folder in datasets:
         shutil.rmtree(folder, ignore_errors=True)
+    for folder in _checkouts(store, jobs, home):
+        shutil.rmtree(folder, ignore_errors=True)
     store.delete(j.number for j in jobs)
     return jobs
+
+
+def _checkouts(store: JobStore, removed: list[Job], home: Path) -> list[Path]:
+    """The TETHER_HOME/checkouts/COMMIT folders (``run --git``) of the removed jobs that no
+    job left in the store still runs from."""
+    root = home / "checkouts"
+
+    def folder_of(job: Job) -> Path | None:
+        git = job.extra.get("git")
+        commit = git.get("commit") if isinstance(git, dict) and git.get("ref") else None
+        if not isinstance(commit, str) or not commit.isalnum():
+            return None
+        return root / commit
+
+    gone = {j.number for j in removed}
+    found = {folder_of(j) for j in removed}
+    for job in store.iter_where("extra LIKE ?", ('%"ref"%',)):
+        if job.number not in gone:
+            found.discard(folder_of(job))
+    return sorted(f for f in found if f is not None and f.is_dir())
 
 
 def _dataset_folders(store: JobStore, removed: list[Job], home: Path) -> list[Path]:
