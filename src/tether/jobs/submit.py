@@ -67,11 +67,12 @@ def build_spec(
             what = "is a folder, not a Python file" if path.is_dir() else "no such file"
             raise ProgramError(f"{command[0]}: {what} (looked in {workdir}); nothing queued")
         script = str(path.resolve())
+        python = _interpreter(Path(workdir) if module else path.parent, home)
         if command[0].endswith(".ipynb"):
             from tether.tuning.notebook_jobs import check_notebook, check_runnable
 
             check_notebook(path, command[0])
-            check_runnable(_interpreter(path.parent, home))
+            check_runnable(python)
         else:
             check_compiles(path.read_bytes().decode("utf-8", "replace"), command[0])
         prepared = prepare_script(
@@ -79,8 +80,7 @@ def build_spec(
             git_ref=git_ref,
         )  # fmt: skip
         extra.update(prepared.extra)
-        folder = Path(workdir) if module else path.parent
-        command = [_interpreter(folder, home), str(prepared.entry_path), *command[1:]]
+        command = [python, str(prepared.entry_path), *command[1:]]
     elif git_ref:
         raise UsageError(
             f"--git runs a SCRIPT.py (or notebook) as committed; {command[0]!r} is not one"

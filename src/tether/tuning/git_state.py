@@ -10,6 +10,7 @@ the files git does not track are listed by name.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -110,8 +111,6 @@ def _git(git: str, folder: Path, *args: str, timeout: float = TIMEOUT) -> bytes 
 
 def _quiet_env() -> dict[str, str]:
     """No pager, no prompt, no locale-dependent text; the user's config otherwise."""
-    import os
-
     return {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C"}
 
 
@@ -148,7 +147,6 @@ def checkout(script: Path, ref: str, home: Path) -> tuple[Path, GitState]:
 def _extract(git: str, top: Path, commit: str, dest: Path) -> None:
     """``git archive`` of ``commit`` unpacked into a new folder renamed to ``dest``."""
     import io
-    import os
     import tarfile
 
     from tether.errors import UsageError

@@ -1,7 +1,7 @@
 """A content-addressed store of program versions.
 
-Each file's bytes are stored once under ``root/objects/<sha256[:2]>/<sha256>`` (written
-through a temporary file and ``os.replace``, then made read-only). A version is a manifest
+Each file's bytes are stored once, by their sha256, under ``root/objects`` (loose or packed:
+:mod:`tether.tuning.objects`). A version is a manifest
 (JSON: the entry script and ``relative path -> sha256`` for every file) stored the same
 way; the version id is the manifest's sha256. Objects are checked against their hash when
 read, so a damaged store is reported instead of silently running the wrong code.
@@ -23,7 +23,6 @@ are always rehashed, so an edit right after a snapshot is never missed.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import re
@@ -34,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tether.errors import ProgramError, UsageError
-from tether.tuning.packs import PACK_FROM, Packs
+from tether.tuning.objects import ObjectStore, temp_name, write_atomic
+from tether.tuning.objects import write_file as _write_file  # a test makes it fail
 from tether.tuning.project_files import (
     DEFAULT_INCLUDE,
     DEFAULT_MAX_FILE_BYTES,
@@ -57,7 +57,6 @@ __all__ = [
 MANIFEST_FORMAT = 1
 _RACY_NS = 2_000_000_000
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_REMEMBER_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -124,11 +123,7 @@ class VersionStore:
         self.root = Path(os.path.abspath(root))
         self.never_take = {str(self.root), *(os.path.abspath(p) for p in never_take)}
         self.objects = self.root / "objects"
-        self._objects_str = str(self.objects)
-        self._folders: set[str] = set()  # object folders known to exist
-        self.packs = Packs(self.objects, _write_atomic)
-        self._checked: dict[str, bytes] = {}  # objects hashed by this process: sha -> bytes
-        self._checked_bytes = 0
+        self._objects = ObjectStore(self.objects, self.root)
 
     # -- taking snapshots ---------------------------------------------------------------
 
@@ -176,7 +171,7 @@ class VersionStore:
         to_read: list[FoundFile] = []
         for found in listing.files:
             sha = cache.get(found.rel, found.st)
-            if sha is not None and self._has(sha):
+            if sha is not None and self._objects.has(sha):
                 files[found.rel] = sha
             else:
                 to_read.append(found)
@@ -189,25 +184,17 @@ class VersionStore:
             data, st = read
             sha = hashlib.sha256(data).hexdigest()
             files[found.rel] = sha
-            if sha not in new and not self._has(sha):
+            if sha not in new and not self._objects.has(sha):
                 new[sha] = data
-            self._remember(sha, data)
+            self._objects.hold(sha, data)
             if len(data) == st.st_size:
                 cache.put(found.rel, st, sha)
-        self._store_new(new)
+        self._objects.put_new(new)
         cache.save()
         manifest = Manifest(entry=entry, files=dict(sorted(files.items())))
         version_id = self._put(manifest.to_bytes())
         skipped = tuple(sorted(r for r in listing.skipped if r != entry))
         return Version(version_id, manifest, root, script, skipped)
-
-    def _store_new(self, new: dict[str, bytes]) -> None:
-        """Store objects known to be new: many in one pack, a few as loose files."""
-        if len(new) >= PACK_FROM:
-            self.packs.write(new)
-            return
-        for sha, data in new.items():
-            self._write_loose(sha, data)
 
     def _cache_path(self, project_root: Path) -> Path:
         key = hashlib.sha256(os.fsencode(project_root)).hexdigest()[:24]
@@ -259,7 +246,7 @@ class VersionStore:
                     f"{rel!r} of version {version_id[:12]} would be written outside {dest} "
                     "(through a symbolic link there); refusing. Use an empty folder."
                 )
-            _write_atomic(target, data, 0o644)
+            write_atomic(target, data, 0o644)
         return dest.joinpath(*manifest.entry.split("/"))
 
     def _materialize_new(self, manifest: Manifest, dest: Path) -> None:
@@ -267,7 +254,7 @@ class VersionStore:
         crash leaves no half-written ``dest``, and a fresh folder holds no symbolic link to
         check, so each file is one plain create (no temporary file and rename apiece)."""
         dest.parent.mkdir(parents=True, exist_ok=True)
-        staging = _temp_name(dest.parent / f".{dest.name}")
+        staging = temp_name(dest.parent / f".{dest.name}")
         os.mkdir(staging)
         try:
             for folder in sorted({rel.rpartition("/")[0] for rel in manifest.files} - {""}):
@@ -280,8 +267,7 @@ class VersionStore:
                 if not (dest / manifest.entry).is_file():
                     raise
         finally:
-            self._checked.clear()
-            self._checked_bytes = 0
+            self._objects.release()
             if os.path.exists(staging):
                 shutil.rmtree(staging, ignore_errors=True)
 
@@ -317,60 +303,14 @@ class VersionStore:
     # -- objects ----------------------------------------------------------------------------
 
     def _object_path(self, sha: str) -> Path:
-        return self.objects / sha[:2] / sha
+        return self._objects.path(sha)
 
     def _put(self, data: bytes) -> str:
         """Store bytes once; return their sha256."""
-        sha = self._put_object(data)
-        self._remember(sha, data)
-        return sha
-
-    def _put_object(self, data: bytes) -> str:
-        """Store bytes once; return their sha256."""
-        sha = hashlib.sha256(data).hexdigest()
-        if not self._has(sha):
-            self._write_loose(sha, data)
-        return sha
-
-    def _has(self, sha: str) -> bool:
-        return os.path.exists(f"{self._objects_str}/{sha[:2]}/{sha}") or self.packs.has(sha)
-
-    def _write_loose(self, sha: str, data: bytes) -> None:
-        folder = f"{self._objects_str}/{sha[:2]}"
-        if folder not in self._folders:
-            os.makedirs(folder, exist_ok=True)
-            self._folders.add(folder)
-        _write_atomic(Path(f"{folder}/{sha}"), data, 0o444)
-
-    def _remember(self, sha: str, data: bytes) -> None:
-        """Keep bytes this process hashed (up to 64 MB) until the next version is written
-        out, so writing a version out right after its snapshot reads no object back."""
-        if self._checked_bytes + len(data) <= _REMEMBER_BYTES:
-            self._checked[sha] = data
-            self._checked_bytes += len(data)
+        return self._objects.put(data)
 
     def _get(self, sha: str, what: str, *, just_stored: bool = False) -> bytes:
-        """The bytes of an object, checked against their hash; with ``just_stored``, the
-        bytes this process stored a moment ago when it still holds them."""
-        if just_stored and sha in self._checked:
-            return self._checked[sha]
-        path = self._object_path(sha)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            packed = self.packs.read(sha)
-            if packed is None:
-                raise ProgramError(
-                    f"{what} ({sha[:12]}) is missing from the version store at {self.root}; "
-                    "it may have been deleted. Snapshot the script again."
-                ) from None
-            data, path = packed
-        if hashlib.sha256(data).hexdigest() != sha:
-            raise ProgramError(
-                f"{what} ({sha[:12]}) is damaged in the version store at {self.root}; delete "
-                f"{path} and snapshot the script again."
-            )
-        return data
+        return self._objects.get(sha, what, just_stored=just_stored)
 
 
 class _HashCache:
@@ -412,7 +352,7 @@ class _HashCache:
         doc = {"files": self.new}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.path, json.dumps(doc, separators=(",", ":")).encode(), 0o644)
+            write_atomic(self.path, json.dumps(doc, separators=(",", ":")).encode(), 0o644)
         except OSError:
             pass  # the cache only saves time
 
@@ -469,34 +409,3 @@ def _check_relpath(rel: str, version_id: str) -> None:
             "climbing out with '..'); refusing to write it. The store may have been tampered "
             "with; snapshot the script again."
         )
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write bytes to a temporary file next to ``path``, then rename it into place."""
-    tmp = _temp_name(path.parent / ".tmp-", ".part")
-    try:
-        _write_file(tmp, data, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _write_file(path: str, data: bytes, mode: int) -> None:
-    """Create ``path`` (it must not exist) holding ``data``, with ``mode`` (the umask applies,
-    as for any new file)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    with open(fd, "wb") as handle:
-        handle.write(data)
-
-
-_serial = itertools.count()
-
-
-def _temp_name(prefix: Path, suffix: str = ".part") -> str:
-    """A name no other process uses: this process's id and a serial number (a left-over of
-    a dead process with the same id makes the create fail, not clobber anything)."""
-    return f"{prefix}{os.getpid()}-{next(_serial)}-{time.monotonic_ns() % 1_000_000}{suffix}"
